@@ -1,0 +1,44 @@
+# hil_serl_reward: one entry point for set-up, demo, tests and checks.
+# DISTRO=jazzy (default, the LTS) or DISTRO=kilted; each distro gets its own venv.
+DISTRO ?= jazzy
+VENV ?= $(if $(filter jazzy,$(DISTRO)),.venv,.venv-$(DISTRO))
+PY := $(VENV)/bin/python
+ISOLATED := scripts/ros_isolated.sh
+REQS := requirements/core.txt requirements/dev.txt requirements/ros-$(DISTRO).txt setup.py
+
+.PHONY: venv test colcon-test demo inspect compat lock clean
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: $(REQS)
+	scripts/build_venv.sh $(DISTRO) $(VENV)
+
+## The whole test suite (pytest), DDS kept on loopback.
+test: venv
+	$(ISOLATED) $(PY) -m pytest -q test
+
+## The ROS 2 route: colcon build + colcon test; a failing test fails the command.
+colcon-test: venv
+	rm -rf build install log
+	. $(VENV)/bin/activate && colcon build --packages-select hil_serl_reward
+	. $(VENV)/bin/activate && $(ISOLATED) colcon test --packages-select hil_serl_reward --return-code-on-test-failure --event-handlers console_direct+
+	. $(VENV)/bin/activate && colcon test-result --verbose
+
+## The main job: camera simulator + reward node, printing what was published.
+demo: venv
+	$(ISOLATED) $(VENV)/bin/hil_serl_demo $(DEMO_ARGS)
+
+## Print the parameter tree and sharing checks of a fresh two-camera model (or CKPT=path).
+inspect: venv
+	$(VENV)/bin/inspect_checkpoint $(if $(CKPT),$(CKPT),--image-keys wrist_1 front)
+
+## Cross-version checkpoint compatibility with the flax/orbax releases hil-serl pinned.
+compat: venv
+	scripts/compat.sh $(PY)
+
+## Re-pin every transitive package of the current venv into the distro's lock file.
+lock: venv
+	$(PY) -m pip freeze --exclude-editable | grep -v '^-e' > requirements/lock-$(DISTRO).txt
+
+clean:
+	rm -rf build install log .pytest_cache

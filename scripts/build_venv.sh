@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Build the pinned virtual environment for one ROS 2 distro: scripts/build_venv.sh <distro> <venv-dir>
+# Everything comes from the project's requirement files; the lock file pins every transitive package.
+set -euo pipefail
+distro=${1:-jazzy}
+venv=${2:-.venv}
+here=$(cd "$(dirname "$0")/.." && pwd)
+python=${PYTHON:-python3.11}
+command -v "$python" >/dev/null || python=python3
+if ! "$python" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))'; then
+  echo "build_venv: the ROS 2 $distro wheels are built for CPython 3.11; $python is $("$python" -V)" >&2
+  exit 1
+fi
+req=("$here/requirements/core.txt" "$here/requirements/dev.txt" "$here/requirements/ros-$distro.txt")
+for f in "${req[@]}"; do [ -f "$f" ] || { echo "build_venv: missing $f (distro '$distro' unknown?)" >&2; exit 1; }; done
+lock="$here/requirements/lock-$distro.txt"
+rm -rf "$venv"
+"$python" -m venv "$venv"
+"$venv/bin/python" -m pip install --quiet --upgrade pip==25.3
+args=()
+for f in "${req[@]}"; do args+=(-r "$f"); done
+[ -f "$lock" ] && args+=(-c "$lock")
+"$venv/bin/python" -m pip install --quiet "${args[@]}"
+"$venv/bin/python" -m pip install --quiet --no-deps --no-build-isolation -e "$here"
+touch "$venv/.installed"
+echo "build_venv: $venv ready (ROS 2 $distro)"

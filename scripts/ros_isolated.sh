@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Run a command with DDS confined to this machine: loopback discovery, a random domain id and,
+# where we are root, a private network namespace whose only interface is `lo`.
+# Kilted ignores ROS_LOCALHOST_ONLY, so ROS_AUTOMATIC_DISCOVERY_RANGE is what keeps traffic local.
+set -euo pipefail
+export ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST
+export ROS_DOMAIN_ID=${ROS_DOMAIN_ID:-$(( (RANDOM % 100) + 1 ))}
+export RMW_IMPLEMENTATION=${RMW_IMPLEMENTATION:-rmw_fastrtps_cpp}
+if [ "${HIL_SERL_NO_NETNS:-0}" != 1 ] && [ "$(id -u)" = 0 ] && unshare --net true 2>/dev/null; then
+  echo "ros_isolated: private network namespace, ROS_DOMAIN_ID=$ROS_DOMAIN_ID" >&2
+  exec unshare --net bash -c 'ip link set lo up && exec "$@"' ros_isolated "$@"
+fi
+echo "ros_isolated: no network namespace (not root or unshare refused); loopback discovery only, ROS_DOMAIN_ID=$ROS_DOMAIN_ID" >&2
+exec "$@"

@@ -1,0 +1,31 @@
+"""ament_python build of hil_serl_reward (also pip-installable into a plain venv)."""
+from glob import glob
+
+from setuptools import find_packages, setup
+
+package_name = 'hil_serl_reward'
+
+setup(
+    name=package_name,
+    version='0.1.0',
+    packages=find_packages(exclude=['test']),
+    data_files=[
+        ('share/ament_index/resource_index/packages', ['resource/' + package_name]),
+        ('share/' + package_name, ['package.xml']),
+        ('share/' + package_name + '/launch', glob('launch/*.py')),
+        ('share/' + package_name + '/config', glob('config/*.yaml') + glob('config/*.xml')),
+    ],
+    install_requires=['setuptools'],
+    # setuptools >= 72 ignores tests_require; colcon reads the 'test' extra instead.
+    extras_require={'test': ['pytest']},
+    zip_safe=True,
+    maintainer='hil_serl_reward developers',
+    maintainer_email='hil-serl-reward@example.org',
+    description='HIL-SERL reward classifier served on synchronised ROS 2 camera streams.',
+    license='MIT',
+    entry_points={
+        'console_scripts': [
+            'inspect_checkpoint = hil_serl_reward.inspect_checkpoint:main',
+        ],
+    },
+)

@@ -1,0 +1,38 @@
+"""Shared fixtures: models are initialised once per session (each init compiles for seconds)."""
+import os
+
+os.environ.setdefault('JAX_PLATFORMS', 'cpu')
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+from hil_serl_reward.reward_classifier import ClassifierSpec, init_params  # noqa: E402
+from hil_serl_reward.resnet_v1 import IMAGE_SIZE  # noqa: E402
+
+_PARAMS = {}
+
+
+def params_for(spec: ClassifierSpec, seed: int = 0):
+    """Random-init params for `spec`, cached for the whole session."""
+    key = (spec, seed)
+    if key not in _PARAMS:
+        _PARAMS[key] = init_params(spec, seed)
+    return _PARAMS[key]
+
+
+@pytest.fixture(scope='session')
+def two_camera_spec() -> ClassifierSpec:
+    return ClassifierSpec(('wrist_1', 'front'))
+
+
+@pytest.fixture(scope='session')
+def two_camera_params(two_camera_spec):
+    return params_for(two_camera_spec)
+
+
+@pytest.fixture
+def images():
+    """A reproducible batch of two RGB uint8 128x128 frames per camera."""
+    rng = np.random.default_rng(7)
+    return {key: rng.integers(0, 256, (2, *IMAGE_SIZE, 3), dtype=np.uint8)
+            for key in ('wrist_1', 'front', 'side')}
