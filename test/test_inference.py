@@ -1,0 +1,49 @@
+"""Inference API: device choice, input shapes, batching, probabilities."""
+import jax
+import numpy as np
+import pytest
+
+from hil_serl_reward.inference import DeviceError, RewardClassifier, as_model_input, select_device
+
+
+def test_cpu_device_and_gpu_error():
+    assert select_device('cpu').platform == 'cpu'
+    if not any(d.platform == 'gpu' for d in jax.devices()):
+        with pytest.raises(DeviceError, match="'gpu' requested but JAX has no GPU"):
+            select_device('gpu')
+        assert select_device('auto').platform == 'cpu'
+    with pytest.raises(DeviceError, match='one of'):
+        select_device('tpu')
+
+
+@pytest.mark.parametrize('shape, batch', [
+    ((128, 128, 3), 1), ((1, 128, 128, 3), 1), ((4, 128, 128, 3), 4), ((4, 1, 128, 128, 3), 4),
+])
+def test_inputs_become_batch_time_layout(shape, batch):
+    out = as_model_input({'a': np.zeros(shape, np.uint8)}, ['a'])
+    assert out['a'].shape == (batch, 1, 128, 128, 3)
+
+
+def test_bad_inputs_are_named():
+    with pytest.raises(KeyError, match="'front'"):
+        as_model_input({'wrist_1': np.zeros((128, 128, 3))}, ['wrist_1', 'front'])
+    with pytest.raises(ValueError, match='RGB'):
+        as_model_input({'a': np.zeros((128, 128))}, ['a'])
+    with pytest.raises(ValueError, match='disagree'):
+        as_model_input({'a': np.zeros((2, 128, 128, 3)), 'b': np.zeros((3, 128, 128, 3))},
+                       ['a', 'b'])
+    with pytest.raises(ValueError, match=r'\(B,1,H,W,3\)'):
+        as_model_input({'a': np.zeros((2, 2, 128, 128, 3))}, ['a'])
+
+
+def test_batch_of_four_is_not_read_as_time(two_camera_spec, two_camera_params, images):
+    """A (B,H,W,3) batch gives per-sample logits equal to one-at-a-time calls."""
+    classifier = RewardClassifier(two_camera_spec, two_camera_params, device='cpu')
+    batch = classifier.predict({k: images[k] for k in ('wrist_1', 'front')})
+    assert batch.logits.shape == (2, 1) and batch.probabilities.shape == (2,)
+    for i in range(2):
+        single = classifier.predict({k: images[k][i] for k in ('wrist_1', 'front')})
+        np.testing.assert_allclose(single.logits[0], batch.logits[i], rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(batch.probabilities, 1 / (1 + np.exp(-batch.logits[:, 0])),
+                               rtol=1e-6)
+    assert np.all((batch.probabilities > 0) & (batch.probabilities < 1))
