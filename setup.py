@@ -25,6 +25,7 @@ setup(
     license='MIT',
     entry_points={
         'console_scripts': [
+            'classifier_node = hil_serl_reward.classifier_node:main',
             'inspect_checkpoint = hil_serl_reward.inspect_checkpoint:main',
         ],
     },

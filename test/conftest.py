@@ -36,3 +36,36 @@ def images():
     rng = np.random.default_rng(7)
     return {key: rng.integers(0, 256, (2, *IMAGE_SIZE, 3), dtype=np.uint8)
             for key in ('wrist_1', 'front', 'side')}
+
+
+@pytest.fixture(scope='session')
+def ros():
+    """One rclpy context for the session; DDS stays on loopback (make test sets the env)."""
+    import rclpy
+    rclpy.init()
+    yield
+    rclpy.shutdown()
+
+
+@pytest.fixture
+def bench(ros):
+    from ros_harness import Bench
+    bench = Bench()
+    yield bench
+    bench.close()
+
+
+@pytest.fixture(scope='session')
+def checkpoint_for(tmp_path_factory):
+    """Writes (once) a checkpoint for image keys and seed; returns its folder."""
+    from hil_serl_reward.checkpoint import save_checkpoint
+    written = {}
+
+    def make(keys, seed=0):
+        if (keys, seed) not in written:
+            spec = ClassifierSpec(tuple(keys))
+            folder = tmp_path_factory.mktemp('ckpt')
+            save_checkpoint(folder, params_for(spec, seed), spec, step=150)
+            written[(keys, seed)] = folder
+        return written[(keys, seed)]
+    return make

@@ -1,0 +1,391 @@
+"""classifier_node: synchronised cameras in; reward, success and probability out.
+
+DDS callbacks only validate a message and hand complete camera sets to a one-slot mailbox;
+a worker thread converts, crops, resizes and classifies the newest set, so inference never
+runs in a callback and the node never falls behind the cameras (replaced sets are counted).
+"""
+import collections
+import sys
+import threading
+import time
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
+from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.node import Node
+from rclpy.parameter import Parameter as RosParameter
+from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
+from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+from sensor_msgs.msg import CompressedImage, Image
+from std_msgs.msg import Bool, Float32
+from std_srvs.srv import Trigger
+
+from hil_serl_reward import config
+from hil_serl_reward.camera_sync import CameraSetSubscriber
+from hil_serl_reward.checkpoint import CheckpointError
+from hil_serl_reward.image_conversion import ImageError, describe, make_converter, validate
+from hil_serl_reward.inference import DeviceError, RewardClassifier
+from hil_serl_reward.mailbox import LatestMailbox
+from hil_serl_reward.pipeline import (
+    Camera, CameraSetError, CameraSetPreprocessor, NonFiniteOutput, RewardResult, classify,
+    set_stamp, stamp_to_ns)
+from hil_serl_reward.preprocessing import parse_crop
+from hil_serl_reward.reward_classifier import ClassifierSpec, init_params
+from hil_serl_reward.stats import RateMeter, Window
+
+ClassifierLoader = Callable[[str], RewardClassifier]
+
+
+class StartupError(RuntimeError):
+    """Configuration or checkpoint problem found at start-up; the node does not start."""
+
+
+class ClassifierNode(Node):
+    def __init__(self, loader: Optional[ClassifierLoader] = None, **kwargs: Any) -> None:
+        super().__init__('hil_serl_reward', **kwargs)
+        self._values = self._declare_parameters()
+        self.image_keys: Tuple[str, ...] = tuple(self._values['image_keys'])
+        self.cameras = [Camera(key, self._values[config.camera_parameter_name(key, 'topic')],
+                               parse_crop(self._values[config.camera_parameter_name(key, 'crop')]),
+                               self._values[config.camera_parameter_name(key, 'compressed')])
+                        for key in self.image_keys]
+        self.threshold = float(self._values['threshold'])
+        self.camera_timeout = float(self._values['camera_timeout'])
+        self._loader = loader or self._load_classifier
+        self._model_lock = threading.Lock()
+        self.classifier = self._load_or_fail(self._values['checkpoint_path'])
+        self.checkpoint_path = self._values['checkpoint_path']
+        self.converter = make_converter()
+        self.preprocessor = CameraSetPreprocessor(self.cameras, self.converter)
+        self._init_counters()
+
+        self.reward_pub = self.create_publisher(Float32, 'reward', 10)
+        self.success_pub = self.create_publisher(Bool, 'success', 10)
+        self.probability_pub = self.create_publisher(Float32, 'probability', 10)
+        self.diagnostics_pub = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
+
+        self.mailbox: LatestMailbox = LatestMailbox()
+        self.subscriber = CameraSetSubscriber(
+            self, [c.topic for c in self.cameras],
+            [CompressedImage if c.compressed else Image for c in self.cameras],
+            self._camera_qos(), int(self._values['sync_queue_size']),
+            float(self._values['sync_slop']), self._accept, self._on_set,
+            lambda msg: stamp_to_ns(msg.header.stamp),
+            callback_group=MutuallyExclusiveCallbackGroup())
+        self.add_on_set_parameters_callback(self._on_set_parameters)
+        self.create_service(Trigger, '~/reload', self._on_reload)
+        self.create_timer(float(self._values['diagnostics_period']), self._publish_diagnostics)
+        self._stop = threading.Event()
+        self._worker = threading.Thread(target=self._work, name='inference', daemon=True)
+        self._worker.start()
+        self.get_logger().info(
+            f'serving {self._model_description()} on {self.classifier.device}; cameras '
+            + ', '.join(f"{c.key} <- {self.resolve_topic_name(c.topic)}"
+                        f"{' (compressed)' if c.compressed else ''}"
+                        f"{' crop ' + repr(c.crop.text) if c.crop.text else ''}"
+                        for c in self.cameras)
+            + f'; synchroniser: {self.subscriber.backend}; image conversion: '
+            f'{self.converter.backend}; threshold {self.threshold}')
+
+    # ---- configuration -----------------------------------------------------------------
+
+    def _declare_parameters(self) -> Dict[str, Any]:
+        values = {}
+        try:
+            for p in config.NODE_PARAMETERS:
+                values[p.name] = self.declare_parameter(
+                    p.name, p.default, ParameterDescriptor(description=p.description,
+                                                           read_only=p.read_only)).value
+            keys_problem = config.check({'image_keys': values['image_keys']})
+            if keys_problem:
+                raise StartupError(f'invalid parameters: {keys_problem[0]}')
+            for key in values['image_keys']:
+                defaults = config.camera_defaults(key)
+                for p in config.CAMERA_PARAMETERS:
+                    name = config.camera_parameter_name(key, p.name)
+                    values[name] = self.declare_parameter(
+                        name, defaults[p.name], ParameterDescriptor(
+                            description=p.description, read_only=p.read_only)).value
+        except rclpy.exceptions.InvalidParameterTypeException as exc:
+            raise StartupError(f'parameter of the wrong type: {exc}') from exc
+        problems = config.check(values)
+        if problems:
+            raise StartupError('invalid parameters: ' + '; '.join(problems))
+        return values
+
+    def _camera_qos(self) -> QoSProfile:
+        qos = QoSProfile(history=qos_profile_sensor_data.history,
+                         depth=qos_profile_sensor_data.depth,
+                         reliability=qos_profile_sensor_data.reliability,
+                         durability=qos_profile_sensor_data.durability)
+        if self._values['qos_reliability'] == 'reliable':
+            qos.reliability = ReliabilityPolicy.RELIABLE
+        return qos
+
+    def _load_classifier(self, path: str) -> RewardClassifier:
+        device = self._values['device']
+        if path:
+            return RewardClassifier.from_checkpoint(path, image_keys=self.image_keys,
+                                                    device=device)
+        if not self._values['random_init']:
+            raise StartupError(
+                'checkpoint_path is empty: set it to a classifier_ckpt/ folder or a '
+                'checkpoint_<N>, or set random_init:=true to serve an untrained classifier')
+        self.get_logger().warning(
+            'serving an UNTRAINED, randomly initialised classifier (random_init, no '
+            'checkpoint_path): its rewards mean nothing')
+        spec = ClassifierSpec(self.image_keys)
+        return RewardClassifier(spec, init_params(spec), device=device)
+
+    def _load_or_fail(self, path: str) -> RewardClassifier:
+        try:
+            classifier = self._loader(path)
+        except (CheckpointError, DeviceError, ValueError) as exc:
+            raise StartupError(f'cannot load the classifier: {exc}') from exc
+        if classifier.spec.n_way != 2:
+            raise StartupError(
+                f'{path} is a {classifier.spec.n_way}-way classifier; the reward node serves '
+                f'binary success classifiers')
+        if classifier.checkpoint is not None:
+            for note in classifier.checkpoint.notes:
+                self.get_logger().warning(note)
+        return classifier
+
+    def _model_description(self) -> str:
+        checkpoint = self.classifier.checkpoint
+        if checkpoint is None:
+            return 'an untrained classifier'
+        return f'{checkpoint.path} ({checkpoint.format}, step {checkpoint.step})'
+
+    def _on_set_parameters(self, parameters: List[RosParameter]) -> SetParametersResult:
+        new_values = {}
+        for parameter in parameters:
+            spec = config.validator_for(parameter.name)
+            if spec is None:
+                continue
+            reason = spec.validate(parameter.value) if spec.validate else None
+            if reason:
+                return SetParametersResult(successful=False, reason=f'{parameter.name}: {reason}')
+            new_values[parameter.name] = parameter.value
+        if 'checkpoint_path' in new_values:
+            error = self._reload(new_values['checkpoint_path'])
+            if error:
+                return SetParametersResult(successful=False, reason=error)
+        if 'threshold' in new_values:
+            self.threshold = float(new_values['threshold'])
+        if 'camera_timeout' in new_values:
+            self.camera_timeout = float(new_values['camera_timeout'])
+        return SetParametersResult(successful=True)
+
+    def _reload(self, path: str) -> Optional[str]:
+        """Load `path` and swap it in; on failure keep the old model and return why."""
+        try:
+            classifier = self._load_or_fail(path)
+        except StartupError as exc:
+            self.counts['reload_failures'] += 1
+            message = f'reload of {path!r} failed, keeping {self._model_description()}: {exc}'
+            self.get_logger().error(message)
+            return message
+        with self._model_lock:
+            self.classifier, self.checkpoint_path = classifier, path
+        self.counts['reloads'] += 1
+        self.get_logger().info(f'reloaded: now serving {self._model_description()}')
+        return None
+
+    def _on_reload(self, request: Trigger.Request, response: Trigger.Response
+                   ) -> Trigger.Response:
+        error = self._reload(self.checkpoint_path)
+        response.success = error is None
+        response.message = error or f'serving {self._model_description()}'
+        return response
+
+    # ---- camera callbacks (DDS threads: no heavy work here) ----------------------------
+
+    def _init_counters(self) -> None:
+        self.counts: Dict[str, int] = collections.Counter()
+        self.rejected = {c.key: collections.Counter() for c in self.cameras}
+        self.rates = [RateMeter() for _ in self.cameras]
+        self._last_stamp: List[Optional[int]] = [None] * len(self.cameras)
+        self._last_set_stamp: Optional[int] = None
+        self.inference_latency = Window()
+        self.publish_latency = Window()
+        self.preprocess_latency = Window()
+        self.last_result: Optional[RewardResult] = None
+        self._last_error: Optional[str] = None
+        self._started = time.monotonic()
+
+    def _reject(self, index: int, reason: str, detail: str, msg: Any) -> bool:
+        camera = self.cameras[index]
+        self.rejected[camera.key][reason] += 1
+        self.get_logger().warning(
+            f"skipping image from {self.resolve_topic_name(camera.topic)} ({describe(msg)}): "
+            f'{detail}', throttle_duration_sec=2.0)
+        return False
+
+    def _accept(self, index: int, msg: Any) -> bool:
+        self.rates[index].tick()
+        try:
+            validate(msg)
+        except ImageError as exc:
+            return self._reject(index, exc.reason, str(exc), msg)
+        stamp = stamp_to_ns(msg.header.stamp)
+        if stamp == 0:
+            return self._reject(index, 'zero_stamp', 'header stamp is zero: the driver does '
+                                'not stamp its images, so they cannot be synchronised', msg)
+        last = self._last_stamp[index]
+        if last is not None and stamp <= last:
+            return self._reject(index, 'stamp_backwards',
+                                f'stamp {stamp} ns is not after the previous {last} ns', msg)
+        self._last_stamp[index] = stamp
+        return True
+
+    def _on_set(self, messages: Tuple[Any, ...], stamps: Tuple[int, ...]) -> None:
+        stamp = set_stamp(stamps)
+        if self._last_set_stamp is not None and stamp <= self._last_set_stamp:
+            self.counts['sets_out_of_order'] += 1
+            return
+        self._last_set_stamp = stamp
+        self.counts['sets_synchronised'] += 1
+        self.mailbox.post((messages, stamp))
+
+    # ---- inference worker ---------------------------------------------------------------
+
+    def _work(self) -> None:
+        while not self._stop.is_set():
+            item = self.mailbox.take(timeout=0.1)
+            if item is not None:
+                self._process(*item)
+
+    def _process(self, messages: Sequence[Any], stamp: int) -> None:
+        start = time.perf_counter()
+        try:
+            images = self.preprocessor(messages)
+        except CameraSetError as exc:
+            self.rejected[exc.camera.key][exc.reason] += 1
+            self.get_logger().warning(f'skipping camera set: {exc}', throttle_duration_sec=2.0)
+            return
+        with self._model_lock:
+            classifier = self.classifier
+        try:
+            result = classify(images, classifier, self.threshold, stamp,
+                              time.perf_counter() - start)
+        except NonFiniteOutput as exc:
+            self.counts['non_finite_outputs'] += 1
+            self.get_logger().error(f'not publishing: {exc}', throttle_duration_sec=2.0)
+            return
+        except Exception as exc:  # keep serving; diagnostics go to ERROR
+            self.counts['inference_errors'] += 1
+            self._last_error = f'{type(exc).__name__}: {exc}'
+            self.get_logger().error(f'inference failed: {self._last_error}',
+                                    throttle_duration_sec=2.0)
+            return
+        self.reward_pub.publish(Float32(data=result.reward))
+        self.success_pub.publish(Bool(data=result.success))
+        self.probability_pub.publish(Float32(data=result.probability))
+        self._last_error = None
+        self.counts['sets_published'] += 1
+        self.last_result = result
+        self.preprocess_latency.add(result.preprocess_s)
+        self.inference_latency.add(result.inference_s)
+        self.publish_latency.add((self.get_clock().now().nanoseconds - stamp) / 1e9)
+
+    # ---- diagnostics --------------------------------------------------------------------
+
+    def status(self) -> Tuple[bytes, str]:
+        if self._last_error:
+            return DiagnosticStatus.ERROR, f'inference failing: {self._last_error}'
+        silent = []
+        for camera, meter in zip(self.cameras, self.rates):
+            quiet = meter.silent_for()
+            waited = time.monotonic() - self._started if quiet is None else quiet
+            if waited > self.camera_timeout:
+                state = 'no images yet' if quiet is None else f'silent {quiet:.1f} s'
+                silent.append(f'{camera.key} ({state})')
+        if silent:
+            return DiagnosticStatus.WARN, 'cameras silent: ' + ', '.join(silent)
+        return DiagnosticStatus.OK, 'publishing rewards'
+
+    def diagnostic_values(self) -> Dict[str, str]:
+        def ms(window: Window) -> Dict[str, str]:
+            return {q: '-' if v is None else f'{v * 1e3:.2f}'
+                    for q, v in window.percentiles(50, 95).items()}
+
+        values = {
+            'synchroniser': self.subscriber.backend,
+            'image conversion': self.converter.backend,
+            'device': str(self.classifier.device),
+            'checkpoint': self._model_description(),
+            'threshold': f'{self.threshold:g}',
+            'sets synchronised': str(self.counts['sets_synchronised']),
+            'sets published': str(self.counts['sets_published']),
+            'sets dropped by mailbox': str(self.mailbox.replaced),
+            'sets out of order': str(self.counts['sets_out_of_order']),
+            'non-finite outputs': str(self.counts['non_finite_outputs']),
+            'inference errors': str(self.counts['inference_errors']),
+            'reloads': str(self.counts['reloads']),
+            'reload failures': str(self.counts['reload_failures']),
+        }
+        for camera, meter in zip(self.cameras, self.rates):
+            values[f'{camera.key} rate (Hz)'] = f'{meter.rate():.2f}'
+            values[f'{camera.key} images'] = str(meter.count)
+            rejected = self.rejected[camera.key]
+            values[f'{camera.key} rejected'] = str(sum(rejected.values()))
+            for reason, count in sorted(rejected.items()):
+                values[f'{camera.key} rejected {reason}'] = str(count)
+        if self.subscriber.sync is not None:
+            counts = self.subscriber.sync.counts
+            for key, camera in enumerate(self.cameras):
+                values[f'{camera.key} unmatched (evicted)'] = str(counts['evicted'][key])
+                values[f'{camera.key} unmatched (older than a set)'] = str(
+                    counts['pruned'][key] + counts['stale'][key])
+        for name, window in (('inference', self.inference_latency),
+                             ('preprocess', self.preprocess_latency),
+                             ('stamp to publish', self.publish_latency)):
+            for q, v in ms(window).items():
+                values[f'{name} latency {q} (ms)'] = v
+        if self.last_result is not None:
+            values['last set stamp (ns)'] = str(self.last_result.stamp_ns)
+            values['last probability'] = f'{self.last_result.probability:.4f}'
+        return values
+
+    def _publish_diagnostics(self) -> None:
+        level, message = self.status()
+        status = DiagnosticStatus(level=level, message=message,
+                                  name=f'{self.get_fully_qualified_name()}: reward classifier',
+                                  hardware_id=str(self.classifier.device))
+        status.values = [KeyValue(key=k, value=v) for k, v in self.diagnostic_values().items()]
+        array = DiagnosticArray(status=[status])
+        array.header.stamp = self.get_clock().now().to_msg()
+        self.diagnostics_pub.publish(array)
+
+    def destroy_node(self) -> None:
+        self._stop.set()
+        self.mailbox.close()
+        self._worker.join(timeout=5.0)
+        super().destroy_node()
+
+
+def main(args: Optional[List[str]] = None) -> int:
+    rclpy.init(args=args)
+    try:
+        node = ClassifierNode()
+    except StartupError as exc:
+        rclpy.logging.get_logger('hil_serl_reward').fatal(str(exc))
+        rclpy.try_shutdown()
+        return 1
+    executor = MultiThreadedExecutor(num_threads=3)
+    executor.add_node(node)
+    try:
+        executor.spin()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown()
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,138 @@
+"""The reward node's parameters: names, defaults, descriptions and validation (no ROS).
+
+Per-camera parameters are declared once `image_keys` is known:
+`cameras.<key>.topic`, `cameras.<key>.crop`, `cameras.<key>.compressed`.
+Validators return None when a value is acceptable, else the reason it is not; the node
+uses them at start-up and for every runtime change.
+"""
+import dataclasses
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
+
+from hil_serl_reward.inference import DEVICES
+from hil_serl_reward.preprocessing import CropError, parse_crop
+
+RELIABILITIES = ('best_effort', 'reliable')
+Validator = Callable[[Any], Optional[str]]
+
+
+def _in_range(low: float, high: float, low_open: bool = False) -> Validator:
+    def check(value: Any) -> Optional[str]:
+        ok = (value > low if low_open else value >= low) and value <= high
+        bracket = '(' if low_open else '['
+        return None if ok else f'must be in {bracket}{low}, {high}], got {value}'
+    return check
+
+
+def _one_of(choices: Sequence[str]) -> Validator:
+    def check(value: Any) -> Optional[str]:
+        return None if value in choices else f'must be one of {list(choices)}, got {value!r}'
+    return check
+
+
+def _image_keys(value: Any) -> Optional[str]:
+    keys = list(value)
+    if not keys:
+        return 'needs at least one camera key'
+    if len(set(keys)) != len(keys):
+        return f'keys must be unique, got {keys}'
+    if any(not k or not k.replace('_', '').replace('/', '').isalnum() for k in keys):
+        return f'keys must be letters, digits, _ or /, got {keys}'
+    return None
+
+
+def _crop(value: Any) -> Optional[str]:
+    try:
+        parse_crop(value)
+    except CropError as exc:
+        return str(exc)
+    return None
+
+
+def _topic(value: Any) -> Optional[str]:
+    return None if value and ' ' not in value else f'not a topic name: {value!r}'
+
+
+@dataclasses.dataclass(frozen=True)
+class Parameter:
+    name: str
+    default: Any
+    description: str
+    read_only: bool = True
+    validate: Optional[Validator] = None
+
+
+NODE_PARAMETERS: List[Parameter] = [
+    Parameter('checkpoint_path', '',
+              'classifier_ckpt/ folder or one checkpoint_<N> (hil-serl or ours); changing it '
+              'at runtime reloads the model, a failed load keeps the old one',
+              read_only=False),
+    Parameter('random_init', False,
+              'serve an untrained, randomly initialised classifier when checkpoint_path is '
+              'empty (demos and tests only)'),
+    Parameter('image_keys', ['wrist_1', 'front'],
+              "camera keys in the checkpoint's classifier_keys order (the concatenation order)",
+              validate=_image_keys),
+    Parameter('threshold', 0.5, 'reward is 1.0 when the success probability exceeds this',
+              read_only=False, validate=_in_range(0.0, 1.0)),
+    Parameter('sync_slop', 0.03, 'largest stamp spread (s) of a synchronised camera set',
+              validate=_in_range(0.0, 10.0, low_open=True)),
+    Parameter('sync_queue_size', 10, 'messages kept per camera while waiting for a match',
+              validate=_in_range(1, 1000)),
+    Parameter('qos_reliability', 'best_effort',
+              'camera subscription reliability (best_effort = sensor data QoS; reliable '
+              'matches drivers that only offer reliable)',
+              validate=_one_of(RELIABILITIES)),
+    Parameter('device', 'auto', 'auto (GPU when JAX has one), cpu or gpu',
+              validate=_one_of(DEVICES)),
+    Parameter('camera_timeout', 1.0, 'seconds without images before diagnostics warn',
+              read_only=False, validate=_in_range(0.0, 3600.0, low_open=True)),
+    Parameter('diagnostics_period', 1.0, 'seconds between diagnostics messages',
+              validate=_in_range(0.0, 60.0, low_open=True)),
+]
+
+CAMERA_PARAMETERS: List[Parameter] = [
+    Parameter('topic', '', 'image topic of this camera (default <key>/image_raw; remap freely)',
+              validate=_topic),
+    Parameter('crop', '', "hil-serl crop on the full frame as 'rows, cols' slices, e.g. "
+              "'150:450, 350:1100' or '50:-200, 200:-200'; empty = whole frame",
+              validate=_crop),
+    Parameter('compressed', False, 'subscribe to sensor_msgs/CompressedImage (JPEG/PNG)'),
+]
+
+
+def camera_parameter_name(key: str, field: str) -> str:
+    return f'cameras.{key}.{field}'
+
+
+def camera_defaults(key: str) -> Dict[str, Any]:
+    return {'topic': f'{key}/image_raw', 'crop': '', 'compressed': False}
+
+
+def all_parameter_names(image_keys: Sequence[str]) -> List[str]:
+    names = [p.name for p in NODE_PARAMETERS]
+    names += [camera_parameter_name(k, p.name) for k in image_keys for p in CAMERA_PARAMETERS]
+    return names
+
+
+def validator_for(name: str) -> Optional[Parameter]:
+    for parameter in NODE_PARAMETERS:
+        if parameter.name == name:
+            return parameter
+    field = name.rsplit('.', 1)[-1]
+    if name.startswith('cameras.'):
+        for parameter in CAMERA_PARAMETERS:
+            if parameter.name == field:
+                return parameter
+    return None
+
+
+def check(values: Mapping[str, Any]) -> List[str]:
+    """Every problem with a full set of parameter values, as 'name: reason'."""
+    problems = []
+    for name, value in values.items():
+        parameter = validator_for(name)
+        if parameter and parameter.validate:
+            reason = parameter.validate(value)
+            if reason:
+                problems.append(f'{name}: {reason}')
+    return problems

@@ -1,0 +1,42 @@
+"""A one-slot mailbox between DDS callbacks and the inference worker.
+
+The producer never waits: a new item replaces the one not yet taken, and the replacement
+is counted. The consumer therefore always works on the newest camera set and latency
+cannot grow when inference is slower than the cameras.
+"""
+import threading
+from typing import Generic, Optional, TypeVar
+
+T = TypeVar('T')
+
+
+class LatestMailbox(Generic[T]):
+    def __init__(self) -> None:
+        self._item: Optional[T] = None
+        self._has_item = False
+        self._closed = False
+        self._cond = threading.Condition()
+        self.posted = 0
+        self.replaced = 0
+
+    def post(self, item: T) -> None:
+        with self._cond:
+            self.posted += 1
+            if self._has_item:
+                self.replaced += 1
+            self._item, self._has_item = item, True
+            self._cond.notify()
+
+    def take(self, timeout: Optional[float] = None) -> Optional[T]:
+        """The newest item, waiting up to `timeout`; None on timeout or once closed."""
+        with self._cond:
+            self._cond.wait_for(lambda: self._has_item or self._closed, timeout)
+            if not self._has_item:
+                return None
+            item, self._item, self._has_item = self._item, None, False
+            return item
+
+    def close(self) -> None:
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()

@@ -1,0 +1,111 @@
+"""A real rclpy test bench: the node under test plus a probe node that plays the cameras
+and listens to every output, all spun by one executor in a background thread, over DDS."""
+import threading
+import time
+import uuid
+from typing import Any, Callable, Dict, List, Optional
+
+import numpy as np
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray
+from rclpy.executors import MultiThreadedExecutor
+from rclpy.parameter import Parameter
+from rclpy.qos import QoSProfile, ReliabilityPolicy
+from sensor_msgs.msg import CompressedImage, Image
+from std_msgs.msg import Bool, Float32
+
+from hil_serl_reward.classifier_node import ClassifierNode
+from hil_serl_reward.image_conversion import rgb_to_msg
+
+
+def ns_stamp(msg: Any, stamp_ns: int) -> Any:
+    msg.header.stamp.sec, msg.header.stamp.nanosec = divmod(int(stamp_ns), 1_000_000_000)
+    return msg
+
+
+def image_msg(rgb: np.ndarray, stamp_ns: int, encoding: str = 'rgb8', **overrides: Any) -> Image:
+    msg = Image(**{**rgb_to_msg(rgb, encoding), **overrides})
+    return ns_stamp(msg, stamp_ns)
+
+
+class Bench:
+    def __init__(self) -> None:
+        self.namespace = f'/t{uuid.uuid4().hex[:8]}'
+        self.executor = MultiThreadedExecutor(num_threads=4)
+        self.probe = rclpy.create_node('probe', namespace=self.namespace)
+        self.executor.add_node(self.probe)
+        self.outputs: Dict[str, List[Any]] = {'reward': [], 'success': [], 'probability': []}
+        self.diagnostics: List[Any] = []
+        reliable = QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE)
+        for topic, msg_type in (('reward', Float32), ('success', Bool), ('probability', Float32)):
+            self.probe.create_subscription(
+                msg_type, topic, lambda m, t=topic: self.outputs[t].append(m.data), reliable)
+        self.probe.create_subscription(DiagnosticArray, '/diagnostics', self._on_diagnostics,
+                                       reliable)
+        self.publishers: Dict[str, Any] = {}
+        self.node: Optional[ClassifierNode] = None
+        self._thread = threading.Thread(target=self.executor.spin, daemon=True)
+        self._thread.start()
+
+    def _on_diagnostics(self, msg: DiagnosticArray) -> None:
+        for status in msg.status:
+            if status.name.startswith(self.namespace + '/'):
+                self.diagnostics.append(status)
+
+    def start_node(self, loader: Optional[Callable] = None, **params: Any) -> ClassifierNode:
+        overrides = [Parameter(name, value=value) for name, value in params.items()]
+        self.node = ClassifierNode(loader=loader, namespace=self.namespace,
+                                   parameter_overrides=overrides)
+        self.executor.add_node(self.node)
+        return self.node
+
+    def camera(self, key: str, compressed: bool = False, topic: Optional[str] = None) -> Any:
+        if key not in self.publishers:
+            self.publishers[key] = self.probe.create_publisher(
+                CompressedImage if compressed else Image, topic or f'{key}/image_raw',
+                QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE))
+        return self.publishers[key]
+
+    def connect(self, keys: List[str], timeout: float = 10.0) -> None:
+        """Wait until DDS discovery has matched every camera and every output topic."""
+        pubs = [self.camera(k) for k in keys]
+        self.wait(lambda: all(p.get_subscription_count() > 0 for p in pubs)
+                  and self.node.probability_pub.get_subscription_count() > 0
+                  and self.node.reward_pub.get_subscription_count() > 0
+                  and self.node.success_pub.get_subscription_count() > 0, timeout,
+                  'discovery')
+
+    def publish(self, key: str, msg: Any) -> None:
+        self.camera(key).publish(msg)
+
+    @staticmethod
+    def wait(predicate: Callable[[], bool], timeout: float = 10.0, what: str = '') -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if predicate():
+                return
+            time.sleep(0.01)
+        raise AssertionError(f'timed out after {timeout} s waiting for {what or predicate}')
+
+    def wait_outputs(self, count: int, timeout: float = 15.0) -> None:
+        try:
+            self.wait(lambda: all(len(v) >= count for v in self.outputs.values()), timeout)
+        except AssertionError:
+            have = {k: len(v) for k, v in self.outputs.items()}
+            raise AssertionError(f'expected {count} outputs on each of reward/success/'
+                                 f'probability within {timeout} s, have {have}') from None
+
+    def latest_diagnostics(self, timeout: float = 5.0) -> Dict[str, str]:
+        seen = len(self.diagnostics)
+        self.wait(lambda: len(self.diagnostics) > seen, timeout, 'a diagnostics message')
+        status = self.diagnostics[-1]
+        return {'level': status.level, 'message': status.message,
+                **{kv.key: kv.value for kv in status.values}}
+
+    def close(self) -> None:
+        if self.node is not None:
+            self.executor.remove_node(self.node)
+            self.node.destroy_node()
+        self.executor.shutdown()
+        self.probe.destroy_node()
+        self._thread.join(timeout=5)

@@ -1,0 +1,317 @@
+"""The reward node over real DDS: a probe node publishes camera images and listens."""
+import time
+
+import cv2
+import numpy as np
+import pytest
+from rcl_interfaces.msg import ParameterType
+from rclpy.parameter import Parameter
+from rclpy.parameter_client import AsyncParameterClient
+from sensor_msgs.msg import CompressedImage, Image
+from std_srvs.srv import Trigger
+
+from hil_serl_reward.classifier_node import ClassifierNode, StartupError
+from hil_serl_reward.inference import RewardClassifier
+from ros_harness import image_msg, ns_stamp
+
+KEYS = ('wrist_1', 'front')
+CROPS = {'wrist_1': '10:-10, 20:120', 'front': ''}
+H, W = 120, 160
+
+
+def frames(seed, keys=KEYS):
+    rng = np.random.default_rng(seed)
+    return {k: rng.integers(0, 256, (H, W, 3), dtype=np.uint8) for k in keys}
+
+
+def expected_probability(classifier, rgb_frames, crops):
+    """Direct OpenCV crop + resize of the same frames, then the classifier."""
+    slices = {'10:-10, 20:120': (slice(10, -10), slice(20, 120)), '': (slice(None), slice(None))}
+    images = {}
+    for key in classifier.spec.image_keys:
+        rows, cols = slices[crops.get(key, '')]
+        images[key] = cv2.resize(np.ascontiguousarray(rgb_frames[key][rows, cols]), (128, 128))
+    return float(classifier.predict(images).probabilities[0])
+
+
+def camera_params(crops, keys=KEYS):
+    return {f'cameras.{k}.crop': crops.get(k, '') for k in keys}
+
+
+def send_set(bench, rgb_frames, stamp_ns, encodings=None, jitter_ns=None):
+    for i, (key, rgb) in enumerate(rgb_frames.items()):
+        offset = 0 if jitter_ns is None else jitter_ns[i]
+        bench.publish(key, image_msg(rgb, stamp_ns + offset, (encodings or {}).get(key, 'rgb8')))
+
+
+@pytest.fixture
+def two_camera_node(bench, checkpoint_for):
+    node = bench.start_node(checkpoint_path=str(checkpoint_for(KEYS)), image_keys=list(KEYS),
+                            **camera_params(CROPS))
+    bench.connect(list(KEYS))
+    return node
+
+
+def test_rewards_equal_direct_classification(bench, two_camera_node, checkpoint_for):
+    direct = RewardClassifier.from_checkpoint(checkpoint_for(KEYS), device='cpu')
+    for i in range(3):
+        rgb = frames(i)
+        send_set(bench, rgb, (i + 1) * 100_000_000, encodings={'front': 'bgr8'},
+                 jitter_ns=(0, 7_000_000))
+        bench.wait_outputs(i + 1)
+        expected = expected_probability(direct, rgb, CROPS)
+        assert bench.outputs['probability'][i] == pytest.approx(expected, abs=1e-6)
+        assert bench.outputs['success'][i] == (expected > 0.5)
+        assert bench.outputs['reward'][i] == (1.0 if expected > 0.5 else 0.0)
+    diag = bench.latest_diagnostics()
+    assert diag['sets published'] == '3' and diag['synchroniser'] == 'hil_serl_reward'
+    assert diag['last set stamp (ns)'] == str(3 * 100_000_000 + 7_000_000)
+    assert diag['level'] == b'\x00' or diag['level'] == 0 or diag['level'] == bytes([0])
+
+
+def test_unmatched_frames_give_no_reward(bench, two_camera_node):
+    rgb = frames(0)
+    bench.publish('wrist_1', image_msg(rgb['wrist_1'], 100_000_000))
+    bench.publish('front', image_msg(rgb['front'], 300_000_000))   # 200 ms apart > slop
+    time.sleep(0.5)
+    assert bench.outputs['probability'] == []
+    send_set(bench, rgb, 500_000_000)
+    bench.wait_outputs(1)
+
+
+def test_threshold_changes_at_runtime_and_rejects_invalid(bench, two_camera_node):
+    client = AsyncParameterClient(bench.probe, two_camera_node.get_fully_qualified_name())
+    assert client.wait_for_services(timeout_sec=10)
+
+    def set_param(name, value):
+        future = client.set_parameters([Parameter(name, value=value)])
+        bench.wait(future.done, 10, 'set_parameters')
+        return future.result().results[0]
+
+    assert set_param('threshold', 0.0).successful
+    send_set(bench, frames(1), 100_000_000)
+    bench.wait_outputs(1)
+    assert bench.outputs['reward'][-1] == 1.0 and bench.outputs['success'][-1] is True
+    assert set_param('threshold', 1.0).successful
+    send_set(bench, frames(1), 200_000_000)
+    bench.wait_outputs(2)
+    assert bench.outputs['reward'][-1] == 0.0
+    rejected = set_param('threshold', 1.5)
+    assert not rejected.successful and 'threshold' in rejected.reason and '1.5' in rejected.reason
+    assert two_camera_node.threshold == 1.0
+    read_only = set_param('sync_slop', 0.5)
+    assert not read_only.successful
+    assert two_camera_node.get_parameter('sync_slop').value == pytest.approx(0.03)
+
+
+def test_reload_service_and_checkpoint_change(bench, two_camera_node, checkpoint_for):
+    rgb = frames(2)
+    send_set(bench, rgb, 100_000_000)
+    bench.wait_outputs(1)
+    before = bench.outputs['probability'][-1]
+
+    service = bench.probe.create_client(Trigger, two_camera_node.get_fully_qualified_name()
+                                        + '/reload')
+    assert service.wait_for_service(timeout_sec=10)
+    future = service.call_async(Trigger.Request())
+    bench.wait(future.done, 30, 'reload service')
+    assert future.result().success, future.result().message
+
+    client = AsyncParameterClient(bench.probe, two_camera_node.get_fully_qualified_name())
+    assert client.wait_for_services(timeout_sec=10)
+    future = client.set_parameters([Parameter('checkpoint_path', value='/nonexistent/ckpt')])
+    bench.wait(future.done, 30, 'bad checkpoint_path')
+    result = future.result().results[0]
+    assert not result.successful and 'no checkpoint at' in result.reason
+    send_set(bench, rgb, 200_000_000)
+    bench.wait_outputs(2)
+    assert bench.outputs['probability'][-1] == pytest.approx(before, abs=1e-6)
+
+    other = checkpoint_for(KEYS, seed=1)
+    future = client.set_parameters([Parameter('checkpoint_path', value=str(other))])
+    bench.wait(future.done, 30, 'good checkpoint_path')
+    assert future.result().results[0].successful
+    send_set(bench, rgb, 300_000_000)
+    bench.wait_outputs(3)
+    expected = expected_probability(RewardClassifier.from_checkpoint(other, device='cpu'),
+                                    rgb, CROPS)
+    assert bench.outputs['probability'][-1] == pytest.approx(expected, abs=1e-6)
+    assert bench.outputs['probability'][-1] != pytest.approx(before, abs=1e-6)
+    diag = bench.latest_diagnostics()
+    assert diag['reloads'] == '2' and diag['reload failures'] == '1'
+
+
+def test_bad_inputs_are_skipped_counted_and_survived(bench, two_camera_node):
+    rgb = frames(3)
+    wrist = rgb['wrist_1']
+    depth = ns_stamp(Image(height=H, width=W, encoding='16UC1', step=W * 2,
+                           data=bytes(H * W * 2)), 100_000_000)
+    truncated = image_msg(wrist, 110_000_000)
+    truncated.data = truncated.data[:1000]
+    size_mismatch = image_msg(wrist, 120_000_000, step=W * 3 + 4)   # data no longer fits step
+    short_step = image_msg(wrist, 130_000_000, step=W * 3 - 3, data=bytes((W * 3 - 3) * H))
+    zero = image_msg(wrist, 0)
+    for msg in (depth, truncated, size_mismatch, short_step, zero):
+        bench.publish('wrist_1', msg)
+        time.sleep(0.05)    # sensor-data QoS keeps 5: do not overrun the subscriber queue
+    send_set(bench, rgb, 200_000_000)
+    bench.wait_outputs(1)
+    bench.publish('wrist_1', image_msg(wrist, 150_000_000))          # stamp goes backwards
+    send_set(bench, rgb, 300_000_000)
+    bench.wait_outputs(2)
+    diag = bench.latest_diagnostics()
+    assert diag['wrist_1 rejected encoding'] == '1'
+    assert diag['wrist_1 rejected size'] == '2'
+    assert diag['wrist_1 rejected step'] == '1'
+    assert diag['wrist_1 rejected zero_stamp'] == '1'
+    assert diag['wrist_1 rejected stamp_backwards'] == '1'
+    assert diag['wrist_1 rejected'] == '6' and diag['front rejected'] == '0'
+    assert all(np.isfinite(bench.outputs['probability']))
+
+
+def test_crop_larger_than_frame_is_reported_per_camera(bench, checkpoint_for):
+    bench.start_node(checkpoint_path=str(checkpoint_for(KEYS)), image_keys=list(KEYS),
+                     **{'cameras.front.crop': '500:600, 0:10'})
+    bench.connect(list(KEYS))
+    send_set(bench, frames(0), 100_000_000)
+    bench.wait(lambda: bench.node.rejected['front']['crop'] == 1, 10, 'crop rejection')
+    assert bench.outputs['probability'] == []
+
+
+def test_silent_camera_turns_diagnostics_to_warn(bench, checkpoint_for):
+    bench.start_node(checkpoint_path=str(checkpoint_for(KEYS)), image_keys=list(KEYS),
+                     camera_timeout=0.3, diagnostics_period=0.2)
+    bench.connect(list(KEYS))
+    for i in range(3):
+        send_set(bench, frames(i), (i + 1) * 50_000_000)
+        bench.wait_outputs(i + 1)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        bench.publish('wrist_1', image_msg(frames(9)['wrist_1'], int(time.time() * 1e9)))
+        diag = bench.latest_diagnostics()
+        if diag['level'] == b'\x01':
+            break
+    assert diag['level'] == b'\x01'
+    assert 'front' in diag['message'] and 'wrist_1' not in diag['message']
+
+
+class SlowClassifier:
+    """The real classifier, deliberately slowed down to 150 ms per set."""
+
+    def __init__(self, inner):
+        self.inner = inner
+        self.spec, self.checkpoint, self.device = inner.spec, inner.checkpoint, inner.device
+        self.seen = []
+
+    def predict(self, images):
+        time.sleep(0.15)
+        return self.inner.predict(images)
+
+
+def test_slow_model_works_on_newest_set_and_counts_drops(bench, checkpoint_for):
+    slow = SlowClassifier(RewardClassifier.from_checkpoint(checkpoint_for(KEYS), device='cpu'))
+    node = bench.start_node(loader=lambda path: slow, checkpoint_path='unused',
+                            image_keys=list(KEYS))
+    bench.connect(list(KEYS))
+    rgb = frames(4)
+    count = 30
+    for i in range(count):
+        send_set(bench, rgb, (i + 1) * 33_000_000)
+        time.sleep(1 / 30)
+    bench.wait(lambda: node.counts['sets_synchronised'] == count, 10, 'all sets synchronised')
+    bench.wait(lambda: node.last_result is not None
+               and node.last_result.stamp_ns == count * 33_000_000,
+               10, 'the newest set to be processed')
+    published = node.counts['sets_published']
+    assert published < count
+    assert node.mailbox.replaced >= count - published - 1
+    diag = bench.latest_diagnostics()
+    assert int(diag['sets dropped by mailbox']) == node.mailbox.replaced > 0
+
+
+def test_one_camera_needs_no_synchroniser(bench, checkpoint_for):
+    node = bench.start_node(checkpoint_path=str(checkpoint_for(('side',))),
+                            image_keys=['side'], **{'cameras.side.crop': '10:-10, 20:120'})
+    assert node.subscriber.backend == 'none (one camera)'
+    bench.connect(['side'])
+    rgb = frames(5, keys=('side',))
+    send_set(bench, rgb, 100_000_000)
+    bench.wait_outputs(1)
+    direct = RewardClassifier.from_checkpoint(checkpoint_for(('side',)), device='cpu')
+    assert bench.outputs['probability'][0] == pytest.approx(
+        expected_probability(direct, rgb, {'side': '10:-10, 20:120'}), abs=1e-6)
+
+
+def test_three_cameras_with_jitter(bench, checkpoint_for):
+    keys = ('wrist_1', 'wrist_2', 'front')
+    bench.start_node(checkpoint_path=str(checkpoint_for(keys)), image_keys=list(keys),
+                     sync_slop=0.02)
+    bench.connect(list(keys))
+    rgb = frames(6, keys=keys)
+    send_set(bench, rgb, 100_000_000, jitter_ns=(0, 9_000_000, -8_000_000))
+    bench.wait_outputs(1)
+    direct = RewardClassifier.from_checkpoint(checkpoint_for(keys), device='cpu')
+    assert bench.outputs['probability'][0] == pytest.approx(
+        expected_probability(direct, rgb, {}), abs=1e-6)
+
+
+def test_compressed_camera(bench, checkpoint_for):
+    node = bench.start_node(checkpoint_path=str(checkpoint_for(KEYS)), image_keys=list(KEYS),
+                            **{'cameras.front.compressed': True})
+    bench.camera('front', compressed=True)
+    bench.connect(list(KEYS))
+    rgb = frames(7)
+    bench.publish('wrist_1', image_msg(rgb['wrist_1'], 100_000_000))
+    ok, png = cv2.imencode('.png', cv2.cvtColor(rgb['front'], cv2.COLOR_RGB2BGR))
+    bench.publish('front', ns_stamp(CompressedImage(format='png', data=png.tobytes()),
+                                    100_000_000))
+    bench.wait_outputs(1)
+    direct = RewardClassifier.from_checkpoint(checkpoint_for(KEYS), device='cpu')
+    assert bench.outputs['probability'][0] == pytest.approx(
+        expected_probability(direct, rgb, {}), abs=1e-6)
+    assert node.cameras[1].compressed
+
+
+@pytest.mark.parametrize('params, message', [
+    ({'checkpoint_path': '/nonexistent'}, 'no checkpoint at'),
+    ({}, 'checkpoint_path is empty'),
+    ({'checkpoint_path': 'x', 'threshold': 2.0}, 'threshold: must be in'),
+    ({'checkpoint_path': 'x', 'cameras.front.crop': '1:2'}, "expected 'rows, cols'"),
+    ({'checkpoint_path': 'x', 'qos_reliability': 'sometimes'}, 'qos_reliability'),
+    ({'checkpoint_path': 'x', 'sync_slop': 0.0}, 'sync_slop'),
+])
+def test_startup_fails_with_a_reason(ros, params, message):
+    with pytest.raises(StartupError, match=message):
+        ClassifierNode(parameter_overrides=[Parameter(k, value=v) for k, v in params.items()])
+
+
+def test_startup_rejects_a_checkpoint_of_other_cameras(ros, checkpoint_for):
+    with pytest.raises(StartupError, match=r"not in the checkpoint \['side'\]"):
+        ClassifierNode(parameter_overrides=[
+            Parameter('checkpoint_path', value=str(checkpoint_for(KEYS))),
+            Parameter('image_keys', value=['wrist_1', 'side'])])
+
+
+def test_parameter_types_are_declared(ros, checkpoint_for):
+    node = ClassifierNode(parameter_overrides=[
+        Parameter('checkpoint_path', value=str(checkpoint_for(KEYS)))])
+    try:
+        described = node.describe_parameters(['threshold', 'image_keys', 'cameras.front.topic'])
+        assert [d.type for d in described] == [ParameterType.PARAMETER_DOUBLE,
+                                               ParameterType.PARAMETER_STRING_ARRAY,
+                                               ParameterType.PARAMETER_STRING]
+        assert all(d.description for d in described)
+        assert node.get_parameter('cameras.front.topic').value == 'front/image_raw'
+    finally:
+        node.destroy_node()
+
+
+def test_executable_exits_with_the_reason(ros):
+    import subprocess
+    import sys
+    result = subprocess.run(
+        [sys.executable, '-m', 'hil_serl_reward.classifier_node', '--ros-args',
+         '-p', 'checkpoint_path:=/nonexistent/classifier_ckpt'],
+        capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1
+    assert 'no checkpoint at' in result.stderr and '/nonexistent/classifier_ckpt' in result.stderr

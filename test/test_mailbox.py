@@ -1,0 +1,30 @@
+"""The one-slot mailbox keeps the newest item and counts what it replaced."""
+import threading
+import time
+
+from hil_serl_reward.mailbox import LatestMailbox
+
+
+def test_newest_wins_and_replacements_are_counted():
+    box = LatestMailbox()
+    for i in range(5):
+        box.post(i)
+    assert box.take(timeout=0) == 4
+    assert box.replaced == 4 and box.posted == 5
+    assert box.take(timeout=0.01) is None
+
+
+def test_take_waits_for_a_post_and_close_wakes_it():
+    box = LatestMailbox()
+    got = []
+    consumer = threading.Thread(target=lambda: got.append(box.take(timeout=5)))
+    consumer.start()
+    time.sleep(0.05)
+    box.post('x')
+    consumer.join(2)
+    assert got == ['x']
+    waiter = threading.Thread(target=lambda: got.append(box.take(timeout=5)))
+    waiter.start()
+    box.close()
+    waiter.join(2)
+    assert not waiter.is_alive() and got[-1] is None

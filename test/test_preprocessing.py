@@ -1,0 +1,57 @@
+"""Crop + resize equal direct OpenCV on the same frame, with hil-serl's slicing semantics."""
+import cv2
+import numpy as np
+import pytest
+
+from hil_serl_reward.preprocessing import CropError, parse_crop, preprocess
+
+
+@pytest.fixture
+def frame():
+    return np.random.default_rng(0).integers(0, 256, (720, 1280, 3), dtype=np.uint8)
+
+
+@pytest.mark.parametrize('text, rows, cols', [
+    ('150:450, 350:1100', slice(150, 450), slice(350, 1100)),       # ram_insertion wrist_1
+    ('50:-200, 200:-200', slice(50, -200), slice(200, -200)),       # usb wrist_1
+    (':-200, 200:-200', slice(None, -200), slice(200, -200)),       # usb wrist_2
+    ('270:398, 500:628', slice(270, 398), slice(500, 628)),         # side_classifier
+    (':, 250:', slice(None), slice(250, None)),                     # handover left wrist
+    ('::-1, ::-1', slice(None, None, -1), slice(None, None, -1)),   # flipped camera
+    ('', slice(None), slice(None)),
+])
+def test_crop_matches_numpy_slicing_and_cv2_resize(frame, text, rows, cols):
+    expected = cv2.resize(np.ascontiguousarray(frame[rows, cols]), (128, 128))
+    out = preprocess(frame, parse_crop(text))
+    assert out.shape == (128, 128, 3) and out.dtype == np.uint8
+    np.testing.assert_array_equal(out, expected)
+
+
+def test_bgr_then_rgb_equals_rgb_then_crop(frame):
+    """hil-serl crops and resizes BGR, then flips; converting first gives the same pixels."""
+    bgr = frame
+    upstream = cv2.resize(bgr[150:450, 350:1100], (128, 128))[..., ::-1]
+    ours = preprocess(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), parse_crop('150:450, 350:1100'))
+    np.testing.assert_array_equal(ours, upstream)
+
+
+def test_interpolation_is_inter_linear_not_area(frame):
+    out = preprocess(frame, parse_crop(''))
+    area = cv2.resize(frame, (128, 128), interpolation=cv2.INTER_AREA)
+    assert not np.array_equal(out, area)
+
+
+@pytest.mark.parametrize('text, message', [
+    ('150:450', "expected 'rows, cols'"),
+    ('a:b, 1:2', 'is not a slice'),
+    ('5, 1:2', 'single row'),
+    ('1:2:0, 1:2', 'step cannot be zero'),
+])
+def test_bad_crops_are_explained(text, message):
+    with pytest.raises(CropError, match=message):
+        parse_crop(text)
+
+
+def test_crop_outside_the_frame_is_an_error(frame):
+    with pytest.raises(CropError, match='leaves nothing of a 1280x720 frame'):
+        preprocess(frame, parse_crop('800:900, 0:100'))
