@@ -25,7 +25,9 @@ setup(
     license='MIT',
     entry_points={
         'console_scripts': [
+            'camera_sim = hil_serl_reward.camera_sim:main',
             'classifier_node = hil_serl_reward.classifier_node:main',
+            'hil_serl_demo = hil_serl_reward.demo:main',
             'inspect_checkpoint = hil_serl_reward.inspect_checkpoint:main',
         ],
     },

@@ -1,0 +1,54 @@
+"""Generated camera scenes with a visually defined success, for demos, tests and training.
+
+A red disc slides back and forth across a table; the task counts as a success while the
+disc is inside the green target square. Each camera key sees the same world from its own
+viewpoint (shift, zoom, brightness), so a classifier needs every view to agree.
+"""
+import math
+import zlib
+from typing import Tuple
+
+import cv2
+import numpy as np
+
+TARGET_X = (0.62, 0.86)   # target square, in world x (0..1)
+TARGET_Y = (0.38, 0.62)
+
+
+class SyntheticScene:
+    def __init__(self, width: int = 640, height: int = 480, period_s: float = 4.0,
+                 seed: int = 0) -> None:
+        self.width, self.height, self.period_s = width, height, period_s
+        self._rng = np.random.default_rng(seed)
+
+    def object_position(self, t: float) -> Tuple[float, float]:
+        phase = (t % self.period_s) / self.period_s
+        x = 0.12 + 0.74 * (0.5 - 0.5 * math.cos(2 * math.pi * phase))
+        y = 0.5 + 0.06 * math.sin(4 * math.pi * phase)
+        return x, y
+
+    def success(self, t: float) -> bool:
+        x, y = self.object_position(t)
+        return TARGET_X[0] <= x <= TARGET_X[1] and TARGET_Y[0] <= y <= TARGET_Y[1]
+
+    def render(self, key: str, t: float) -> np.ndarray:
+        """RGB uint8 (height, width, 3) view of camera `key` at time `t`."""
+        view = zlib.crc32(key.encode()) % 997
+        zoom = 1.0 + (view % 5) * 0.08
+        shift_x = ((view // 5) % 7 - 3) * 0.02
+        shift_y = ((view // 35) % 5 - 2) * 0.02
+        brightness = 0.85 + (view % 3) * 0.1
+
+        def to_px(x: float, y: float) -> Tuple[int, int]:
+            px = ((x - 0.5) * zoom + 0.5 + shift_x) * self.width
+            py = ((y - 0.5) * zoom + 0.5 + shift_y) * self.height
+            return int(round(px)), int(round(py))
+
+        image = np.empty((self.height, self.width, 3), np.uint8)
+        image[:] = (150 * brightness, 120 * brightness, 90 * brightness)
+        cv2.rectangle(image, to_px(TARGET_X[0], TARGET_Y[0]), to_px(TARGET_X[1], TARGET_Y[1]),
+                      (40, 200, 60), thickness=max(2, self.width // 160))
+        radius = int(0.07 * zoom * min(self.width, self.height))
+        cv2.circle(image, to_px(*self.object_position(t)), radius, (220, 30, 30), thickness=-1)
+        noise = self._rng.integers(-12, 13, image.shape, dtype=np.int16)
+        return np.clip(image.astype(np.int16) + noise, 0, 255).astype(np.uint8)

@@ -1,0 +1,43 @@
+"""The demo under ros2 launch: simulated cameras + reward node, no hardware.
+
+    ros2 launch hil_serl_reward demo.launch.py [checkpoint_path:=/path/classifier_ckpt]
+
+Without a checkpoint the node serves an untrained, randomly initialised classifier and
+says so. `make demo` runs the same pipeline without the launch package.
+"""
+import os
+
+from launch import LaunchDescription
+from launch.actions import DeclareLaunchArgument, OpaqueFunction, SetEnvironmentVariable
+from launch.substitutions import LaunchConfiguration
+from launch_ros.actions import Node
+from launch_ros.substitutions import FindPackageShare
+
+PACKAGE = 'hil_serl_reward'
+FAST_DDS_2_DISTROS = ('humble', 'iron', 'jazzy')
+
+
+def launch_setup(context, *args, **kwargs):
+    share = FindPackageShare(PACKAGE).perform(context)
+    params_file = os.path.join(share, 'config', 'demo.yaml')
+    checkpoint = LaunchConfiguration('checkpoint_path').perform(context)
+    overrides = [{'checkpoint_path': checkpoint, 'random_init': False}] if checkpoint else []
+    variable = ('FASTRTPS_DEFAULT_PROFILES_FILE'
+                if os.environ.get('ROS_DISTRO') in FAST_DDS_2_DISTROS
+                else 'FASTDDS_DEFAULT_PROFILES_FILE')
+    return [
+        SetEnvironmentVariable(variable,
+                               os.path.join(share, 'config', 'fastdds_large_images.xml')),
+        Node(package=PACKAGE, executable='camera_sim', name='camera_sim', output='screen',
+             parameters=[params_file]),
+        Node(package=PACKAGE, executable='classifier_node', name=PACKAGE, output='screen',
+             parameters=[params_file, *overrides]),
+    ]
+
+
+def generate_launch_description():
+    return LaunchDescription([
+        DeclareLaunchArgument('checkpoint_path', default_value='',
+                              description='trained classifier; empty = untrained demo model'),
+        OpaqueFunction(function=launch_setup),
+    ])
