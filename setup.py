@@ -27,6 +27,7 @@ setup(
         'console_scripts': [
             'camera_sim = hil_serl_reward.camera_sim:main',
             'classifier_node = hil_serl_reward.classifier_node:main',
+            'evaluate = hil_serl_reward.evaluate:main',
             'hil_serl_demo = hil_serl_reward.demo:main',
             'inspect_checkpoint = hil_serl_reward.inspect_checkpoint:main',
         ],

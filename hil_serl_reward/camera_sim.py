@@ -2,7 +2,8 @@
 
 Sources: `scene` (generated; a disc moving into a target square, ground truth published
 on `label_topic`), `folder` (<folder>/<key>/*.png|jpg, in name order) or `bag` (a rosbag2
-recording replayed at its recorded pace, re-stamped to now). Each camera's stamp gets
+recording replayed at its recorded pace, re-stamped to now, its topics published relative
+to this node's namespace). Each camera's stamp gets
 independent jitter and the publish order is shuffled, as free-running cameras behave.
 """
 import random
@@ -132,7 +133,7 @@ class CameraSimulator(Node):
                     msg.header.stamp = Time(nanoseconds=stamp - first[0] + first[1]).to_msg()
                 if topic not in publishers:
                     publishers[topic] = (self.label_pub if isinstance(msg, Bool) else
-                                         self.create_publisher(type(msg), topic, qos))
+                                         self.create_publisher(type(msg), topic.lstrip('/'), qos))
                 publishers[topic].publish(msg)
                 if isinstance(msg, (Image, CompressedImage)):
                     self.frames_published += 1

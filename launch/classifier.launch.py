@@ -12,7 +12,6 @@ whatever already publishes them.
 """
 import os
 
-import yaml
 from launch import LaunchDescription
 from launch.actions import (
     DeclareLaunchArgument, GroupAction, OpaqueFunction, SetEnvironmentVariable)
@@ -20,9 +19,11 @@ from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node, PushRosNamespace
 from launch_ros.substitutions import FindPackageShare
 
+from hil_serl_reward.dds import PROFILE, profile_env
+from hil_serl_reward.params_file import read_node_parameters
+
 PACKAGE = 'hil_serl_reward'
 DRIVERS = ('realsense', 'usb_cam', 'v4l2_camera', 'none')
-FAST_DDS_2_DISTROS = ('humble', 'iron', 'jazzy')
 
 ARGUMENTS = [
     ('params_file', '', 'node parameters YAML (default: config/classifier.yaml of the package)'),
@@ -53,16 +54,6 @@ def _pairs(text: str) -> dict:
             raise RuntimeError(f"expected key=value, got '{item}'")
         pairs[key.strip()] = value.strip()
     return pairs
-
-
-def node_parameters(params_file: str) -> dict:
-    """ros__parameters of the reward node in `params_file` (any namespace wildcard)."""
-    with open(params_file) as f:
-        document = yaml.safe_load(f) or {}
-    for name, section in document.items():
-        if name.rstrip('/').split('/')[-1] == PACKAGE and 'ros__parameters' in section:
-            return section['ros__parameters']
-    raise RuntimeError(f"{params_file} has no '{PACKAGE}: ros__parameters:' section")
 
 
 def camera_driver(driver: str, key: str, get: callable) -> tuple:
@@ -100,16 +91,12 @@ def launch_setup(context, *args, **kwargs):
 
     share = FindPackageShare(PACKAGE).perform(context)
     params_file = get('params_file') or os.path.join(share, 'config', 'classifier.yaml')
-    params = node_parameters(params_file)
+    params = read_node_parameters(params_file)
     keys = params.get('image_keys', ['wrist_1', 'front'])
-    cameras = params.get('cameras', {})
     actions = []
     if get('use_large_image_profile').lower() == 'true':
-        variable = ('FASTRTPS_DEFAULT_PROFILES_FILE'
-                    if os.environ.get('ROS_DISTRO') in FAST_DDS_2_DISTROS
-                    else 'FASTDDS_DEFAULT_PROFILES_FILE')
-        actions.append(SetEnvironmentVariable(
-            variable, os.path.join(share, 'config', 'fastdds_large_images.xml')))
+        for variable, value in profile_env(os.path.join(share, 'config', PROFILE)).items():
+            actions.append(SetEnvironmentVariable(variable, value))
     driver = get('camera_driver')
     if driver not in DRIVERS:
         raise RuntimeError(f"camera_driver must be one of {DRIVERS}, got '{driver}'")
@@ -118,7 +105,7 @@ def launch_setup(context, *args, **kwargs):
         for key in keys:
             node, topic = camera_driver(driver, key, get)
             actions.append(node)
-            own_topic = cameras.get(key, {}).get('topic', f'{key}/image_raw')
+            own_topic = params.get(f'cameras.{key}.topic', f'{key}/image_raw')
             remappings.append((own_topic, topic))
     overrides = [{'checkpoint_path': get('checkpoint_path')}] if get('checkpoint_path') else []
     actions.append(Node(

@@ -13,8 +13,9 @@ from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 from launch_ros.substitutions import FindPackageShare
 
+from hil_serl_reward.dds import PROFILE, profile_env
+
 PACKAGE = 'hil_serl_reward'
-FAST_DDS_2_DISTROS = ('humble', 'iron', 'jazzy')
 
 
 def launch_setup(context, *args, **kwargs):
@@ -22,12 +23,9 @@ def launch_setup(context, *args, **kwargs):
     params_file = os.path.join(share, 'config', 'demo.yaml')
     checkpoint = LaunchConfiguration('checkpoint_path').perform(context)
     overrides = [{'checkpoint_path': checkpoint, 'random_init': False}] if checkpoint else []
-    variable = ('FASTRTPS_DEFAULT_PROFILES_FILE'
-                if os.environ.get('ROS_DISTRO') in FAST_DDS_2_DISTROS
-                else 'FASTDDS_DEFAULT_PROFILES_FILE')
+    profile = profile_env(os.path.join(share, 'config', PROFILE))
     return [
-        SetEnvironmentVariable(variable,
-                               os.path.join(share, 'config', 'fastdds_large_images.xml')),
+        *(SetEnvironmentVariable(name, value) for name, value in profile.items()),
         Node(package=PACKAGE, executable='camera_sim', name='camera_sim', output='screen',
              parameters=[params_file]),
         Node(package=PACKAGE, executable='classifier_node', name=PACKAGE, output='screen',

@@ -1,0 +1,89 @@
+"""hil-serl's `classifier_data` pickles (hil-serl-classifier.md §4).
+
+Each file is a list of transition dicts {observations, actions, next_observations, rewards,
+masks, dones}; `observations[key]` is uint8 RGB (1, 128, 128, 3). Positives live in
+`*success*.pkl`, negatives in `*failure*.pkl`; the label is in the file name only.
+Upstream names them `{exp}_{N}_success_images_{ts}.pkl` and `{exp}_failure_images_{ts}.pkl`.
+"""
+import datetime
+import pickle
+from pathlib import Path
+from typing import Any, Dict, List, Sequence, Tuple
+
+import numpy as np
+
+from hil_serl_reward.resnet_v1 import IMAGE_SIZE
+
+
+class ClassifierDataError(ValueError):
+    """Missing files, or transitions that lack the configured camera keys."""
+
+
+def files(folder: Path) -> Tuple[List[Path], List[Path]]:
+    folder = Path(folder)
+    return sorted(folder.glob('*success*.pkl')), sorted(folder.glob('*failure*.pkl'))
+
+
+def load_transitions(path: Path) -> List[Dict[str, Any]]:
+    with Path(path).open('rb') as f:
+        data = pickle.load(f)
+    if not isinstance(data, list):
+        raise ClassifierDataError(f"'{path}' holds a {type(data).__name__}, not a list of "
+                                  f"transitions")
+    return data
+
+
+def stack_images(transitions: Sequence[Dict[str, Any]], keys: Sequence[str], path: Path
+                 ) -> Dict[str, np.ndarray]:
+    """(N, 128, 128, 3) uint8 per key; raw-observation transitions are skipped as upstream."""
+    usable = [t for t in transitions if 'images' not in t['observations']]
+    out = {}
+    for key in keys:
+        try:
+            frames = [np.asarray(t['observations'][key]) for t in usable]
+        except KeyError:
+            found = sorted(usable[0]['observations']) if usable else []
+            raise ClassifierDataError(f"'{path}': observations lack camera '{key}' "
+                                      f"(they hold {found})") from None
+        array = np.stack(frames).reshape(len(frames), -1, *IMAGE_SIZE, 3)[:, -1] if frames \
+            else np.zeros((0, *IMAGE_SIZE, 3), np.uint8)
+        out[key] = array.astype(np.uint8)
+    return out
+
+
+def load_classifier_data(folder: Path, keys: Sequence[str]
+                         ) -> Tuple[Dict[str, np.ndarray], np.ndarray]:
+    """All images per key and the labels (1 success, 0 failure), successes first."""
+    successes, failures = files(folder)
+    if not successes and not failures:
+        raise ClassifierDataError(f"no *success*.pkl or *failure*.pkl in '{folder}'")
+    parts, labels = [], []
+    for label, paths in ((1, successes), (0, failures)):
+        for path in paths:
+            images = stack_images(load_transitions(path), keys, path)
+            parts.append(images)
+            labels.append(np.full(len(images[keys[0]]), label, np.int32))
+    images = {k: np.concatenate([p[k] for p in parts]) for k in keys}
+    return images, np.concatenate(labels)
+
+
+def transition(images: Dict[str, np.ndarray], extra: Dict[str, np.ndarray]) -> Dict[str, Any]:
+    """One upstream-shaped transition: each camera (1, 128, 128, 3), zero action and reward."""
+    observations = {k: v[None] for k, v in images.items()}
+    observations.update(extra)
+    return {'observations': observations, 'actions': np.zeros(1, np.float32),
+            'next_observations': observations, 'rewards': 0.0, 'masks': 1.0, 'dones': False}
+
+
+def file_names(experiment: str, successes: int, when: datetime.datetime) -> Tuple[str, str]:
+    stamp = when.strftime('%Y-%m-%d_%H-%M-%S')
+    return (f'{experiment}_{successes}_success_images_{stamp}.pkl',
+            f'{experiment}_failure_images_{stamp}.pkl')
+
+
+def write_pickle(path: Path, transitions: List[Dict[str, Any]]) -> None:
+    """Atomic write: a crash mid-write never leaves a truncated pickle."""
+    tmp = path.with_name(f'.{path.name}.tmp')
+    with tmp.open('wb') as f:
+        pickle.dump(transitions, f, protocol=pickle.HIGHEST_PROTOCOL)
+    tmp.replace(path)

@@ -1,0 +1,144 @@
+"""camera_sim over DDS: configured stamps and jitter, labels, folder and rosbag2 sources;
+a recorded bag replayed through the reward node."""
+import time
+
+import cv2
+import numpy as np
+import pytest
+from rclpy.parameter import Parameter
+from rclpy.qos import QoSProfile, ReliabilityPolicy
+from sensor_msgs.msg import Image
+from std_msgs.msg import Bool
+
+from hil_serl_reward.bags import bag_topics, read_messages, write_bag
+from hil_serl_reward.camera_sim import CameraSimulator
+from hil_serl_reward.image_conversion import numpy_to_rgb
+from hil_serl_reward.inference import RewardClassifier
+from hil_serl_reward.pipeline import stamp_to_ns
+from hil_serl_reward.scenes import SyntheticScene
+from ros_harness import image_msg
+
+KEYS = ('wrist_1', 'front')
+
+
+def start_sim(bench, **params):
+    sim = CameraSimulator(namespace=bench.namespace, parameter_overrides=[
+        Parameter(k, value=v) for k, v in params.items()])
+    bench.executor.add_node(sim)
+    return sim
+
+
+def listen(bench, keys=KEYS):
+    got = {k: [] for k in keys}
+    got['label'] = []
+    qos = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE)
+    for k in keys:
+        bench.probe.create_subscription(Image, f'{k}/image_raw',
+                                        lambda m, k=k: got[k].append(m), qos)
+    bench.probe.create_subscription(Bool, 'scene_success', lambda m: got['label'].append(m.data),
+                                    qos)
+    return got
+
+
+def test_scene_stamps_jitter_and_labels(bench):
+    got = listen(bench)
+    sim = start_sim(bench, rate=20.0, jitter=0.01, width=160, height=120, encoding='bgr8')
+    try:
+        bench.wait(lambda: all(len(got[k]) >= 30 for k in KEYS), 20, '30 frames per camera')
+        pairs = list(zip(got['wrist_1'][5:30], got['front'][5:30]))
+        spreads = [abs(stamp_to_ns(a.header.stamp) - stamp_to_ns(b.header.stamp)) / 1e9
+                   for a, b in pairs]
+        assert max(spreads) <= 0.02 + 1e-9          # each stamp within ±jitter of the tick
+        assert max(spreads) > 0.001                 # and the jitter is really there
+        periods = np.diff([stamp_to_ns(m.header.stamp) for m in got['front'][5:30]]) / 1e9
+        assert 0.05 - 0.021 < np.median(periods) < 0.05 + 0.021
+        first = got['front'][0]
+        assert (first.encoding, first.width, first.height) == ('bgr8', 160, 120)
+        assert numpy_to_rgb(first).shape == (120, 160, 3)
+        assert got['label'] and set(got['label']) <= {True, False}
+    finally:
+        bench.executor.remove_node(sim)
+        sim.destroy_node()
+
+
+def test_scene_success_is_visible_in_the_image():
+    scene = SyntheticScene(160, 120, period_s=4.0)
+    inside = [t for t in np.linspace(0, 4, 81) if scene.success(t)]
+    outside = [t for t in np.linspace(0, 4, 81) if not scene.success(t)]
+    assert inside and outside
+    a, b = scene.render('front', inside[0]), scene.render('front', outside[0])
+    assert a.shape == (120, 160, 3) and not np.array_equal(a, b)
+
+
+def test_folder_source_publishes_the_files_in_order(bench, tmp_path):
+    rng = np.random.default_rng(0)
+    written = {k: [] for k in KEYS}
+    for k in KEYS:
+        (tmp_path / k).mkdir()
+        for i in range(3):
+            rgb = rng.integers(0, 256, (40, 60, 3), dtype=np.uint8)
+            cv2.imwrite(str(tmp_path / k / f'{i:03d}.png'), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+            written[k].append(rgb)
+    got = listen(bench)
+    sim = start_sim(bench, source='folder', folder=str(tmp_path), rate=20.0, loop=False)
+    try:
+        bench.wait(lambda: all(len(got[k]) >= 3 for k in KEYS), 20, 'three frames')
+        time.sleep(0.3)
+        for k in KEYS:
+            assert len(got[k]) == 3
+            for msg, rgb in zip(got[k], written[k]):
+                np.testing.assert_array_equal(numpy_to_rgb(msg), rgb)
+    finally:
+        bench.executor.remove_node(sim)
+        sim.destroy_node()
+
+
+def test_folder_source_reports_a_missing_camera(ros, tmp_path):
+    (tmp_path / 'wrist_1').mkdir()
+    with pytest.raises(ValueError, match="no images in .*wrist_1"):
+        CameraSimulator(parameter_overrides=[Parameter('source', value='folder'),
+                                             Parameter('folder', value=str(tmp_path))])
+
+
+def recorded_bag(path, count=5, start_ns=1_000_000_000):
+    rng = np.random.default_rng(3)
+    frames, records = [], []
+    for i in range(count):
+        stamp = start_ns + i * 100_000_000
+        pair = {k: rng.integers(0, 256, (60, 80, 3), dtype=np.uint8) for k in KEYS}
+        frames.append(pair)
+        records += [(f'/{k}/image_raw', stamp + j * 1_000_000, image_msg(pair[k], stamp + j * 1_000_000))
+                    for j, k in enumerate(KEYS)]
+        records.append(('/scene_success', stamp + 2_000_000, Bool(data=i % 2 == 0)))
+    return write_bag(path, records), frames
+
+
+def test_bag_round_trip(tmp_path):
+    bag, frames = recorded_bag(tmp_path / 'bag')
+    assert bag_topics(bag) == {'/wrist_1/image_raw': 'sensor_msgs/msg/Image',
+                               '/front/image_raw': 'sensor_msgs/msg/Image',
+                               '/scene_success': 'std_msgs/msg/Bool'}
+    msgs = [m for t, _, m in read_messages(bag, ['/front/image_raw'])]
+    assert len(msgs) == 5
+    np.testing.assert_array_equal(numpy_to_rgb(msgs[2]), frames[2]['front'])
+
+
+def test_bag_replay_through_the_node(bench, tmp_path, checkpoint_for):
+    bag, frames = recorded_bag(tmp_path / 'bag', count=5)
+    node = bench.start_node(checkpoint_path=str(checkpoint_for(KEYS)), image_keys=list(KEYS),
+                            qos_reliability='reliable')
+    bench.wait(lambda: node.reward_pub.get_subscription_count() > 0, 10, 'probe discovery')
+    sim = start_sim(bench, source='bag', bag=str(bag), loop=False)
+    try:
+        bench.wait_outputs(5, timeout=30)
+        direct = RewardClassifier.from_checkpoint(checkpoint_for(KEYS), device='cpu')
+        for pair, published in zip(frames, bench.outputs['probability']):
+            images = {k: cv2.resize(pair[k], (128, 128)) for k in KEYS}
+            assert published == pytest.approx(float(direct.predict(images).probabilities[0]),
+                                              abs=1e-6)
+        # replayed stamps are shifted to now (the recording was stamped at t = 1 s)
+        now = node.get_clock().now().nanoseconds
+        assert 0 <= now - node.last_result.stamp_ns < 30 * 10**9
+    finally:
+        bench.executor.remove_node(sim)
+        sim.destroy_node()

@@ -1,0 +1,93 @@
+"""evaluate: metrics are right on a labelled synthetic set; CSV and plot are written."""
+import csv
+import json
+
+import numpy as np
+import pytest
+
+from hil_serl_reward import evaluate
+from hil_serl_reward.classifier_data import file_names, load_classifier_data, transition, write_pickle
+from hil_serl_reward.inference import RewardClassifier
+from hil_serl_reward.metrics import binary_metrics, threshold_for_precision
+
+
+def test_binary_metrics_by_hand():
+    probabilities = np.array([0.9, 0.8, 0.3, 0.6, 0.2, 0.1])
+    labels = np.array([1, 1, 1, 0, 0, 0])
+    m = binary_metrics(probabilities, labels, 0.5)
+    assert (m.tp, m.fp, m.tn, m.fn) == (2, 1, 2, 1)
+    assert m.accuracy == pytest.approx(4 / 6)
+    assert m.precision == pytest.approx(2 / 3) and m.recall == pytest.approx(2 / 3)
+
+
+def test_threshold_for_precision_picks_the_lowest_that_reaches_it():
+    probabilities = np.array([0.9, 0.8, 0.3, 0.6, 0.2, 0.1])
+    labels = np.array([1, 1, 1, 0, 0, 0])
+    chosen = threshold_for_precision(probabilities, labels, 1.0)
+    assert chosen.threshold == pytest.approx(0.6) and chosen.recall == pytest.approx(2 / 3)
+    assert threshold_for_precision(probabilities, labels, 0.75).threshold == pytest.approx(0.2)
+    assert threshold_for_precision(np.array([0.9]), np.array([0]), 0.5) is None
+
+
+@pytest.fixture
+def classifier_data(tmp_path):
+    rng = np.random.default_rng(5)
+    folder = tmp_path / 'classifier_data'
+    folder.mkdir()
+    success_name, failure_name = file_names('demo', 4, __import__('datetime').datetime(2026, 1, 2))
+    for name, count in ((success_name, 4), (failure_name, 6)):
+        write_pickle(folder / name, [transition(
+            {k: rng.integers(0, 256, (128, 128, 3), dtype=np.uint8) for k in ('wrist_1', 'front')},
+            {'state': np.zeros((1, 19), np.float32)}) for _ in range(count)])
+    return folder
+
+
+def test_classifier_data_names_and_loading(classifier_data):
+    names = sorted(p.name for p in classifier_data.iterdir())
+    assert names == ['demo_4_success_images_2026-01-02_00-00-00.pkl',
+                     'demo_failure_images_2026-01-02_00-00-00.pkl']
+    images, labels = load_classifier_data(classifier_data, ['wrist_1', 'front'])
+    assert images['front'].shape == (10, 128, 128, 3) and labels.tolist() == [1] * 4 + [0] * 6
+
+
+def test_cli_on_classifier_data(tmp_path, capsys, classifier_data, checkpoint_for):
+    ckpt = checkpoint_for(('wrist_1', 'front'))
+    out = tmp_path / 'eval'
+    assert evaluate.main([str(ckpt), '--classifier-data', str(classifier_data), '--output',
+                          str(out), '--threshold', '0.5', '--target-precision', '0.5',
+                          '--json', '--device', 'cpu']) == 0
+    report = json.loads(capsys.readouterr().out)
+    rows = list(csv.DictReader((out / 'probabilities.csv').open()))
+    assert len(rows) == report['samples'] == 10
+    probabilities = np.array([float(r['probability']) for r in rows])
+    labels = np.array([int(r['label']) for r in rows])
+    images, _ = load_classifier_data(classifier_data, ['wrist_1', 'front'])
+    direct = RewardClassifier.from_checkpoint(ckpt, device='cpu').predict(images).probabilities
+    np.testing.assert_allclose(probabilities, direct, atol=1e-6)
+    expected = binary_metrics(probabilities, labels, 0.5)
+    assert report['metrics']['confusion'] == {'tn': expected.tn, 'fp': expected.fp,
+                                              'fn': expected.fn, 'tp': expected.tp}
+    assert [int(r['decision']) for r in rows] == (probabilities > 0.5).astype(int).tolist()
+    assert (out / 'probability.png').read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
+
+
+def test_cli_on_a_bag_with_labels(tmp_path, capsys, checkpoint_for):
+    from test_camera_sim import recorded_bag
+    bag, frames = recorded_bag(tmp_path / 'bag', count=6)
+    params = tmp_path / 'params.yaml'
+    params.write_text('hil_serl_reward:\n  ros__parameters:\n    image_keys: [wrist_1, front]\n')
+    out = tmp_path / 'eval'
+    assert evaluate.main([str(checkpoint_for(('wrist_1', 'front'))), '--bag', str(bag),
+                          '--params-file', str(params), '--label-topic', '/scene_success',
+                          '--output', str(out), '--json', '--device', 'cpu']) == 0
+    report = json.loads(capsys.readouterr().out)
+    rows = list(csv.DictReader((out / 'probabilities.csv').open()))
+    assert report['samples'] == 6 and [int(r['label']) for r in rows] == [1, 0, 1, 0, 1, 0]
+    assert [int(r['stamp_ns']) for r in rows] == [1_000_000_000 + i * 100_000_000 + 1_000_000
+                                                  for i in range(6)]
+
+
+def test_cli_reports_missing_data(tmp_path, capsys, checkpoint_for):
+    assert evaluate.main([str(checkpoint_for(('wrist_1', 'front'))), '--classifier-data',
+                          str(tmp_path)]) == 2
+    assert 'no *success*.pkl' in capsys.readouterr().err
