@@ -52,3 +52,14 @@ class SyntheticScene:
         cv2.circle(image, to_px(*self.object_position(t)), radius, (220, 30, 30), thickness=-1)
         noise = self._rng.integers(-12, 13, image.shape, dtype=np.int16)
         return np.clip(image.astype(np.int16) + noise, 0, 255).astype(np.uint8)
+
+
+def labelled_samples(keys, count: int, seed: int = 0, width: int = 320, height: int = 240):
+    """`count` random moments of the scene, each camera cropped-free and resized to 128x128
+    as the node would, with their success labels: a learnable set for tests and demos."""
+    from hil_serl_reward.preprocessing import Crop, preprocess
+    scene = SyntheticScene(width, height, seed=seed)
+    times = np.random.default_rng(seed).uniform(0, scene.period_s, count)
+    images = {k: np.stack([preprocess(scene.render(k, t), Crop()) for t in times]) for k in keys}
+    labels = np.array([scene.success(t) for t in times], np.int32)
+    return images, labels
