@@ -12,45 +12,33 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
-from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
+from rcl_interfaces.msg import SetParametersResult
 from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.node import Node
 from rclpy.parameter import Parameter as RosParameter
-from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
-from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
-from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Bool, Float32
 from std_srvs.srv import Trigger
 
 from hil_serl_reward import config
-from hil_serl_reward.camera_sync import CameraSetSubscriber
+from hil_serl_reward.camera_input import (
+    CameraSetInput, StartupError, cameras_from, declare_parameters)
 from hil_serl_reward.checkpoint import CheckpointError
-from hil_serl_reward.image_conversion import ImageError, describe, make_converter, validate
+from hil_serl_reward.image_conversion import make_converter
 from hil_serl_reward.inference import DeviceError, RewardClassifier
-from hil_serl_reward.mailbox import LatestMailbox
 from hil_serl_reward.pipeline import (
-    Camera, CameraSetError, CameraSetPreprocessor, NonFiniteOutput, RewardResult, classify,
-    set_stamp, stamp_to_ns)
-from hil_serl_reward.preprocessing import parse_crop
+    CameraSetError, CameraSetPreprocessor, NonFiniteOutput, RewardResult, classify)
 from hil_serl_reward.reward_classifier import ClassifierSpec, init_params
-from hil_serl_reward.stats import RateMeter, Window
+from hil_serl_reward.stats import Window
 
 ClassifierLoader = Callable[[str], RewardClassifier]
-
-
-class StartupError(RuntimeError):
-    """Configuration or checkpoint problem found at start-up; the node does not start."""
 
 
 class ClassifierNode(Node):
     def __init__(self, loader: Optional[ClassifierLoader] = None, **kwargs: Any) -> None:
         super().__init__('hil_serl_reward', **kwargs)
-        self._values = self._declare_parameters()
+        self._values = declare_parameters(self, config.NODE_PARAMETERS)
         self.image_keys: Tuple[str, ...] = tuple(self._values['image_keys'])
-        self.cameras = [Camera(key, self._values[config.camera_parameter_name(key, 'topic')],
-                               parse_crop(self._values[config.camera_parameter_name(key, 'crop')]),
-                               self._values[config.camera_parameter_name(key, 'compressed')])
-                        for key in self.image_keys]
+        self.cameras = cameras_from(self._values)
         self.threshold = float(self._values['threshold'])
         self.camera_timeout = float(self._values['camera_timeout'])
         self._loader = loader or self._load_classifier
@@ -66,14 +54,7 @@ class ClassifierNode(Node):
         self.probability_pub = self.create_publisher(Float32, 'probability', 10)
         self.diagnostics_pub = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
 
-        self.mailbox: LatestMailbox = LatestMailbox()
-        self.subscriber = CameraSetSubscriber(
-            self, [c.topic for c in self.cameras],
-            [CompressedImage if c.compressed else Image for c in self.cameras],
-            self._camera_qos(), int(self._values['sync_queue_size']),
-            float(self._values['sync_slop']), self._accept, self._on_set,
-            lambda msg: stamp_to_ns(msg.header.stamp),
-            callback_group=MutuallyExclusiveCallbackGroup())
+        self.input = CameraSetInput(self, self._values, self.cameras)
         self.add_on_set_parameters_callback(self._on_set_parameters)
         self.create_service(Trigger, '~/reload', self._on_reload)
         self.create_timer(float(self._values['diagnostics_period']), self._publish_diagnostics)
@@ -82,47 +63,14 @@ class ClassifierNode(Node):
         self._worker.start()
         self.get_logger().info(
             f'serving {self._model_description()} on {self.classifier.device}; cameras '
-            + ', '.join(f"{c.key} <- {self.resolve_topic_name(c.topic)}"
+            + ', '.join(f"{c.key} <- {self.input.topic(c)}"
                         f"{' (compressed)' if c.compressed else ''}"
                         f"{' crop ' + repr(c.crop.text) if c.crop.text else ''}"
                         for c in self.cameras)
-            + f'; synchroniser: {self.subscriber.backend}; image conversion: '
+            + f'; synchroniser: {self.input.subscriber.backend}; image conversion: '
             f'{self.converter.backend}; threshold {self.threshold}')
 
     # ---- configuration -----------------------------------------------------------------
-
-    def _declare_parameters(self) -> Dict[str, Any]:
-        values = {}
-        try:
-            for p in config.NODE_PARAMETERS:
-                values[p.name] = self.declare_parameter(
-                    p.name, p.default, ParameterDescriptor(description=p.description,
-                                                           read_only=p.read_only)).value
-            keys_problem = config.check({'image_keys': values['image_keys']})
-            if keys_problem:
-                raise StartupError(f'invalid parameters: {keys_problem[0]}')
-            for key in values['image_keys']:
-                defaults = config.camera_defaults(key)
-                for p in config.CAMERA_PARAMETERS:
-                    name = config.camera_parameter_name(key, p.name)
-                    values[name] = self.declare_parameter(
-                        name, defaults[p.name], ParameterDescriptor(
-                            description=p.description, read_only=p.read_only)).value
-        except rclpy.exceptions.InvalidParameterTypeException as exc:
-            raise StartupError(f'parameter of the wrong type: {exc}') from exc
-        problems = config.check(values)
-        if problems:
-            raise StartupError('invalid parameters: ' + '; '.join(problems))
-        return values
-
-    def _camera_qos(self) -> QoSProfile:
-        qos = QoSProfile(history=qos_profile_sensor_data.history,
-                         depth=qos_profile_sensor_data.depth,
-                         reliability=qos_profile_sensor_data.reliability,
-                         durability=qos_profile_sensor_data.durability)
-        if self._values['qos_reliability'] == 'reliable':
-            qos.reliability = ReliabilityPolicy.RELIABLE
-        return qos
 
     def _load_classifier(self, path: str) -> RewardClassifier:
         device = self._values['device']
@@ -201,14 +149,10 @@ class ClassifierNode(Node):
         response.message = error or f'serving {self._model_description()}'
         return response
 
-    # ---- camera callbacks (DDS threads: no heavy work here) ----------------------------
+    # ---- counters -------------------------------------------------------------------------
 
     def _init_counters(self) -> None:
         self.counts: Dict[str, int] = collections.Counter()
-        self.rejected = {c.key: collections.Counter() for c in self.cameras}
-        self.rates = [RateMeter() for _ in self.cameras]
-        self._last_stamp: List[Optional[int]] = [None] * len(self.cameras)
-        self._last_set_stamp: Optional[int] = None
         self.inference_latency = Window()
         self.publish_latency = Window()
         self.preprocess_latency = Window()
@@ -216,45 +160,11 @@ class ClassifierNode(Node):
         self._last_error: Optional[str] = None
         self._started = time.monotonic()
 
-    def _reject(self, index: int, reason: str, detail: str, msg: Any) -> bool:
-        camera = self.cameras[index]
-        self.rejected[camera.key][reason] += 1
-        self.get_logger().warning(
-            f"skipping image from {self.resolve_topic_name(camera.topic)} ({describe(msg)}): "
-            f'{detail}', throttle_duration_sec=2.0)
-        return False
-
-    def _accept(self, index: int, msg: Any) -> bool:
-        self.rates[index].tick()
-        try:
-            validate(msg)
-        except ImageError as exc:
-            return self._reject(index, exc.reason, str(exc), msg)
-        stamp = stamp_to_ns(msg.header.stamp)
-        if stamp == 0:
-            return self._reject(index, 'zero_stamp', 'header stamp is zero: the driver does '
-                                'not stamp its images, so they cannot be synchronised', msg)
-        last = self._last_stamp[index]
-        if last is not None and stamp <= last:
-            return self._reject(index, 'stamp_backwards',
-                                f'stamp {stamp} ns is not after the previous {last} ns', msg)
-        self._last_stamp[index] = stamp
-        return True
-
-    def _on_set(self, messages: Tuple[Any, ...], stamps: Tuple[int, ...]) -> None:
-        stamp = set_stamp(stamps)
-        if self._last_set_stamp is not None and stamp <= self._last_set_stamp:
-            self.counts['sets_out_of_order'] += 1
-            return
-        self._last_set_stamp = stamp
-        self.counts['sets_synchronised'] += 1
-        self.mailbox.post((messages, stamp))
-
     # ---- inference worker ---------------------------------------------------------------
 
     def _work(self) -> None:
         while not self._stop.is_set():
-            item = self.mailbox.take(timeout=0.1)
+            item = self.input.mailbox.take(timeout=0.1)
             if item is not None:
                 self._process(*item)
 
@@ -263,8 +173,7 @@ class ClassifierNode(Node):
         try:
             images = self.preprocessor(messages)
         except CameraSetError as exc:
-            self.rejected[exc.camera.key][exc.reason] += 1
-            self.get_logger().warning(f'skipping camera set: {exc}', throttle_duration_sec=2.0)
+            self.input.reject(exc.camera.key, exc.reason, f'skipping camera set: {exc}')
             return
         with self._model_lock:
             classifier = self.classifier
@@ -297,7 +206,7 @@ class ClassifierNode(Node):
         if self._last_error:
             return DiagnosticStatus.ERROR, f'inference failing: {self._last_error}'
         silent = []
-        for camera, meter in zip(self.cameras, self.rates):
+        for camera, meter in zip(self.cameras, self.input.rates):
             quiet = meter.silent_for()
             waited = time.monotonic() - self._started if quiet is None else quiet
             if waited > self.camera_timeout:
@@ -313,33 +222,17 @@ class ClassifierNode(Node):
                     for q, v in window.percentiles(50, 95).items()}
 
         values = {
-            'synchroniser': self.subscriber.backend,
+            **self.input.diagnostic_values(),
             'image conversion': self.converter.backend,
             'device': str(self.classifier.device),
             'checkpoint': self._model_description(),
             'threshold': f'{self.threshold:g}',
-            'sets synchronised': str(self.counts['sets_synchronised']),
             'sets published': str(self.counts['sets_published']),
-            'sets dropped by mailbox': str(self.mailbox.replaced),
-            'sets out of order': str(self.counts['sets_out_of_order']),
             'non-finite outputs': str(self.counts['non_finite_outputs']),
             'inference errors': str(self.counts['inference_errors']),
             'reloads': str(self.counts['reloads']),
             'reload failures': str(self.counts['reload_failures']),
         }
-        for camera, meter in zip(self.cameras, self.rates):
-            values[f'{camera.key} rate (Hz)'] = f'{meter.rate():.2f}'
-            values[f'{camera.key} images'] = str(meter.count)
-            rejected = self.rejected[camera.key]
-            values[f'{camera.key} rejected'] = str(sum(rejected.values()))
-            for reason, count in sorted(rejected.items()):
-                values[f'{camera.key} rejected {reason}'] = str(count)
-        if self.subscriber.sync is not None:
-            counts = self.subscriber.sync.counts
-            for key, camera in enumerate(self.cameras):
-                values[f'{camera.key} unmatched (evicted)'] = str(counts['evicted'][key])
-                values[f'{camera.key} unmatched (older than a set)'] = str(
-                    counts['pruned'][key] + counts['stale'][key])
         for name, window in (('inference', self.inference_latency),
                              ('preprocess', self.preprocess_latency),
                              ('stamp to publish', self.publish_latency)):
@@ -362,7 +255,7 @@ class ClassifierNode(Node):
 
     def destroy_node(self) -> None:
         self._stop.set()
-        self.mailbox.close()
+        self.input.mailbox.close()
         self._worker.join(timeout=5.0)
         super().destroy_node()
 

@@ -7,7 +7,7 @@ encoder dict in sorted key order, so its params live once, under
 listed in (hil-serl-classifier.md §1.5). `independent` builds one backbone per camera.
 """
 import dataclasses
-from typing import Any, Dict, Mapping, Sequence, Tuple
+from typing import Any, Dict, Mapping, Tuple
 
 import flax.linen as nn
 import jax

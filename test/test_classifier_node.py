@@ -10,7 +10,8 @@ from rclpy.parameter_client import AsyncParameterClient
 from sensor_msgs.msg import CompressedImage, Image
 from std_srvs.srv import Trigger
 
-from hil_serl_reward.classifier_node import ClassifierNode, StartupError
+from hil_serl_reward.camera_input import StartupError
+from hil_serl_reward.classifier_node import ClassifierNode
 from hil_serl_reward.inference import RewardClassifier
 from ros_harness import image_msg, ns_stamp
 
@@ -174,7 +175,7 @@ def test_crop_larger_than_frame_is_reported_per_camera(bench, checkpoint_for):
                      **{'cameras.front.crop': '500:600, 0:10'})
     bench.connect(list(KEYS))
     send_set(bench, frames(0), 100_000_000)
-    bench.wait(lambda: bench.node.rejected['front']['crop'] == 1, 10, 'crop rejection')
+    bench.wait(lambda: bench.node.input.rejected['front']['crop'] == 1, 10, 'crop rejection')
     assert bench.outputs['probability'] == []
 
 
@@ -218,21 +219,21 @@ def test_slow_model_works_on_newest_set_and_counts_drops(bench, checkpoint_for):
     for i in range(count):
         send_set(bench, rgb, (i + 1) * 33_000_000)
         time.sleep(1 / 30)
-    bench.wait(lambda: node.counts['sets_synchronised'] == count, 10, 'all sets synchronised')
+    bench.wait(lambda: node.input.counts['sets_synchronised'] == count, 10, 'all sets synchronised')
     bench.wait(lambda: node.last_result is not None
                and node.last_result.stamp_ns == count * 33_000_000,
                10, 'the newest set to be processed')
     published = node.counts['sets_published']
     assert published < count
-    assert node.mailbox.replaced >= count - published - 1
+    assert node.input.mailbox.replaced >= count - published - 1
     diag = bench.latest_diagnostics()
-    assert int(diag['sets dropped by mailbox']) == node.mailbox.replaced > 0
+    assert int(diag['sets dropped by mailbox']) == node.input.mailbox.replaced > 0
 
 
 def test_one_camera_needs_no_synchroniser(bench, checkpoint_for):
     node = bench.start_node(checkpoint_path=str(checkpoint_for(('side',))),
                             image_keys=['side'], **{'cameras.side.crop': '10:-10, 20:120'})
-    assert node.subscriber.backend == 'none (one camera)'
+    assert node.input.subscriber.backend == 'none (one camera)'
     bench.connect(['side'])
     rgb = frames(5, keys=('side',))
     send_set(bench, rgb, 100_000_000)

@@ -1,0 +1,148 @@
+"""Camera input shared by the reward node and the data recorder: parameters, admission of
+each image, synchronisation and the newest-set mailbox.
+
+Both nodes must see exactly the same camera sets, so they share this rather than copies.
+"""
+import collections
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+import rclpy
+from rcl_interfaces.msg import ParameterDescriptor
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
+from rclpy.node import Node
+from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+from sensor_msgs.msg import CompressedImage, Image
+
+from hil_serl_reward import config
+from hil_serl_reward.camera_sync import CameraSetSubscriber
+from hil_serl_reward.image_conversion import ImageError, describe, validate
+from hil_serl_reward.mailbox import LatestMailbox
+from hil_serl_reward.pipeline import Camera, set_stamp, stamp_to_ns
+from hil_serl_reward.preprocessing import parse_crop
+from hil_serl_reward.stats import RateMeter
+
+
+class StartupError(RuntimeError):
+    """Configuration or checkpoint problem found at start-up; the node does not start."""
+
+
+def declare_parameters(node: Node, parameters: Sequence[config.Parameter]) -> Dict[str, Any]:
+    """Declare `parameters` plus cameras.<key>.* for every image key; validate them all."""
+    def declare(name: str, default: Any, p: config.Parameter) -> Any:
+        return node.declare_parameter(name, default, ParameterDescriptor(
+            description=p.description, read_only=p.read_only)).value
+
+    values: Dict[str, Any] = {}
+    try:
+        for p in parameters:
+            values[p.name] = declare(p.name, p.default, p)
+        problem = config.check({'image_keys': values['image_keys']})
+        if problem:
+            raise StartupError(f'invalid parameters: {problem[0]}')
+        for key in values['image_keys']:
+            defaults = config.camera_defaults(key)
+            for p in config.CAMERA_PARAMETERS:
+                name = config.camera_parameter_name(key, p.name)
+                values[name] = declare(name, defaults[p.name], p)
+    except rclpy.exceptions.InvalidParameterTypeException as exc:
+        raise StartupError(f'parameter of the wrong type: {exc}') from exc
+    problems = config.check(values)
+    if problems:
+        raise StartupError('invalid parameters: ' + '; '.join(problems))
+    return values
+
+
+def cameras_from(values: Dict[str, Any]) -> List[Camera]:
+    def get(key: str, field: str) -> Any:
+        return values[config.camera_parameter_name(key, field)]
+    return [Camera(key, get(key, 'topic'), parse_crop(get(key, 'crop')), get(key, 'compressed'))
+            for key in values['image_keys']]
+
+
+def camera_qos(reliability: str) -> QoSProfile:
+    """Sensor-data QoS (best effort, keep last 5), or the same with reliable delivery."""
+    return QoSProfile(history=qos_profile_sensor_data.history,
+                      depth=qos_profile_sensor_data.depth,
+                      reliability=ReliabilityPolicy.RELIABLE if reliability == 'reliable'
+                      else qos_profile_sensor_data.reliability,
+                      durability=qos_profile_sensor_data.durability)
+
+
+class CameraSetInput:
+    """Subscribes to the cameras; complete, monotonic sets land in `mailbox` as
+    (messages, set stamp). Bad images are skipped, logged (throttled) and counted."""
+
+    def __init__(self, node: Node, values: Dict[str, Any], cameras: Sequence[Camera]) -> None:
+        self._node = node
+        self.cameras = list(cameras)
+        self.mailbox: LatestMailbox = LatestMailbox()
+        self.counts: Dict[str, int] = collections.Counter()
+        self.rejected = {c.key: collections.Counter() for c in self.cameras}
+        self.rates = [RateMeter() for _ in self.cameras]
+        self._last_stamp: List[Optional[int]] = [None] * len(self.cameras)
+        self._last_set_stamp: Optional[int] = None
+        self.subscriber = CameraSetSubscriber(
+            node, [c.topic for c in self.cameras],
+            [CompressedImage if c.compressed else Image for c in self.cameras],
+            camera_qos(values['qos_reliability']), int(values['sync_queue_size']),
+            float(values['sync_slop']), self._accept, self._on_set,
+            lambda msg: stamp_to_ns(msg.header.stamp),
+            callback_group=MutuallyExclusiveCallbackGroup())
+
+    def topic(self, camera: Camera) -> str:
+        return self._node.resolve_topic_name(camera.topic)
+
+    def reject(self, key: str, reason: str, detail: str) -> None:
+        self.rejected[key][reason] += 1
+        self._node.get_logger().warning(detail, throttle_duration_sec=2.0)
+
+    def _refuse(self, index: int, reason: str, detail: str, msg: Any) -> bool:
+        camera = self.cameras[index]
+        self.reject(camera.key, reason, f'skipping image from {self.topic(camera)} '
+                                        f'({describe(msg)}): {detail}')
+        return False
+
+    def _accept(self, index: int, msg: Any) -> bool:
+        self.rates[index].tick()
+        try:
+            validate(msg)
+        except ImageError as exc:
+            return self._refuse(index, exc.reason, str(exc), msg)
+        stamp = stamp_to_ns(msg.header.stamp)
+        if stamp == 0:
+            return self._refuse(index, 'zero_stamp', 'header stamp is zero: the driver does '
+                                'not stamp its images, so they cannot be synchronised', msg)
+        last = self._last_stamp[index]
+        if last is not None and stamp <= last:
+            return self._refuse(index, 'stamp_backwards',
+                                f'stamp {stamp} ns is not after the previous {last} ns', msg)
+        self._last_stamp[index] = stamp
+        return True
+
+    def _on_set(self, messages: Tuple[Any, ...], stamps: Tuple[int, ...]) -> None:
+        stamp = set_stamp(stamps)
+        if self._last_set_stamp is not None and stamp <= self._last_set_stamp:
+            self.counts['sets_out_of_order'] += 1
+            return
+        self._last_set_stamp = stamp
+        self.counts['sets_synchronised'] += 1
+        self.mailbox.post((messages, stamp))
+
+    def diagnostic_values(self) -> Dict[str, str]:
+        values = {'synchroniser': self.subscriber.backend,
+                  'sets synchronised': str(self.counts['sets_synchronised']),
+                  'sets dropped by mailbox': str(self.mailbox.replaced),
+                  'sets out of order': str(self.counts['sets_out_of_order'])}
+        sync = self.subscriber.sync
+        for index, (camera, meter) in enumerate(zip(self.cameras, self.rates)):
+            values[f'{camera.key} rate (Hz)'] = f'{meter.rate():.2f}'
+            values[f'{camera.key} images'] = str(meter.count)
+            rejected = self.rejected[camera.key]
+            values[f'{camera.key} rejected'] = str(sum(rejected.values()))
+            for reason, count in sorted(rejected.items()):
+                values[f'{camera.key} rejected {reason}'] = str(count)
+            if sync is not None:
+                values[f'{camera.key} unmatched (evicted)'] = str(sync.counts['evicted'][index])
+                values[f'{camera.key} unmatched (older than a set)'] = str(
+                    sync.counts['pruned'][index] + sync.counts['stale'][index])
+        return values
