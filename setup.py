@@ -30,6 +30,7 @@ setup(
             'evaluate = hil_serl_reward.evaluate:main',
             'hil_serl_demo = hil_serl_reward.demo:main',
             'inspect_checkpoint = hil_serl_reward.inspect_checkpoint:main',
+            'record_data = hil_serl_reward.record_data:main',
             'train_classifier = hil_serl_reward.train_classifier:main',
         ],
     },

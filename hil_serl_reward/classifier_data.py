@@ -81,6 +81,46 @@ def file_names(experiment: str, successes: int, when: datetime.datetime) -> Tupl
             f'{experiment}_failure_images_{stamp}.pkl')
 
 
+class ClassifierDataWriter:
+    """Collects labelled transitions and writes them in chunks, each chunk a pair of files
+    named as upstream names them, so nothing recorded is lost to a crash or Ctrl-C."""
+
+    def __init__(self, folder: Path, experiment: str, flush_every: int,
+                 clock=datetime.datetime.now) -> None:
+        self.folder = Path(folder)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.experiment = experiment
+        self.flush_every = flush_every
+        self._clock = clock
+        self._pending: Dict[bool, List[Dict[str, Any]]] = {True: [], False: []}
+        self.successes = 0
+        self.failures = 0
+        self.written: List[Path] = []
+
+    def add(self, item: Dict[str, Any], success: bool) -> None:
+        self._pending[success].append(item)
+        if success:
+            self.successes += 1
+        else:
+            self.failures += 1
+        if sum(len(v) for v in self._pending.values()) >= self.flush_every:
+            self.flush()
+
+    def flush(self) -> None:
+        names = file_names(self.experiment, len(self._pending[True]), self._clock())
+        for success, name in zip((True, False), names):
+            if not self._pending[success]:
+                continue
+            path = self.folder / name
+            chunk = 1
+            while path.exists():
+                chunk += 1
+                path = self.folder / name.replace('.pkl', f'_{chunk}.pkl')
+            write_pickle(path, self._pending[success])
+            self.written.append(path)
+            self._pending[success] = []
+
+
 def write_pickle(path: Path, transitions: List[Dict[str, Any]]) -> None:
     """Atomic write: a crash mid-write never leaves a truncated pickle."""
     tmp = path.with_name(f'.{path.name}.tmp')

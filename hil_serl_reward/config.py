@@ -90,6 +90,22 @@ NODE_PARAMETERS: List[Parameter] = [
               validate=_in_range(0.0, 60.0, low_open=True)),
 ]
 
+_SHARED_INPUT = ('image_keys', 'sync_slop', 'sync_queue_size', 'qos_reliability')
+RECORDER_PARAMETERS: List[Parameter] = [p for p in NODE_PARAMETERS if p.name in _SHARED_INPUT] + [
+    Parameter('label_topic', 'success_label',
+              'std_msgs/Bool: sets arriving while it is true are recorded as successes'),
+    Parameter('output_dir', 'classifier_data', 'folder for the *_success_images_* and '
+              '*_failure_images_* pickles'),
+    Parameter('experiment', 'experiment', 'file name prefix, as hil-serl\'s exp_name'),
+    Parameter('successes_needed', 200, 'stop after this many successes (hil-serl default 200)',
+              validate=_in_range(1, 10**7)),
+    Parameter('flush_every', 50, 'write a chunk file after this many new transitions',
+              validate=_in_range(1, 10**6)),
+    Parameter('state_dim', 0, 'add a zero `state` (1, state_dim) to each observation for '
+              'upstream trainers whose env has proprio state; 0 = images only',
+              validate=_in_range(0, 4096)),
+]
+
 CAMERA_PARAMETERS: List[Parameter] = [
     Parameter('topic', '', 'image topic of this camera (default <key>/image_raw; remap freely)',
               validate=_topic),
@@ -115,7 +131,7 @@ def all_parameter_names(image_keys: Sequence[str]) -> List[str]:
 
 
 def validator_for(name: str) -> Optional[Parameter]:
-    for parameter in NODE_PARAMETERS:
+    for parameter in NODE_PARAMETERS + RECORDER_PARAMETERS:
         if parameter.name == name:
             return parameter
     field = name.rsplit('.', 1)[-1]

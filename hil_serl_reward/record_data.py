@@ -1,0 +1,115 @@
+"""record_data: labelled classifier data from live camera topics, in hil-serl's format.
+
+Takes the same synchronised, preprocessed camera sets as the reward node (shared camera
+input and preprocessing), and records each one as a success while the std_msgs/Bool
+`label_topic` (a teleop button, a keyboard node) is true, else as a failure. Writes
+hil-serl `classifier_data` pickles in chunks and on shutdown, and stops by itself once
+`successes_needed` successes are recorded.
+
+    ros2 run hil_serl_reward record_data --ros-args --params-file rig.yaml \
+        -p experiment:=ram_insertion -p successes_needed:=200
+"""
+import sys
+import threading
+from typing import Any, Optional, Sequence
+
+import numpy as np
+import rclpy
+from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.node import Node
+from std_msgs.msg import Bool
+
+from hil_serl_reward import config
+from hil_serl_reward.camera_input import (
+    CameraSetInput, StartupError, cameras_from, declare_parameters)
+from hil_serl_reward.classifier_data import ClassifierDataWriter, transition
+from hil_serl_reward.image_conversion import make_converter
+from hil_serl_reward.pipeline import CameraSetError, CameraSetPreprocessor
+
+
+class DataRecorder(Node):
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__('record_data', **kwargs)
+        values = declare_parameters(self, config.RECORDER_PARAMETERS)
+        self.cameras = cameras_from(values)
+        self.input = CameraSetInput(self, values, self.cameras)
+        self.preprocessor = CameraSetPreprocessor(self.cameras, make_converter())
+        self.successes_needed = int(values['successes_needed'])
+        state_dim = int(values['state_dim'])
+        self._extra = {'state': np.zeros((1, state_dim), np.float32)} if state_dim else {}
+        self.writer = ClassifierDataWriter(values['output_dir'], values['experiment'],
+                                           int(values['flush_every']))
+        self.label = False
+        self.create_subscription(Bool, values['label_topic'], self._on_label, 10)
+        self.done = threading.Event()
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._worker = threading.Thread(target=self._work, name='recorder', daemon=True)
+        self._worker.start()
+        self.get_logger().info(
+            f"recording {', '.join(f'{c.key} <- {self.input.topic(c)}' for c in self.cameras)}"
+            f" into {self.writer.folder}; success while "
+            f"{self.resolve_topic_name(values['label_topic'])} is true; "
+            f'stopping at {self.successes_needed} successes')
+
+    def _on_label(self, msg: Bool) -> None:
+        self.label = bool(msg.data)
+
+    def _work(self) -> None:
+        while not self._stop.is_set() and not self.done.is_set():
+            item = self.input.mailbox.take(timeout=0.1)
+            if item is None:
+                continue
+            messages, _ = item
+            try:
+                images = self.preprocessor(messages)
+            except CameraSetError as exc:
+                self.input.reject(exc.camera.key, exc.reason, f'skipping camera set: {exc}')
+                continue
+            success = self.label
+            with self._lock:
+                self.writer.add(transition(images, dict(self._extra)), success)
+                finished = self.writer.successes >= self.successes_needed
+                if finished:
+                    self.writer.flush()
+            if success or self.writer.failures % 50 == 0:
+                self.get_logger().info(
+                    f'recorded {self.writer.successes}/{self.successes_needed} successes, '
+                    f'{self.writer.failures} failures')
+            if finished:
+                self.get_logger().info(f'done: {len(self.writer.written)} files in '
+                                       f'{self.writer.folder}')
+                self.done.set()
+
+    def destroy_node(self) -> None:
+        self._stop.set()
+        self.input.mailbox.close()
+        self._worker.join(timeout=5.0)
+        with self._lock:
+            self.writer.flush()
+        super().destroy_node()
+
+
+def main(args: Optional[Sequence[str]] = None) -> int:
+    rclpy.init(args=args)
+    try:
+        node = DataRecorder()
+    except StartupError as exc:
+        rclpy.logging.get_logger('record_data').fatal(str(exc))
+        rclpy.try_shutdown()
+        return 1
+    executor = MultiThreadedExecutor(num_threads=2)
+    executor.add_node(node)
+    try:
+        while rclpy.ok() and not node.done.is_set():
+            executor.spin_once(timeout_sec=0.1)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown()
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,86 @@
+"""record_data: live camera sets + a label topic -> hil-serl classifier_data the trainer reads."""
+import datetime
+import pickle
+
+import numpy as np
+from rclpy.parameter import Parameter
+from std_msgs.msg import Bool
+
+from hil_serl_reward import train_classifier
+from hil_serl_reward.classifier_data import ClassifierDataWriter, load_classifier_data
+from hil_serl_reward.record_data import DataRecorder
+from test_camera_sim import start_sim
+
+KEYS = ('wrist_1', 'front')
+
+
+def test_writer_chunks_with_upstream_names(tmp_path):
+    times = iter([datetime.datetime(2026, 1, 1, 10, 0, s) for s in (0, 0, 5)])
+    writer = ClassifierDataWriter(tmp_path, 'ram', flush_every=3, clock=lambda: next(times))
+    item = {'observations': {'a': np.zeros((1, 128, 128, 3), np.uint8)}}
+    for success in (True, False, False, True, True, False):
+        writer.add(item, success)
+    writer.add(item, False)
+    writer.flush()
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert names == ['ram_1_success_images_2026-01-01_10-00-00.pkl',
+                     'ram_2_success_images_2026-01-01_10-00-00.pkl',
+                     'ram_failure_images_2026-01-01_10-00-00.pkl',
+                     'ram_failure_images_2026-01-01_10-00-00_2.pkl',
+                     'ram_failure_images_2026-01-01_10-00-05.pkl']
+    total = sum(len(pickle.loads(p.read_bytes())) for p in tmp_path.iterdir())
+    assert total == 7 and (writer.successes, writer.failures) == (3, 4)
+
+
+def start_recorder(bench, **params):
+    recorder = DataRecorder(namespace=bench.namespace, parameter_overrides=[
+        Parameter(k, value=v) for k, v in params.items()])
+    bench.executor.add_node(recorder)
+    return recorder
+
+
+def test_records_until_enough_successes_and_the_trainer_reads_it(bench, tmp_path, capsys):
+    out = tmp_path / 'classifier_data'
+    recorder = start_recorder(bench, output_dir=str(out), experiment='scene',
+                              label_topic='scene_success', successes_needed=6, flush_every=5,
+                              state_dim=19, **{'cameras.wrist_1.crop': '20:-20, 40:-40'})
+    sim = start_sim(bench, rate=30.0, width=320, height=240, scene_period=1.0)
+    try:
+        bench.wait(recorder.done.is_set, 40, 'six successes')
+    finally:
+        for node in (sim, recorder):
+            bench.executor.remove_node(node)
+            node.destroy_node()
+    images, labels = load_classifier_data(out, list(KEYS))
+    assert labels.sum() == 6 and (labels == 0).sum() == recorder.writer.failures > 0
+    assert images['front'].shape[1:] == (128, 128, 3) and images['front'].dtype == np.uint8
+    first = pickle.loads(sorted(out.glob('*success*'))[0].read_bytes())[0]
+    assert first['observations']['wrist_1'].shape == (1, 128, 128, 3)
+    assert first['observations']['state'].shape == (1, 19)
+    assert set(first) == {'observations', 'actions', 'next_observations', 'rewards', 'masks',
+                          'dones'}
+    assert train_classifier.main(['--data', str(out), '--image-keys', *KEYS, '--random-init',
+                                  '--steps', '1', '--batch-per-class', '2', '--val-fraction',
+                                  '0', '--output', str(tmp_path / 'ckpt')]) == 0
+    assert 'wrote' in capsys.readouterr().out
+
+
+def test_interrupted_recording_keeps_everything(bench, tmp_path):
+    out = tmp_path / 'data'
+    recorder = start_recorder(bench, output_dir=str(out), successes_needed=1000,
+                              flush_every=10_000)
+    label = bench.probe.create_publisher(Bool, 'success_label', 10)
+    sim = start_sim(bench, rate=30.0, width=160, height=120)
+    try:
+        bench.wait(lambda: recorder.writer.failures >= 5, 20, 'five failures')
+        label.publish(Bool(data=True))
+        bench.wait(lambda: recorder.writer.successes >= 3, 20, 'three successes')
+        assert not list(out.glob('*.pkl'))         # nothing flushed yet
+    finally:
+        bench.executor.remove_node(sim)
+        sim.destroy_node()
+        bench.executor.remove_node(recorder)
+        recorder.destroy_node()                   # what Ctrl-C does
+    images, labels = load_classifier_data(out, list(KEYS))
+    assert labels.sum() == recorder.writer.successes
+    assert (labels == 0).sum() == recorder.writer.failures
