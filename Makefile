@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 ISOLATED := scripts/ros_isolated.sh
 REQS := requirements/core.txt requirements/dev.txt requirements/ros-$(DISTRO).txt setup.py
 
-.PHONY: venv test colcon-test demo inspect compat lock clean
+.PHONY: venv test colcon-test demo inspect compat bench lock clean
 
 venv: $(VENV)/.installed
 
@@ -35,6 +35,13 @@ inspect: venv
 ## Cross-version checkpoint compatibility with the flax/orbax releases hil-serl pinned.
 compat: venv
 	scripts/compat.sh $(PY)
+
+## Benchmarks (JSON on stdout): model vs PyTorch, synchroniser, end to end over DDS.
+bench: venv
+	$(PY) -m pip install --quiet -r requirements/bench.txt
+	$(ISOLATED) $(PY) bench/model_bench.py $(BENCH_ARGS)
+	$(PY) bench/sync_bench.py
+	$(ISOLATED) $(PY) bench/e2e_bench.py $(BENCH_ARGS)
 
 ## Re-pin every transitive package of the current venv into the distro's lock file.
 lock: venv

@@ -19,7 +19,7 @@ from hil_serl_reward.image_conversion import ImageError, describe, validate
 from hil_serl_reward.mailbox import LatestMailbox
 from hil_serl_reward.pipeline import Camera, set_stamp, stamp_to_ns
 from hil_serl_reward.preprocessing import parse_crop
-from hil_serl_reward.stats import RateMeter
+from hil_serl_reward.stats import RateMeter, Window
 
 
 class StartupError(RuntimeError):
@@ -81,6 +81,7 @@ class CameraSetInput:
         self.rates = [RateMeter() for _ in self.cameras]
         self._last_stamp: List[Optional[int]] = [None] * len(self.cameras)
         self._last_set_stamp: Optional[int] = None
+        self.transport_latency = Window()
         self.subscriber = CameraSetSubscriber(
             node, [c.topic for c in self.cameras],
             [CompressedImage if c.compressed else Image for c in self.cameras],
@@ -126,6 +127,7 @@ class CameraSetInput:
             return
         self._last_set_stamp = stamp
         self.counts['sets_synchronised'] += 1
+        self.transport_latency.add((self._node.get_clock().now().nanoseconds - stamp) / 1e9)
         self.mailbox.post((messages, stamp))
 
     def diagnostic_values(self) -> Dict[str, str]:

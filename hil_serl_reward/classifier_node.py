@@ -153,9 +153,11 @@ class ClassifierNode(Node):
 
     def _init_counters(self) -> None:
         self.counts: Dict[str, int] = collections.Counter()
+        self.convert_latency = Window()
+        self.resize_latency = Window()
         self.inference_latency = Window()
+        self.publishing_latency = Window()
         self.publish_latency = Window()
-        self.preprocess_latency = Window()
         self.last_result: Optional[RewardResult] = None
         self._last_error: Optional[str] = None
         self._started = time.monotonic()
@@ -169,7 +171,6 @@ class ClassifierNode(Node):
                 self._process(*item)
 
     def _process(self, messages: Sequence[Any], stamp: int) -> None:
-        start = time.perf_counter()
         try:
             images = self.preprocessor(messages)
         except CameraSetError as exc:
@@ -178,8 +179,7 @@ class ClassifierNode(Node):
         with self._model_lock:
             classifier = self.classifier
         try:
-            result = classify(images, classifier, self.threshold, stamp,
-                              time.perf_counter() - start)
+            result = classify(images, classifier, self.threshold, stamp)
         except NonFiniteOutput as exc:
             self.counts['non_finite_outputs'] += 1
             self.get_logger().error(f'not publishing: {exc}', throttle_duration_sec=2.0)
@@ -190,15 +190,18 @@ class ClassifierNode(Node):
             self.get_logger().error(f'inference failed: {self._last_error}',
                                     throttle_duration_sec=2.0)
             return
+        publishing = time.perf_counter()
         self.reward_pub.publish(Float32(data=result.reward))
         self.success_pub.publish(Bool(data=result.success))
         self.probability_pub.publish(Float32(data=result.probability))
+        self.publish_latency.add((self.get_clock().now().nanoseconds - stamp) / 1e9)
+        self.publishing_latency.add(time.perf_counter() - publishing)
         self._last_error = None
         self.counts['sets_published'] += 1
         self.last_result = result
-        self.preprocess_latency.add(result.preprocess_s)
+        self.convert_latency.add(self.preprocessor.convert_s)
+        self.resize_latency.add(self.preprocessor.resize_s)
         self.inference_latency.add(result.inference_s)
-        self.publish_latency.add((self.get_clock().now().nanoseconds - stamp) / 1e9)
 
     # ---- diagnostics --------------------------------------------------------------------
 
@@ -219,7 +222,7 @@ class ClassifierNode(Node):
     def diagnostic_values(self) -> Dict[str, str]:
         def ms(window: Window) -> Dict[str, str]:
             return {q: '-' if v is None else f'{v * 1e3:.2f}'
-                    for q, v in window.percentiles(50, 95).items()}
+                    for q, v in window.percentiles(50, 95, 99).items()}
 
         values = {
             **self.input.diagnostic_values(),
@@ -233,8 +236,11 @@ class ClassifierNode(Node):
             'reloads': str(self.counts['reloads']),
             'reload failures': str(self.counts['reload_failures']),
         }
-        for name, window in (('inference', self.inference_latency),
-                             ('preprocess', self.preprocess_latency),
+        for name, window in (('transport', self.input.transport_latency),
+                             ('convert', self.convert_latency),
+                             ('crop/resize', self.resize_latency),
+                             ('inference', self.inference_latency),
+                             ('publishing', self.publishing_latency),
                              ('stamp to publish', self.publish_latency)):
             for q, v in ms(window).items():
                 values[f'{name} latency {q} (ms)'] = v

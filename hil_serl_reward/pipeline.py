@@ -42,12 +42,20 @@ class CameraSetPreprocessor:
     def __init__(self, cameras: Sequence[Camera], converter: ImageConverter) -> None:
         self.cameras = tuple(cameras)
         self.converter = converter
+        self.convert_s = 0.0    # time spent in the last call, for the latency breakdown
+        self.resize_s = 0.0
 
     def __call__(self, messages: Sequence[Any]) -> Dict[str, np.ndarray]:
         images = {}
+        self.convert_s = self.resize_s = 0.0
         for camera, msg in zip(self.cameras, messages):
             try:
-                images[camera.key] = preprocess(self.converter.to_rgb(msg), camera.crop)
+                start = time.perf_counter()
+                frame = self.converter.to_rgb(msg)
+                converted = time.perf_counter()
+                images[camera.key] = preprocess(frame, camera.crop)
+                self.convert_s += converted - start
+                self.resize_s += time.perf_counter() - converted
             except ImageError as exc:
                 raise CameraSetError(camera, exc.reason, str(exc), str(describe(msg))) from exc
             except CropError as exc:
@@ -61,7 +69,6 @@ class RewardResult:
     logit: float
     probability: float
     success: bool
-    preprocess_s: float
     inference_s: float
 
     @property
@@ -74,7 +81,7 @@ class NonFiniteOutput(ValueError):
 
 
 def classify(images: Dict[str, np.ndarray], classifier: RewardClassifier, threshold: float,
-             stamp_ns: int, preprocess_s: float = 0.0) -> RewardResult:
+             stamp_ns: int) -> RewardResult:
     start = time.perf_counter()
     prediction = classifier.predict(images)
     inference_s = time.perf_counter() - start
@@ -83,8 +90,7 @@ def classify(images: Dict[str, np.ndarray], classifier: RewardClassifier, thresh
     if not (math.isfinite(logit) and math.isfinite(probability)):
         raise NonFiniteOutput(f'classifier output is not finite (logit {logit}, '
                               f'probability {probability})')
-    return RewardResult(stamp_ns, logit, probability, probability > threshold,
-                        preprocess_s, inference_s)
+    return RewardResult(stamp_ns, logit, probability, probability > threshold, inference_s)
 
 
 def set_stamp(stamps: Sequence[int]) -> int:

@@ -19,7 +19,12 @@ class SyntheticScene:
     def __init__(self, width: int = 640, height: int = 480, period_s: float = 4.0,
                  seed: int = 0) -> None:
         self.width, self.height, self.period_s = width, height, period_s
-        self._rng = np.random.default_rng(seed)
+        rng = np.random.default_rng(seed)
+        # a small bank of sensor-noise frames: drawing fresh noise for every 1280x720 frame
+        # would cost the simulator more CPU than the classifier it feeds
+        self._noise = [rng.integers(0, 25, (height, width, 3), dtype=np.uint8) for _ in range(4)]
+        self._renders = 0
+        self._backgrounds = {}
 
     def object_position(self, t: float) -> Tuple[float, float]:
         phase = (t % self.period_s) / self.period_s
@@ -44,14 +49,18 @@ class SyntheticScene:
             py = ((y - 0.5) * zoom + 0.5 + shift_y) * self.height
             return int(round(px)), int(round(py))
 
-        image = np.empty((self.height, self.width, 3), np.uint8)
-        image[:] = (150 * brightness, 120 * brightness, 90 * brightness)
+        if key not in self._backgrounds:
+            background = np.empty((self.height, self.width, 3), np.uint8)
+            background[:] = (150 * brightness, 120 * brightness, 90 * brightness)
+            self._backgrounds[key] = background
+        image = self._backgrounds[key].copy()
         cv2.rectangle(image, to_px(TARGET_X[0], TARGET_Y[0]), to_px(TARGET_X[1], TARGET_Y[1]),
                       (40, 200, 60), thickness=max(2, self.width // 160))
         radius = int(0.07 * zoom * min(self.width, self.height))
         cv2.circle(image, to_px(*self.object_position(t)), radius, (220, 30, 30), thickness=-1)
-        noise = self._rng.integers(-12, 13, image.shape, dtype=np.int16)
-        return np.clip(image.astype(np.int16) + noise, 0, 255).astype(np.uint8)
+        self._renders += 1
+        noisy = cv2.add(image, self._noise[self._renders % len(self._noise)])
+        return cv2.subtract(noisy, (12, 12, 12, 0))
 
 
 def labelled_samples(keys, count: int, seed: int = 0, width: int = 320, height: int = 240):

@@ -1,0 +1,130 @@
+"""End-to-end benchmark over DDS on loopback: camera_sim -> classifier_node -> subscriber.
+
+For each camera size and rate, with and without the Fast DDS large-image profile, it runs
+the two processes (as make demo does), waits for the first reward, then measures for
+--seconds: sets offered by the cameras, synchronised, published and dropped; the node's
+stamp-to-publish latency p50/p95/p99; its CPU use; and where the time goes (transport,
+conversion, crop/resize, inference, publishing; medians from the node's diagnostics).
+Run it through scripts/ros_isolated.sh (make bench does). JSON on stdout.
+
+    python bench/e2e_bench.py [--seconds 15] [--configs 640x480@30 1280x720@15]
+"""
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Dict, List
+
+import rclpy
+from rclpy.executors import SingleThreadedExecutor
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from hil_serl_reward.dds import LOOPBACK_PROFILE, config_dir, profile_env  # noqa: E402
+from hil_serl_reward.demo import Monitor, start, stop  # noqa: E402
+
+STAGES = ('transport', 'convert', 'crop/resize', 'inference', 'publishing')
+PROFILE_VARIABLES = ('FASTDDS_DEFAULT_PROFILES_FILE', 'FASTRTPS_DEFAULT_PROFILES_FILE')
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f'/proc/{pid}/stat').read_text().rsplit(')', 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf('SC_CLK_TCK')
+
+
+def number(value: str) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return float('nan')
+
+
+def run(width: int, height: int, rate: float, profile: bool, seconds: float,
+        logs: Path) -> Dict:
+    env = {k: v for k, v in os.environ.items() if k not in PROFILE_VARIABLES}
+    if profile:
+        env.update(profile_env(config_dir() / LOOPBACK_PROFILE))
+    params = config_dir() / 'demo.yaml'
+    sim = start('camera_sim', params, [f'rate:={rate}', f'width:={width}', f'height:={height}'],
+                env, logs / f'sim_{width}x{height}_{rate:g}_{profile}.log')
+    node = start('classifier_node', params, [], env,
+                 logs / f'node_{width}x{height}_{rate:g}_{profile}.log')
+    monitor = Monitor()
+    executor = SingleThreadedExecutor()
+    executor.add_node(monitor.node)
+    result: Dict = {'camera': f'{width}x{height}', 'rate_hz': rate, 'large_image_profile': profile}
+    try:
+        deadline = time.monotonic() + 120
+        while not monitor.rewards and time.monotonic() < deadline and node.poll() is None:
+            executor.spin_once(timeout_sec=0.1)
+        if not monitor.rewards:
+            result['error'] = 'no reward within 120 s'
+            return result
+        end = time.monotonic() + 2.0          # settle, then take the baseline
+        while time.monotonic() < end:
+            executor.spin_once(timeout_sec=0.1)
+        base = dict(monitor.diagnostics)
+        cpu0, t0, rewards0 = cpu_seconds(node.pid), time.monotonic(), len(monitor.rewards)
+        while time.monotonic() - t0 < seconds:
+            executor.spin_once(timeout_sec=0.1)
+        wall = time.monotonic() - t0
+        cpu = cpu_seconds(node.pid) - cpu0
+        end = time.monotonic() + 1.2          # one more diagnostics message
+        while time.monotonic() < end:
+            executor.spin_once(timeout_sec=0.1)
+        d = monitor.diagnostics
+
+        def delta(key: str) -> float:
+            return number(d.get(key)) - number(base.get(key))
+
+        frames = [delta(f'{k} images') for k in ('wrist_1', 'front')]
+        result.update({
+            'seconds': round(wall, 1),
+            'camera_frames_received': frames,
+            'sets_synchronised': delta('sets synchronised'),
+            'sets_published': delta('sets published'),
+            'sets_dropped_by_mailbox': delta('sets dropped by mailbox'),
+            'rewards_received': len(monitor.rewards) - rewards0,
+            'frames_offered_per_camera': round(rate * wall),
+            'node_cpu_cores': round(cpu / wall, 2),
+            'stamp_to_publish_ms': {q: number(d.get(f'stamp to publish latency {q} (ms)'))
+                                    for q in ('p50', 'p95', 'p99')},
+            'stage_median_ms': {s: number(d.get(f'{s} latency p50 (ms)')) for s in STAGES},
+            'inference_p95_ms': number(d.get('inference latency p95 (ms)')),
+        })
+        return result
+    finally:
+        stop(sim)
+        stop(node)
+        monitor.node.destroy_node()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('--seconds', type=float, default=15.0)
+    parser.add_argument('--configs', nargs='+',
+                        default=['640x480@30', '640x480@15', '1280x720@15', '1280x720@30'])
+    parser.add_argument('--profile', choices=('both', 'on', 'off'), default='both')
+    args = parser.parse_args()
+    profiles = {'both': (True, False), 'on': (True,), 'off': (False,)}[args.profile]
+    logs = Path(tempfile.mkdtemp(prefix='hil_serl_e2e_'))
+    rclpy.init()
+    results: List[Dict] = []
+    try:
+        for config in args.configs:
+            size, rate = config.split('@')
+            width, height = (int(v) for v in size.split('x'))
+            for profile in profiles:
+                results.append(run(width, height, float(rate), profile, args.seconds, logs))
+                print(json.dumps(results[-1]), file=sys.stderr, flush=True)
+    finally:
+        rclpy.try_shutdown()
+    print(json.dumps({'benchmark': 'end_to_end', 'logs': str(logs), 'results': results},
+                     indent=2))
+
+
+if __name__ == '__main__':
+    main()
