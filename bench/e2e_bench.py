@@ -2,7 +2,7 @@
 
 For each camera size and rate, with and without the Fast DDS large-image profile, it runs
 the two processes (as make demo does), waits for the first reward, then measures for
---seconds: sets offered by the cameras, synchronised, published and dropped; the node's
+--seconds: start-up time (process start to first reward), sets offered by the cameras, synchronised, published and dropped; the node's
 stamp-to-publish latency p50/p95/p99; its CPU use; and where the time goes (transport,
 conversion, crop/resize, inference, publishing; medians from the node's diagnostics).
 Run it through scripts/ros_isolated.sh (make bench does). JSON on stdout.
@@ -42,10 +42,14 @@ def number(value: str) -> float:
 
 
 def run(width: int, height: int, rate: float, profile: bool, seconds: float,
-        logs: Path) -> Dict:
+        logs: Path, compile_cache: str) -> Dict:
     env = {k: v for k, v in os.environ.items() if k not in PROFILE_VARIABLES}
     if profile:
         env.update(profile_env(config_dir() / LOOPBACK_PROFILE))
+    if compile_cache:
+        env.update(JAX_COMPILATION_CACHE_DIR=compile_cache,
+                   JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS='0')
+    started = time.monotonic()
     params = config_dir() / 'demo.yaml'
     sim = start('camera_sim', params, [f'rate:={rate}', f'width:={width}', f'height:={height}'],
                 env, logs / f'sim_{width}x{height}_{rate:g}_{profile}.log')
@@ -62,6 +66,8 @@ def run(width: int, height: int, rate: float, profile: bool, seconds: float,
         if not monitor.rewards:
             result['error'] = 'no reward within 120 s'
             return result
+        result['process_start_to_first_reward_s'] = round(time.monotonic() - started, 2)
+        result['compile_cache'] = bool(compile_cache)
         end = time.monotonic() + 2.0          # settle, then take the baseline
         while time.monotonic() < end:
             executor.spin_once(timeout_sec=0.1)
@@ -87,7 +93,7 @@ def run(width: int, height: int, rate: float, profile: bool, seconds: float,
             'sets_published': delta('sets published'),
             'sets_dropped_by_mailbox': delta('sets dropped by mailbox'),
             'rewards_received': len(monitor.rewards) - rewards0,
-            'frames_offered_per_camera': round(rate * wall),
+            'camera_rate_hz': [number(d.get(f'{k} rate (Hz)')) for k in ('wrist_1', 'front')],
             'node_cpu_cores': round(cpu / wall, 2),
             'stamp_to_publish_ms': {q: number(d.get(f'stamp to publish latency {q} (ms)'))
                                     for q in ('p50', 'p95', 'p99')},
@@ -108,6 +114,8 @@ def main() -> None:
     parser.add_argument('--configs', nargs='+',
                         default=['640x480@30', '640x480@15', '1280x720@15', '1280x720@30'])
     parser.add_argument('--profile', choices=('both', 'on', 'off'), default='both')
+    parser.add_argument('--compile-cache', default='',
+                        help='JAX persistent compilation cache folder for the node')
     args = parser.parse_args()
     profiles = {'both': (True, False), 'on': (True,), 'off': (False,)}[args.profile]
     logs = Path(tempfile.mkdtemp(prefix='hil_serl_e2e_'))
@@ -118,7 +126,8 @@ def main() -> None:
             size, rate = config.split('@')
             width, height = (int(v) for v in size.split('x'))
             for profile in profiles:
-                results.append(run(width, height, float(rate), profile, args.seconds, logs))
+                results.append(run(width, height, float(rate), profile, args.seconds, logs,
+                                   args.compile_cache))
                 print(json.dumps(results[-1]), file=sys.stderr, flush=True)
     finally:
         rclpy.try_shutdown()
