@@ -42,7 +42,7 @@ def number(value: str) -> float:
 
 
 def run(width: int, height: int, rate: float, profile: bool, seconds: float,
-        logs: Path, compile_cache: str) -> Dict:
+        logs: Path, compile_cache: str, checkpoint: str) -> Dict:
     env = {k: v for k, v in os.environ.items() if k not in PROFILE_VARIABLES}
     if profile:
         env.update(profile_env(config_dir() / LOOPBACK_PROFILE))
@@ -53,7 +53,8 @@ def run(width: int, height: int, rate: float, profile: bool, seconds: float,
     params = config_dir() / 'demo.yaml'
     sim = start('camera_sim', params, [f'rate:={rate}', f'width:={width}', f'height:={height}'],
                 env, logs / f'sim_{width}x{height}_{rate:g}_{profile}.log')
-    node = start('classifier_node', params, [], env,
+    overrides = [f'checkpoint_path:={checkpoint}', 'random_init:=false'] if checkpoint else []
+    node = start('classifier_node', params, overrides, env,
                  logs / f'node_{width}x{height}_{rate:g}_{profile}.log')
     monitor = Monitor()
     executor = SingleThreadedExecutor()
@@ -114,6 +115,8 @@ def main() -> None:
     parser.add_argument('--configs', nargs='+',
                         default=['640x480@30', '640x480@15', '1280x720@15', '1280x720@30'])
     parser.add_argument('--profile', choices=('both', 'on', 'off'), default='both')
+    parser.add_argument('--checkpoint', default='',
+                        help='classifier_ckpt/ for the node (default: untrained, random init)')
     parser.add_argument('--compile-cache', default='',
                         help='JAX persistent compilation cache folder for the node')
     args = parser.parse_args()
@@ -127,7 +130,7 @@ def main() -> None:
             width, height = (int(v) for v in size.split('x'))
             for profile in profiles:
                 results.append(run(width, height, float(rate), profile, args.seconds, logs,
-                                   args.compile_cache))
+                                   args.compile_cache, args.checkpoint))
                 print(json.dumps(results[-1]), file=sys.stderr, flush=True)
     finally:
         rclpy.try_shutdown()
