@@ -15,8 +15,6 @@ from typing import Any, Dict, List, Optional, Tuple
 
 import cv2
 import numpy as np
-import rclpy
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from rclpy.time import Time
@@ -25,6 +23,7 @@ from std_msgs.msg import Bool
 
 from hil_serl_reward.bags import read_messages
 from hil_serl_reward.image_conversion import rgb_to_msg
+from hil_serl_reward.node_main import run_node
 from hil_serl_reward.scenes import SyntheticScene
 
 SOURCES = ('scene', 'folder', 'bag')
@@ -146,21 +145,7 @@ class CameraSimulator(Node):
 
 
 def main(args: Optional[List[str]] = None) -> int:
-    rclpy.init(args=args)
-    try:
-        node = CameraSimulator()
-    except (ValueError, OSError) as exc:
-        rclpy.logging.get_logger('camera_sim').fatal(str(exc))
-        rclpy.try_shutdown()
-        return 1
-    try:
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+    return run_node(CameraSimulator, 'camera_sim', (ValueError, OSError), args=args)
 
 
 if __name__ == '__main__':

@@ -10,10 +10,8 @@ import threading
 import time
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
-import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import SetParametersResult
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.node import Node
 from rclpy.parameter import Parameter as RosParameter
 from std_msgs.msg import Bool, Float32
@@ -25,6 +23,7 @@ from hil_serl_reward.camera_input import (
 from hil_serl_reward.checkpoint import CheckpointError
 from hil_serl_reward.image_conversion import make_converter
 from hil_serl_reward.inference import DeviceError, RewardClassifier
+from hil_serl_reward.node_main import run_node
 from hil_serl_reward.pipeline import (
     CameraSetError, CameraSetPreprocessor, NonFiniteOutput, RewardResult, classify)
 from hil_serl_reward.reward_classifier import ClassifierSpec, init_params
@@ -267,23 +266,7 @@ class ClassifierNode(Node):
 
 
 def main(args: Optional[List[str]] = None) -> int:
-    rclpy.init(args=args)
-    try:
-        node = ClassifierNode()
-    except StartupError as exc:
-        rclpy.logging.get_logger('hil_serl_reward').fatal(str(exc))
-        rclpy.try_shutdown()
-        return 1
-    executor = MultiThreadedExecutor(num_threads=3)
-    executor.add_node(node)
-    try:
-        executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+    return run_node(ClassifierNode, 'hil_serl_reward', (StartupError,), threads=3, args=args)
 
 
 if __name__ == '__main__':

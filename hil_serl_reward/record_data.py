@@ -14,8 +14,6 @@ import threading
 from typing import Any, Optional, Sequence
 
 import numpy as np
-import rclpy
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.node import Node
 from std_msgs.msg import Bool
 
@@ -24,6 +22,7 @@ from hil_serl_reward.camera_input import (
     CameraSetInput, StartupError, cameras_from, declare_parameters)
 from hil_serl_reward.classifier_data import ClassifierDataWriter, transition
 from hil_serl_reward.image_conversion import make_converter
+from hil_serl_reward.node_main import run_node
 from hil_serl_reward.pipeline import CameraSetError, CameraSetPreprocessor
 
 
@@ -91,24 +90,8 @@ class DataRecorder(Node):
 
 
 def main(args: Optional[Sequence[str]] = None) -> int:
-    rclpy.init(args=args)
-    try:
-        node = DataRecorder()
-    except StartupError as exc:
-        rclpy.logging.get_logger('record_data').fatal(str(exc))
-        rclpy.try_shutdown()
-        return 1
-    executor = MultiThreadedExecutor(num_threads=2)
-    executor.add_node(node)
-    try:
-        while rclpy.ok() and not node.done.is_set():
-            executor.spin_once(timeout_sec=0.1)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+    return run_node(DataRecorder, 'record_data', (StartupError,), threads=2,
+                    done=lambda node: node.done.is_set(), args=args)
 
 
 if __name__ == '__main__':
