@@ -24,7 +24,9 @@ colcon-test: venv
 	. $(VENV)/bin/activate && $(ISOLATED) colcon test --packages-select hil_serl_reward --return-code-on-test-failure --event-handlers console_direct+
 	. $(VENV)/bin/activate && colcon test-result --verbose
 
-## The main job: camera simulator + reward node, printing what was published.
+## The main job: train a classifier on simulated scenes, then camera simulator + reward node,
+## printing what was published. DEMO_ARGS="--checkpoint DIR" serves your own instead.
+DEMO_ARGS ?= --train
 demo: venv
 	$(ISOLATED) $(VENV)/bin/hil_serl_demo $(DEMO_ARGS)
 

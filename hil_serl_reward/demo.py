@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 from typing import Dict, List, Optional
 
+import numpy as np
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.executors import SingleThreadedExecutor
@@ -20,6 +21,7 @@ from rclpy.qos import QoSProfile, ReliabilityPolicy
 from std_msgs.msg import Bool, Float32
 
 from hil_serl_reward.dds import LOOPBACK_PROFILE, config_dir, profile_env
+from hil_serl_reward.params_file import read_node_parameters
 
 SPARKS = ' ▁▂▃▄▅▆▇█'
 NODE = 'hil_serl_reward'
@@ -114,6 +116,36 @@ def summary(monitor: Monitor, started: float, model: str) -> str:
     return '\n'.join(lines)
 
 
+def train_demo_classifier(params_file: Path, folder: Path, samples: int, steps: int) -> Path:
+    """Record -> train as a user would, on the simulator's scenes: labelled camera sets
+    (same crops as the node) written as classifier_data, then train_classifier."""
+    import datetime
+    from hil_serl_reward import train_classifier
+    from hil_serl_reward.classifier_data import file_names, transition, write_pickle
+    from hil_serl_reward.preprocessing import parse_crop
+    from hil_serl_reward.scenes import labelled_samples
+    node = read_node_parameters(params_file)
+    sim = read_node_parameters(params_file, 'camera_sim')
+    keys = list(node['image_keys'])
+    crops = {k: parse_crop(node.get(f'cameras.{k}.crop', '')) for k in keys}
+    images, labels = labelled_samples(keys, samples, seed=0, width=int(sim.get('width', 640)),
+                                      height=int(sim.get('height', 480)), crops=crops)
+    data = folder / 'classifier_data'
+    data.mkdir(parents=True, exist_ok=True)
+    names = file_names('demo', int(labels.sum()), datetime.datetime.now())
+    for name, wanted in zip(names, (1, 0)):
+        write_pickle(data / name, [transition({k: images[k][i] for k in keys}, {})
+                                   for i in np.flatnonzero(labels == wanted)])
+    checkpoint = folder / 'classifier_ckpt'
+    code = train_classifier.main([
+        '--data', str(data), '--image-keys', *keys, '--random-init', '--steps', str(steps),
+        '--batch-per-class', '16', '--learning-rate', '1e-3', '--eval-every', str(steps),
+        '--output', str(checkpoint), '--params-file', str(params_file)])
+    if code != 0:
+        raise RuntimeError('training the demo classifier failed')
+    return checkpoint
+
+
 def parse_args(argv: Optional[List[str]]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog='hil_serl_demo', description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -121,6 +153,11 @@ def parse_args(argv: Optional[List[str]]) -> argparse.Namespace:
                         help='seconds to run after the first reward (default 20)')
     parser.add_argument('--checkpoint', default='',
                         help='classifier_ckpt/ to serve; default: an untrained classifier')
+    parser.add_argument('--train', action='store_true',
+                        help='without --checkpoint: first train a classifier on the '
+                             'simulator\'s scenes (about a minute) and serve that')
+    parser.add_argument('--train-samples', type=int, default=300)
+    parser.add_argument('--train-steps', type=int, default=40)
     parser.add_argument('--params-file', type=Path, default=config_dir() / 'demo.yaml')
     parser.add_argument('--rate', type=float, default=15.0, help='camera rate (Hz)')
     parser.add_argument('--startup-timeout', type=float, default=90.0)
@@ -133,11 +170,20 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
     os.environ.update(profile_env(config_dir() / LOOPBACK_PROFILE))
     env = dict(os.environ)
-    model = (f'checkpoint {args.checkpoint}' if args.checkpoint else
-             'UNTRAINED, randomly initialised classifier (no --checkpoint given): the '
-             'pipeline is real, its rewards are meaningless')
-    print(f'hil_serl_demo: {model}', flush=True)
     args.logs.mkdir(parents=True, exist_ok=True)
+    if args.checkpoint:
+        model = f'checkpoint {args.checkpoint}'
+    elif args.train:
+        print('hil_serl_demo: training a classifier on simulated scenes first '
+              '(random-init backbone: no ImageNet weights on this machine)', flush=True)
+        args.checkpoint = str(train_demo_classifier(args.params_file, args.logs,
+                                                    args.train_samples, args.train_steps))
+        model = (f'classifier trained just now on {args.train_samples} simulated scenes '
+                 f'({args.checkpoint}); success = red disc inside the green square')
+    else:
+        model = ('UNTRAINED, randomly initialised classifier (no --checkpoint or --train): '
+                 'the pipeline is real, its rewards are meaningless')
+    print(f'hil_serl_demo: {model}', flush=True)
     node_overrides = ([f'checkpoint_path:={args.checkpoint}', 'random_init:=false']
                       if args.checkpoint else [])
     processes = [

@@ -63,12 +63,16 @@ class SyntheticScene:
         return cv2.subtract(noisy, (12, 12, 12, 0))
 
 
-def labelled_samples(keys, count: int, seed: int = 0, width: int = 320, height: int = 240):
-    """`count` random moments of the scene, each camera cropped-free and resized to 128x128
-    as the node would, with their success labels: a learnable set for tests and demos."""
+def labelled_samples(keys, count: int, seed: int = 0, width: int = 320, height: int = 240,
+                     crops=None):
+    """`count` random moments of the scene, each camera cropped (`crops[key]`, default the
+    whole frame) and resized to 128x128 as the node would, with their success labels: a
+    learnable set for tests and demos."""
     from hil_serl_reward.preprocessing import Crop, preprocess
+    crops = crops or {}
     scene = SyntheticScene(width, height, seed=seed)
     times = np.random.default_rng(seed).uniform(0, scene.period_s, count)
-    images = {k: np.stack([preprocess(scene.render(k, t), Crop()) for t in times]) for k in keys}
+    images = {k: np.stack([preprocess(scene.render(k, t), crops.get(k, Crop())) for t in times])
+              for k in keys}
     labels = np.array([scene.success(t) for t in times], np.int32)
     return images, labels
