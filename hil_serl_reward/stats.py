@@ -13,12 +13,10 @@ class Window:
     def __init__(self, size: int = 500) -> None:
         self._values: Deque[float] = collections.deque(maxlen=size)
         self._lock = threading.Lock()
-        self.total = 0
 
     def add(self, value: float) -> None:
         with self._lock:
             self._values.append(value)
-            self.total += 1
 
     def percentiles(self, *qs: float) -> Dict[str, Optional[float]]:
         with self._lock:

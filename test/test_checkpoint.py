@@ -154,6 +154,7 @@ def test_independent_checkpoint_is_detected_and_not_silently_shared(tmp_path, im
     save_checkpoint(tmp_path, params, spec, step=3)
     loaded = load_checkpoint(tmp_path)
     assert loaded.spec.backbone == 'independent'
+    assert loaded.layout.backbone_owners == ('front', 'wrist_1')
     assert count_params(loaded.params) == 12_173_441
     with pytest.raises(CheckpointError, match="configured backbone 'shared'.*independent"):
         load_checkpoint(tmp_path, backbone='shared')
