@@ -2,7 +2,8 @@
 
 For each camera size and rate, with and without the Fast DDS large-image profile, it runs
 the two processes (as make demo does), waits for the first reward, then measures for
---seconds: start-up time (process start to first reward), sets offered by the cameras, synchronised, published and dropped; the node's
+--seconds: start-up time (process start to first reward), sets offered by the cameras,
+synchronised, published and dropped; the node's
 stamp-to-publish latency p50/p95/p99; its CPU use; and where the time goes (transport,
 conversion, crop/resize, inference, publishing; medians from the node's diagnostics).
 Run it through scripts/ros_isolated.sh (make bench does). JSON on stdout.

@@ -36,7 +36,8 @@ class FolderSource:
     def __init__(self, folder: Path, keys: List[str]) -> None:
         self.files = {}
         for key in keys:
-            files = sorted(p for p in (folder / key).glob('*') if p.suffix.lower() in IMAGE_SUFFIXES)
+            files = sorted(p for p in (folder / key).glob('*')
+                           if p.suffix.lower() in IMAGE_SUFFIXES)
             if not files:
                 raise ValueError(f"no images in '{folder / key}' ({', '.join(IMAGE_SUFFIXES)})")
             self.files[key] = files

@@ -206,8 +206,9 @@ def main(argv: Optional[List[str]] = None) -> int:
                 break
         if not monitor.rewards:
             dead = [p.args[2] for p in processes if p.poll() is not None]
-            print(f"hil_serl_demo: no reward arrived{'; exited: ' + ', '.join(dead) if dead else ''}"
-                  f'; see {args.logs}/*.log', file=sys.stderr)
+            exited = '; exited: ' + ', '.join(dead) if dead else ''
+            print(f'hil_serl_demo: no reward arrived{exited}; see {args.logs}/*.log',
+                  file=sys.stderr)
             return 1
         started = time.monotonic()
         print(f'hil_serl_demo: rewards are flowing; running {args.duration:g} s', flush=True)

@@ -18,7 +18,8 @@ import numpy as np
 from hil_serl_reward.reward_classifier import ClassifierSpec, Params, param_shapes
 from hil_serl_reward.resnet_v1 import BACKBONE_MODULES
 
-RESNET10_URL = 'https://github.com/rail-berkeley/serl/releases/download/resnet10/resnet10_params.pkl'
+RESNET10_URL = ('https://github.com/rail-berkeley/serl/releases/download/resnet10/'
+                'resnet10_params.pkl')
 DEFAULT_RESNET10_PATH = Path('~/.serl/resnet10_params.pkl')
 
 _log = logging.getLogger(__name__)

@@ -107,7 +107,8 @@ def recorded_bag(path, count=5, start_ns=1_000_000_000):
         stamp = start_ns + i * 100_000_000
         pair = {k: rng.integers(0, 256, (60, 80, 3), dtype=np.uint8) for k in KEYS}
         frames.append(pair)
-        records += [(f'/{k}/image_raw', stamp + j * 1_000_000, image_msg(pair[k], stamp + j * 1_000_000))
+        records += [(f'/{k}/image_raw', stamp + j * 1_000_000,
+                     image_msg(pair[k], stamp + j * 1_000_000))
                     for j, k in enumerate(KEYS)]
         records.append(('/scene_success', stamp + 2_000_000, Bool(data=i % 2 == 0)))
     return write_bag(path, records), frames

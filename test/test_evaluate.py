@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from hil_serl_reward import evaluate
-from hil_serl_reward.classifier_data import file_names, load_classifier_data, transition, write_pickle
+from hil_serl_reward.classifier_data import (
+    file_names, load_classifier_data, transition, write_pickle)
 from hil_serl_reward.inference import RewardClassifier
 from hil_serl_reward.metrics import binary_metrics, threshold_for_precision
 

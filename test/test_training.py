@@ -21,7 +21,8 @@ KEYS = ('wrist_1', 'front')
 
 
 def backbone_leaves(params, owner):
-    return jax.tree_util.tree_leaves(params['encoder_def'][f'encoder_{owner}']['pretrained_encoder'])
+    encoder = params['encoder_def'][f'encoder_{owner}']
+    return jax.tree_util.tree_leaves(encoder['pretrained_encoder'])
 
 
 def test_random_crop_pads_with_edges_and_shares_offsets():
