@@ -7,7 +7,7 @@ import collections
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import rclpy
-from rcl_interfaces.msg import ParameterDescriptor
+from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
@@ -29,8 +29,15 @@ class StartupError(RuntimeError):
 def declare_parameters(node: Node, parameters: Sequence[config.Parameter]) -> Dict[str, Any]:
     """Declare `parameters` plus cameras.<key>.* for every image key; validate them all."""
     def declare(name: str, default: Any, p: config.Parameter) -> Any:
-        return node.declare_parameter(name, default, ParameterDescriptor(
-            description=p.description, read_only=p.read_only)).value
+        descriptor = ParameterDescriptor(description=p.description, read_only=p.read_only)
+        if isinstance(p.validate, config.Range):
+            if isinstance(default, int) and not isinstance(default, bool):
+                descriptor.integer_range = [IntegerRange(
+                    from_value=int(p.validate.low), to_value=int(p.validate.high), step=1)]
+            else:
+                descriptor.floating_point_range = [FloatingPointRange(
+                    from_value=float(p.validate.low), to_value=float(p.validate.high), step=0.0)]
+        return node.declare_parameter(name, default, descriptor).value
 
     values: Dict[str, Any] = {}
     try:
@@ -46,6 +53,8 @@ def declare_parameters(node: Node, parameters: Sequence[config.Parameter]) -> Di
                 values[name] = declare(name, defaults[p.name], p)
     except rclpy.exceptions.InvalidParameterTypeException as exc:
         raise StartupError(f'parameter of the wrong type: {exc}') from exc
+    except rclpy.exceptions.InvalidParameterValueException as exc:
+        raise StartupError(f'invalid parameters: {exc}') from exc
     problems = config.check(values)
     if problems:
         raise StartupError('invalid parameters: ' + '; '.join(problems))

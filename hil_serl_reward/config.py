@@ -15,12 +15,21 @@ RELIABILITIES = ('best_effort', 'reliable')
 Validator = Callable[[Any], Optional[str]]
 
 
-def _in_range(low: float, high: float, low_open: bool = False) -> Validator:
-    def check(value: Any) -> Optional[str]:
-        ok = (value > low if low_open else value >= low) and value <= high
-        bracket = '(' if low_open else '['
-        return None if ok else f'must be in {bracket}{low}, {high}], got {value}'
-    return check
+@dataclasses.dataclass(frozen=True)
+class Range:
+    """A numeric range validator; the node also advertises it in the parameter descriptor."""
+
+    low: float
+    high: float
+    low_open: bool = False
+
+    def __call__(self, value: Any) -> Optional[str]:
+        ok = (value > self.low if self.low_open else value >= self.low) and value <= self.high
+        bracket = '(' if self.low_open else '['
+        return None if ok else f'must be in {bracket}{self.low}, {self.high}], got {value}'
+
+
+_in_range = Range
 
 
 def _one_of(choices: Sequence[str]) -> Validator:

@@ -231,16 +231,18 @@ def test_slow_model_works_on_newest_set_and_counts_drops(bench, checkpoint_for):
 
 
 def test_one_camera_needs_no_synchroniser(bench, checkpoint_for):
-    node = bench.start_node(checkpoint_path=str(checkpoint_for(('side',))),
-                            image_keys=['side'], **{'cameras.side.crop': '10:-10, 20:120'})
+    """Also a key with '/', as hil-serl's object_handover `left/side_classifier`."""
+    key = 'left/side_classifier'
+    node = bench.start_node(checkpoint_path=str(checkpoint_for((key,))), image_keys=[key],
+                            **{f'cameras.{key}.crop': '10:-10, 20:120'})
     assert node.input.subscriber.backend == 'none (one camera)'
-    bench.connect(['side'])
-    rgb = frames(5, keys=('side',))
+    bench.connect([key])
+    rgb = frames(5, keys=(key,))
     send_set(bench, rgb, 100_000_000)
     bench.wait_outputs(1)
-    direct = RewardClassifier.from_checkpoint(checkpoint_for(('side',)), device='cpu')
+    direct = RewardClassifier.from_checkpoint(checkpoint_for((key,)), device='cpu')
     assert bench.outputs['probability'][0] == pytest.approx(
-        expected_probability(direct, rgb, {'side': '10:-10, 20:120'}), abs=1e-6)
+        expected_probability(direct, rgb, {key: '10:-10, 20:120'}), abs=1e-6)
 
 
 def test_three_cameras_with_jitter(bench, checkpoint_for):
@@ -276,7 +278,7 @@ def test_compressed_camera(bench, checkpoint_for):
 @pytest.mark.parametrize('params, message', [
     ({'checkpoint_path': '/nonexistent'}, 'no checkpoint at'),
     ({}, 'checkpoint_path is empty'),
-    ({'checkpoint_path': 'x', 'threshold': 2.0}, 'threshold: must be in'),
+    ({'checkpoint_path': 'x', 'threshold': 2.0}, 'threshold out of range Min: 0.0, Max: 1.0'),
     ({'checkpoint_path': 'x', 'cameras.front.crop': '1:2'}, "expected 'rows, cols'"),
     ({'checkpoint_path': 'x', 'qos_reliability': 'sometimes'}, 'qos_reliability'),
     ({'checkpoint_path': 'x', 'sync_slop': 0.0}, 'sync_slop'),
@@ -302,6 +304,8 @@ def test_parameter_types_are_declared(ros, checkpoint_for):
                                                ParameterType.PARAMETER_STRING_ARRAY,
                                                ParameterType.PARAMETER_STRING]
         assert all(d.description for d in described)
+        threshold_range = described[0].floating_point_range[0]
+        assert (threshold_range.from_value, threshold_range.to_value) == (0.0, 1.0)
         assert node.get_parameter('cameras.front.topic').value == 'front/image_raw'
     finally:
         node.destroy_node()
