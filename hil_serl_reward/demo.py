@@ -13,7 +13,6 @@ import time
 from pathlib import Path
 from typing import Dict, List, Optional
 
-import numpy as np
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.executors import SingleThreadedExecutor
@@ -119,9 +118,8 @@ def summary(monitor: Monitor, started: float, model: str) -> str:
 def train_demo_classifier(params_file: Path, folder: Path, samples: int, steps: int) -> Path:
     """Record -> train as a user would, on the simulator's scenes: labelled camera sets
     (same crops as the node) written as classifier_data, then train_classifier."""
-    import datetime
     from hil_serl_reward import train_classifier
-    from hil_serl_reward.classifier_data import file_names, transition, write_pickle
+    from hil_serl_reward.classifier_data import ClassifierDataWriter, transition
     from hil_serl_reward.preprocessing import parse_crop
     from hil_serl_reward.scenes import labelled_samples
     node = read_node_parameters(params_file)
@@ -131,11 +129,10 @@ def train_demo_classifier(params_file: Path, folder: Path, samples: int, steps: 
     images, labels = labelled_samples(keys, samples, seed=0, width=int(sim.get('width', 640)),
                                       height=int(sim.get('height', 480)), crops=crops)
     data = folder / 'classifier_data'
-    data.mkdir(parents=True, exist_ok=True)
-    names = file_names('demo', int(labels.sum()), datetime.datetime.now())
-    for name, wanted in zip(names, (1, 0)):
-        write_pickle(data / name, [transition({k: images[k][i] for k in keys}, {})
-                                   for i in np.flatnonzero(labels == wanted)])
+    writer = ClassifierDataWriter(data, 'demo', flush_every=len(labels) + 1)
+    for i, label in enumerate(labels):
+        writer.add(transition({k: images[k][i] for k in keys}, {}), bool(label))
+    writer.flush()
     checkpoint = folder / 'classifier_ckpt'
     code = train_classifier.main([
         '--data', str(data), '--image-keys', *keys, '--random-init', '--steps', str(steps),

@@ -149,6 +149,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         classifier = RewardClassifier.from_checkpoint(args.checkpoint, image_keys=keys,
                                                       device=args.device)
         keys = list(classifier.spec.image_keys)
+        for note in classifier.checkpoint.notes:
+            print(f'evaluate: note: {note}', file=sys.stderr)
         if args.classifier_data:
             images, labels = load_classifier_data(args.classifier_data, keys)
             index, index_name, x_label, skipped = np.arange(len(labels)), 'sample', 'sample', 0

@@ -9,7 +9,6 @@ conventions, without its batch-vs-time pitfall, §1.3):
 Everything is fed to the model as (B, 1, H, W, 3), so a batch is never read as time.
 """
 import dataclasses
-import logging
 import os
 from typing import Dict, Mapping, Optional, Sequence
 
@@ -21,7 +20,6 @@ from hil_serl_reward.reward_classifier import (
     ClassifierSpec, Params, build_classifier, probabilities, sample_observation)
 
 DEVICES = ('auto', 'cpu', 'gpu')
-_log = logging.getLogger(__name__)
 
 
 class DeviceError(RuntimeError):
@@ -99,8 +97,6 @@ class RewardClassifier:
                         device: str = 'auto', backbone: Optional[str] = None
                         ) -> 'RewardClassifier':
         loaded = load_checkpoint(path, image_keys=image_keys, backbone=backbone)
-        for note in loaded.notes:
-            _log.warning(note)
         return cls(loaded.spec, loaded.params, device=device, checkpoint=loaded)
 
     def predict(self, images: Mapping[str, np.ndarray]) -> Prediction:

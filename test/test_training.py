@@ -1,6 +1,5 @@
 """Training: learns a visually defined task, keeps a frozen backbone bit-identical, and its
 checkpoint loads in the node with the trainer's logits."""
-import datetime
 import pickle
 
 import jax
@@ -10,7 +9,7 @@ import pytest
 from conftest import params_for
 from hil_serl_reward import train_classifier
 from hil_serl_reward.checkpoint import load_checkpoint
-from hil_serl_reward.classifier_data import file_names, transition, write_pickle
+from hil_serl_reward.classifier_data import ClassifierDataWriter, transition
 from hil_serl_reward.inference import RewardClassifier
 from hil_serl_reward.reward_classifier import ClassifierSpec
 from hil_serl_reward.scenes import labelled_samples
@@ -82,12 +81,10 @@ def test_independent_backbones_train_as_specified(scene_split):
 
 def write_scene_data(folder, count=200, seed=1):
     images, labels = labelled_samples(KEYS, count, seed=seed)
-    folder.mkdir(parents=True)
-    when = datetime.datetime(2026, 11, 25, 12, 0, 0)
-    success, failure = file_names('scene', int(labels.sum()), when)
-    for name, wanted in ((success, 1), (failure, 0)):
-        write_pickle(folder / name, [transition({k: images[k][i] for k in KEYS}, {})
-                                     for i in np.flatnonzero(labels == wanted)])
+    writer = ClassifierDataWriter(folder, 'scene', flush_every=count + 1)
+    for i, label in enumerate(labels):
+        writer.add(transition({k: images[k][i] for k in KEYS}, {}), bool(label))
+    writer.flush()
     return images, labels
 
 
