@@ -4,7 +4,8 @@ For each camera size and rate, with and without the Fast DDS large-image profile
 the two processes (as make demo does), waits for the first reward, then measures for
 --seconds: start-up time (process start to first reward), sets offered by the cameras,
 synchronised, published and dropped; the node's
-stamp-to-publish latency p50/p95/p99; its CPU use; and where the time goes (transport,
+stamp-to-publish latency p50/p95/p99; its and the simulator's CPU use (they share the
+machine, as camera drivers do on a robot); and where the time goes (transport,
 conversion, crop/resize, inference, publishing; medians from the node's diagnostics).
 Run it through scripts/ros_isolated.sh (make bench does). JSON on stdout.
 
@@ -74,11 +75,13 @@ def run(width: int, height: int, rate: float, profile: bool, seconds: float,
         while time.monotonic() < end:
             executor.spin_once(timeout_sec=0.1)
         base = dict(monitor.diagnostics)
-        cpu0, t0, rewards0 = cpu_seconds(node.pid), time.monotonic(), len(monitor.rewards)
+        cpu0, sim_cpu0 = cpu_seconds(node.pid), cpu_seconds(sim.pid)
+        t0, rewards0 = time.monotonic(), len(monitor.rewards)
         while time.monotonic() - t0 < seconds:
             executor.spin_once(timeout_sec=0.1)
         wall = time.monotonic() - t0
         cpu = cpu_seconds(node.pid) - cpu0
+        sim_cpu = cpu_seconds(sim.pid) - sim_cpu0
         end = time.monotonic() + 1.2          # one more diagnostics message
         while time.monotonic() < end:
             executor.spin_once(timeout_sec=0.1)
@@ -97,10 +100,13 @@ def run(width: int, height: int, rate: float, profile: bool, seconds: float,
             'rewards_received': len(monitor.rewards) - rewards0,
             'camera_rate_hz': [number(d.get(f'{k} rate (Hz)')) for k in ('wrist_1', 'front')],
             'node_cpu_cores': round(cpu / wall, 2),
+            'camera_sim_cpu_cores': round(sim_cpu / wall, 2),
             'stamp_to_publish_ms': {q: number(d.get(f'stamp to publish latency {q} (ms)'))
                                     for q in ('p50', 'p95', 'p99')},
             'stage_median_ms': {s: number(d.get(f'{s} latency p50 (ms)')) for s in STAGES},
             'inference_p95_ms': number(d.get('inference latency p95 (ms)')),
+            'node_xla_flags': d.get('xla flags'),
+            'node_gil_switch_interval_ms': number(d.get('gil switch interval (ms)')),
         })
         return result
     finally:

@@ -1,10 +1,20 @@
 """Model-only benchmark: the classifier on one camera set of two 128x128 images.
 
 Prints one JSON document: the machine's float32 matmul GFLOP/s (measured in this run), the
-FLOP count XLA's cost analysis gives, and per variant the compile time, batch-1 latency
-(min / median / p95) and batch-8/32 throughput, with inputs as numpy uint8 (what the node
-holds). With torch installed (make bench installs requirements/bench.txt) the same network
-runs in PyTorch eager and torch.compile in the same process for comparison.
+FLOP count from XLA's cost analysis, and per contender the first-call time, batch-1 latency
+(min / median / p95) and batch-8 (and for JAX batch-32) throughput, inputs as numpy uint8
+(what the node holds). Contenders:
+  node            RewardClassifier with the node's XLA setting (xla_flags.py): what the
+                  node runs. This process is started the way the node starts.
+  torch_eager     the same network and weights in PyTorch (bench/torch_reference.py)
+  torch_compile   the same under torch.compile with inductor freezing
+  xla_defaults    jit(model.apply) with XLA's default flags, in a fresh process because XLA
+                  reads its flags once per process (timed alone, after the others)
+The batch-1 latencies of the contenders in this process are taken in interleaved rounds,
+so that load changes on a shared machine hit them alike; every loop also reports how busy
+the rest of the machine was (`others_busy_cores`). make bench runs this at high priority in
+its own scheduler group (scripts/high_priority.sh). torch comes from requirements/bench.txt
+(make bench installs it); without it the torch contenders are skipped.
 
     python bench/model_bench.py [--seconds 5] [--no-torch]
 """
@@ -12,51 +22,80 @@ import argparse
 import json
 import os
 import platform
+import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Callable, Dict, List
+from typing import Callable, Dict, List, Tuple
 
-import jax
-import jax.numpy as jnp
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from hil_serl_reward.inference import RewardClassifier  # noqa: E402
-from hil_serl_reward.reward_classifier import (  # noqa: E402
-    ClassifierSpec, build_classifier, init_params, sample_observation)
+from hil_serl_reward.xla_flags import use_eigen_convolutions  # noqa: E402
 
 KEYS = ('wrist_1', 'front')
+ROUND_CALLS = 20
+Predict = Callable[[Dict[str, np.ndarray]], np.ndarray]
 
 
-def timed_calls(call: Callable[[], None], seconds: float, min_calls: int) -> List[float]:
-    for _ in range(5):
-        call()
-    times: List[float] = []
-    deadline = time.perf_counter() + seconds
-    while time.perf_counter() < deadline or len(times) < min_calls:
+def machine_busy_ticks() -> int:
+    """Busy jiffies of all CPUs (user, nice, system, irq, softirq, steal)."""
+    fields = [int(v) for v in Path('/proc/stat').read_text().split('\n', 1)[0].split()[1:]]
+    return sum(fields) - fields[3] - fields[4]
+
+
+class LoadMeter:
+    """Cores this process and everything else kept busy between start() and read()."""
+
+    def start(self) -> None:
+        self._ticks, self._own = machine_busy_ticks(), sum(os.times()[:2])
+        self._wall = time.perf_counter()
+
+    def read(self) -> Dict[str, float]:
+        wall = time.perf_counter() - self._wall
+        own = sum(os.times()[:2]) - self._own
+        machine = (machine_busy_ticks() - self._ticks) / os.sysconf('SC_CLK_TCK')
+        return {'self_busy_cores': round(own / wall, 2),
+                'others_busy_cores': round(max(machine - own, 0.0) / wall, 2)}
+
+
+def call_times(call: Callable[[], object], calls: int) -> List[float]:
+    times = []
+    for _ in range(calls):
         start = time.perf_counter()
         call()
         times.append(time.perf_counter() - start)
     return times
 
 
-def summary_ms(times: List[float]) -> Dict[str, float]:
+def latency_summary(times: List[float], load: Dict[str, float]) -> Dict[str, float]:
     t = np.asarray(times) * 1e3
     return {'min_ms': round(float(t.min()), 3), 'median_ms': round(float(np.median(t)), 3),
-            'p95_ms': round(float(np.percentile(t, 95)), 3), 'calls': len(times)}
+            'p95_ms': round(float(np.percentile(t, 95)), 3), 'calls': len(times), **load}
 
 
-def matmul_gflops(seconds: float) -> Dict[str, float]:
-    n = 1024
-    a = jnp.asarray(np.random.default_rng(0).standard_normal((n, n), np.float32))
-    f = jax.jit(lambda x: x @ x)
-    f(a).block_until_ready()
-    times = timed_calls(lambda: f(a).block_until_ready(), seconds / 2, 20)
-    b = np.random.default_rng(0).standard_normal((2048, 2048)).astype(np.float32)
-    np_times = timed_calls(lambda: b @ b, seconds / 2, 5)
-    return {'jax_n1024': round(2 * n ** 3 / np.median(times) / 1e9, 1),
-            'numpy_n2048': round(2 * 2048 ** 3 / np.median(np_times) / 1e9, 1)}
+def interleaved_batch1(contenders: Dict[str, Predict], seconds: float) -> Dict[str, Dict]:
+    """Rounds of ROUND_CALLS calls per contender until each had `seconds` (and 50 calls)."""
+    one = images(1)
+    for predict in contenders.values():
+        call_times(lambda: predict(one), 5)
+    times: Dict[str, List[float]] = {name: [] for name in contenders}
+    meter = LoadMeter()
+    meter.start()
+    while any(sum(t) < seconds or len(t) < 50 for t in times.values()):
+        for name, predict in contenders.items():
+            times[name] += call_times(lambda: predict(one), ROUND_CALLS)
+    load = meter.read()
+    return {name: latency_summary(t, load) for name, t in times.items()}
+
+
+def throughput(predict: Predict, batch: int, seconds: float) -> float:
+    x = images(batch)
+    predict(x)
+    times: List[float] = []
+    while sum(times) < seconds or len(times) < 5:
+        times += call_times(lambda: predict(x), 1)
+    return round(batch / float(np.median(times)), 1)
 
 
 def images(batch: int) -> Dict[str, np.ndarray]:
@@ -64,58 +103,130 @@ def images(batch: int) -> Dict[str, np.ndarray]:
     return {k: rng.integers(0, 256, (batch, 128, 128, 3), dtype=np.uint8) for k in KEYS}
 
 
-def bench_flax(spec: ClassifierSpec, params, seconds: float, device: str) -> Dict:
-    start = time.perf_counter()
-    classifier = RewardClassifier(spec, params, device=device, warm_up=True)
-    compile_s = time.perf_counter() - start
-    result = {'compile_s': round(compile_s, 3), 'device': str(classifier.device)}
-    one = images(1)
-    result['batch1'] = summary_ms(timed_calls(lambda: classifier.predict(one), seconds, 50))
-    for batch in (8, 32):
-        x = images(batch)
-        classifier.predict(x)
-        times = timed_calls(lambda: classifier.predict(x), seconds, 5)
-        result[f'batch{batch}_pairs_per_s'] = round(batch / float(np.median(times)), 1)
+def random_params():
+    """Weights of the right tree; timing does not depend on their values, and init's
+    compile would cost seconds."""
+    import jax
+    from hil_serl_reward.reward_classifier import ClassifierSpec, param_shapes
+    rng = np.random.default_rng(0)
+    return jax.tree_util.tree_map(lambda leaf: rng.normal(0.0, 0.05, leaf.shape).astype(
+        np.float32), param_shapes(ClassifierSpec(KEYS)))
+
+
+def cpu_description() -> Dict[str, object]:
+    """Which CPU the numbers come from: family/model and the vector ISA XLA can use."""
+    info: Dict[str, object] = {}
+    try:
+        text = Path('/proc/cpuinfo').read_text()
+    except OSError:
+        return info
+    for line in text.splitlines():
+        key, _, value = (part.strip() for part in line.partition(':'))
+        if key in ('model name', 'cpu family', 'model') and key not in info:
+            info[key] = value
+        elif key == 'flags':
+            flags = set(value.split())
+            info['avx2'], info['avx512f'] = 'avx2' in flags, 'avx512f' in flags
+            break
+    return info
+
+
+def matmul_gflops(seconds: float) -> Dict[str, float]:
+    import jax
+    import jax.numpy as jnp
+    n = 1024
+    a = jnp.asarray(np.random.default_rng(0).standard_normal((n, n), np.float32))
+    f = jax.jit(lambda x: x @ x)
+    f(a).block_until_ready()
+    jax_s = min(np.median(call_times(lambda: f(a).block_until_ready(), 20))
+                for _ in range(max(1, int(seconds))))
+    b = np.random.default_rng(0).standard_normal((2048, 2048)).astype(np.float32)
+    numpy_s = np.median(call_times(lambda: b @ b, 10))
+    return {'jax_n1024': round(2 * n ** 3 / jax_s / 1e9, 1),
+            'numpy_n2048': round(2 * 2048 ** 3 / numpy_s / 1e9, 1)}
+
+
+def xla_flops_per_pair() -> float:
+    import jax
+    from hil_serl_reward.reward_classifier import (
+        ClassifierSpec, build_classifier, sample_observation)
+    spec = ClassifierSpec(KEYS)
     model = build_classifier(spec)
-    lowered = jax.jit(lambda p, o: model.apply({'params': p}, o)).lower(
-        params, sample_observation(spec))
-    cost = lowered.compile().cost_analysis()
+    cost = jax.jit(lambda p, o: model.apply({'params': p}, o)).lower(
+        random_params(), sample_observation(spec)).compile().cost_analysis()
     cost = cost[0] if isinstance(cost, list) else cost
-    result['xla_flops_per_pair'] = float(cost['flops'])
+    return float(cost['flops'])
+
+
+def xla_defaults(seconds: float) -> Dict:
+    """The straightforward jitted model with XLA's default flags (run in a fresh process)."""
+    import jax
+    from hil_serl_reward.inference import as_model_input
+    from hil_serl_reward.reward_classifier import ClassifierSpec, build_classifier
+    model = build_classifier(ClassifierSpec(KEYS))
+    jitted = jax.jit(lambda p, o: model.apply({'params': p}, o, train=False))
+    params = jax.device_put(random_params())
+
+    def predict(batch: Dict[str, np.ndarray]) -> np.ndarray:
+        return np.asarray(jitted(params, as_model_input(batch, KEYS)))
+
+    start = time.perf_counter()
+    predict(images(1))
+    result = {'first_call_s': round(time.perf_counter() - start, 3),
+              'xla_flags': os.environ.get('XLA_FLAGS', ''),
+              'batch1': interleaved_batch1({'xla_defaults': predict}, seconds)['xla_defaults']}
+    for batch in (8, 32):
+        result[f'batch{batch}_pairs_per_s'] = throughput(predict, batch, seconds)
+    result['logits_batch8'] = predict(images(8)).ravel().tolist()
     return result
 
 
-def bench_torch(params, seconds: float, reference_logits: np.ndarray) -> Dict:
+def xla_defaults_in_subprocess(seconds: float) -> Dict:
+    env = {k: v for k, v in os.environ.items() if k != 'XLA_FLAGS'}
+    done = subprocess.run([sys.executable, __file__, '--xla-defaults', '--seconds',
+                           str(seconds)], capture_output=True, text=True, env=env, check=False)
+    if done.returncode != 0:
+        return {'error': (done.stderr.strip().splitlines() or [f'exit {done.returncode}'])[-1]}
+    return json.loads(done.stdout)
+
+
+def node_contender(device: str) -> Tuple[Predict, Dict]:
+    from hil_serl_reward.inference import RewardClassifier
+    from hil_serl_reward.reward_classifier import ClassifierSpec
+    start = time.perf_counter()
+    classifier = RewardClassifier(ClassifierSpec(KEYS), random_params(), device=device)
+    info = {'first_call_s': round(time.perf_counter() - start, 3),
+            'device': str(classifier.device), 'xla_flags': os.environ.get('XLA_FLAGS', '')}
+    return (lambda batch: classifier.predict(batch).logits), info
+
+
+def torch_contenders() -> Tuple[Dict[str, Predict], Dict]:
     import torch
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from torch_reference import TorchClassifier
     torch.set_num_threads(os.cpu_count() or 1)
-    model = TorchClassifier(params, KEYS).eval()
-    out: Dict = {'torch': torch.__version__, 'threads': torch.get_num_threads()}
-    variants = {'eager': model}
+    eager = TorchClassifier(random_params(), KEYS).eval()
+    modules = {'torch_eager': eager}
+    info: Dict = {'torch': torch.__version__, 'threads': torch.get_num_threads()}
     try:
         import torch._inductor.config as inductor_config
         inductor_config.freezing = True
+        compiled = torch.compile(eager)
         start = time.perf_counter()
-        compiled = torch.compile(model)
         with torch.inference_mode():
             compiled({k: torch.from_numpy(v) for k, v in images(1).items()})
-        out['compile_first_call_s'] = round(time.perf_counter() - start, 1)
-        variants['compile'] = compiled
+        info['torch_compile_first_call_s'] = round(time.perf_counter() - start, 1)
+        modules['torch_compile'] = compiled
     except Exception as exc:  # report, never hide, a compile failure
-        out['compile_error'] = f'{type(exc).__name__}: {exc}'[:300]
-    with torch.inference_mode():
-        check = model({k: torch.from_numpy(v) for k, v in images(8).items()}).numpy()
-        out['max_abs_logit_diff_vs_flax'] = float(np.max(np.abs(check - reference_logits)))
-        for name, fn in variants.items():
-            one = {k: torch.from_numpy(v) for k, v in images(1).items()}
-            entry = {'batch1': summary_ms(timed_calls(lambda: fn(one), seconds, 50))}
-            x8 = {k: torch.from_numpy(v) for k, v in images(8).items()}
-            fn(x8)
-            times = timed_calls(lambda: fn(x8), seconds, 5)
-            entry['batch8_pairs_per_s'] = round(8 / float(np.median(times)), 1)
-            out[name] = entry
-    return out
+        info['torch_compile_error'] = f'{type(exc).__name__}: {exc}'[:300]
+
+    def predictor(module: torch.nn.Module) -> Predict:
+        def predict(batch: Dict[str, np.ndarray]) -> np.ndarray:
+            with torch.inference_mode():
+                return module({k: torch.from_numpy(v) for k, v in batch.items()}).numpy()
+        return predict
+
+    return {name: predictor(module) for name, module in modules.items()}, info
 
 
 def main() -> None:
@@ -124,30 +235,43 @@ def main() -> None:
     parser.add_argument('--seconds', type=float, default=5.0, help='per timed loop')
     parser.add_argument('--device', default='auto')
     parser.add_argument('--no-torch', action='store_true')
+    parser.add_argument('--xla-defaults', action='store_true', help=argparse.SUPPRESS)
     args = parser.parse_args()
-    spec = ClassifierSpec(KEYS)
-    params = init_params(spec)
+    if args.xla_defaults:
+        print(json.dumps(xla_defaults(args.seconds)))
+        return
+    use_eigen_convolutions()
+    import jax
     report: Dict = {'benchmark': 'model', 'machine': platform.processor() or platform.machine(),
-                    'cpus': os.cpu_count(), 'jax': jax.__version__,
+                    'cpu': cpu_description(), 'cpus': os.cpu_count(), 'jax': jax.__version__,
                     'backend': jax.default_backend(),
-                    'matmul_gflops': matmul_gflops(args.seconds)}
-    flax_result = bench_flax(spec, params, args.seconds, args.device)
-    report['flax_jit'] = flax_result
-    peak = report['matmul_gflops']['jax_n1024'] * 1e9
-    flops = flax_result['xla_flops_per_pair']
-    report['floor_ms'] = round(flops / peak * 1e3, 3)
-    report['achieved_over_peak_batch1'] = round(
-        flops / (flax_result['batch1']['median_ms'] / 1e3) / peak, 3)
-    report['batch1_over_floor'] = round(flax_result['batch1']['median_ms'] / report['floor_ms'], 2)
+                    'matmul_gflops': matmul_gflops(args.seconds),
+                    'xla_flops_per_pair': xla_flops_per_pair()}
+    node, report['node'] = node_contender(args.device)
+    contenders = {'node': node}
     if not args.no_torch:
         try:
-            import torch  # noqa: F401  (only whether it is installed)
+            torch_found, report['torch'] = torch_contenders()
+            contenders.update(torch_found)
         except ImportError:
             report['torch'] = 'not installed (pip install -r requirements/bench.txt)'
-        else:
-            reference = np.asarray(RewardClassifier(spec, params, device='cpu').predict(
-                images(8)).logits)
-            report['torch'] = bench_torch(params, args.seconds, reference)
+    for name, summary in interleaved_batch1(contenders, args.seconds).items():
+        report.setdefault(name, {})['batch1'] = summary
+    reference = node(images(8)).ravel()
+    for name, predict in contenders.items():
+        for batch in ((8, 32) if name == 'node' else (8,)):
+            report[name][f'batch{batch}_pairs_per_s'] = throughput(predict, batch, args.seconds)
+        report[name]['max_abs_logit_diff_vs_node'] = float(
+            np.max(np.abs(predict(images(8)).ravel() - reference)))
+    report['xla_defaults'] = defaults = xla_defaults_in_subprocess(args.seconds)
+    if 'logits_batch8' in defaults:
+        defaults['max_abs_logit_diff_vs_node'] = float(
+            np.max(np.abs(np.asarray(defaults.pop('logits_batch8')) - reference)))
+    report['floor_ms'] = round(report['xla_flops_per_pair']
+                               / (report['matmul_gflops']['jax_n1024'] * 1e9) * 1e3, 3)
+    report['batch1_median_over_floor'] = {
+        name: round(report[name]['batch1']['median_ms'] / report['floor_ms'], 2)
+        for name in (*contenders, 'xla_defaults') if 'batch1' in report[name]}
     print(json.dumps(report, indent=2))
 
 

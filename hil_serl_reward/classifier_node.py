@@ -5,6 +5,7 @@ a worker thread converts, crops, resizes and classifies the newest set, so infer
 runs in a callback and the node never falls behind the cameras (replaced sets are counted).
 """
 import collections
+import os
 import sys
 import threading
 import time
@@ -28,6 +29,7 @@ from hil_serl_reward.pipeline import (
     CameraSetError, CameraSetPreprocessor, NonFiniteOutput, RewardResult, classify)
 from hil_serl_reward.reward_classifier import ClassifierSpec, init_params
 from hil_serl_reward.stats import Window
+from hil_serl_reward.xla_flags import use_eigen_convolutions
 
 ClassifierLoader = Callable[[str], RewardClassifier]
 
@@ -227,6 +229,8 @@ class ClassifierNode(Node):
             **self.input.diagnostic_values(),
             'image conversion': self.converter.backend,
             'device': str(self.classifier.device),
+            'xla flags': os.environ.get('XLA_FLAGS', ''),
+            'gil switch interval (ms)': f'{sys.getswitchinterval() * 1e3:g}',
             'checkpoint': self._model_description(),
             'threshold': f'{self.threshold:g}',
             'sets published': str(self.counts['sets_published']),
@@ -265,7 +269,16 @@ class ClassifierNode(Node):
         super().destroy_node()
 
 
+# The inference worker needs the GIL back the moment XLA releases it, while up to three
+# executor threads run Python for 30 Hz image callbacks. At CPython's default 5 ms switch
+# interval it waits for them in 5 ms slices: at 2 x 640x480 @ 30 Hz on 2 cores the node
+# then drops about 28 % of the sets, at 0.1 ms none (README, Performance).
+GIL_SWITCH_INTERVAL_S = 1e-4
+
+
 def main(args: Optional[List[str]] = None) -> int:
+    use_eigen_convolutions()
+    sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
     return run_node(ClassifierNode, 'hil_serl_reward', (StartupError,), threads=3, args=args)
 
 

@@ -27,6 +27,7 @@ from hil_serl_reward.pipeline import (
     Camera, CameraSetError, CameraSetPreprocessor, set_stamp, stamp_to_ns)
 from hil_serl_reward.preprocessing import parse_crop
 from hil_serl_reward.synchronizer import ApproximateTimeSync
+from hil_serl_reward.xla_flags import use_eigen_convolutions
 
 
 def predict_batches(classifier: RewardClassifier, images: Dict[str, np.ndarray],
@@ -143,6 +144,7 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parse_args(argv)
+    use_eigen_convolutions()
     try:
         params = read_node_parameters(args.params_file) if args.params_file else {}
         keys = args.image_keys or params.get('image_keys')

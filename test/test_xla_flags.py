@@ -1,0 +1,44 @@
+"""The node's XLA:CPU setting: added once, never over a user's choice, and understood by
+the pinned jaxlib (an unknown XLA flag aborts the process, so this is worth a real run)."""
+import json
+import os
+import subprocess
+import sys
+
+from hil_serl_reward.xla_flags import EIGEN_CONVOLUTIONS, use_eigen_convolutions
+
+COUNT_YNN_FUSIONS = '''
+import json, jax, jax.numpy as jnp
+conv = jax.jit(lambda x, w: jax.lax.conv_general_dilated(
+    x, w, (1, 1), 'SAME', dimension_numbers=('NHWC', 'HWIO', 'NHWC')))
+compiled = conv.lower(jnp.ones((1, 32, 32, 64)), jnp.ones((3, 3, 64, 64))).compile()
+print(json.dumps({'ynn_fusions': compiled.as_text().count('__ynn_fusion')}))
+'''
+
+
+def test_flag_is_added_beside_other_flags():
+    environ = {'XLA_FLAGS': '--xla_cpu_enable_fast_math=false'}
+    assert use_eigen_convolutions(environ)
+    assert environ['XLA_FLAGS'] == f'--xla_cpu_enable_fast_math=false {EIGEN_CONVOLUTIONS}'
+    assert not use_eigen_convolutions(environ)
+    assert environ['XLA_FLAGS'].count('ynn_fusion_type') == 1
+
+
+def test_users_choice_is_kept():
+    environ = {'XLA_FLAGS': '--xla_cpu_experimental_ynn_fusion_type=+individual_convolution'}
+    assert not use_eigen_convolutions(environ)
+    assert environ['XLA_FLAGS'].endswith('+individual_convolution')
+
+
+def ynn_fusions(xla_flags: str) -> int:
+    env = {**os.environ, 'XLA_FLAGS': xla_flags, 'JAX_PLATFORMS': 'cpu'}
+    out = subprocess.run([sys.executable, '-c', COUNT_YNN_FUSIONS], env=env, check=True,
+                         capture_output=True, text=True, timeout=120).stdout
+    return json.loads(out.strip().splitlines()[-1])['ynn_fusions']
+
+
+def test_pinned_jaxlib_accepts_the_flag_and_drops_ynn_convolutions():
+    environ = {}
+    use_eigen_convolutions(environ)
+    assert ynn_fusions('') > 0
+    assert ynn_fusions(environ['XLA_FLAGS']) == 0
