@@ -5,7 +5,8 @@ the two processes (as make demo does), waits for the first reward, then measures
 --seconds: start-up time (process start to first reward), sets offered by the cameras,
 synchronised, published and dropped; the node's
 stamp-to-publish latency p50/p95/p99; its and the simulator's CPU use (they share the
-machine, as camera drivers do on a robot); and where the time goes (transport,
+machine, as camera drivers do on a robot); and where the time goes (transport, waiting
+behind the previous inference,
 conversion, crop/resize, inference, publishing; medians from the node's diagnostics).
 Run it through scripts/ros_isolated.sh (make bench does). JSON on stdout.
 
@@ -27,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from hil_serl_reward.dds import LOOPBACK_PROFILE, config_dir, profile_env  # noqa: E402
 from hil_serl_reward.demo import Monitor, start, stop  # noqa: E402
 
-STAGES = ('transport', 'convert', 'crop/resize', 'inference', 'publishing')
+STAGES = ('transport', 'mailbox wait', 'convert', 'crop/resize', 'inference', 'publishing')
 PROFILE_VARIABLES = ('FASTDDS_DEFAULT_PROFILES_FILE', 'FASTRTPS_DEFAULT_PROFILES_FILE')
 
 
@@ -105,6 +106,7 @@ def run(width: int, height: int, rate: float, profile: bool, seconds: float,
                                     for q in ('p50', 'p95', 'p99')},
             'stage_median_ms': {s: number(d.get(f'{s} latency p50 (ms)')) for s in STAGES},
             'inference_p95_ms': number(d.get('inference latency p95 (ms)')),
+            'mailbox_wait_p95_ms': number(d.get('mailbox wait latency p95 (ms)')),
             'node_xla_flags': d.get('xla flags'),
             'node_gil_switch_interval_ms': number(d.get('gil switch interval (ms)')),
         })

@@ -240,6 +240,7 @@ class ClassifierNode(Node):
             'reload failures': str(self.counts['reload_failures']),
         }
         for name, window in (('transport', self.input.transport_latency),
+                             ('mailbox wait', self.input.mailbox.waits),
                              ('convert', self.convert_latency),
                              ('crop/resize', self.resize_latency),
                              ('inference', self.inference_latency),

@@ -2,16 +2,23 @@
 
 The producer never waits: a new item replaces the one not yet taken, and the replacement
 is counted. The consumer therefore always works on the newest camera set and latency
-cannot grow when inference is slower than the cameras.
+cannot grow when inference is slower than the cameras. `waits` holds how long taken items
+sat in the slot: the part of a set's latency spent behind the previous inference.
 """
 import threading
-from typing import Generic, Optional, TypeVar
+import time
+from typing import Callable, Generic, Optional, TypeVar
+
+from hil_serl_reward.stats import Window
 
 T = TypeVar('T')
 
 
 class LatestMailbox(Generic[T]):
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._posted_at = 0.0
+        self.waits = Window()
         self._item: Optional[T] = None
         self._has_item = False
         self._closed = False
@@ -25,6 +32,7 @@ class LatestMailbox(Generic[T]):
             if self._has_item:
                 self.replaced += 1
             self._item, self._has_item = item, True
+            self._posted_at = self._clock()
             self._cond.notify()
 
     def take(self, timeout: Optional[float] = None) -> Optional[T]:
@@ -34,6 +42,7 @@ class LatestMailbox(Generic[T]):
             if not self._has_item:
                 return None
             item, self._item, self._has_item = self._item, None, False
+            self.waits.add(self._clock() - self._posted_at)
             return item
 
     def close(self) -> None:

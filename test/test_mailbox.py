@@ -28,3 +28,17 @@ def test_take_waits_for_a_post_and_close_wakes_it():
     box.close()
     waiter.join(2)
     assert not waiter.is_alive() and got[-1] is None
+
+
+def test_wait_is_time_from_the_newest_post_to_take():
+    now = [10.0]
+    box = LatestMailbox(clock=lambda: now[0])
+    box.post('old')
+    now[0] = 10.5
+    box.post('new')
+    now[0] = 10.75
+    assert box.take(timeout=0) == 'new'
+    box.post('next')
+    assert box.take(timeout=0) == 'next'
+    waits = box.waits.percentiles(0, 100)
+    assert (waits['p0'], waits['p100']) == (0.0, 0.25)
