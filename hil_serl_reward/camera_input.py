@@ -18,7 +18,6 @@ from hil_serl_reward.camera_sync import CameraSetSubscriber
 from hil_serl_reward.image_conversion import ImageError, describe, validate
 from hil_serl_reward.mailbox import LatestMailbox
 from hil_serl_reward.pipeline import Camera, set_stamp, stamp_to_ns
-from hil_serl_reward.preprocessing import parse_crop
 from hil_serl_reward.stats import RateMeter, Window
 
 
@@ -59,13 +58,6 @@ def declare_parameters(node: Node, parameters: Sequence[config.Parameter]) -> Di
     if problems:
         raise StartupError('invalid parameters: ' + '; '.join(problems))
     return values
-
-
-def cameras_from(values: Dict[str, Any]) -> List[Camera]:
-    def get(key: str, field: str) -> Any:
-        return values[config.camera_parameter_name(key, field)]
-    return [Camera(key, get(key, 'topic'), parse_crop(get(key, 'crop')), get(key, 'compressed'))
-            for key in values['image_keys']]
 
 
 def camera_qos(reliability: str) -> QoSProfile:

@@ -129,7 +129,7 @@ class CameraSimulator(Node):
                 due = first[1] + (recorded_ns - first[0])
                 time.sleep(max(0.0, (due - now) / 1e9))
                 if hasattr(msg, 'header'):
-                    stamp = msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
+                    stamp = Time.from_msg(msg.header.stamp).nanoseconds
                     msg.header.stamp = Time(nanoseconds=stamp - first[0] + first[1]).to_msg()
                 if topic not in publishers:
                     publishers[topic] = (self.label_pub if isinstance(msg, Bool) else

@@ -20,7 +20,7 @@ from std_srvs.srv import Trigger
 
 from hil_serl_reward import config
 from hil_serl_reward.camera_input import (
-    CameraSetInput, StartupError, cameras_from, declare_parameters)
+    CameraSetInput, StartupError, declare_parameters)
 from hil_serl_reward.checkpoint import CheckpointError
 from hil_serl_reward.image_conversion import make_converter
 from hil_serl_reward.inference import DeviceError, RewardClassifier
@@ -39,7 +39,7 @@ class ClassifierNode(Node):
         super().__init__('hil_serl_reward', **kwargs)
         self._values = declare_parameters(self, config.NODE_PARAMETERS)
         self.image_keys: Tuple[str, ...] = tuple(self._values['image_keys'])
-        self.cameras = cameras_from(self._values)
+        self.cameras = config.cameras_from(self._values)
         self.threshold = float(self._values['threshold'])
         self.camera_timeout = float(self._values['camera_timeout'])
         self._loader = loader or self._load_classifier

@@ -9,6 +9,7 @@ import dataclasses
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
 
 from hil_serl_reward.inference import DEVICES
+from hil_serl_reward.pipeline import Camera
 from hil_serl_reward.preprocessing import CropError, parse_crop
 
 RELIABILITIES = ('best_effort', 'reliable')
@@ -130,7 +131,25 @@ def camera_parameter_name(key: str, field: str) -> str:
 
 
 def camera_defaults(key: str) -> Dict[str, Any]:
-    return {'topic': f'{key}/image_raw', 'crop': '', 'compressed': False}
+    return {**{p.name: p.default for p in CAMERA_PARAMETERS}, 'topic': f'{key}/image_raw'}
+
+
+def with_defaults(values: Mapping[str, Any]) -> Dict[str, Any]:
+    """`values` completed with the node's defaults, cameras.<key>.* included: what the node
+    would run with, for tools that read a params file without ROS."""
+    full = {p.name: p.default for p in NODE_PARAMETERS}
+    full.update(values)
+    for key in full['image_keys']:
+        for field, default in camera_defaults(key).items():
+            full.setdefault(camera_parameter_name(key, field), default)
+    return full
+
+
+def cameras_from(values: Mapping[str, Any]) -> List[Camera]:
+    def get(key: str, field: str) -> Any:
+        return values[camera_parameter_name(key, field)]
+    return [Camera(key, get(key, 'topic'), parse_crop(get(key, 'crop')), get(key, 'compressed'))
+            for key in values['image_keys']]
 
 
 def all_parameter_names(image_keys: Sequence[str]) -> List[str]:

@@ -17,6 +17,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from hil_serl_reward import config
 from hil_serl_reward.checkpoint import CheckpointError
 from hil_serl_reward.classifier_data import ClassifierDataError, load_classifier_data
 from hil_serl_reward.image_conversion import ImageError, make_converter, validate
@@ -24,8 +25,7 @@ from hil_serl_reward.inference import RewardClassifier
 from hil_serl_reward.metrics import binary_metrics, threshold_for_precision
 from hil_serl_reward.params_file import read_node_parameters
 from hil_serl_reward.pipeline import (
-    Camera, CameraSetError, CameraSetPreprocessor, set_stamp, stamp_to_ns)
-from hil_serl_reward.preprocessing import parse_crop
+    CameraSetError, CameraSetPreprocessor, set_stamp, stamp_to_ns)
 from hil_serl_reward.synchronizer import ApproximateTimeSync
 from hil_serl_reward.xla_flags import use_eigen_convolutions
 
@@ -42,16 +42,15 @@ def bag_samples(bag: Path, params: Dict[str, Any], label_topic: Optional[str]
                 ) -> Tuple[Dict[str, np.ndarray], np.ndarray, Optional[np.ndarray], int]:
     """Synchronised, preprocessed camera sets of a recording, as the node would see them."""
     from hil_serl_reward.bags import read_messages
-    keys = list(params.get('image_keys', ['wrist_1', 'front']))
-    cameras = [Camera(k, params.get(f'cameras.{k}.topic', f'{k}/image_raw'),
-                      parse_crop(params.get(f'cameras.{k}.crop', ''))) for k in keys]
+    values = config.with_defaults(params)
+    keys = list(values['image_keys'])
+    cameras = config.cameras_from(values)
     index_of = {'/' + c.topic.lstrip('/'): i for i, c in enumerate(cameras)}
-    sets: List[Tuple[Tuple[Any, ...], int, int]] = []
-    arrival = {'t': 0}
-    sync = ApproximateTimeSync(len(keys), int(params.get('sync_queue_size', 10)),
-                               float(params.get('sync_slop', 0.03)),
-                               lambda msgs, stamps: sets.append((msgs, set_stamp(stamps),
-                                                                 arrival['t'])))
+    sets: List[Tuple[Tuple[Any, ...], int]] = []
+    arrivals: List[int] = []
+    sync = ApproximateTimeSync(len(keys), int(values['sync_queue_size']),
+                               float(values['sync_slop']),
+                               lambda msgs, stamps: sets.append((msgs, set_stamp(stamps))))
     label_times: List[Tuple[int, bool]] = []
     skipped = 0
     wanted = list(index_of) + ([label_topic] if label_topic else [])
@@ -64,12 +63,12 @@ def bag_samples(bag: Path, params: Dict[str, Any], label_topic: Optional[str]
         except ImageError:
             skipped += 1
             continue
-        arrival['t'] = received
         sync.add(index_of[topic], stamp_to_ns(msg.header.stamp), msg)
+        arrivals += [received] * (len(sets) - len(arrivals))
     preprocessor = CameraSetPreprocessor(cameras, make_converter())
     images: Dict[str, List[np.ndarray]] = {k: [] for k in keys}
-    stamps, arrivals = [], []
-    for msgs, stamp, received in sets:
+    stamps, set_arrivals = [], []
+    for (msgs, stamp), received in zip(sets, arrivals):
         try:
             processed = preprocessor(msgs)
         except CameraSetError:
@@ -78,12 +77,12 @@ def bag_samples(bag: Path, params: Dict[str, Any], label_topic: Optional[str]
         for k in keys:
             images[k].append(processed[k])
         stamps.append(stamp)
-        arrivals.append(received)
+        set_arrivals.append(received)
     labels = None
     if label_times:
         times = np.array([t for t, _ in label_times])
         values = np.array([v for _, v in label_times])
-        nearest = [int(np.argmin(np.abs(times - t))) for t in arrivals]
+        nearest = [int(np.argmin(np.abs(times - t))) for t in set_arrivals]
         labels = values[nearest].astype(np.int32)
     stacked = {k: np.stack(v) if v else np.zeros((0, 128, 128, 3), np.uint8)
                for k, v in images.items()}

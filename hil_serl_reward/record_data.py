@@ -19,7 +19,7 @@ from std_msgs.msg import Bool
 
 from hil_serl_reward import config
 from hil_serl_reward.camera_input import (
-    CameraSetInput, StartupError, cameras_from, declare_parameters)
+    CameraSetInput, StartupError, declare_parameters)
 from hil_serl_reward.classifier_data import ClassifierDataWriter, transition
 from hil_serl_reward.image_conversion import make_converter
 from hil_serl_reward.node_main import run_node
@@ -30,7 +30,7 @@ class DataRecorder(Node):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__('record_data', **kwargs)
         values = declare_parameters(self, config.RECORDER_PARAMETERS)
-        self.cameras = cameras_from(values)
+        self.cameras = config.cameras_from(values)
         self.input = CameraSetInput(self, values, self.cameras)
         self.preprocessor = CameraSetPreprocessor(self.cameras, make_converter())
         self.successes_needed = int(values['successes_needed'])

@@ -1,7 +1,7 @@
 """The XLA:CPU setting our inference processes start JAX with.
 
 jaxlib 0.10's XLA:CPU runs convolutions as YNNPACK fusions. For this ResNet at batch 1,
-XLA's own (Eigen) convolutions are about 1.4x faster on the AVX2 CPU of the project's
+XLA's own (Eigen) convolutions are about 1.5x faster on the AVX2 CPU of the project's
 2-core VM (README, Performance), so the node and `evaluate` turn the YNN fusions off.
 XLA reads its flags once, when JAX creates the CPU backend: this must run before anything
 asks JAX for a device. A user's own `--xla_cpu_experimental_ynn_fusion_type` in XLA_FLAGS
