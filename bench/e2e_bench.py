@@ -25,11 +25,11 @@ import rclpy
 from rclpy.executors import SingleThreadedExecutor
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from hil_serl_reward.dds import LOOPBACK_PROFILE, config_dir, profile_env  # noqa: E402
+from hil_serl_reward.dds import (  # noqa: E402
+    LOOPBACK_PROFILE, PROFILE_VARIABLES, config_dir, profile_env)
 from hil_serl_reward.demo import Monitor, start, stop  # noqa: E402
 
 STAGES = ('transport', 'mailbox wait', 'convert', 'crop/resize', 'inference', 'publishing')
-PROFILE_VARIABLES = ('FASTDDS_DEFAULT_PROFILES_FILE', 'FASTRTPS_DEFAULT_PROFILES_FILE')
 
 
 def cpu_seconds(pid: int) -> float:

@@ -19,12 +19,12 @@ from std_msgs.msg import Bool, Float32
 from std_srvs.srv import Trigger
 
 from hil_serl_reward import config
-from hil_serl_reward.camera_input import (
-    CameraSetInput, StartupError, declare_parameters)
+from hil_serl_reward.camera_input import CameraSetInput, StartupError, declare_parameters
 from hil_serl_reward.checkpoint import CheckpointError
 from hil_serl_reward.image_conversion import make_converter
 from hil_serl_reward.inference import DeviceError, RewardClassifier
 from hil_serl_reward.node_main import run_node
+from hil_serl_reward.params_file import NODE_NAME
 from hil_serl_reward.pipeline import (
     CameraSetError, CameraSetPreprocessor, NonFiniteOutput, RewardResult, classify)
 from hil_serl_reward.reward_classifier import ClassifierSpec, init_params
@@ -36,7 +36,7 @@ ClassifierLoader = Callable[[str], RewardClassifier]
 
 class ClassifierNode(Node):
     def __init__(self, loader: Optional[ClassifierLoader] = None, **kwargs: Any) -> None:
-        super().__init__('hil_serl_reward', **kwargs)
+        super().__init__(NODE_NAME, **kwargs)
         self._values = declare_parameters(self, config.NODE_PARAMETERS)
         self.image_keys: Tuple[str, ...] = tuple(self._values['image_keys'])
         self.cameras = config.cameras_from(self._values)
@@ -280,7 +280,7 @@ GIL_SWITCH_INTERVAL_S = 1e-4
 def main(args: Optional[List[str]] = None) -> int:
     use_eigen_convolutions()
     sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
-    return run_node(ClassifierNode, 'hil_serl_reward', (StartupError,), threads=3, args=args)
+    return run_node(ClassifierNode, NODE_NAME, (StartupError,), threads=3, args=args)
 
 
 if __name__ == '__main__':

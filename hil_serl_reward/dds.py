@@ -12,6 +12,7 @@ from typing import Dict, Optional
 FAST_DDS_2_DISTROS = ('humble', 'iron', 'jazzy')
 PROFILE = 'fastdds_large_images.xml'
 LOOPBACK_PROFILE = 'fastdds_large_images_loopback.xml'
+PROFILE_VARIABLES = ('FASTRTPS_DEFAULT_PROFILES_FILE', 'FASTDDS_DEFAULT_PROFILES_FILE')
 
 
 def ros_distro() -> Optional[str]:
@@ -26,8 +27,8 @@ def ros_distro() -> Optional[str]:
 
 
 def profile_variable(distro: Optional[str]) -> str:
-    return ('FASTRTPS_DEFAULT_PROFILES_FILE' if distro in FAST_DDS_2_DISTROS
-            else 'FASTDDS_DEFAULT_PROFILES_FILE')
+    fast_dds_2, fast_dds_3 = PROFILE_VARIABLES
+    return fast_dds_2 if distro in FAST_DDS_2_DISTROS else fast_dds_3
 
 
 def profile_env(profile: Path) -> Dict[str, str]:

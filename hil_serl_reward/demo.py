@@ -20,10 +20,9 @@ from rclpy.qos import QoSProfile, ReliabilityPolicy
 from std_msgs.msg import Bool, Float32
 
 from hil_serl_reward.dds import LOOPBACK_PROFILE, config_dir, profile_env
-from hil_serl_reward.params_file import read_node_parameters
+from hil_serl_reward.params_file import NODE_NAME, read_node_parameters
 
 SPARKS = ' ▁▂▃▄▅▆▇█'
-NODE = 'hil_serl_reward'
 
 
 class Monitor:
@@ -49,7 +48,7 @@ class Monitor:
 
     def _on_diagnostics(self, msg: DiagnosticArray) -> None:
         for status in msg.status:
-            if status.name.startswith(f'/{NODE}:'):
+            if status.name.startswith(f'/{NODE_NAME}:'):
                 self.diagnostics = {kv.key: kv.value for kv in status.values}
                 self.diagnostics['status'] = status.message
                 self.level = status.level

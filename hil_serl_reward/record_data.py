@@ -18,8 +18,7 @@ from rclpy.node import Node
 from std_msgs.msg import Bool
 
 from hil_serl_reward import config
-from hil_serl_reward.camera_input import (
-    CameraSetInput, StartupError, declare_parameters)
+from hil_serl_reward.camera_input import CameraSetInput, StartupError, declare_parameters
 from hil_serl_reward.classifier_data import ClassifierDataWriter, transition
 from hil_serl_reward.image_conversion import make_converter
 from hil_serl_reward.node_main import run_node
