@@ -48,10 +48,12 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
                       help='frozen backbone (default, as hil-serl)')
     tune.add_argument('--fine-tune', dest='frozen', action='store_false',
                       help='train the backbone too')
-    parser.add_argument('--steps', type=int, default=150, help='gradient steps (upstream: 150)')
-    parser.add_argument('--batch-per-class', type=int, default=128,
-                        help='successes and failures per batch (upstream: 128 + 128)')
-    parser.add_argument('--learning-rate', type=float, default=1e-4)
+    parser.add_argument('--steps', type=int, default=Recipe.steps,
+                        help=f'gradient steps (upstream: {Recipe.steps})')
+    parser.add_argument('--batch-per-class', type=int, default=Recipe.batch_per_class,
+                        help='successes and failures per batch (upstream: '
+                        f'{Recipe.batch_per_class} + {Recipe.batch_per_class})')
+    parser.add_argument('--learning-rate', type=float, default=Recipe.learning_rate)
     parser.add_argument('--val-fraction', type=float, default=0.2,
                         help='held-out share of each class (0 = none, as upstream)')
     parser.add_argument('--eval-every', type=int, default=25)
@@ -59,7 +61,7 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
                         help='suggest the lowest threshold reaching this validation precision')
     parser.add_argument('--params-file', type=Path,
                         help='node params YAML whose crops are recorded in the sidecar')
-    parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument('--seed', type=int, default=Recipe.seed)
     args = parser.parse_args(argv)
     if not 0 <= args.val_fraction < 1:
         parser.error('--val-fraction must be in [0, 1)')
