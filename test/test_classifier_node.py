@@ -191,7 +191,8 @@ def test_silent_camera_turns_diagnostics_to_warn(bench, checkpoint_for):
     while time.monotonic() < deadline:
         bench.publish('wrist_1', image_msg(frames(9)['wrist_1'], int(time.time() * 1e9)))
         diag = bench.latest_diagnostics()
-        if diag['level'] == DiagnosticStatus.WARN:
+        # a stall of this whole process may briefly make both cameras look silent
+        if diag['level'] == DiagnosticStatus.WARN and 'wrist_1' not in diag['message']:
             break
     assert diag['level'] == DiagnosticStatus.WARN
     assert 'front' in diag['message'] and 'wrist_1' not in diag['message']
