@@ -6,6 +6,8 @@ FLOP count from XLA's cost analysis, and per contender the first-call time, batc
 (what the node holds). Contenders:
   node            RewardClassifier with the node's XLA setting (xla_flags.py): what the
                   node runs. This process is started the way the node starts.
+  node_direct_convolutions  the same without the CPU inference form (convolutions.py):
+                  every convolution is XLA's direct one
   torch_eager     the same network and weights in PyTorch (bench/torch_reference.py)
   torch_compile   the same under torch.compile with inductor freezing
   xla_defaults    jit(model.apply) with XLA's default flags, in a fresh process because XLA
@@ -26,7 +28,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Callable, Dict, List, Tuple
+from typing import Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 
@@ -146,14 +148,16 @@ def matmul_gflops(seconds: float) -> Dict[str, float]:
             'numpy_n2048': round(2 * 2048 ** 3 / numpy_s / 1e9, 1)}
 
 
-def xla_flops_per_pair() -> float:
+def xla_flops_per_pair(fast_convolutions: bool = False) -> float:
+    """The network's FLOPs as XLA counts them (plain form: what defines the floor), or
+    what the fast form executes (fewer: Winograd)."""
     import jax
     from hil_serl_reward.reward_classifier import (
-        ClassifierSpec, build_classifier, sample_observation)
+        ClassifierSpec, build_classifier, param_shapes, sample_observation)
     spec = ClassifierSpec(KEYS)
-    model = build_classifier(spec)
+    model = build_classifier(spec, fast_convolutions)
     cost = jax.jit(lambda p, o: model.apply({'params': p}, o)).lower(
-        random_params(), sample_observation(spec)).compile().cost_analysis()
+        param_shapes(spec, fast_convolutions), sample_observation(spec)).compile().cost_analysis()
     cost = cost[0] if isinstance(cost, list) else cost
     return float(cost['flops'])
 
@@ -190,13 +194,16 @@ def xla_defaults_in_subprocess(seconds: float) -> Dict:
     return json.loads(done.stdout)
 
 
-def node_contender(device: str) -> Tuple[Predict, Dict]:
+def node_contender(device: str, fast_convolutions: Optional[bool] = None
+                   ) -> Tuple[Predict, Dict]:
     from hil_serl_reward.inference import RewardClassifier
     from hil_serl_reward.reward_classifier import ClassifierSpec
     start = time.perf_counter()
-    classifier = RewardClassifier(ClassifierSpec(KEYS), random_params(), device=device)
+    classifier = RewardClassifier(ClassifierSpec(KEYS), random_params(), device=device,
+                                  fast_convolutions=fast_convolutions)
     info = {'first_call_s': round(time.perf_counter() - start, 3),
-            'device': str(classifier.device), 'xla_flags': os.environ.get('XLA_FLAGS', '')}
+            'device': str(classifier.device), 'xla_flags': os.environ.get('XLA_FLAGS', ''),
+            'fast_convolutions': classifier.fast_convolutions}
     return (lambda batch: classifier.predict(batch).logits), info
 
 
@@ -246,9 +253,13 @@ def main() -> None:
                     'cpu': cpu_description(), 'cpus': os.cpu_count(), 'jax': jax.__version__,
                     'backend': jax.default_backend(),
                     'matmul_gflops': matmul_gflops(args.seconds),
-                    'xla_flops_per_pair': xla_flops_per_pair()}
+                    'xla_flops_per_pair': xla_flops_per_pair(),
+                    'xla_flops_per_pair_fast_form': xla_flops_per_pair(fast_convolutions=True)}
     node, report['node'] = node_contender(args.device)
     contenders = {'node': node}
+    if report['node']['fast_convolutions']:
+        contenders['node_direct_convolutions'], report['node_direct_convolutions'] = (
+            node_contender(args.device, fast_convolutions=False))
     if not args.no_torch:
         try:
             torch_found, report['torch'] = torch_contenders()
@@ -259,7 +270,7 @@ def main() -> None:
         report.setdefault(name, {})['batch1'] = summary
     reference = node(images(8)).ravel()
     for name, predict in contenders.items():
-        for batch in ((8, 32) if name == 'node' else (8,)):
+        for batch in ((8, 32) if name.startswith('node') else (8,)):
             report[name][f'batch{batch}_pairs_per_s'] = throughput(predict, batch, args.seconds)
         report[name]['max_abs_logit_diff_vs_node'] = float(
             np.max(np.abs(predict(images(8)).ravel() - reference)))

@@ -229,6 +229,8 @@ class ClassifierNode(Node):
             **self.input.diagnostic_values(),
             'image conversion': self.converter.backend,
             'device': str(self.classifier.device),
+            'convolutions': ('fast (Winograd, space-to-depth)' if self.classifier.fast_convolutions
+                             else 'direct'),
             'xla flags': os.environ.get('XLA_FLAGS', ''),
             'gil switch interval (ms)': f'{sys.getswitchinterval() * 1e3:g}',
             'checkpoint': self._model_description(),

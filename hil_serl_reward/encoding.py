@@ -27,14 +27,28 @@ def stack_time_into_channels(image: jax.Array) -> jax.Array:
 
 
 class EncodingWrapper(nn.Module):
-    """Image-only encoding (hil-serl's `use_proprio=False`, `enable_stacking=True`)."""
+    """Image-only encoding (hil-serl's `use_proprio=False`, `enable_stacking=True`).
+
+    `shared_backbone=True` (every encoder holds the same backbone instance) runs all
+    cameras' images through it as one batch and then each camera's own layers: the same
+    result and parameter tree as hil-serl's camera-by-camera loop, but each convolution
+    sees a batch of K images, which is faster on the CPU (README, Performance).
+    """
 
     encoder: Dict[str, nn.Module]
     image_keys: Sequence[str]
+    shared_backbone: bool = False
 
     def __call__(self, observations: Mapping[str, jax.Array], train: bool = False) -> jax.Array:
-        encoded = [
-            self.encoder[key](stack_time_into_channels(observations[key]), train=train, encode=True)
-            for key in self.image_keys
-        ]
+        images = [stack_time_into_channels(observations[key]) for key in self.image_keys]
+        if not self.shared_backbone:
+            encoded = [self.encoder[key](image, train=train, encode=True)
+                       for key, image in zip(self.image_keys, images)]
+            return jnp.concatenate(encoded, axis=-1)
+        stacked = jnp.stack(images)                           # (K, [B,] H, W, C)
+        features = self.encoder[self.image_keys[0]].backbone_features(
+            stacked.reshape(-1, *stacked.shape[-3:]), train=train)
+        features = features.reshape(*stacked.shape[:-3], *features.shape[-3:])
+        encoded = [self.encoder[key](features[i], train=train, encode=False)
+                   for i, key in enumerate(self.image_keys)]
         return jnp.concatenate(encoded, axis=-1)

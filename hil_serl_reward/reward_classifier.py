@@ -88,17 +88,21 @@ class ClassifierSpec:
         return 1 if self.n_way == 2 else self.n_way
 
 
-def build_classifier(spec: ClassifierSpec) -> nn.Module:
-    """The Flax module for `spec`, wired as hil-serl's create_classifier wires it."""
-    shared = resnet10_backbone(frozen=spec.frozen)
+def build_classifier(spec: ClassifierSpec, fast_convolutions: bool = False) -> nn.Module:
+    """The Flax module for `spec`, wired as hil-serl's create_classifier wires it.
+
+    `fast_convolutions=True` gives the CPU inference form (convolutions.py), whose 3x3
+    stride-1 kernels are Winograd-transformed; every checkpoint holds the plain form."""
+    shared = resnet10_backbone(frozen=spec.frozen, fast_convolutions=fast_convolutions)
     encoders = {
         key: PreTrainedResNetEncoder(
             pretrained_encoder=shared if spec.backbone == 'shared'
-            else resnet10_backbone(frozen=spec.frozen),
+            else resnet10_backbone(frozen=spec.frozen, fast_convolutions=fast_convolutions),
             num_spatial_blocks=8, bottleneck_dim=256, name=f'encoder_{key}')
         for key in spec.image_keys
     }
-    encoder_def = EncodingWrapper(encoder=encoders, image_keys=spec.image_keys)
+    encoder_def = EncodingWrapper(encoder=encoders, image_keys=spec.image_keys,
+                                  shared_backbone=spec.backbone == 'shared')
     if spec.n_way == 2:
         return BinaryClassifier(encoder_def=encoder_def)
     return NWayClassifier(encoder_def=encoder_def, n_way=spec.n_way)
@@ -117,9 +121,9 @@ def init_params(spec: ClassifierSpec, seed: int = 0) -> Params:
                                                    sample_observation(spec)))
 
 
-def param_shapes(spec: ClassifierSpec) -> Params:
+def param_shapes(spec: ClassifierSpec, fast_convolutions: bool = False) -> Params:
     """The parameter tree of `spec` as ShapeDtypeStructs, without computing anything."""
-    model = build_classifier(spec)
+    model = build_classifier(spec, fast_convolutions)
     variables = jax.eval_shape(lambda: model.init(jax.random.PRNGKey(0),
                                                   sample_observation(spec), train=False))
     return variables['params']

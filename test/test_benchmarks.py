@@ -16,14 +16,19 @@ def test_model_bench_variants_agree_and_report():
         [sys.executable, str(BENCH / 'model_bench.py'), '--seconds', '0.2', '--no-torch'],
         capture_output=True, text=True, timeout=300, check=True)
     report = json.loads(done.stdout)
-    node, defaults = report['node'], report['xla_defaults']
+    node, direct, defaults = (report['node'], report['node_direct_convolutions'],
+                              report['xla_defaults'])
     assert node['xla_flags'].endswith('--xla_cpu_experimental_ynn_fusion_type=')
+    assert node['fast_convolutions'] and not direct['fast_convolutions']
     assert 'ynn_fusion_type' not in defaults['xla_flags']
     assert defaults['max_abs_logit_diff_vs_node'] < 1e-4
+    assert direct['max_abs_logit_diff_vs_node'] < 1e-4
     assert 0.9e9 < report['xla_flops_per_pair'] < 1.2e9
+    assert report['xla_flops_per_pair_fast_form'] < 0.8 * report['xla_flops_per_pair']
     assert report['floor_ms'] > 0
-    for result in (node, defaults):
+    for result in (node, direct, defaults):
         assert result['batch1']['calls'] >= 50
         assert 0 < result['batch1']['min_ms'] <= result['batch1']['median_ms']
         assert result['batch8_pairs_per_s'] > 0 and result['batch32_pairs_per_s'] > 0
-    assert set(report['batch1_median_over_floor']) == {'node', 'xla_defaults'}
+    assert set(report['batch1_median_over_floor']) == {
+        'node', 'node_direct_convolutions', 'xla_defaults'}

@@ -204,6 +204,7 @@ class SlowClassifier:
     def __init__(self, inner):
         self.inner = inner
         self.spec, self.checkpoint, self.device = inner.spec, inner.checkpoint, inner.device
+        self.fast_convolutions = inner.fast_convolutions
         self.seen = []
 
     def predict(self, images):

@@ -1,0 +1,140 @@
+"""The CPU inference form computes what the plain (hil-serl) form computes, from the same params."""
+import flax.linen as nn
+import jax
+import numpy as np
+import pytest
+
+from conftest import params_for
+from hil_serl_reward.convolutions import (
+    space_to_depth_conv, winograd_conv3x3, winograd_kernel, winograd_params)
+from hil_serl_reward.inference import RewardClassifier
+from hil_serl_reward.resnet_v1 import max_pool_3x3_stride2
+from hil_serl_reward.reward_classifier import ClassifierSpec, build_classifier, param_shapes
+
+DIMENSIONS = ('NHWC', 'HWIO', 'NHWC')
+
+
+def direct(x, kernel, strides, padding):
+    return np.asarray(jax.lax.conv_general_dilated(x, kernel, strides, padding,
+                                                   dimension_numbers=DIMENSIONS))
+
+
+def random(shape, seed=0):
+    return np.random.default_rng(seed).standard_normal(shape).astype(np.float32)
+
+
+@pytest.mark.parametrize('shape', [(2, 32, 32, 64), (1, 4, 4, 16), (3, 7, 5, 8)])
+def test_winograd_equals_direct_convolution(shape):
+    x, kernel = random(shape), random((3, 3, shape[-1], 24), seed=1) * 0.1
+    expected = direct(x, kernel, (1, 1), 'SAME')
+    got = np.asarray(winograd_conv3x3(x, winograd_kernel(kernel)))
+    assert got.shape == expected.shape
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
+
+
+def test_winograd_kernel_rejects_other_sizes():
+    with pytest.raises(ValueError, match='3x3 kernel, got shape'):
+        winograd_kernel(random((5, 5, 2, 2)))
+
+
+@pytest.mark.parametrize('shape, kernel_size, padding', [
+    ((2, 128, 128, 3), 7, [(3, 3), (3, 3)]),          # the stem
+    ((1, 31, 30, 3), 7, [(3, 3), (3, 3)]),            # odd sizes
+    ((2, 16, 16, 8), 3, [(0, 1), (0, 1)]),            # SAME of a stride-2 3x3, even input
+    ((1, 9, 12, 4), 3, [(1, 1), (2, 0)]),             # asymmetric, cropping on one side
+])
+def test_space_to_depth_equals_direct_stride2_convolution(shape, kernel_size, padding):
+    x = random(shape)
+    kernel = random((kernel_size, kernel_size, shape[-1], 16), seed=1) * 0.1
+    expected = direct(x, kernel, (2, 2), padding)
+    got = np.asarray(space_to_depth_conv(x, kernel, (2, 2), padding,
+                                         dimension_numbers=DIMENSIONS))
+    assert got.shape == expected.shape
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
+
+
+def test_space_to_depth_passes_other_convolutions_to_xla():
+    x, kernel = random((1, 8, 8, 3)), random((3, 3, 3, 4), seed=1)
+    for strides, padding in (((1, 1), [(1, 1), (1, 1)]), ((2, 2), 'SAME')):
+        np.testing.assert_array_equal(
+            space_to_depth_conv(x, kernel, strides, padding, dimension_numbers=DIMENSIONS),
+            direct(x, kernel, strides, padding))
+
+
+@pytest.mark.parametrize('shape', [(2, 64, 64, 8), (1, 9, 6, 3), (64, 64, 4)])
+def test_max_pool_equals_flax_max_pool(shape):
+    x = random(shape)
+    expected = nn.max_pool(x if x.ndim == 4 else x[None], (3, 3), strides=(2, 2),
+                           padding='SAME')
+    got = max_pool_3x3_stride2(x)
+    np.testing.assert_array_equal(got, expected if x.ndim == 4 else expected[0])
+
+
+def flat(tree):
+    return {jax.tree_util.keystr(path): leaf
+            for path, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]}
+
+
+@pytest.mark.parametrize('backbone, transformed', [('shared', 5), ('independent', 10)])
+def test_winograd_params_transform_only_the_3x3_stride1_kernels(backbone, transformed):
+    spec = ClassifierSpec(('wrist_1', 'front'), backbone=backbone)
+    plain = params_for(spec)
+    fast = flat(winograd_params(plain, param_shapes(spec, fast_convolutions=True)))
+    changed = [name for name, leaf in flat(plain).items() if leaf.shape != fast[name].shape]
+    assert len(changed) == transformed
+    assert all(name.endswith("['Conv_1']['kernel']") or "ResNetBlock_0']['Conv_0" in name
+               for name in changed)
+    for name, leaf in flat(plain).items():
+        if name in changed:
+            np.testing.assert_allclose(fast[name], winograd_kernel(np.asarray(leaf)))
+        else:
+            np.testing.assert_array_equal(fast[name], leaf)
+
+
+def test_winograd_params_names_a_mismatched_shape():
+    three_way = params_for(ClassifierSpec(('a', 'b'), n_way=3))
+    with pytest.raises(ValueError, match=r'Dense_1/bias has shape \(3,\), the model expects \(1,\)'):
+        winograd_params(three_way, param_shapes(ClassifierSpec(('a', 'b')),
+                                                fast_convolutions=True))
+
+
+@pytest.mark.parametrize('keys, backbone', [
+    (('wrist_1', 'front'), 'shared'),
+    (('b', 'a', 'c'), 'shared'),
+    (('wrist_1', 'front'), 'independent'),
+])
+def test_fast_form_gives_the_plain_logits(keys, backbone, images):
+    spec = ClassifierSpec(keys, backbone=backbone)
+    params = params_for(spec)
+    fast_params = winograd_params(params, param_shapes(spec, fast_convolutions=True))
+    batch = {k: images[{'a': 'wrist_1', 'b': 'front', 'c': 'side'}.get(k, k)][:, None]
+             for k in keys}
+    plain = jax.jit(build_classifier(spec).apply)({'params': params}, batch)
+    fast = jax.jit(build_classifier(spec, fast_convolutions=True).apply)(
+        {'params': fast_params}, batch)
+    assert np.max(np.abs(plain)) > 0.05
+    np.testing.assert_allclose(fast, plain, rtol=1e-5, atol=1e-5)
+
+
+def test_shared_backbone_batch_equals_camera_by_camera(two_camera_spec, two_camera_params,
+                                                       images):
+    """Running both cameras through the shared backbone as one batch changes nothing."""
+    model = build_classifier(two_camera_spec)
+    looped = model.clone(encoder_def=model.encoder_def.clone(shared_backbone=False))
+    batch = {k: images[k][:, None] for k in two_camera_spec.image_keys}
+    np.testing.assert_allclose(jax.jit(model.apply)({'params': two_camera_params}, batch),
+                               jax.jit(looped.apply)({'params': two_camera_params}, batch),
+                               rtol=1e-5, atol=1e-5)
+
+
+def test_classifier_uses_the_fast_form_on_cpu_with_a_shared_backbone(
+        two_camera_spec, two_camera_params, images):
+    fast = RewardClassifier(two_camera_spec, two_camera_params, device='cpu')
+    plain = RewardClassifier(two_camera_spec, two_camera_params, device='cpu',
+                             fast_convolutions=False)
+    assert fast.fast_convolutions and not plain.fast_convolutions
+    np.testing.assert_allclose(fast.predict(images).logits, plain.predict(images).logits,
+                               rtol=1e-5, atol=1e-5)
+    independent = ClassifierSpec(two_camera_spec.image_keys, backbone='independent')
+    assert not RewardClassifier(independent, params_for(independent), device='cpu',
+                                warm_up=False).fast_convolutions
