@@ -12,9 +12,14 @@ FLOP count from XLA's cost analysis, and per contender the first-call time, batc
   torch_compile   the same under torch.compile with inductor freezing
   xla_defaults    jit(model.apply) with XLA's default flags, in a fresh process because XLA
                   reads its flags once per process (timed alone, after the others)
-The batch-1 latencies of the contenders in this process are taken in interleaved rounds,
-so that load changes on a shared machine hit them alike; every loop also reports how busy
-the rest of the machine was (`others_busy_cores`). make bench runs this at high priority in
+The torch contenders run in a worker process of their own, as the node never has torch
+loaded (in one A/B on the CI VM, torch imported into the JAX process slowed JAX by 20 %).
+Batch-1 latencies are taken in interleaved rounds, so that load changes on a shared machine
+hit the contenders alike: first node and node_direct_convolutions alone (`batch1`), then
+with the worker's rounds in between (the torch contenders' `batch1`, the node's
+`batch1_with_torch_rounds`: compare node and torch there). Every loop reports
+how busy the benchmark's processes (`self_busy_cores`) and the rest of the machine
+(`others_busy_cores`) were. make bench runs this at high priority in
 its own scheduler group (scripts/high_priority.sh). torch comes from requirements/bench.txt
 (make bench installs it); without it the torch contenders are skipped.
 
@@ -47,15 +52,19 @@ def machine_busy_ticks() -> int:
 
 
 class LoadMeter:
-    """Cores this process and everything else kept busy between start() and read()."""
+    """Cores the benchmark (this process and `helper_cpu_s`'s) and everything else kept busy
+    between start() and read()."""
+
+    def __init__(self, helper_cpu_s: Callable[[], float] = lambda: 0.0) -> None:
+        self._cpu_s = lambda: sum(os.times()[:2]) + helper_cpu_s()
 
     def start(self) -> None:
-        self._ticks, self._own = machine_busy_ticks(), sum(os.times()[:2])
+        self._ticks, self._own = machine_busy_ticks(), self._cpu_s()
         self._wall = time.perf_counter()
 
     def read(self) -> Dict[str, float]:
         wall = time.perf_counter() - self._wall
-        own = sum(os.times()[:2]) - self._own
+        own = self._cpu_s() - self._own
         machine = (machine_busy_ticks() - self._ticks) / os.sysconf('SC_CLK_TCK')
         return {'self_busy_cores': round(own / wall, 2),
                 'others_busy_cores': round(max(machine - own, 0.0) / wall, 2)}
@@ -76,17 +85,82 @@ def latency_summary(times: List[float], load: Dict[str, float]) -> Dict[str, flo
             'p95_ms': round(float(np.percentile(t, 95)), 3), 'calls': len(times), **load}
 
 
-def interleaved_batch1(contenders: Dict[str, Predict], seconds: float) -> Dict[str, Dict]:
-    """Rounds of ROUND_CALLS calls per contender until each had `seconds` (and 50 calls)."""
+def batch1_round(contenders: Dict[str, Predict]) -> Dict[str, List[float]]:
+    one = images(1)
+    return {name: call_times(lambda: predict(one), ROUND_CALLS)
+            for name, predict in contenders.items()}
+
+
+class TorchWorker:
+    """The torch contenders in a child process, driven one request (a JSON line) at a time."""
+
+    def __init__(self) -> None:
+        self._process = subprocess.Popen(
+            [sys.executable, __file__, '--torch-worker'], stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE, text=True)
+        self.info = json.loads(self._process.stdout.readline() or '{"error": "no reply"}')
+        self.names: List[str] = self.info.pop('contenders', [])
+
+    def ask(self, command: str, **arguments: object) -> Dict:
+        self._process.stdin.write(json.dumps({'command': command, **arguments}) + '\n')
+        self._process.stdin.flush()
+        return json.loads(self._process.stdout.readline())
+
+    def cpu_seconds(self) -> float:
+        return self.ask('cpu_seconds')['cpu_seconds'] if self.names else 0.0
+
+    def close(self) -> None:
+        self._process.stdin.close()
+        self._process.wait(timeout=60)
+
+
+def torch_worker() -> None:
+    """The worker's side: replies on the original stdout; torch's own output goes to stderr."""
+    replies = os.fdopen(os.dup(sys.stdout.fileno()), 'w')
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
+
+    def reply(message: Dict) -> None:
+        replies.write(json.dumps(message) + '\n')
+        replies.flush()
+
+    try:
+        contenders, info = torch_contenders()
+    except ImportError:
+        reply({'error': 'not installed (pip install -r requirements/bench.txt)'})
+        return
+    for predict in contenders.values():
+        call_times(lambda: predict(images(1)), 5)
+    reply({**info, 'contenders': list(contenders)})
+    for line in sys.stdin:
+        request = json.loads(line)
+        if request['command'] == 'round':
+            reply(batch1_round(contenders))
+        elif request['command'] == 'throughput':
+            reply({name: throughput(predict, request['batch'], request['seconds'])
+                   for name, predict in contenders.items()})
+        elif request['command'] == 'logits':
+            reply({name: predict(images(8)).ravel().tolist()
+                   for name, predict in contenders.items()})
+        elif request['command'] == 'cpu_seconds':
+            reply({'cpu_seconds': sum(os.times()[:2])})
+
+
+def interleaved_batch1(contenders: Dict[str, Predict], seconds: float,
+                       worker: Optional[TorchWorker] = None) -> Dict[str, Dict]:
+    """Rounds of ROUND_CALLS calls per contender (here, then the worker's) until each had
+    `seconds` (and 50 calls)."""
     one = images(1)
     for predict in contenders.values():
         call_times(lambda: predict(one), 5)
-    times: Dict[str, List[float]] = {name: [] for name in contenders}
-    meter = LoadMeter()
+    remote = worker.names if worker else []
+    times: Dict[str, List[float]] = {name: [] for name in (*contenders, *remote)}
+    meter = LoadMeter(worker.cpu_seconds if worker else lambda: 0.0)
     meter.start()
     while any(sum(t) < seconds or len(t) < 50 for t in times.values()):
-        for name, predict in contenders.items():
-            times[name] += call_times(lambda: predict(one), ROUND_CALLS)
+        for name, round_times in batch1_round(contenders).items():
+            times[name] += round_times
+        for name, round_times in (worker.ask('round') if remote else {}).items():
+            times[name] += round_times
     load = meter.read()
     return {name: latency_summary(t, load) for name, t in times.items()}
 
@@ -243,9 +317,13 @@ def main() -> None:
     parser.add_argument('--device', default='auto')
     parser.add_argument('--no-torch', action='store_true')
     parser.add_argument('--xla-defaults', action='store_true', help=argparse.SUPPRESS)
+    parser.add_argument('--torch-worker', action='store_true', help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.xla_defaults:
         print(json.dumps(xla_defaults(args.seconds)))
+        return
+    if args.torch_worker:
+        torch_worker()
         return
     use_eigen_convolutions()
     import jax
@@ -260,20 +338,30 @@ def main() -> None:
     if report['node']['fast_convolutions']:
         contenders['node_direct_convolutions'], report['node_direct_convolutions'] = (
             node_contender(args.device, fast_convolutions=False))
-    if not args.no_torch:
-        try:
-            torch_found, report['torch'] = torch_contenders()
-            contenders.update(torch_found)
-        except ImportError:
-            report['torch'] = 'not installed (pip install -r requirements/bench.txt)'
     for name, summary in interleaved_batch1(contenders, args.seconds).items():
-        report.setdefault(name, {})['batch1'] = summary
+        report[name]['batch1'] = summary
+    worker = None if args.no_torch else TorchWorker()
+    if worker:
+        report['torch'] = worker.info
+    if worker and worker.names:
+        for name, summary in interleaved_batch1(contenders, args.seconds, worker).items():
+            key = 'batch1' if name in worker.names else 'batch1_with_torch_rounds'
+            report.setdefault(name, {})[key] = summary
     reference = node(images(8)).ravel()
     for name, predict in contenders.items():
-        for batch in ((8, 32) if name.startswith('node') else (8,)):
+        for batch in (8, 32):
             report[name][f'batch{batch}_pairs_per_s'] = throughput(predict, batch, args.seconds)
         report[name]['max_abs_logit_diff_vs_node'] = float(
             np.max(np.abs(predict(images(8)).ravel() - reference)))
+    if worker and worker.names:
+        for name, pairs_per_s in worker.ask('throughput', batch=8,
+                                            seconds=args.seconds).items():
+            report[name]['batch8_pairs_per_s'] = pairs_per_s
+        for name, logits in worker.ask('logits').items():
+            report[name]['max_abs_logit_diff_vs_node'] = float(
+                np.max(np.abs(np.asarray(logits) - reference)))
+    if worker:
+        worker.close()
     report['xla_defaults'] = defaults = xla_defaults_in_subprocess(args.seconds)
     if 'logits_batch8' in defaults:
         defaults['max_abs_logit_diff_vs_node'] = float(
@@ -282,7 +370,7 @@ def main() -> None:
                                / (report['matmul_gflops']['jax_n1024'] * 1e9) * 1e3, 3)
     report['batch1_median_over_floor'] = {
         name: round(report[name]['batch1']['median_ms'] / report['floor_ms'], 2)
-        for name in (*contenders, 'xla_defaults') if 'batch1' in report[name]}
+        for name, result in report.items() if isinstance(result, dict) and 'batch1' in result}
     print(json.dumps(report, indent=2))
 
 
