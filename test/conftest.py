@@ -1,7 +1,17 @@
 """Shared fixtures: models are initialised once per session (each init compiles for seconds)."""
+import atexit
 import os
+import shutil
+import tempfile
 
 os.environ.setdefault('JAX_PLATFORMS', 'cpu')
+# Every node and classifier in the suite compiles the same few models: one persistent
+# compilation cache per run (also inherited by the node and demo subprocesses) compiles
+# each once. The default 1 s threshold would skip these sub-second compiles.
+if 'JAX_COMPILATION_CACHE_DIR' not in os.environ:
+    os.environ['JAX_COMPILATION_CACHE_DIR'] = tempfile.mkdtemp(prefix='hil_serl_jax_cache_')
+    atexit.register(shutil.rmtree, os.environ['JAX_COMPILATION_CACHE_DIR'], ignore_errors=True)
+os.environ.setdefault('JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS', '0')
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
