@@ -16,9 +16,9 @@ import jax
 import numpy as np
 
 from hil_serl_reward.checkpoint import LoadedCheckpoint, load_checkpoint
+from hil_serl_reward.convolutions import winograd_params
 from hil_serl_reward.reward_classifier import (
     ClassifierSpec, Params, build_classifier, param_shapes, probabilities, sample_observation)
-from hil_serl_reward.convolutions import winograd_params
 
 DEVICES = ('auto', 'cpu', 'gpu')
 

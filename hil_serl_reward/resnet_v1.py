@@ -5,8 +5,7 @@ Module, field and submodule names are part of the checkpoint format: the paramet
 `norm_proj`, `SpatialLearnedEmbeddings_0`, ...) must equal hil-serl's so that upstream
 checkpoints load unchanged. Written from hil-serl-classifier.md §1.1-1.2.
 """
-import functools
-from functools import partial
+from functools import partial, reduce
 from typing import Any, Callable, Optional, Sequence, Tuple
 
 import flax.linen as nn
@@ -32,7 +31,7 @@ def max_pool_3x3_stride2(x: jax.Array) -> jax.Array:
     padded = jnp.pad(x, [(0, 0)] * (x.ndim - 3) + [(pad_h // 2, pad_h - pad_h // 2),
                                                    (pad_w // 2, pad_w - pad_w // 2), (0, 0)],
                      constant_values=-jnp.inf)
-    return functools.reduce(jnp.maximum, [
+    return reduce(jnp.maximum, [
         padded[..., i:i + 2 * out_h - 1:2, j:j + 2 * out_w - 1:2, :]
         for i in range(3) for j in range(3)])
 
