@@ -40,6 +40,12 @@ def listen(bench, keys=KEYS):
     return got
 
 
+def rate_held(messages, period: float, window: int = 20) -> bool:
+    periods = np.diff([stamp_to_ns(m.header.stamp) for m in list(messages)]) / 1e9
+    return any(abs(np.median(periods[i:i + window]) - period) < 0.021
+               for i in range(len(periods) - window + 1))
+
+
 def test_scene_stamps_jitter_and_labels(bench):
     got = listen(bench)
     sim = start_sim(bench, rate=20.0, jitter=0.01, width=160, height=120, encoding='bgr8')
@@ -50,8 +56,9 @@ def test_scene_stamps_jitter_and_labels(bench):
                    for a, b in pairs]
         assert max(spreads) <= 0.02 + 1e-9          # each stamp within ±jitter of the tick
         assert max(spreads) > 0.001                 # and the jitter is really there
-        periods = np.diff([stamp_to_ns(m.header.stamp) for m in got['front'][5:30]]) / 1e9
-        assert 0.05 - 0.021 < np.median(periods) < 0.05 + 0.021
+        # The rate: some 20 consecutive periods with a median at 20 Hz. A shared CI VM can
+        # stall a process for 0.3-0.5 s, so one fixed window is not enough.
+        bench.wait(lambda: rate_held(got['front'][5:], 0.05), 20, 'a 20-frame window at 20 Hz')
         first = got['front'][0]
         assert (first.encoding, first.width, first.height) == ('bgr8', 160, 120)
         assert numpy_to_rgb(first).shape == (120, 160, 3)
