@@ -78,19 +78,16 @@ def winograd_conv3x3(x: jax.Array, transformed_kernel: jax.Array) -> jax.Array:
 class WinogradConv3x3(nn.Module):
     """Bias-free SAME 3x3 stride-1 convolution whose `kernel` param is already transformed.
 
-    Its params are `winograd_params` of a plain `nn.Conv`'s, so it takes the same name in
-    the tree; `init` gives the transform of the usual initialiser's kernel.
+    Inference only: its params are `winograd_params` of a plain `nn.Conv`'s, under the same
+    name in the tree; its initialiser only gives the (4, 4, in, out) shape.
     """
 
     features: int
-    kernel_init: Any = nn.initializers.kaiming_normal()
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
-        def init(rng: jax.Array, shape: Sequence[int]) -> jax.Array:
-            g = jnp.asarray(KERNEL_TRANSFORM, jnp.float32)
-            return jnp.einsum('ka,abio,lb->klio', g, self.kernel_init(rng, (3, 3, *shape[2:])), g)
-        kernel = self.param('kernel', init, (INPUT_TILE, INPUT_TILE, x.shape[-1], self.features))
+        kernel = self.param('kernel', nn.initializers.kaiming_normal(),
+                            (INPUT_TILE, INPUT_TILE, x.shape[-1], self.features))
         images = x.reshape(-1, *x.shape[-3:])          # nn.Conv's rule: any leading batch dims
         return winograd_conv3x3(images, kernel).reshape(*x.shape[:-1], self.features)
 

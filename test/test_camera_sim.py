@@ -41,7 +41,7 @@ def listen(bench, keys=KEYS):
 
 
 def rate_held(messages, period: float, window: int = 20) -> bool:
-    periods = np.diff([stamp_to_ns(m.header.stamp) for m in list(messages)]) / 1e9
+    periods = np.diff([stamp_to_ns(m.header.stamp) for m in messages]) / 1e9
     return any(abs(np.median(periods[i:i + window]) - period) < 0.021
                for i in range(len(periods) - window + 1))
 
