@@ -8,6 +8,8 @@ stamp-to-publish latency p50/p95/p99; its and the simulator's CPU use (they shar
 machine, as camera drivers do on a robot); and where the time goes (transport, waiting
 behind the previous inference,
 conversion, crop/resize, inference, publishing; medians from the node's diagnostics).
+Each configuration also gets a transport-only run (the simulator into a subscriber in this
+process, no node): the stamp-to-arrival floor under the node's numbers.
 Run it through scripts/ros_isolated.sh (make bench does). JSON on stdout.
 
     python bench/e2e_bench.py [--seconds 15] [--configs 640x480@30 1280x720@15]
@@ -21,13 +23,20 @@ import time
 from pathlib import Path
 from typing import Dict, List
 
+import numpy as np
 import rclpy
 from rclpy.executors import SingleThreadedExecutor
+from sensor_msgs.msg import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from hil_serl_reward import config  # noqa: E402
+from hil_serl_reward.camera_input import camera_qos  # noqa: E402
 from hil_serl_reward.dds import (  # noqa: E402
     LOOPBACK_PROFILE, PROFILE_VARIABLES, config_dir, profile_env)
 from hil_serl_reward.demo import Monitor, start, stop  # noqa: E402
+from hil_serl_reward.malloc_tuning import keep_image_buffers  # noqa: E402
+from hil_serl_reward.params_file import read_node_parameters  # noqa: E402
+from hil_serl_reward.pipeline import stamp_to_ns  # noqa: E402
 
 STAGES = ('transport', 'mailbox wait', 'convert', 'crop/resize', 'inference', 'publishing')
 
@@ -44,11 +53,63 @@ def number(value: str) -> float:
         return float('nan')
 
 
-def run(width: int, height: int, rate: float, profile: bool, seconds: float,
-        logs: Path, compile_cache: str, checkpoint: str) -> Dict:
+def spin_for(executor: SingleThreadedExecutor, seconds: float) -> None:
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        executor.spin_once(timeout_sec=0.1)
+
+
+def dds_env(profile: bool) -> Dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in PROFILE_VARIABLES}
     if profile:
         env.update(profile_env(config_dir() / LOOPBACK_PROFILE))
+    return env
+
+
+def transport_only(width: int, height: int, rate: float, profile: bool, seconds: float,
+                   logs: Path) -> Dict:
+    """Camera stamp to arrival in a subscriber here, each frame, with no node running. The
+    simulator's stamp jitter is off: the stamp is the moment it starts publishing."""
+    params = config_dir() / 'demo.yaml'
+    values = config.with_defaults(read_node_parameters(params))
+    sim = start('camera_sim', params,
+                [f'rate:={rate}', f'width:={width}', f'height:={height}', 'jitter:=0.0'],
+                dds_env(profile), logs / f'sim_transport_{width}x{height}_{rate:g}_{profile}.log')
+    node = rclpy.create_node('hil_serl_transport_probe')
+    latencies: List[float] = []
+
+    def arrived(msg: Image) -> None:
+        now = node.get_clock().now().nanoseconds
+        latencies.append((now - stamp_to_ns(msg.header.stamp)) / 1e6)
+
+    cameras = config.cameras_from(values)
+    for camera in cameras:
+        node.create_subscription(Image, camera.topic, arrived,
+                                 camera_qos(values['qos_reliability']))
+    executor = SingleThreadedExecutor()
+    executor.add_node(node)
+    try:
+        deadline = time.monotonic() + 60
+        while len(latencies) < 2 * len(cameras) and time.monotonic() < deadline:
+            executor.spin_once(timeout_sec=0.1)
+        spin_for(executor, 2.0)               # settle, as the node's runs do
+        first = len(latencies)
+        spin_for(executor, seconds)
+        window = np.array(latencies[first:])
+        result: Dict = {'frames_received': int(window.size),
+                        'frames_offered': int(round(seconds * rate * len(cameras)))}
+        if window.size:
+            result['stamp_to_arrival_ms'] = {
+                f'p{q}': round(float(np.percentile(window, q)), 2) for q in (50, 95, 99)}
+        return result
+    finally:
+        stop(sim)
+        node.destroy_node()
+
+
+def run(width: int, height: int, rate: float, profile: bool, seconds: float,
+        logs: Path, compile_cache: str, checkpoint: str) -> Dict:
+    env = dds_env(profile)
     if compile_cache:
         env.update(JAX_COMPILATION_CACHE_DIR=compile_cache,
                    JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS='0')
@@ -72,20 +133,15 @@ def run(width: int, height: int, rate: float, profile: bool, seconds: float,
             return result
         result['process_start_to_first_reward_s'] = round(time.monotonic() - started, 2)
         result['compile_cache'] = bool(compile_cache)
-        end = time.monotonic() + 2.0          # settle, then take the baseline
-        while time.monotonic() < end:
-            executor.spin_once(timeout_sec=0.1)
+        spin_for(executor, 2.0)               # settle, then take the baseline
         base = dict(monitor.diagnostics)
         cpu0, sim_cpu0 = cpu_seconds(node.pid), cpu_seconds(sim.pid)
         t0, rewards0 = time.monotonic(), len(monitor.rewards)
-        while time.monotonic() - t0 < seconds:
-            executor.spin_once(timeout_sec=0.1)
+        spin_for(executor, seconds)
         wall = time.monotonic() - t0
         cpu = cpu_seconds(node.pid) - cpu0
         sim_cpu = cpu_seconds(sim.pid) - sim_cpu0
-        end = time.monotonic() + 1.2          # one more diagnostics message
-        while time.monotonic() < end:
-            executor.spin_once(timeout_sec=0.1)
+        spin_for(executor, 1.2)               # one more diagnostics message
         d = monitor.diagnostics
 
         def delta(key: str) -> float:
@@ -109,6 +165,7 @@ def run(width: int, height: int, rate: float, profile: bool, seconds: float,
             'mailbox_wait_p95_ms': number(d.get('mailbox wait latency p95 (ms)')),
             'node_xla_flags': d.get('xla flags'),
             'node_gil_switch_interval_ms': number(d.get('gil switch interval (ms)')),
+            'node_malloc': d.get('malloc'),
         })
         return result
     finally:
@@ -131,6 +188,7 @@ def main() -> None:
     args = parser.parse_args()
     profiles = {'both': (True, False), 'on': (True,), 'off': (False,)}[args.profile]
     logs = Path(tempfile.mkdtemp(prefix='hil_serl_e2e_'))
+    keep_image_buffers()                      # the transport probe receives like a node
     rclpy.init()
     results: List[Dict] = []
     try:
@@ -140,6 +198,8 @@ def main() -> None:
             for profile in profiles:
                 results.append(run(width, height, float(rate), profile, args.seconds, logs,
                                    args.compile_cache, args.checkpoint))
+                results[-1]['transport_only'] = transport_only(
+                    width, height, float(rate), profile, args.seconds, logs)
                 print(json.dumps(results[-1]), file=sys.stderr, flush=True)
     finally:
         rclpy.try_shutdown()

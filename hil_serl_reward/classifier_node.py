@@ -23,6 +23,7 @@ from hil_serl_reward.camera_input import CameraSetInput, StartupError, declare_p
 from hil_serl_reward.checkpoint import CheckpointError
 from hil_serl_reward.image_conversion import make_converter
 from hil_serl_reward.inference import DeviceError, RewardClassifier
+from hil_serl_reward.malloc_tuning import malloc_setting
 from hil_serl_reward.node_main import run_node
 from hil_serl_reward.params_file import NODE_NAME
 from hil_serl_reward.pipeline import (
@@ -233,6 +234,7 @@ class ClassifierNode(Node):
                              else 'direct'),
             'xla flags': os.environ.get('XLA_FLAGS', ''),
             'gil switch interval (ms)': f'{sys.getswitchinterval() * 1e3:g}',
+            'malloc': malloc_setting(),
             'checkpoint': self._model_description(),
             'threshold': f'{self.threshold:g}',
             'sets published': str(self.counts['sets_published']),

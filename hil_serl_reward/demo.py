@@ -106,7 +106,7 @@ def summary(monitor: Monitor, started: float, model: str) -> str:
         f"synchroniser:          {d.get('synchroniser', '?')}, device {d.get('device', '?')}, "
         f"convolutions {d.get('convolutions', '?')}",
         f"runtime:               XLA_FLAGS '{d.get('xla flags', '?')}', GIL switch interval "
-        f"{d.get('gil switch interval (ms)', '?')} ms",
+        f"{d.get('gil switch interval (ms)', '?')} ms, malloc {d.get('malloc', '?')}",
         'probability per second (mean):',
         f'  {sparkline(means)}',
         '  ' + ' '.join(f'{m:.2f}' for m in means),

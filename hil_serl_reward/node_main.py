@@ -1,16 +1,20 @@
-"""The `main` every node executable shares: init, start-up errors as one fatal line and
-exit code 1, spin until Ctrl-C (or until the node says it is done), clean shutdown."""
+"""The `main` every node executable shares: the malloc setting for image traffic
+(malloc_tuning.py), init, start-up errors as one fatal line and exit code 1, spin until
+Ctrl-C (or until the node says it is done), clean shutdown."""
 from typing import Callable, Optional, Sequence, Tuple, Type
 
 import rclpy
 from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.node import Node
 
+from hil_serl_reward.malloc_tuning import keep_image_buffers
+
 
 def run_node(make_node: Callable[[], Node], name: str,
              startup_errors: Tuple[Type[Exception], ...], threads: int = 1,
              done: Optional[Callable[[Node], bool]] = None,
              args: Optional[Sequence[str]] = None) -> int:
+    keep_image_buffers()
     rclpy.init(args=args)
     try:
         node = make_node()

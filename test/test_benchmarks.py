@@ -1,9 +1,11 @@
-"""The model benchmark runs and its JAX variants compute the same classifier.
+"""The benchmarks run and report what they promise; the model bench's JAX variants compute
+the same classifier.
 
 Timings are never asserted (they belong to `make bench`); what can break silently is the
-script itself, and the node's XLA setting changing the logits.
+scripts themselves, and the node's XLA setting changing the logits.
 """
 import json
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -42,3 +44,23 @@ def test_model_bench_variants_agree_and_report():
     for name in ('torch_eager', 'torch_compile'):
         assert report[name]['batch1']['calls'] >= 50
         assert report[name]['max_abs_logit_diff_vs_node'] < 1e-4
+
+
+def test_end_to_end_bench_reports_stages_and_the_transport_floor():
+    done = subprocess.run(
+        [sys.executable, str(BENCH / 'e2e_bench.py'), '--seconds', '2', '--configs',
+         '320x240@15', '--profile', 'on'],
+        capture_output=True, text=True, timeout=300, check=True)
+    [result] = json.loads(done.stdout)['results']
+    assert 'error' not in result, result
+    assert result['sets_published'] > 0 and result['rewards_received'] > 0
+    assert result['node_malloc'].startswith('image buffers kept')
+    stages = result['stage_median_ms']
+    assert {'transport', 'inference', 'crop/resize'} <= set(stages)
+    assert all(math.isfinite(v) and v >= 0 for v in stages.values()), stages
+    latency = result['stamp_to_publish_ms']
+    assert stages['inference'] < latency['p50'] <= latency['p95'] <= latency['p99']
+    floor = result['transport_only']
+    assert floor['frames_received'] > 0
+    arrival = floor['stamp_to_arrival_ms']
+    assert 0 < arrival['p50'] <= arrival['p95'] <= arrival['p99']
