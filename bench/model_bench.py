@@ -17,7 +17,9 @@ loaded (in one A/B on the CI VM, torch imported into the JAX process slowed JAX 
 Batch-1 latencies are taken in interleaved rounds, so that load changes on a shared machine
 hit the contenders alike: first node and node_direct_convolutions alone (`batch1`), then
 with the worker's rounds in between (the torch contenders' `batch1`, the node's
-`batch1_with_torch_rounds`: compare node and torch there). Every loop reports
+`batch1_with_torch_rounds`: compare node and torch there). The node is also timed at
+camera rates, one call per period as the node makes them (`batch1_paced_30hz`, `_15hz`):
+on the CI VM a vCPU left idle between calls made each call much slower. Every loop reports
 how busy the benchmark's processes (`self_busy_cores`) and the rest of the machine
 (`others_busy_cores`) were. make bench runs this at high priority in
 its own scheduler group (scripts/high_priority.sh). torch comes from requirements/bench.txt
@@ -42,6 +44,7 @@ from hil_serl_reward.xla_flags import use_eigen_convolutions  # noqa: E402
 
 KEYS = ('wrist_1', 'front')
 ROUND_CALLS = 20
+PACED_RATES_HZ = (30.0, 15.0)
 Predict = Callable[[Dict[str, np.ndarray]], np.ndarray]
 
 
@@ -163,6 +166,21 @@ def interleaved_batch1(contenders: Dict[str, Predict], seconds: float,
             times[name] += round_times
     load = meter.read()
     return {name: latency_summary(t, load) for name, t in times.items()}
+
+
+def paced_batch1(predict: Predict, rate_hz: float, seconds: float) -> Dict[str, float]:
+    """One call per camera period (at least 50 calls); the machine idles in between."""
+    one = images(1)
+    call_times(lambda: predict(one), 5)
+    times: List[float] = []
+    meter = LoadMeter()
+    meter.start()
+    next_call = time.perf_counter()
+    while len(times) < max(50, int(seconds * rate_hz)):
+        next_call += 1.0 / rate_hz
+        time.sleep(max(0.0, next_call - time.perf_counter()))
+        times += call_times(lambda: predict(one), 1)
+    return latency_summary(times, meter.read())
 
 
 def throughput(predict: Predict, batch: int, seconds: float) -> float:
@@ -340,6 +358,8 @@ def main() -> None:
             node_contender(args.device, fast_convolutions=False))
     for name, summary in interleaved_batch1(contenders, args.seconds).items():
         report[name]['batch1'] = summary
+    for rate_hz in PACED_RATES_HZ:
+        report['node'][f'batch1_paced_{rate_hz:g}hz'] = paced_batch1(node, rate_hz, args.seconds)
     worker = None if args.no_torch else TorchWorker()
     if worker:
         report['torch'] = worker.info

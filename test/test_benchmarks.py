@@ -28,6 +28,8 @@ def test_model_bench_variants_agree_and_report():
     assert 0.9e9 < report['xla_flops_per_pair'] < 1.2e9
     assert report['xla_flops_per_pair_fast_form'] < 0.8 * report['xla_flops_per_pair']
     assert report['floor_ms'] > 0
+    for paced in (node['batch1_paced_30hz'], node['batch1_paced_15hz']):
+        assert paced['calls'] >= 50 and 0 < paced['min_ms'] <= paced['median_ms']
     for result in (node, direct, defaults):
         assert result['batch1']['calls'] >= 50
         assert 0 < result['batch1']['min_ms'] <= result['batch1']['median_ms']
