@@ -21,7 +21,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Dict, List
+from typing import Callable, Dict, List
 
 import numpy as np
 import rclpy
@@ -53,9 +53,11 @@ def number(value: str) -> float:
         return float('nan')
 
 
-def spin_for(executor: SingleThreadedExecutor, seconds: float) -> None:
+def spin_for(executor: SingleThreadedExecutor, seconds: float,
+             until: Callable[[], bool] = lambda: False) -> None:
+    """Spins for `seconds`, or less once `until()` holds."""
     end = time.monotonic() + seconds
-    while time.monotonic() < end:
+    while time.monotonic() < end and not until():
         executor.spin_once(timeout_sec=0.1)
 
 
@@ -89,9 +91,7 @@ def transport_only(width: int, height: int, rate: float, profile: bool, seconds:
     executor = SingleThreadedExecutor()
     executor.add_node(node)
     try:
-        deadline = time.monotonic() + 60
-        while len(latencies) < 2 * len(cameras) and time.monotonic() < deadline:
-            executor.spin_once(timeout_sec=0.1)
+        spin_for(executor, 60, until=lambda: len(latencies) >= 2 * len(cameras))
         spin_for(executor, 2.0)               # settle, as the node's runs do
         first = len(latencies)
         spin_for(executor, seconds)
@@ -125,9 +125,7 @@ def run(width: int, height: int, rate: float, profile: bool, seconds: float,
     executor.add_node(monitor.node)
     result: Dict = {'camera': f'{width}x{height}', 'rate_hz': rate, 'large_image_profile': profile}
     try:
-        deadline = time.monotonic() + 120
-        while not monitor.rewards and time.monotonic() < deadline and node.poll() is None:
-            executor.spin_once(timeout_sec=0.1)
+        spin_for(executor, 120, until=lambda: bool(monitor.rewards) or node.poll() is not None)
         if not monitor.rewards:
             result['error'] = 'no reward within 120 s'
             return result
