@@ -3,7 +3,8 @@
 Sources: `scene` (generated; a disc moving into a target square, ground truth published
 on `label_topic`), `folder` (<folder>/<key>/*.png|jpg, in name order) or `bag` (a rosbag2
 recording replayed at its recorded pace, re-stamped to now, its topics published relative
-to this node's namespace). Each camera's stamp gets
+to this node's namespace, once every image topic has a subscriber or `subscriber_wait`
+seconds have passed). Each camera's stamp gets
 independent jitter and the publish order is shuffled, as free-running cameras behave.
 """
 import random
@@ -21,7 +22,7 @@ from rclpy.time import Time
 from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Bool
 
-from hil_serl_reward.bags import read_messages
+from hil_serl_reward.bags import MESSAGE_TYPES, bag_topics, read_messages
 from hil_serl_reward.image_conversion import rgb_to_msg
 from hil_serl_reward.node_main import run_node
 from hil_serl_reward.scenes import SyntheticScene
@@ -77,8 +78,10 @@ class CameraSimulator(Node):
         self.frames_published = 0
         self._stop = threading.Event()
         if self.source == 'bag':
-            self._replay_thread = threading.Thread(target=self._replay, args=(Path(bag), qos),
-                                                   daemon=True)
+            self.subscriber_wait = float(p('subscriber_wait', 5.0).value)
+            publishers = self._bag_publishers(Path(bag), qos)
+            self._replay_thread = threading.Thread(target=self._replay,
+                                                   args=(Path(bag), publishers), daemon=True)
             self._replay_thread.start()
         else:
             self.publishers_by_key = {k: self.create_publisher(Image, self.topics[k], qos)
@@ -116,11 +119,32 @@ class CameraSimulator(Node):
             self.label_pub.publish(Bool(data=label))
         self.frames_published += 1
 
-    def _replay(self, bag: Path, qos: QoSProfile) -> None:
-        publishers: Dict[str, Any] = {}
+    def _bag_publishers(self, bag: Path, qos: QoSProfile) -> Dict[str, Any]:
+        """A publisher per replayed topic, made before the first message is sent: a
+        subscriber has to match a publisher before it receives anything, so publishers made
+        on the fly lost a recording's first frames."""
+        try:
+            topics = bag_topics(bag)
+        except Exception as exc:  # rosbags raises its own errors for missing or bad bags
+            raise ValueError(f"cannot read bag '{bag}': {type(exc).__name__}: {exc}") from exc
+        return {topic: self.label_pub if MESSAGE_TYPES[name] is Bool
+                else self.create_publisher(MESSAGE_TYPES[name], topic.lstrip('/'), qos)
+                for topic, name in topics.items() if name in MESSAGE_TYPES}
+
+    def _wait_for_subscribers(self, publishers: Dict[str, Any]) -> None:
+        deadline = time.monotonic() + self.subscriber_wait
+        unmatched = [topic for topic, pub in publishers.items() if pub is not self.label_pub]
+        while unmatched and time.monotonic() < deadline and not self._stop.is_set():
+            time.sleep(0.02)
+            unmatched = [t for t in unmatched if publishers[t].get_subscription_count() == 0]
+        if unmatched:
+            self.get_logger().warning(f'replaying with no subscriber yet on {unmatched}')
+
+    def _replay(self, bag: Path, publishers: Dict[str, Any]) -> None:
+        self._wait_for_subscribers(publishers)
         while not self._stop.is_set():
             first: Optional[Tuple[int, int]] = None
-            for topic, recorded_ns, msg in read_messages(bag):
+            for topic, recorded_ns, msg in read_messages(bag, list(publishers)):
                 if self._stop.is_set():
                     return
                 now = self.get_clock().now().nanoseconds
@@ -131,9 +155,6 @@ class CameraSimulator(Node):
                 if hasattr(msg, 'header'):
                     stamp = Time.from_msg(msg.header.stamp).nanoseconds
                     msg.header.stamp = Time(nanoseconds=stamp - first[0] + first[1]).to_msg()
-                if topic not in publishers:
-                    publishers[topic] = (self.label_pub if isinstance(msg, Bool) else
-                                         self.create_publisher(type(msg), topic.lstrip('/'), qos))
                 publishers[topic].publish(msg)
                 if isinstance(msg, (Image, CompressedImage)):
                     self.frames_published += 1

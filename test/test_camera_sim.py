@@ -107,11 +107,11 @@ def test_folder_source_reports_a_missing_camera(ros, tmp_path):
                                              Parameter('folder', value=str(tmp_path))])
 
 
-def recorded_bag(path, count=5, start_ns=1_000_000_000):
+def recorded_bag(path, count=5, start_ns=1_000_000_000, period_ns=100_000_000):
     rng = np.random.default_rng(3)
     frames, records = [], []
     for i in range(count):
-        stamp = start_ns + i * 100_000_000
+        stamp = start_ns + i * period_ns
         pair = {k: rng.integers(0, 256, (60, 80, 3), dtype=np.uint8) for k in KEYS}
         frames.append(pair)
         records += [(f'/{k}/image_raw', stamp + j * 1_000_000,
@@ -131,14 +131,41 @@ def test_bag_round_trip(tmp_path):
     np.testing.assert_array_equal(numpy_to_rgb(msgs[2]), frames[2]['front'])
 
 
+def test_bag_replay_waits_for_subscribers_and_loses_no_frame(bench, tmp_path):
+    bag, _ = recorded_bag(tmp_path / 'bag', count=5)
+    sim = start_sim(bench, source='bag', bag=str(bag), loop=False, subscriber_wait=30.0)
+    try:
+        time.sleep(0.5)
+        assert sim.frames_published == 0           # nobody listens yet: replay holds
+        got = listen(bench)
+        bench.wait(lambda: all(len(got[k]) == 5 for k in KEYS), 15, 'the whole recording')
+        for key in KEYS:
+            periods = np.diff([stamp_to_ns(m.header.stamp) for m in got[key]])
+            assert list(periods) == [100_000_000] * 4   # frame 0 first, none missing
+    finally:
+        bench.executor.remove_node(sim)
+        sim.destroy_node()
+
+
+def test_unreadable_bag_fails_at_start(bench, tmp_path):
+    with pytest.raises(ValueError, match="cannot read bag '.*missing'"):
+        start_sim(bench, source='bag', bag=str(tmp_path / 'missing'))
+
+
 def test_bag_replay_through_the_node(bench, tmp_path, checkpoint_for):
-    bag, frames = recorded_bag(tmp_path / 'bag', count=5)
+    # 4 Hz: every set must reach the model, so no set may arrive while the previous one is
+    # still in inference (the node would keep only the newest, by design)
+    bag, frames = recorded_bag(tmp_path / 'bag', count=5, period_ns=250_000_000)
     node = bench.start_node(checkpoint_path=str(checkpoint_for(KEYS)), image_keys=list(KEYS),
                             qos_reliability='reliable')
     bench.wait(lambda: node.reward_pub.get_subscription_count() > 0, 10, 'probe discovery')
     sim = start_sim(bench, source='bag', bag=str(bag), loop=False)
     try:
-        bench.wait_outputs(5, timeout=30)
+        try:
+            bench.wait_outputs(5, timeout=30)
+        except AssertionError as exc:
+            raise AssertionError(f'{exc}; sim published {sim.frames_published} frames; node: '
+                                 f'{node.diagnostic_values()}') from None
         direct = RewardClassifier.from_checkpoint(checkpoint_for(KEYS), device='cpu')
         for pair, published in zip(frames, bench.outputs['probability']):
             images = {k: cv2.resize(pair[k], (128, 128)) for k in KEYS}
