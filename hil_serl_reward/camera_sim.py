@@ -137,7 +137,7 @@ class CameraSimulator(Node):
         while unmatched and time.monotonic() < deadline and not self._stop.is_set():
             time.sleep(0.02)
             unmatched = [t for t in unmatched if publishers[t].get_subscription_count() == 0]
-        if unmatched:
+        if unmatched and not self._stop.is_set():
             self.get_logger().warning(f'replaying with no subscriber yet on {unmatched}')
 
     def _replay(self, bag: Path, publishers: Dict[str, Any]) -> None:
