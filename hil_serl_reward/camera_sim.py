@@ -78,10 +78,10 @@ class CameraSimulator(Node):
         self.frames_published = 0
         self._stop = threading.Event()
         if self.source == 'bag':
-            self.subscriber_wait = float(p('subscriber_wait', 5.0).value)
+            subscriber_wait = float(p('subscriber_wait', 5.0).value)
             publishers = self._bag_publishers(Path(bag), qos)
-            self._replay_thread = threading.Thread(target=self._replay,
-                                                   args=(Path(bag), publishers), daemon=True)
+            self._replay_thread = threading.Thread(
+                target=self._replay, args=(Path(bag), publishers, subscriber_wait), daemon=True)
             self._replay_thread.start()
         else:
             self.publishers_by_key = {k: self.create_publisher(Image, self.topics[k], qos)
@@ -131,8 +131,8 @@ class CameraSimulator(Node):
                 else self.create_publisher(MESSAGE_TYPES[name], topic.lstrip('/'), qos)
                 for topic, name in topics.items() if name in MESSAGE_TYPES}
 
-    def _wait_for_subscribers(self, publishers: Dict[str, Any]) -> None:
-        deadline = time.monotonic() + self.subscriber_wait
+    def _wait_for_subscribers(self, publishers: Dict[str, Any], seconds: float) -> None:
+        deadline = time.monotonic() + seconds
         unmatched = [topic for topic, pub in publishers.items() if pub is not self.label_pub]
         while unmatched and time.monotonic() < deadline and not self._stop.is_set():
             time.sleep(0.02)
@@ -140,11 +140,11 @@ class CameraSimulator(Node):
         if unmatched and not self._stop.is_set():
             self.get_logger().warning(f'replaying with no subscriber yet on {unmatched}')
 
-    def _replay(self, bag: Path, publishers: Dict[str, Any]) -> None:
-        self._wait_for_subscribers(publishers)
+    def _replay(self, bag: Path, publishers: Dict[str, Any], subscriber_wait: float) -> None:
+        self._wait_for_subscribers(publishers, subscriber_wait)
         while not self._stop.is_set():
             first: Optional[Tuple[int, int]] = None
-            for topic, recorded_ns, msg in read_messages(bag, list(publishers)):
+            for topic, recorded_ns, msg in read_messages(bag):
                 if self._stop.is_set():
                     return
                 now = self.get_clock().now().nanoseconds
