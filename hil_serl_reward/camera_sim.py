@@ -77,6 +77,7 @@ class CameraSimulator(Node):
         self.label_pub = self.create_publisher(Bool, p('label_topic', 'scene_success').value, 10)
         self.frames_published = 0
         self._stop = threading.Event()
+        self._replay_thread: Optional[threading.Thread] = None
         if self.source == 'bag':
             subscriber_wait = float(p('subscriber_wait', 5.0).value)
             publishers = self._bag_publishers(Path(bag), qos)
@@ -135,7 +136,7 @@ class CameraSimulator(Node):
         deadline = time.monotonic() + seconds
         unmatched = [topic for topic, pub in publishers.items() if pub is not self.label_pub]
         while unmatched and time.monotonic() < deadline and not self._stop.is_set():
-            time.sleep(0.02)
+            self._stop.wait(0.02)
             unmatched = [t for t in unmatched if publishers[t].get_subscription_count() == 0]
         if unmatched and not self._stop.is_set():
             self.get_logger().warning(f'replaying with no subscriber yet on {unmatched}')
@@ -145,13 +146,12 @@ class CameraSimulator(Node):
         while not self._stop.is_set():
             first: Optional[Tuple[int, int]] = None
             for topic, recorded_ns, msg in read_messages(bag):
-                if self._stop.is_set():
-                    return
                 now = self.get_clock().now().nanoseconds
                 if first is None:
                     first = (recorded_ns, now)
                 due = first[1] + (recorded_ns - first[0])
-                time.sleep(max(0.0, (due - now) / 1e9))
+                if self._stop.wait(max(0.0, (due - now) / 1e9)):
+                    return
                 if hasattr(msg, 'header'):
                     stamp = Time.from_msg(msg.header.stamp).nanoseconds
                     msg.header.stamp = Time(nanoseconds=stamp - first[0] + first[1]).to_msg()
@@ -162,7 +162,10 @@ class CameraSimulator(Node):
                 return
 
     def destroy_node(self) -> None:
+        """Stops the replay before its publishers go: a publish on a destroyed one raises."""
         self._stop.set()
+        if self._replay_thread is not None:
+            self._replay_thread.join(timeout=5.0)
         super().destroy_node()
 
 

@@ -1,5 +1,6 @@
 """camera_sim over DDS: configured stamps and jitter, labels, folder and rosbag2 sources;
 a recorded bag replayed through the reward node."""
+import threading
 import time
 
 import cv2
@@ -145,6 +146,20 @@ def test_bag_replay_waits_for_subscribers_and_loses_no_frame(bench, tmp_path):
     finally:
         bench.executor.remove_node(sim)
         sim.destroy_node()
+
+
+def test_stopping_a_replay_stops_its_thread_before_its_publishers(bench, tmp_path,
+                                                                  monkeypatch):
+    thread_errors = []
+    monkeypatch.setattr(threading, 'excepthook', thread_errors.append)
+    bag, _ = recorded_bag(tmp_path / 'bag', count=5)
+    got = listen(bench)
+    sim = start_sim(bench, source='bag', bag=str(bag), loop=True)
+    bench.wait(lambda: len(got['front']) >= 3, 15, 'replayed frames')
+    bench.executor.remove_node(sim)
+    sim.destroy_node()
+    time.sleep(0.3)                    # longer than the recording's 100 ms between frames
+    assert thread_errors == []
 
 
 def test_unreadable_bag_fails_at_start(bench, tmp_path):
