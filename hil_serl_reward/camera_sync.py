@@ -35,7 +35,8 @@ class CameraSetSubscriber:
         if message_filters is not None:
             self.backend = 'message_filters'
             self._subscribe_message_filters(message_filters, node, topics, msg_types, qos,
-                                            queue_size, slop_s, accept, on_set, stamp_of)
+                                            queue_size, slop_s, accept, on_set, stamp_of,
+                                            callback_group)
         else:
             self.backend = ApproximateTimeSync.backend
             self.sync = ApproximateTimeSync(len(topics), queue_size, slop_s, on_set)
@@ -58,7 +59,8 @@ class CameraSetSubscriber:
     def _subscribe_message_filters(self, message_filters: Any, node: Node,
                                    topics: Sequence[str], msg_types: Sequence[type],
                                    qos: QoSProfile, queue_size: int, slop_s: float,
-                                   accept: Accept, on_set: OnSet, stamp_of: StampOf) -> None:
+                                   accept: Accept, on_set: OnSet, stamp_of: StampOf,
+                                   callback_group: Any) -> None:
         class Gate(message_filters.SimpleFilter):
             """Passes on only the messages `accept` lets through."""
 
@@ -71,8 +73,10 @@ class CameraSetSubscriber:
                 if accept(self.index, msg):
                     self.signalMessage(msg)
 
-        # qos by keyword: positional QoS raises TypeError on some releases (§6)
-        sources = [message_filters.Subscriber(node, msg_type, topic, qos_profile=qos)
+        # qos by keyword: positional QoS raises TypeError on some releases (§6); Subscriber
+        # passes its keywords on to create_subscription, the callback group included
+        sources = [message_filters.Subscriber(node, msg_type, topic, qos_profile=qos,
+                                              callback_group=callback_group)
                    for topic, msg_type in zip(topics, msg_types)]
         gates = [Gate(source, index) for index, source in enumerate(sources)]
         sync = message_filters.ApproximateTimeSynchronizer(gates, queue_size, slop_s)

@@ -323,3 +323,22 @@ def test_executable_exits_with_the_reason(ros):
         capture_output=True, text=True, timeout=120)
     assert result.returncode == 1
     assert 'no checkpoint at' in result.stderr and '/nonexistent/classifier_ckpt' in result.stderr
+
+
+def test_rewards_equal_direct_classification_through_message_filters(
+        bench, message_filters, checkpoint_for):
+    """The branch every ROS 2 install runs (message_filters is importable there)."""
+    node = bench.start_node(checkpoint_path=str(checkpoint_for(KEYS)), image_keys=list(KEYS),
+                            camera_timeout=60.0, **camera_params(CROPS))
+    assert node.input.subscriber.backend == 'message_filters'
+    bench.connect(list(KEYS))
+    direct = RewardClassifier.from_checkpoint(checkpoint_for(KEYS), device='cpu')
+    for i in range(2):
+        rgb = frames(10 + i)
+        send_set(bench, rgb, (i + 1) * 100_000_000, jitter_ns=(0, 7_000_000))
+        bench.wait_outputs(i + 1)
+        assert bench.outputs['probability'][i] == pytest.approx(
+            expected_probability(direct, rgb, CROPS), abs=1e-6)
+    diag = bench.latest_diagnostics()
+    assert diag['synchroniser'] == 'message_filters' and diag['sets published'] == '2'
+    assert not any('unmatched' in key for key in diag)
