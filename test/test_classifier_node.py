@@ -71,6 +71,20 @@ def test_rewards_equal_direct_classification(bench, two_camera_node, checkpoint_
     assert diag['level'] == DiagnosticStatus.OK and diag['message'] == 'publishing rewards'
 
 
+def test_no_recompilation_whatever_the_cameras_send(bench, two_camera_node):
+    """Frames of any size and encoding reach the jitted model as the same (1, 1, 128, 128, 3)
+    uint8 input: the warm-up's compilation is the only one."""
+    assert two_camera_node.classifier._forward._cache_size() == 1
+    sizes = [(120, 160), (480, 640), (720, 1280), (130, 200)]
+    encodings = ['rgb8', 'bgr8', 'mono8', 'bgra8']
+    rng = np.random.default_rng(3)
+    for i, ((height, width), encoding) in enumerate(zip(sizes, encodings)):
+        rgb = {k: rng.integers(0, 256, (height, width, 3), dtype=np.uint8) for k in KEYS}
+        send_set(bench, rgb, (i + 1) * 100_000_000, encodings={'front': encoding})
+        bench.wait_outputs(i + 1)
+    assert two_camera_node.classifier._forward._cache_size() == 1
+
+
 def test_unmatched_frames_give_no_reward(bench, two_camera_node):
     rgb = frames(0)
     bench.publish('wrist_1', image_msg(rgb['wrist_1'], 100_000_000))
