@@ -27,7 +27,8 @@ from hil_serl_reward.malloc_tuning import malloc_setting
 from hil_serl_reward.node_main import run_node
 from hil_serl_reward.params_file import NODE_NAME
 from hil_serl_reward.pipeline import (
-    CameraSetError, CameraSetPreprocessor, NonFiniteOutput, RewardResult, classify)
+    CameraSetError, CameraSetPreprocessor, ConsecutiveSuccess, NonFiniteOutput, RewardResult,
+    classify)
 from hil_serl_reward.reward_classifier import ClassifierSpec, init_params
 from hil_serl_reward.stats import Window
 from hil_serl_reward.xla_flags import use_eigen_convolutions
@@ -42,6 +43,7 @@ class ClassifierNode(Node):
         self.image_keys: Tuple[str, ...] = tuple(self._values['image_keys'])
         self.cameras = config.cameras_from(self._values)
         self.threshold = float(self._values['threshold'])
+        self.consecutive = ConsecutiveSuccess(int(self._values['min_consecutive']))
         self.camera_timeout = float(self._values['camera_timeout'])
         self._loader = loader or self._load_classifier
         self._model_lock = threading.Lock()
@@ -70,7 +72,9 @@ class ClassifierNode(Node):
                         f"{' crop ' + repr(c.crop.text) if c.crop.text else ''}"
                         for c in self.cameras)
             + f'; synchroniser: {self.input.subscriber.backend}; image conversion: '
-            f'{self.converter.backend}; threshold {self.threshold}')
+            f'{self.converter.backend}; threshold {self.threshold}'
+            + (f' for {self.consecutive.needed} sets in a row' if self.consecutive.needed > 1
+               else ''))
 
     # ---- configuration -----------------------------------------------------------------
 
@@ -125,6 +129,8 @@ class ClassifierNode(Node):
                 return SetParametersResult(successful=False, reason=error)
         if 'threshold' in new_values:
             self.threshold = float(new_values['threshold'])
+        if 'min_consecutive' in new_values:
+            self.consecutive.needed = int(new_values['min_consecutive'])
         if 'camera_timeout' in new_values:
             self.camera_timeout = float(new_values['camera_timeout'])
         return SetParametersResult(successful=True)
@@ -181,7 +187,7 @@ class ClassifierNode(Node):
         with self._model_lock:
             classifier = self.classifier
         try:
-            result = classify(images, classifier, self.threshold, stamp)
+            result = self.consecutive(classify(images, classifier, self.threshold, stamp))
         except NonFiniteOutput as exc:
             self.counts['non_finite_outputs'] += 1
             self.get_logger().error(f'not publishing: {exc}', throttle_duration_sec=2.0)
@@ -237,6 +243,8 @@ class ClassifierNode(Node):
             'malloc': malloc_setting(),
             'checkpoint': self._model_description(),
             'threshold': f'{self.threshold:g}',
+            'min consecutive': str(self.consecutive.needed),
+            'sets above threshold in a row': str(self.consecutive.streak),
             'sets published': str(self.counts['sets_published']),
             'non-finite outputs': str(self.counts['non_finite_outputs']),
             'inference errors': str(self.counts['inference_errors']),

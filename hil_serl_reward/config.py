@@ -84,6 +84,9 @@ NODE_PARAMETERS: List[Parameter] = [
               validate=_image_keys),
     Parameter('threshold', 0.5, 'reward is 1.0 when the success probability exceeds this',
               read_only=False, validate=_in_range(0.0, 1.0)),
+    Parameter('min_consecutive', 1, 'success (reward 1.0) only after this many processed sets '
+              'in a row above the threshold; 1 = hil-serl, each set on its own',
+              read_only=False, validate=_in_range(1, 1000)),
     Parameter('sync_slop', 0.03, 'largest stamp spread (s) of a synchronised camera set',
               validate=_in_range(0.0, 10.0, low_open=True)),
     Parameter('sync_queue_size', 10, 'messages kept per camera while waiting for a match',

@@ -93,6 +93,20 @@ def classify(images: Dict[str, np.ndarray], classifier: RewardClassifier, thresh
     return RewardResult(stamp_ns, logit, probability, probability > threshold, inference_s)
 
 
+class ConsecutiveSuccess:
+    """Debounces the success decision: success only once `needed` processed sets in a row
+    were above the threshold, so that one misclassified frame cannot end an episode.
+    `needed` = 1 is hil-serl's rule, each set on its own."""
+
+    def __init__(self, needed: int = 1) -> None:
+        self.needed = needed
+        self.streak = 0
+
+    def __call__(self, result: RewardResult) -> RewardResult:
+        self.streak = self.streak + 1 if result.success else 0
+        return dataclasses.replace(result, success=self.streak >= self.needed)
+
+
 def set_stamp(stamps: Sequence[int]) -> int:
     """The stamp a set is reported under: its newest frame."""
     return max(stamps)

@@ -120,6 +120,39 @@ def test_threshold_changes_at_runtime_and_rejects_invalid(bench, two_camera_node
     assert two_camera_node.get_parameter('sync_slop').value == pytest.approx(0.03)
 
 
+def test_min_consecutive_debounces_success_and_changes_at_runtime(bench, checkpoint_for):
+    node = bench.start_node(checkpoint_path=str(checkpoint_for(KEYS)), image_keys=list(KEYS),
+                            threshold=0.0, min_consecutive=3)
+    bench.connect(list(KEYS))
+    client = AsyncParameterClient(bench.probe, node.get_fully_qualified_name())
+    assert client.wait_for_services(timeout_sec=10)
+
+    def set_param(name, value):
+        future = client.set_parameters([Parameter(name, value=value)])
+        bench.wait(future.done, 10, 'set_parameters')
+        assert future.result().results[0].successful, future.result().results[0].reason
+
+    def send(count):
+        for _ in range(count):
+            send.stamp += 100_000_000
+            send_set(bench, frames(0), send.stamp)
+            bench.wait_outputs(len(bench.outputs['success']) + 1)
+    send.stamp = 0
+
+    send(4)
+    assert bench.outputs['success'] == [False, False, True, True]
+    assert bench.outputs['reward'] == [0.0, 0.0, 1.0, 1.0]
+    set_param('threshold', 1.0)                      # one set below: the run starts again
+    send(1)
+    set_param('threshold', 0.0)
+    send(2)
+    set_param('min_consecutive', 1)
+    send(1)
+    assert bench.outputs['success'][4:] == [False, False, False, True]
+    diag = bench.latest_diagnostics()
+    assert diag['min consecutive'] == '1' and diag['sets above threshold in a row'] == '3'
+
+
 def test_reload_service_and_checkpoint_change(bench, two_camera_node, checkpoint_for):
     rgb = frames(2)
     send_set(bench, rgb, 100_000_000)
