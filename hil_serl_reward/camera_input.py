@@ -21,6 +21,11 @@ from hil_serl_reward.pipeline import Camera, set_stamp, stamp_to_ns
 from hil_serl_reward.stats import RateMeter, Window
 
 
+# A stamp this far behind its camera's previous one is a new timeline (`ros2 bag play --loop`,
+# a reset clock), not a late frame: far more than any reordering on the way.
+TIME_RESET_NS = 1_000_000_000
+
+
 class StartupError(RuntimeError):
     """Configuration or checkpoint problem found at start-up; the node does not start."""
 
@@ -115,11 +120,24 @@ class CameraSetInput:
             return self._refuse(index, 'zero_stamp', 'header stamp is zero: the driver does '
                                 'not stamp its images, so they cannot be synchronised', msg)
         last = self._last_stamp[index]
-        if last is not None and stamp <= last:
+        if last is not None and last - stamp > TIME_RESET_NS:
+            self._start_over(index, last - stamp)
+        elif last is not None and stamp <= last:
             return self._refuse(index, 'stamp_backwards',
                                 f'stamp {stamp} ns is not after the previous {last} ns', msg)
         self._last_stamp[index] = stamp
         return True
+
+    def _start_over(self, index: int, jump_ns: int) -> None:
+        """Forget every stamp seen so far, here and in the synchroniser: otherwise each
+        frame of the new timeline would be refused as older than the last one, for ever."""
+        self.counts['time_resets'] += 1
+        self._node.get_logger().warning(
+            f'{self.topic(self.cameras[index])}: stamps jumped back {jump_ns / 1e9:.1f} s (a '
+            'looping bag or a reset clock): starting over on the new stamps')
+        self._last_stamp = [None] * len(self.cameras)
+        self._last_set_stamp = None
+        self.subscriber.reset()
 
     def _on_set(self, messages: Tuple[Any, ...], stamps: Tuple[int, ...]) -> None:
         stamp = set_stamp(stamps)
@@ -135,7 +153,8 @@ class CameraSetInput:
         values = {'synchroniser': self.subscriber.backend,
                   'sets synchronised': str(self.counts['sets_synchronised']),
                   'sets dropped by mailbox': str(self.mailbox.replaced),
-                  'sets out of order': str(self.counts['sets_out_of_order'])}
+                  'sets out of order': str(self.counts['sets_out_of_order']),
+                  'time resets': str(self.counts['time_resets'])}
         sync = self.subscriber.sync
         for index, (camera, meter) in enumerate(zip(self.cameras, self.rates)):
             values[f'{camera.key} rate (Hz)'] = f'{meter.rate():.2f}'

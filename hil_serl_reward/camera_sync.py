@@ -47,6 +47,12 @@ class CameraSetSubscriber:
                 self._subscriptions.append(node.create_subscription(
                     msg_type, topic, callback, qos, callback_group=callback_group))
 
+    def reset(self) -> None:
+        """Drop what waits for a match. message_filters has no such call; the messages it
+        holds are too far from new stamps to match and age out of its queues."""
+        if self.sync is not None:
+            self.sync.reset()
+
     def _subscribe_direct(self, node: Node, topic: str, msg_type: type, qos: QoSProfile,
                           accept: Accept, on_set: OnSet, stamp_of: StampOf,
                           callback_group: Any) -> None:

@@ -106,6 +106,13 @@ class ApproximateTimeSync:
             self._emitted[i] = stamp
         self.counts['sets'] += 1
 
+    def reset(self) -> None:
+        """Forget every queued message and emitted set: the stamps start a new timeline."""
+        with self._lock:
+            for queue in self._queues:
+                queue.clear()
+            self._emitted = [None] * len(self._queues)
+
     def pending(self) -> List[int]:
         with self._lock:
             return [len(q) for q in self._queues]

@@ -218,6 +218,24 @@ def test_bad_inputs_are_skipped_counted_and_survived(bench, two_camera_node):
     assert all(np.isfinite(bench.outputs['probability']))
 
 
+def test_stamps_jumping_back_a_long_way_start_over(bench, two_camera_node):
+    """`ros2 bag play --loop` and a reset clock send stamps from the past again: the node
+    serves the new timeline instead of refusing it for ever; a late frame is still refused."""
+    rgb = frames(2)
+    for i in range(2):
+        send_set(bench, rgb, 10_000_000_000 + i * 100_000_000, jitter_ns=(0, 5_000_000))
+        bench.wait_outputs(i + 1)
+    bench.publish('wrist_1', image_msg(rgb['wrist_1'], 10_050_000_000))   # late, not a reset
+    for i in range(3):
+        send_set(bench, rgb, 1_000_000_000 + i * 100_000_000, jitter_ns=(5_000_000, 0))
+        bench.wait_outputs(3 + i)
+    diag = bench.latest_diagnostics()
+    assert diag['time resets'] == '1'
+    assert diag['wrist_1 rejected stamp_backwards'] == '1'
+    assert diag['last set stamp (ns)'] == str(1_200_000_000 + 5_000_000)
+    assert diag['sets out of order'] == '0'
+
+
 def test_crop_larger_than_frame_is_reported_per_camera(bench, checkpoint_for):
     bench.start_node(checkpoint_path=str(checkpoint_for(KEYS)), image_keys=list(KEYS),
                      **{'cameras.front.crop': '500:600, 0:10'})

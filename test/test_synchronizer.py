@@ -114,3 +114,16 @@ def test_four_cameras_with_jitter_emit_every_frame():
 def test_invalid_configuration(args):
     with pytest.raises(ValueError):
         ApproximateTimeSync(*args, lambda m, s: None)
+
+
+def test_reset_starts_a_new_timeline():
+    sync, sets = make()
+    sync.add(0, 10_000 * MS, 'a')
+    sync.add(1, 10_005 * MS, 'b')
+    sync.add(0, 10_100 * MS, 'waiting')
+    assert not sync.add(1, 1_000 * MS, 'old')          # older than the emitted set: stale
+    sync.reset()
+    assert sync.pending() == [0, 0]
+    sync.add(0, 1_000 * MS, 'a2')
+    sync.add(1, 1_005 * MS, 'b2')
+    assert sets == [(10_000 * MS, 10_005 * MS), (1_000 * MS, 1_005 * MS)]
