@@ -96,6 +96,10 @@ class CameraSetInput:
             lambda msg: stamp_to_ns(msg.header.stamp),
             callback_group=MutuallyExclusiveCallbackGroup())
 
+    def close(self) -> None:
+        """Unsubscribe from the cameras (a deactivated node receives nothing)."""
+        self.subscriber.close()
+
     def topic(self, camera: Camera) -> str:
         return self._node.resolve_topic_name(camera.topic)
 

@@ -9,6 +9,7 @@ from typing import Any, Callable, List, Sequence, Tuple
 
 from rclpy.node import Node
 from rclpy.qos import QoSProfile
+from rclpy.subscription import Subscription
 
 from hil_serl_reward.synchronizer import ApproximateTimeSync
 
@@ -24,6 +25,7 @@ class CameraSetSubscriber:
                  qos: QoSProfile, queue_size: int, slop_s: float, accept: Accept,
                  on_set: OnSet, stamp_of: StampOf, callback_group: Any = None,
                  prefer_message_filters: bool = True) -> None:
+        self._node = node
         self._subscriptions: List[Any] = []
         self.sync = None
         if len(topics) == 1:
@@ -46,6 +48,14 @@ class CameraSetSubscriber:
                         self.sync.add(index, stamp_of(msg), msg)
                 self._subscriptions.append(node.create_subscription(
                     msg_type, topic, callback, qos, callback_group=callback_group))
+
+    def close(self) -> None:
+        """Destroys the subscriptions (a message_filters.Subscriber holds its one as `sub`)."""
+        for entity in self._subscriptions:
+            subscription = getattr(entity, 'sub', entity)
+            if isinstance(subscription, Subscription):
+                self._node.destroy_subscription(subscription)
+        self._subscriptions = []
 
     def reset(self) -> None:
         """Drop what waits for a match. message_filters has no such call; the messages it

@@ -1,5 +1,11 @@
 """classifier_node: synchronised cameras in; reward, success and probability out.
 
+A managed (lifecycle) node: configure loads and compiles the classifier and makes the output
+publishers, activate subscribes to the cameras and starts the inference worker, deactivate
+stops both, cleanup drops the model. With `autostart` (the default) it configures and
+activates itself at start-up and a configuration problem ends the process with the reason;
+`autostart:=false` leaves the transitions to a lifecycle manager (`ros2 lifecycle set`).
+
 DDS callbacks only validate a message and hand complete camera sets to a one-slot mailbox;
 a worker thread converts, crops, resizes and classifies the newest set, so inference never
 runs in a callback and the node never falls behind the cameras (replaced sets are counted).
@@ -13,7 +19,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import SetParametersResult
-from rclpy.node import Node
+from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.parameter import Parameter as RosParameter
 from std_msgs.msg import Bool, Float32
 from std_srvs.srv import Trigger
@@ -36,7 +42,7 @@ from hil_serl_reward.xla_flags import use_eigen_convolutions
 ClassifierLoader = Callable[[str], RewardClassifier]
 
 
-class ClassifierNode(Node):
+class ClassifierNode(LifecycleNode):
     def __init__(self, loader: Optional[ClassifierLoader] = None, **kwargs: Any) -> None:
         super().__init__(NODE_NAME, **kwargs)
         self._values = declare_parameters(self, config.NODE_PARAMETERS)
@@ -45,28 +51,56 @@ class ClassifierNode(Node):
         self.threshold = float(self._values['threshold'])
         self.consecutive = ConsecutiveSuccess(int(self._values['min_consecutive']))
         self.camera_timeout = float(self._values['camera_timeout'])
+        self.checkpoint_path = self._values['checkpoint_path']
         self._loader = loader or self._load_classifier
         self._model_lock = threading.Lock()
-        self.classifier = self._load_or_fail(self._values['checkpoint_path'])
-        self.checkpoint_path = self._values['checkpoint_path']
+        self.classifier: Optional[RewardClassifier] = None
         self.converter = make_converter()
         self.preprocessor = CameraSetPreprocessor(self.cameras, self.converter)
+        self.input: Optional[CameraSetInput] = None
+        self._worker: Optional[threading.Thread] = None
+        self._stop = threading.Event()
+        self._configure_failure: Optional[Exception] = None
+        self._autostarting = bool(self._values['autostart'])
         self._init_counters()
 
-        self.reward_pub = self.create_publisher(Float32, 'reward', 10)
-        self.success_pub = self.create_publisher(Bool, 'success', 10)
-        self.probability_pub = self.create_publisher(Float32, 'probability', 10)
         self.diagnostics_pub = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
-
-        self.input = CameraSetInput(self, self._values, self.cameras)
         self.add_on_set_parameters_callback(self._on_set_parameters)
         self.create_service(Trigger, '~/reload', self._on_reload)
         self.create_timer(float(self._values['diagnostics_period']), self._publish_diagnostics)
+        if self._autostarting:
+            if self.trigger_configure() != TransitionCallbackReturn.SUCCESS:
+                raise self._configure_failure
+            self.trigger_activate()
+            self._autostarting = False
+
+    # ---- lifecycle ----------------------------------------------------------------------
+
+    def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
+        try:
+            classifier = self._load_or_fail(self.checkpoint_path)
+        except Exception as exc:  # rclpy would swallow it: autostart raises it, else logged
+            self._configure_failure = exc
+            if not self._autostarting:
+                self.get_logger().error(f'configure failed: {exc}')
+            return TransitionCallbackReturn.FAILURE
+        with self._model_lock:
+            self.classifier = classifier
+        self.reward_pub = self.create_lifecycle_publisher(Float32, 'reward', 10)
+        self.success_pub = self.create_lifecycle_publisher(Bool, 'success', 10)
+        self.probability_pub = self.create_lifecycle_publisher(Float32, 'probability', 10)
+        self.get_logger().info(
+            f'configured: {self._model_description()} on {classifier.device}')
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self.input = CameraSetInput(self, self._values, self.cameras)
         self._stop = threading.Event()
-        self._worker = threading.Thread(target=self._work, name='inference', daemon=True)
+        self._worker = threading.Thread(target=self._work, args=(self.input, self._stop),
+                                        name='inference', daemon=True)
         self._worker.start()
         self.get_logger().info(
-            f'serving {self._model_description()} on {self.classifier.device}; cameras '
+            'serving; cameras '
             + ', '.join(f"{c.key} <- {self.input.topic(c)}"
                         f"{' (compressed)' if c.compressed else ''}"
                         f"{' crop ' + repr(c.crop.text) if c.crop.text else ''}"
@@ -75,6 +109,36 @@ class ClassifierNode(Node):
             f'{self.converter.backend}; threshold {self.threshold}'
             + (f' for {self.consecutive.needed} sets in a row' if self.consecutive.needed > 1
                else ''))
+        return super().on_activate(state)       # enables the lifecycle publishers
+
+    def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._stop_serving()
+        return super().on_deactivate(state)
+
+    def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
+        with self._model_lock:
+            self.classifier = None
+        for publisher in (self.reward_pub, self.success_pub, self.probability_pub):
+            self.destroy_lifecycle_publisher(publisher)
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._stop_serving()
+        return TransitionCallbackReturn.SUCCESS
+
+    @property
+    def serving(self) -> bool:
+        return self._worker is not None
+
+    def _stop_serving(self) -> None:
+        """Worker first, then the subscriptions: nothing is published after this returns."""
+        if self._worker is None:
+            return
+        self._stop.set()
+        self.input.mailbox.close()
+        self._worker.join(timeout=5.0)
+        self._worker = None
+        self.input.close()
 
     # ---- configuration -----------------------------------------------------------------
 
@@ -108,6 +172,8 @@ class ClassifierNode(Node):
         return classifier
 
     def _model_description(self) -> str:
+        if self.classifier is None:
+            return 'no classifier (not configured)'
         checkpoint = self.classifier.checkpoint
         if checkpoint is None:
             return 'an untrained classifier'
@@ -123,7 +189,9 @@ class ClassifierNode(Node):
             if reason:
                 return SetParametersResult(successful=False, reason=f'{parameter.name}: {reason}')
             new_values[parameter.name] = parameter.value
-        if 'checkpoint_path' in new_values:
+        if 'checkpoint_path' in new_values and self.classifier is None:
+            self.checkpoint_path = new_values['checkpoint_path']     # loaded by configure
+        elif 'checkpoint_path' in new_values:
             error = self._reload(new_values['checkpoint_path'])
             if error:
                 return SetParametersResult(successful=False, reason=error)
@@ -152,6 +220,10 @@ class ClassifierNode(Node):
 
     def _on_reload(self, request: Trigger.Request, response: Trigger.Response
                    ) -> Trigger.Response:
+        if self.classifier is None:
+            response.success = False
+            response.message = 'not configured: configure loads checkpoint_path'
+            return response
         error = self._reload(self.checkpoint_path)
         response.success = error is None
         response.message = error or f'serving {self._model_description()}'
@@ -172,9 +244,9 @@ class ClassifierNode(Node):
 
     # ---- inference worker ---------------------------------------------------------------
 
-    def _work(self) -> None:
-        while not self._stop.is_set():
-            item = self.input.mailbox.take(timeout=0.1)
+    def _work(self, camera_input: CameraSetInput, stop: threading.Event) -> None:
+        while not stop.is_set():
+            item = camera_input.mailbox.take(timeout=0.1)
             if item is not None:
                 self._process(*item)
 
@@ -214,6 +286,9 @@ class ClassifierNode(Node):
     # ---- diagnostics --------------------------------------------------------------------
 
     def status(self) -> Tuple[bytes, str]:
+        if not self.serving:
+            return DiagnosticStatus.OK, ('inactive: not subscribed to the cameras'
+                                         if self.classifier else 'unconfigured: no model loaded')
         if self._last_error:
             return DiagnosticStatus.ERROR, f'inference failing: {self._last_error}'
         silent = []
@@ -232,12 +307,13 @@ class ClassifierNode(Node):
             return {q: '-' if v is None else f'{v * 1e3:.2f}'
                     for q, v in window.percentiles(50, 95, 99).items()}
 
+        classifier = self.classifier
         values = {
-            **self.input.diagnostic_values(),
+            **(self.input.diagnostic_values() if self.input else {}),
             'image conversion': self.converter.backend,
-            'device': str(self.classifier.device),
-            'convolutions': ('fast (Winograd, space-to-depth)' if self.classifier.fast_convolutions
-                             else 'direct'),
+            'device': str(classifier.device) if classifier else '-',
+            'convolutions': ('-' if classifier is None else 'fast (Winograd, space-to-depth)'
+                             if classifier.fast_convolutions else 'direct'),
             'xla flags': os.environ.get('XLA_FLAGS', ''),
             'gil switch interval (ms)': f'{sys.getswitchinterval() * 1e3:g}',
             'malloc': malloc_setting(),
@@ -251,13 +327,13 @@ class ClassifierNode(Node):
             'reloads': str(self.counts['reloads']),
             'reload failures': str(self.counts['reload_failures']),
         }
-        for name, window in (('transport', self.input.transport_latency),
-                             ('mailbox wait', self.input.mailbox.waits),
-                             ('convert', self.convert_latency),
+        windows = [] if self.input is None else [('transport', self.input.transport_latency),
+                                                 ('mailbox wait', self.input.mailbox.waits)]
+        for name, window in windows + [('convert', self.convert_latency),
                              ('crop/resize', self.resize_latency),
                              ('inference', self.inference_latency),
                              ('publishing', self.publishing_latency),
-                             ('stamp to publish', self.publish_latency)):
+                                       ('stamp to publish', self.publish_latency)]:
             for q, v in ms(window).items():
                 values[f'{name} latency {q} (ms)'] = v
         if self.last_result is not None:
@@ -266,19 +342,18 @@ class ClassifierNode(Node):
         return values
 
     def _publish_diagnostics(self) -> None:
+        classifier = self.classifier
         level, message = self.status()
         status = DiagnosticStatus(level=level, message=message,
                                   name=f'{self.get_fully_qualified_name()}: reward classifier',
-                                  hardware_id=str(self.classifier.device))
+                                  hardware_id=str(classifier.device) if classifier else '')
         status.values = [KeyValue(key=k, value=v) for k, v in self.diagnostic_values().items()]
         array = DiagnosticArray(status=[status])
         array.header.stamp = self.get_clock().now().to_msg()
         self.diagnostics_pub.publish(array)
 
     def destroy_node(self) -> None:
-        self._stop.set()
-        self.input.mailbox.close()
-        self._worker.join(timeout=5.0)
+        self._stop_serving()
         super().destroy_node()
 
 

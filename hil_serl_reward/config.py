@@ -76,6 +76,9 @@ NODE_PARAMETERS: List[Parameter] = [
               'classifier_ckpt/ folder or one checkpoint_<N> (hil-serl or ours); changing it '
               'at runtime reloads the model, a failed load keeps the old one',
               read_only=False),
+    Parameter('autostart', True,
+              'configure and activate at start-up (a plain node); false leaves the lifecycle '
+              'transitions to a manager (ros2 lifecycle set <node> configure / activate)'),
     Parameter('random_init', False,
               'serve an untrained, randomly initialised classifier when checkpoint_path is '
               'empty (demos and tests only)'),

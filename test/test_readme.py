@@ -76,11 +76,12 @@ def test_launch_arguments_with_their_defaults():
 
 
 def node_interfaces(path: Path) -> List[str]:
-    """Topic and service names given as literals to create_publisher / create_service."""
+    """Topic and service names given as literals to create_*publisher / create_service."""
     names = []
     for node in ast.walk(ast.parse(path.read_text())):
         if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
-                and node.func.attr in ('create_publisher', 'create_service')
+                and node.func.attr in ('create_publisher', 'create_lifecycle_publisher',
+                                       'create_service')
                 and isinstance(node.args[1], ast.Constant)):
             names.append(node.args[1].value)
     return names

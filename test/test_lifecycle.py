@@ -1,0 +1,105 @@
+"""The reward node as a managed (lifecycle) node, driven over its lifecycle services as
+`ros2 lifecycle set` or a lifecycle manager would."""
+import time
+
+import numpy as np
+from lifecycle_msgs.msg import Transition
+from lifecycle_msgs.srv import ChangeState, GetState
+from rclpy.parameter import Parameter
+from rclpy.parameter_client import AsyncParameterClient
+
+from ros_harness import image_msg
+
+KEYS = ('wrist_1', 'front')
+
+
+class Lifecycle:
+    """Client side of a node's lifecycle services, on the bench's probe node."""
+
+    def __init__(self, bench, node):
+        self.bench = bench
+        name = node.get_fully_qualified_name()
+        self.change = bench.probe.create_client(ChangeState, f'{name}/change_state')
+        self.get = bench.probe.create_client(GetState, f'{name}/get_state')
+        assert self.change.wait_for_service(10) and self.get.wait_for_service(10)
+
+    def call(self, client, request):
+        future = client.call_async(request)
+        self.bench.wait(future.done, 60, f'{client.srv_name}')
+        return future.result()
+
+    def state(self) -> str:
+        return self.call(self.get, GetState.Request()).current_state.label
+
+    def transition(self, transition_id: int) -> bool:
+        return self.call(self.change, ChangeState.Request(
+            transition=Transition(id=transition_id))).success
+
+
+def send_set(bench, stamp_ns, seed=0):
+    rng = np.random.default_rng(seed)
+    for key in KEYS:
+        bench.publish(key, image_msg(rng.integers(0, 256, (120, 160, 3), np.uint8), stamp_ns))
+
+
+def camera_subscribers(bench):
+    return [bench.camera(key).get_subscription_count() for key in KEYS]
+
+
+def test_autostart_false_waits_for_configure_and_activate(bench, checkpoint_for):
+    node = bench.start_node(checkpoint_path=str(checkpoint_for(KEYS)), image_keys=list(KEYS),
+                            autostart=False)
+    lifecycle = Lifecycle(bench, node)
+    assert lifecycle.state() == 'unconfigured' and node.classifier is None
+    assert bench.latest_diagnostics()['message'] == 'unconfigured: no model loaded'
+
+    assert lifecycle.transition(Transition.TRANSITION_CONFIGURE)
+    assert lifecycle.state() == 'inactive' and node.classifier is not None
+    time.sleep(0.5)
+    assert camera_subscribers(bench) == [0, 0]      # inactive: not subscribed
+
+    assert lifecycle.transition(Transition.TRANSITION_ACTIVATE)
+    bench.connect(list(KEYS))
+    send_set(bench, 100_000_000)
+    bench.wait_outputs(1)
+
+    assert lifecycle.transition(Transition.TRANSITION_DEACTIVATE)
+    assert lifecycle.state() == 'inactive'
+    bench.wait(lambda: camera_subscribers(bench) == [0, 0], 10, 'unsubscribed')
+    send_set(bench, 200_000_000)
+    time.sleep(0.5)
+    assert len(bench.outputs['probability']) == 1
+    assert bench.latest_diagnostics()['message'] == 'inactive: not subscribed to the cameras'
+
+    assert lifecycle.transition(Transition.TRANSITION_ACTIVATE)   # serves again
+    bench.connect(list(KEYS))
+    send_set(bench, 300_000_000)
+    bench.wait_outputs(2)
+
+    assert lifecycle.transition(Transition.TRANSITION_DEACTIVATE)
+    assert lifecycle.transition(Transition.TRANSITION_CLEANUP)
+    assert lifecycle.state() == 'unconfigured' and node.classifier is None
+
+
+def test_failed_configure_stays_unconfigured_until_the_checkpoint_is_fixed(
+        bench, checkpoint_for):
+    node = bench.start_node(checkpoint_path='/nonexistent/ckpt', image_keys=list(KEYS),
+                            autostart=False)
+    lifecycle = Lifecycle(bench, node)
+    assert not lifecycle.transition(Transition.TRANSITION_CONFIGURE)
+    assert lifecycle.state() == 'unconfigured'
+    client = AsyncParameterClient(bench.probe, node.get_fully_qualified_name())
+    assert client.wait_for_services(timeout_sec=10)
+    future = client.set_parameters([
+        Parameter('checkpoint_path', value=str(checkpoint_for(KEYS)))])
+    bench.wait(future.done, 10, 'set_parameters')
+    assert future.result().results[0].successful
+    assert lifecycle.transition(Transition.TRANSITION_CONFIGURE)
+    assert lifecycle.transition(Transition.TRANSITION_ACTIVATE)
+    assert lifecycle.state() == 'active'
+
+
+def test_autostart_is_active_at_once(bench, checkpoint_for):
+    node = bench.start_node(checkpoint_path=str(checkpoint_for(KEYS)), image_keys=list(KEYS))
+    assert Lifecycle(bench, node).state() == 'active' and node.serving
+
