@@ -22,7 +22,7 @@ def labelled(key, label, stamp_ns):
 
 @pytest.mark.parametrize('prefer_message_filters, backend', [
     (True, 'message_filters'), (False, 'hil_serl_reward')])
-def test_sets_come_in_topic_order_and_refused_images_never_join_one(
+def test_sets_come_in_topic_order_refused_images_never_join_one_and_close_unsubscribes(
         bench, message_filters, prefer_message_filters, backend):
     sets = []
     group = MutuallyExclusiveCallbackGroup()
@@ -53,3 +53,5 @@ def test_sets_come_in_topic_order_and_refused_images_never_join_one(
     bench.wait(lambda: len(sets) == 2, 10, 'the second set')
     assert sets == [(('wrist_1-1', 'front-1'), (100 * MS, 105 * MS)),
                     (('wrist_1-2', 'front-2'), (200 * MS, 210 * MS))]
+    subscriber.close()
+    assert not [s for s in bench.probe.subscriptions if s.topic_name.endswith('/image_raw')]
