@@ -247,8 +247,15 @@ class ClassifierNode(LifecycleNode):
     def _work(self, camera_input: CameraSetInput, stop: threading.Event) -> None:
         while not stop.is_set():
             item = camera_input.mailbox.take(timeout=0.1)
-            if item is not None:
+            if item is None:
+                continue
+            try:
                 self._process(*item)
+            except Exception as exc:  # the worker must outlive any one set; diagnostics: ERROR
+                self.counts['processing_errors'] += 1
+                self._last_error = f'{type(exc).__name__}: {exc}'
+                self.get_logger().error(f'processing a camera set failed: {self._last_error}',
+                                        throttle_duration_sec=2.0)
 
     def _process(self, messages: Sequence[Any], stamp: int) -> None:
         try:
@@ -263,12 +270,6 @@ class ClassifierNode(LifecycleNode):
         except NonFiniteOutput as exc:
             self.counts['non_finite_outputs'] += 1
             self.get_logger().error(f'not publishing: {exc}', throttle_duration_sec=2.0)
-            return
-        except Exception as exc:  # keep serving; diagnostics go to ERROR
-            self.counts['inference_errors'] += 1
-            self._last_error = f'{type(exc).__name__}: {exc}'
-            self.get_logger().error(f'inference failed: {self._last_error}',
-                                    throttle_duration_sec=2.0)
             return
         publishing = time.perf_counter()
         self.reward_pub.publish(Float32(data=result.reward))
@@ -290,7 +291,7 @@ class ClassifierNode(LifecycleNode):
             return DiagnosticStatus.OK, ('inactive: not subscribed to the cameras'
                                          if self.classifier else 'unconfigured: no model loaded')
         if self._last_error:
-            return DiagnosticStatus.ERROR, f'inference failing: {self._last_error}'
+            return DiagnosticStatus.ERROR, f'processing failing: {self._last_error}'
         silent = []
         for camera, meter in zip(self.cameras, self.input.rates):
             quiet = meter.silent_for()
@@ -323,7 +324,7 @@ class ClassifierNode(LifecycleNode):
             'sets above threshold in a row': str(self.consecutive.streak),
             'sets published': str(self.counts['sets_published']),
             'non-finite outputs': str(self.counts['non_finite_outputs']),
-            'inference errors': str(self.counts['inference_errors']),
+            'processing errors': str(self.counts['processing_errors']),
             'reloads': str(self.counts['reloads']),
             'reload failures': str(self.counts['reload_failures']),
         }

@@ -298,6 +298,44 @@ def test_slow_model_works_on_newest_set_and_counts_drops(bench, checkpoint_for):
     assert int(diag['sets dropped by mailbox']) == node.input.mailbox.replaced > 0
 
 
+class FailsOnce:
+    """Wraps a callable; its first call raises what the next camera set must survive."""
+
+    def __init__(self, inner):
+        self.inner, self.calls = inner, 0
+
+    def __call__(self, *args):
+        self.calls += 1
+        if self.calls == 1:
+            raise RuntimeError('boom')
+        return self.inner(*args)
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+
+def test_an_unexpected_error_is_counted_and_the_next_set_served(bench, checkpoint_for):
+    classifier = RewardClassifier.from_checkpoint(checkpoint_for(KEYS), device='cpu')
+    classifier.predict = FailsOnce(classifier.predict)
+    node = bench.start_node(loader=lambda path: classifier, checkpoint_path='unused',
+                            image_keys=list(KEYS), camera_timeout=60.0)
+    node.preprocessor = FailsOnce(node.preprocessor)
+    bench.connect(list(KEYS))
+    send_set(bench, frames(0), 100_000_000)              # fails while preprocessing
+    bench.wait(lambda: node.counts['processing_errors'] == 1, 10, 'the first error')
+    diag = bench.latest_diagnostics()
+    assert diag['level'] == DiagnosticStatus.ERROR
+    assert diag['message'] == 'processing failing: RuntimeError: boom'
+    send_set(bench, frames(1), 200_000_000)              # fails in inference
+    bench.wait(lambda: node.counts['processing_errors'] == 2, 10, 'the second error')
+    send_set(bench, frames(2), 300_000_000)
+    bench.wait_outputs(1)
+    bench.latest_diagnostics()       # may still be one published before the set was served
+    diag = bench.latest_diagnostics()
+    assert diag['level'] == DiagnosticStatus.OK and diag['processing errors'] == '2'
+    assert diag['last set stamp (ns)'] == '300000000'
+
+
 def test_one_camera_needs_no_synchroniser(bench, checkpoint_for):
     """Also a key with '/', as hil-serl's object_handover `left/side_classifier`."""
     key = 'left/side_classifier'
