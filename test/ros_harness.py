@@ -75,6 +75,16 @@ class Bench:
                   and self.node.success_pub.get_subscription_count() > 0, timeout,
                   'discovery')
 
+    def remove(self, node: Any) -> None:
+        """Takes `node` off the executor and destroys it once the spin loop has gone round
+        without it: destroyed while the spin thread waits on it, rclpy raises InvalidHandle
+        in that thread."""
+        self.executor.remove_node(node)
+        gone_round = threading.Event()
+        self.executor.create_task(gone_round.set)
+        gone_round.wait(timeout=5)
+        node.destroy_node()
+
     def publish(self, key: str, msg: Any) -> None:
         self.camera(key).publish(msg)
 
@@ -104,8 +114,7 @@ class Bench:
 
     def close(self) -> None:
         if self.node is not None:
-            self.executor.remove_node(self.node)
-            self.node.destroy_node()
+            self.remove(self.node)
         self.executor.shutdown()
         self.probe.destroy_node()
         self._thread.join(timeout=5)

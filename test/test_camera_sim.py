@@ -65,8 +65,7 @@ def test_scene_stamps_jitter_and_labels(bench):
         assert numpy_to_rgb(first).shape == (120, 160, 3)
         assert got['label'] and set(got['label']) <= {True, False}
     finally:
-        bench.executor.remove_node(sim)
-        sim.destroy_node()
+        bench.remove(sim)
 
 
 def test_scene_success_is_visible_in_the_image():
@@ -97,8 +96,7 @@ def test_folder_source_publishes_the_files_in_order(bench, tmp_path):
             for msg, rgb in zip(got[k], written[k]):
                 np.testing.assert_array_equal(numpy_to_rgb(msg), rgb)
     finally:
-        bench.executor.remove_node(sim)
-        sim.destroy_node()
+        bench.remove(sim)
 
 
 def test_folder_source_reports_a_missing_camera(ros, tmp_path):
@@ -144,8 +142,7 @@ def test_bag_replay_waits_for_subscribers_and_loses_no_frame(bench, tmp_path):
             periods = np.diff([stamp_to_ns(m.header.stamp) for m in got[key]])
             assert list(periods) == [100_000_000] * 4   # frame 0 first, none missing
     finally:
-        bench.executor.remove_node(sim)
-        sim.destroy_node()
+        bench.remove(sim)
 
 
 def test_stopping_a_replay_stops_its_thread_before_its_publishers(bench, tmp_path,
@@ -156,8 +153,7 @@ def test_stopping_a_replay_stops_its_thread_before_its_publishers(bench, tmp_pat
     got = listen(bench)
     sim = start_sim(bench, source='bag', bag=str(bag), loop=True)
     bench.wait(lambda: len(got['front']) >= 3, 15, 'replayed frames')
-    bench.executor.remove_node(sim)
-    sim.destroy_node()
+    bench.remove(sim)
     time.sleep(0.3)                    # longer than the recording's 100 ms between frames
     assert thread_errors == []
 
@@ -190,5 +186,4 @@ def test_bag_replay_through_the_node(bench, tmp_path, checkpoint_for):
         now = node.get_clock().now().nanoseconds
         assert 0 <= now - node.last_result.stamp_ns < 30 * 10**9
     finally:
-        bench.executor.remove_node(sim)
-        sim.destroy_node()
+        bench.remove(sim)

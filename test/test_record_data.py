@@ -49,8 +49,7 @@ def test_records_until_enough_successes_and_the_trainer_reads_it(bench, tmp_path
         bench.wait(recorder.done.is_set, 40, 'six successes')
     finally:
         for node in (sim, recorder):
-            bench.executor.remove_node(node)
-            node.destroy_node()
+            bench.remove(node)
     images, labels = load_classifier_data(out, list(KEYS))
     assert labels.sum() == 6 and (labels == 0).sum() == recorder.writer.failures > 0
     assert images['front'].shape[1:] == (128, 128, 3) and images['front'].dtype == np.uint8
@@ -77,10 +76,8 @@ def test_interrupted_recording_keeps_everything(bench, tmp_path):
         bench.wait(lambda: recorder.writer.successes >= 3, 20, 'three successes')
         assert not list(out.glob('*.pkl'))         # nothing flushed yet
     finally:
-        bench.executor.remove_node(sim)
-        sim.destroy_node()
-        bench.executor.remove_node(recorder)
-        recorder.destroy_node()                   # what Ctrl-C does
+        bench.remove(sim)
+        bench.remove(recorder)                    # what Ctrl-C does
     images, labels = load_classifier_data(out, list(KEYS))
     assert labels.sum() == recorder.writer.successes
     assert (labels == 0).sum() == recorder.writer.failures
