@@ -70,7 +70,7 @@ class ClassifierNode(LifecycleNode):
         self.create_timer(float(self._values['diagnostics_period']), self._publish_diagnostics)
         if self._autostarting:
             if self.trigger_configure() != TransitionCallbackReturn.SUCCESS:
-                raise self._configure_failure
+                raise self._configure_failure or StartupError('configure failed')
             self.trigger_activate()
             self._autostarting = False
 

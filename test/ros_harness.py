@@ -10,6 +10,7 @@ import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.executors import MultiThreadedExecutor
 from rclpy.parameter import Parameter
+from rclpy.parameter_client import AsyncParameterClient
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Bool, Float32
@@ -74,6 +75,15 @@ class Bench:
                   and self.node.reward_pub.get_subscription_count() > 0
                   and self.node.success_pub.get_subscription_count() > 0, timeout,
                   'discovery')
+
+    def set_parameter(self, name: str, value: Any, timeout: float = 30.0) -> Any:
+        """Sets one parameter of the node under test as `ros2 param set` does; returns the
+        SetParametersResult (successful, reason)."""
+        client = AsyncParameterClient(self.probe, self.node.get_fully_qualified_name())
+        assert client.wait_for_services(timeout_sec=10)
+        future = client.set_parameters([Parameter(name, value=value)])
+        self.wait(future.done, timeout, f'set_parameters {name}')
+        return future.result().results[0]
 
     def remove(self, node: Any) -> None:
         """Takes `node` off the executor and destroys it once the spin loop has gone round

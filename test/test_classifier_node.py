@@ -7,7 +7,6 @@ import pytest
 from diagnostic_msgs.msg import DiagnosticStatus
 from rcl_interfaces.msg import ParameterType
 from rclpy.parameter import Parameter
-from rclpy.parameter_client import AsyncParameterClient
 from sensor_msgs.msg import CompressedImage, Image
 from std_srvs.srv import Trigger
 
@@ -96,14 +95,7 @@ def test_unmatched_frames_give_no_reward(bench, two_camera_node):
 
 
 def test_threshold_changes_at_runtime_and_rejects_invalid(bench, two_camera_node):
-    client = AsyncParameterClient(bench.probe, two_camera_node.get_fully_qualified_name())
-    assert client.wait_for_services(timeout_sec=10)
-
-    def set_param(name, value):
-        future = client.set_parameters([Parameter(name, value=value)])
-        bench.wait(future.done, 10, 'set_parameters')
-        return future.result().results[0]
-
+    set_param = bench.set_parameter
     assert set_param('threshold', 0.0).successful
     send_set(bench, frames(1), 100_000_000)
     bench.wait_outputs(1)
@@ -124,13 +116,10 @@ def test_min_consecutive_debounces_success_and_changes_at_runtime(bench, checkpo
     node = bench.start_node(checkpoint_path=str(checkpoint_for(KEYS)), image_keys=list(KEYS),
                             threshold=0.0, min_consecutive=3)
     bench.connect(list(KEYS))
-    client = AsyncParameterClient(bench.probe, node.get_fully_qualified_name())
-    assert client.wait_for_services(timeout_sec=10)
 
     def set_param(name, value):
-        future = client.set_parameters([Parameter(name, value=value)])
-        bench.wait(future.done, 10, 'set_parameters')
-        assert future.result().results[0].successful, future.result().results[0].reason
+        result = bench.set_parameter(name, value)
+        assert result.successful, result.reason
 
     def send(count):
         for _ in range(count):
@@ -166,20 +155,14 @@ def test_reload_service_and_checkpoint_change(bench, two_camera_node, checkpoint
     bench.wait(future.done, 30, 'reload service')
     assert future.result().success, future.result().message
 
-    client = AsyncParameterClient(bench.probe, two_camera_node.get_fully_qualified_name())
-    assert client.wait_for_services(timeout_sec=10)
-    future = client.set_parameters([Parameter('checkpoint_path', value='/nonexistent/ckpt')])
-    bench.wait(future.done, 30, 'bad checkpoint_path')
-    result = future.result().results[0]
+    result = bench.set_parameter('checkpoint_path', '/nonexistent/ckpt')
     assert not result.successful and 'no checkpoint at' in result.reason
     send_set(bench, rgb, 200_000_000)
     bench.wait_outputs(2)
     assert bench.outputs['probability'][-1] == pytest.approx(before, abs=1e-6)
 
     other = checkpoint_for(KEYS, seed=1)
-    future = client.set_parameters([Parameter('checkpoint_path', value=str(other))])
-    bench.wait(future.done, 30, 'good checkpoint_path')
-    assert future.result().results[0].successful
+    assert bench.set_parameter('checkpoint_path', str(other)).successful
     send_set(bench, rgb, 300_000_000)
     bench.wait_outputs(3)
     expected = expected_probability(RewardClassifier.from_checkpoint(other, device='cpu'),

@@ -2,15 +2,10 @@
 `ros2 lifecycle set` or a lifecycle manager would."""
 import time
 
-import numpy as np
 from lifecycle_msgs.msg import Transition
 from lifecycle_msgs.srv import ChangeState, GetState
-from rclpy.parameter import Parameter
-from rclpy.parameter_client import AsyncParameterClient
 
-from ros_harness import image_msg
-
-KEYS = ('wrist_1', 'front')
+from test_classifier_node import KEYS, frames, send_set
 
 
 class Lifecycle:
@@ -36,12 +31,6 @@ class Lifecycle:
             transition=Transition(id=transition_id))).success
 
 
-def send_set(bench, stamp_ns, seed=0):
-    rng = np.random.default_rng(seed)
-    for key in KEYS:
-        bench.publish(key, image_msg(rng.integers(0, 256, (120, 160, 3), np.uint8), stamp_ns))
-
-
 def camera_subscribers(bench):
     return [bench.camera(key).get_subscription_count() for key in KEYS]
 
@@ -60,20 +49,20 @@ def test_autostart_false_waits_for_configure_and_activate(bench, checkpoint_for)
 
     assert lifecycle.transition(Transition.TRANSITION_ACTIVATE)
     bench.connect(list(KEYS))
-    send_set(bench, 100_000_000)
+    send_set(bench, frames(0), 100_000_000)
     bench.wait_outputs(1)
 
     assert lifecycle.transition(Transition.TRANSITION_DEACTIVATE)
     assert lifecycle.state() == 'inactive'
     bench.wait(lambda: camera_subscribers(bench) == [0, 0], 10, 'unsubscribed')
-    send_set(bench, 200_000_000)
+    send_set(bench, frames(0), 200_000_000)
     time.sleep(0.5)
     assert len(bench.outputs['probability']) == 1
     assert bench.latest_diagnostics()['message'] == 'inactive: not subscribed to the cameras'
 
     assert lifecycle.transition(Transition.TRANSITION_ACTIVATE)   # serves again
     bench.connect(list(KEYS))
-    send_set(bench, 300_000_000)
+    send_set(bench, frames(0), 300_000_000)
     bench.wait_outputs(2)
 
     assert lifecycle.transition(Transition.TRANSITION_DEACTIVATE)
@@ -88,12 +77,7 @@ def test_failed_configure_stays_unconfigured_until_the_checkpoint_is_fixed(
     lifecycle = Lifecycle(bench, node)
     assert not lifecycle.transition(Transition.TRANSITION_CONFIGURE)
     assert lifecycle.state() == 'unconfigured'
-    client = AsyncParameterClient(bench.probe, node.get_fully_qualified_name())
-    assert client.wait_for_services(timeout_sec=10)
-    future = client.set_parameters([
-        Parameter('checkpoint_path', value=str(checkpoint_for(KEYS)))])
-    bench.wait(future.done, 10, 'set_parameters')
-    assert future.result().results[0].successful
+    assert bench.set_parameter('checkpoint_path', str(checkpoint_for(KEYS))).successful
     assert lifecycle.transition(Transition.TRANSITION_CONFIGURE)
     assert lifecycle.transition(Transition.TRANSITION_ACTIVATE)
     assert lifecycle.state() == 'active'
