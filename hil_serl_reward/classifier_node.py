@@ -59,7 +59,6 @@ class ClassifierNode(LifecycleNode):
         self.preprocessor = CameraSetPreprocessor(self.cameras, self.converter)
         self.input: Optional[CameraSetInput] = None
         self._worker: Optional[threading.Thread] = None
-        self._stop = threading.Event()
         self._configure_failure: Optional[Exception] = None
         self._autostarting = bool(self._values['autostart'])
         self._init_counters()
@@ -94,9 +93,9 @@ class ClassifierNode(LifecycleNode):
         return TransitionCallbackReturn.SUCCESS
 
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._init_counters()
         self.input = CameraSetInput(self, self._values, self.cameras)
-        self._stop = threading.Event()
-        self._worker = threading.Thread(target=self._work, args=(self.input, self._stop),
+        self._worker = threading.Thread(target=self._work, args=(self.input,),
                                         name='inference', daemon=True)
         self._worker.start()
         self.get_logger().info(
@@ -118,6 +117,8 @@ class ClassifierNode(LifecycleNode):
     def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
         with self._model_lock:
             self.classifier = None
+        self.input = None
+        self._init_counters()
         for publisher in (self.reward_pub, self.success_pub, self.probability_pub):
             self.destroy_lifecycle_publisher(publisher)
         return TransitionCallbackReturn.SUCCESS
@@ -134,7 +135,6 @@ class ClassifierNode(LifecycleNode):
         """Worker first, then the subscriptions: nothing is published after this returns."""
         if self._worker is None:
             return
-        self._stop.set()
         self.input.mailbox.close()
         self._worker.join(timeout=5.0)
         self._worker = None
@@ -244,11 +244,10 @@ class ClassifierNode(LifecycleNode):
 
     # ---- inference worker ---------------------------------------------------------------
 
-    def _work(self, camera_input: CameraSetInput, stop: threading.Event) -> None:
-        while not stop.is_set():
-            item = camera_input.mailbox.take(timeout=0.1)
-            if item is None:
-                continue
+    def _work(self, camera_input: CameraSetInput) -> None:
+        """Until the mailbox is closed (deactivate): a mailbox per activation, so a set
+        left from before can never be served after the next activate."""
+        while (item := camera_input.mailbox.take()) is not None:
             try:
                 self._process(*item)
             except Exception as exc:  # the worker must outlive any one set; diagnostics: ERROR

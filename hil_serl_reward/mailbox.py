@@ -36,10 +36,11 @@ class LatestMailbox(Generic[T]):
             self._cond.notify()
 
     def take(self, timeout: Optional[float] = None) -> Optional[T]:
-        """The newest item, waiting up to `timeout`; None on timeout or once closed."""
+        """The newest item, waiting up to `timeout` (None: until one comes); None on
+        timeout or once closed, even with an item left: a closed consumer is stopping."""
         with self._cond:
             self._cond.wait_for(lambda: self._has_item or self._closed, timeout)
-            if not self._has_item:
+            if self._closed or not self._has_item:
                 return None
             item, self._item, self._has_item = self._item, None, False
             self.waits.add(self._clock() - self._posted_at)

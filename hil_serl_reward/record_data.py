@@ -40,7 +40,6 @@ class DataRecorder(Node):
         self.label = False
         self.create_subscription(Bool, values['label_topic'], self._on_label, 10)
         self.done = threading.Event()
-        self._stop = threading.Event()
         self._lock = threading.Lock()
         self._worker = threading.Thread(target=self._work, name='recorder', daemon=True)
         self._worker.start()
@@ -54,10 +53,7 @@ class DataRecorder(Node):
         self.label = bool(msg.data)
 
     def _work(self) -> None:
-        while not self._stop.is_set() and not self.done.is_set():
-            item = self.input.mailbox.take(timeout=0.1)
-            if item is None:
-                continue
+        while not self.done.is_set() and (item := self.input.mailbox.take()) is not None:
             messages, _ = item
             try:
                 images = self.preprocessor(messages)
@@ -80,7 +76,6 @@ class DataRecorder(Node):
                 self.done.set()
 
     def destroy_node(self) -> None:
-        self._stop.set()
         self.input.mailbox.close()
         self._worker.join(timeout=5.0)
         with self._lock:

@@ -68,6 +68,19 @@ def test_autostart_false_waits_for_configure_and_activate(bench, checkpoint_for)
     assert lifecycle.transition(Transition.TRANSITION_DEACTIVATE)
     assert lifecycle.transition(Transition.TRANSITION_CLEANUP)
     assert lifecycle.state() == 'unconfigured' and node.classifier is None
+    diagnostics = node.diagnostic_values()     # nothing left from the last activation
+    assert diagnostics['sets published'] == '0' and 'wrist_1 images' not in diagnostics
+
+
+def test_camera_timeout_counts_from_activate_not_from_start(bench, checkpoint_for):
+    node = bench.start_node(checkpoint_path=str(checkpoint_for(KEYS)), image_keys=list(KEYS),
+                            autostart=False, camera_timeout=1.0)
+    lifecycle = Lifecycle(bench, node)
+    assert lifecycle.transition(Transition.TRANSITION_CONFIGURE)
+    time.sleep(1.5)                             # inactive for longer than the timeout
+    assert lifecycle.transition(Transition.TRANSITION_ACTIVATE)
+    assert node.status()[1] == 'publishing rewards'
+    bench.wait(lambda: node.status()[1].startswith('cameras silent'), 10, 'silence noticed')
 
 
 def test_failed_configure_stays_unconfigured_until_the_checkpoint_is_fixed(

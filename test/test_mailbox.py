@@ -42,3 +42,10 @@ def test_wait_is_time_from_the_newest_post_to_take():
     assert box.take(timeout=0) == 'next'
     waits = box.waits.percentiles(0, 100)
     assert (waits['p0'], waits['p100']) == (0.0, 0.25)
+
+
+def test_a_closed_mailbox_hands_out_nothing_more():
+    box = LatestMailbox()
+    box.post('left over')
+    box.close()
+    assert box.take() is None          # no timeout: returns at once, does not wait
