@@ -42,10 +42,10 @@ compat: venv
 ## high priority in its own scheduler group where allowed (scripts/high_priority.sh).
 PRIORITY := scripts/high_priority.sh
 bench: venv
-	$(PY) -m pip install --quiet -r requirements/bench.txt
-	$(PRIORITY) $(ISOLATED) $(PY) bench/model_bench.py $(BENCH_ARGS)
-	$(PRIORITY) $(PY) bench/sync_bench.py
-	$(PRIORITY) $(ISOLATED) $(PY) bench/e2e_bench.py $(BENCH_ARGS)
+	@$(PY) -m pip install --quiet -r requirements/bench.txt
+	@$(PRIORITY) $(ISOLATED) $(PY) bench/model_bench.py $(BENCH_ARGS)
+	@$(PRIORITY) $(PY) bench/sync_bench.py
+	@$(PRIORITY) $(ISOLATED) $(PY) bench/e2e_bench.py $(BENCH_ARGS)
 
 ## Re-pin every transitive package of the current venv into the distro's lock file.
 lock: venv

@@ -66,3 +66,23 @@ def test_end_to_end_bench_reports_stages_and_the_transport_floor():
     assert floor['frames_received'] > 0
     arrival = floor['stamp_to_arrival_ms']
     assert 0 < arrival['p50'] <= arrival['p95'] <= arrival['p99']
+
+
+def json_documents(text: str) -> list:
+    """`make bench`'s stdout: one JSON document per benchmark, one after another."""
+    decoder, documents, at = json.JSONDecoder(), [], 0
+    while text[at:].strip():
+        at += len(text[at:]) - len(text[at:].lstrip())
+        document, at = decoder.raw_decode(text, at)
+        documents.append(document)
+    return documents
+
+
+def test_recorded_results_are_what_make_bench_prints():
+    """The README's tables cite these files: each must read back as the three benchmarks'
+    JSON, nothing else (make's own echo once crept into one)."""
+    results = sorted((BENCH / 'results').glob('*.json'))
+    assert results
+    for path in results:
+        documents = json_documents(path.read_text())
+        assert [d['benchmark'] for d in documents] == ['model', 'synchroniser', 'end_to_end']
