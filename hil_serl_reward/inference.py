@@ -9,8 +9,9 @@ conventions, without its batch-vs-time pitfall, §1.3):
 Everything is fed to the model as (B, 1, H, W, 3), so a batch is never read as time.
 """
 import dataclasses
+import functools
 import os
-from typing import Dict, Mapping, Optional, Sequence
+from typing import Callable, Dict, Mapping, Optional, Sequence
 
 import jax
 import numpy as np
@@ -68,6 +69,20 @@ def as_model_input(images: Mapping[str, np.ndarray], image_keys: Sequence[str]
     return out
 
 
+@functools.lru_cache(maxsize=None)
+def jitted_forward(spec: ClassifierSpec, fast_convolutions: bool) -> Callable:
+    """One jitted forward per model shape, shared by every classifier of that shape: a
+    reload of a checkpoint with new weights reuses the compiled code (compiling the CPU
+    form takes 4-5 s on the CI VM; loading the weights 0.3 s)."""
+    model = build_classifier(spec, fast_convolutions=fast_convolutions)
+
+    def forward(params: Params, observations: Dict[str, jax.Array]):
+        logits = model.apply({'params': params}, observations, train=False)
+        return logits, probabilities(logits)
+
+    return jax.jit(forward)
+
+
 @dataclasses.dataclass(frozen=True)
 class Prediction:
     logits: np.ndarray          # (B, 1) binary, (B, n_way) n-way
@@ -94,13 +109,7 @@ class RewardClassifier:
         if self.fast_convolutions:
             params = winograd_params(params, param_shapes(spec, fast_convolutions=True))
         self.params = jax.device_put(params, self.device)
-        model = build_classifier(spec, fast_convolutions=self.fast_convolutions)
-
-        def forward(params: Params, observations: Dict[str, jax.Array]):
-            logits = model.apply({'params': params}, observations, train=False)
-            return logits, probabilities(logits)
-
-        self._forward = jax.jit(forward)
+        self._forward = jitted_forward(spec, self.fast_convolutions)
         if warm_up:
             self.predict(sample_observation(spec))
 

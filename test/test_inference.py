@@ -47,3 +47,20 @@ def test_batch_of_four_is_not_read_as_time(two_camera_spec, two_camera_params, i
     np.testing.assert_allclose(batch.probabilities, 1 / (1 + np.exp(-batch.logits[:, 0])),
                                rtol=1e-6)
     assert np.all((batch.probabilities > 0) & (batch.probabilities < 1))
+
+
+def test_new_weights_of_the_same_shape_reuse_the_compiled_model(two_camera_spec, images):
+    """A reload must not compile again (4-5 s on the CI VM): classifiers of one shape share
+    one jitted function, each with its own weights."""
+    from conftest import params_for
+    one = images['wrist_1'][0], images['front'][0]
+    first = RewardClassifier(two_camera_spec, params_for(two_camera_spec, 0), device='cpu')
+    compiled = first._forward._cache_size()
+    second = RewardClassifier(two_camera_spec, params_for(two_camera_spec, 1), device='cpu')
+    assert second._forward is first._forward and second._forward._cache_size() == compiled
+    a, b = (c.predict(dict(zip(('wrist_1', 'front'), one))).logits for c in (first, second))
+    assert not np.allclose(a, b)                       # each serves its own weights
+    one_camera = RewardClassifier(
+        type(two_camera_spec)(('front',)), params_for(type(two_camera_spec)(('front',))),
+        device='cpu')
+    assert one_camera._forward is not first._forward   # another shape, another function
