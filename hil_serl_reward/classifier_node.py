@@ -357,17 +357,18 @@ class ClassifierNode(LifecycleNode):
         super().destroy_node()
 
 
-# The inference worker needs the GIL back the moment XLA releases it, while up to three
-# executor threads run Python for 30 Hz image callbacks. At CPython's default 5 ms switch
-# interval it waits for them in 5 ms slices: at 2 x 640x480 @ 30 Hz on 2 cores the node
-# then drops about 28 % of the sets, at 0.1 ms none (README, Performance).
+# The inference worker needs the GIL back the moment XLA releases it, while the executor
+# runs Python for 30 Hz image callbacks. At CPython's default 5 ms switch interval it waits
+# for them in 5 ms slices: at 2 x 640x480 @ 30 Hz on 2 cores the node then dropped about
+# 28 % of the sets, at 0.1 ms none (README, Performance; measured with the three executor
+# threads the node had then).
 GIL_SWITCH_INTERVAL_S = 1e-4
 
 
 def main(args: Optional[List[str]] = None) -> int:
     use_eigen_convolutions()
     sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
-    return run_node(ClassifierNode, NODE_NAME, (StartupError,), threads=3, args=args)
+    return run_node(ClassifierNode, NODE_NAME, (StartupError,), args=args)
 
 
 if __name__ == '__main__':

@@ -84,7 +84,7 @@ class DataRecorder(Node):
 
 
 def main(args: Optional[Sequence[str]] = None) -> int:
-    return run_node(DataRecorder, 'record_data', (StartupError,), threads=2,
+    return run_node(DataRecorder, 'record_data', (StartupError,),
                     done=lambda node: node.done.is_set(), args=args)
 
 

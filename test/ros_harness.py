@@ -76,10 +76,12 @@ class Bench:
                   and self.node.success_pub.get_subscription_count() > 0, timeout,
                   'discovery')
 
-    def set_parameter(self, name: str, value: Any, timeout: float = 30.0) -> Any:
-        """Sets one parameter of the node under test as `ros2 param set` does; returns the
-        SetParametersResult (successful, reason)."""
-        client = AsyncParameterClient(self.probe, self.node.get_fully_qualified_name())
+    def set_parameter(self, name: str, value: Any, timeout: float = 30.0,
+                      node_name: Optional[str] = None) -> Any:
+        """Sets one parameter of the node under test (or of `node_name`, a node of another
+        process) as `ros2 param set` does; returns the SetParametersResult."""
+        client = AsyncParameterClient(self.probe,
+                                      node_name or self.node.get_fully_qualified_name())
         assert client.wait_for_services(timeout_sec=10)
         future = client.set_parameters([Parameter(name, value=value)])
         self.wait(future.done, timeout, f'set_parameters {name}')

@@ -1,11 +1,18 @@
 """The reward node as a managed (lifecycle) node, driven over its lifecycle services as
 `ros2 lifecycle set` or a lifecycle manager would."""
+import signal
+import subprocess
+import sys
 import time
+
+import pytest
 
 from lifecycle_msgs.msg import Transition
 from lifecycle_msgs.srv import ChangeState, GetState
+from std_srvs.srv import Trigger
 
-from test_classifier_node import KEYS, frames, send_set
+from hil_serl_reward.inference import RewardClassifier
+from test_classifier_node import KEYS, expected_probability, frames, send_set
 
 
 class Lifecycle:
@@ -13,7 +20,7 @@ class Lifecycle:
 
     def __init__(self, bench, node):
         self.bench = bench
-        name = node.get_fully_qualified_name()
+        name = node if isinstance(node, str) else node.get_fully_qualified_name()
         self.change = bench.probe.create_client(ChangeState, f'{name}/change_state')
         self.get = bench.probe.create_client(GetState, f'{name}/get_state')
         assert self.change.wait_for_service(10) and self.get.wait_for_service(10)
@@ -100,3 +107,59 @@ def test_autostart_is_active_at_once(bench, checkpoint_for):
     node = bench.start_node(checkpoint_path=str(checkpoint_for(KEYS)), image_keys=list(KEYS))
     assert Lifecycle(bench, node).state() == 'active' and node.serving
 
+
+
+def test_the_executable_under_its_own_executor(bench, checkpoint_for):
+    """The `classifier_node` executable, spun by node_main's executor (not this bench's), in
+    another process: lifecycle services, a parameter, the reload service, camera sets."""
+    first, second = checkpoint_for(KEYS), checkpoint_for(KEYS, seed=1)
+    node = subprocess.Popen(
+        [sys.executable, '-m', 'hil_serl_reward.classifier_node', '--ros-args',
+         '-r', f'__ns:={bench.namespace}', '-p', f'checkpoint_path:={first}',
+         '-p', 'autostart:=false', '-p', 'camera_timeout:=60.0'],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        name = f'{bench.namespace}/hil_serl_reward'
+        lifecycle = Lifecycle(bench, name)
+        assert lifecycle.transition(Transition.TRANSITION_CONFIGURE)
+        assert lifecycle.transition(Transition.TRANSITION_ACTIVATE)
+        bench.wait(lambda: camera_subscribers(bench) == [1, 1]
+                   and bench.probe.count_publishers(f'{bench.namespace}/probability') == 1,
+                   10, 'camera subscriptions and the probability publisher')
+        rgb = frames(20)
+        stamps = iter(range(100_000_000, 10**12, 100_000_000))
+
+        def serve(count):
+            """Sends `rgb` until the `count`th output arrives: this side cannot see when the
+            other process has matched our subscriptions, so the first sets may be lost."""
+            for _ in range(30):
+                send_set(bench, rgb, next(stamps))
+                try:
+                    return bench.wait_outputs(count, timeout=0.5)
+                except AssertionError:
+                    continue
+            bench.wait_outputs(count)
+
+        serve(1)
+        expected = expected_probability(RewardClassifier.from_checkpoint(first, device='cpu'),
+                                        rgb, {})
+        assert bench.outputs['probability'][-1] == pytest.approx(expected, abs=1e-6)
+
+        assert bench.set_parameter('checkpoint_path', str(second), node_name=name).successful
+        time.sleep(0.5)                                 # let sets sent before it drain
+        serve(len(bench.outputs['probability']) + 1)
+        expected = expected_probability(RewardClassifier.from_checkpoint(second, device='cpu'),
+                                        rgb, {})
+        assert bench.outputs['probability'][-1] == pytest.approx(expected, abs=1e-6)
+
+        reload = bench.probe.create_client(Trigger, f'{name}/reload')
+        assert reload.wait_for_service(timeout_sec=10)
+        future = reload.call_async(Trigger.Request())
+        bench.wait(future.done, 30, 'reload service')
+        assert future.result().success, future.result().message
+
+        node.send_signal(signal.SIGINT)
+        log = node.communicate(timeout=30)[0]
+    finally:
+        node.kill()
+    assert node.returncode == 0 and 'Traceback' not in log, log
