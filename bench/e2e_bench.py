@@ -25,7 +25,7 @@ from typing import Callable, Dict, List
 
 import numpy as np
 import rclpy
-from rclpy.executors import SingleThreadedExecutor
+from rclpy.executors import Executor, SingleThreadedExecutor
 from sensor_msgs.msg import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -35,6 +35,7 @@ from hil_serl_reward.dds import (  # noqa: E402
     LOOPBACK_PROFILE, PROFILE_VARIABLES, config_dir, profile_env)
 from hil_serl_reward.demo import Monitor, start, stop  # noqa: E402
 from hil_serl_reward.malloc_tuning import keep_image_buffers  # noqa: E402
+from hil_serl_reward.node_main import make_executor  # noqa: E402
 from hil_serl_reward.params_file import read_node_parameters  # noqa: E402
 from hil_serl_reward.pipeline import stamp_to_ns  # noqa: E402
 
@@ -53,7 +54,7 @@ def number(value: str) -> float:
         return float('nan')
 
 
-def spin_for(executor: SingleThreadedExecutor, seconds: float,
+def spin_for(executor: Executor, seconds: float,
              until: Callable[[], bool] = lambda: False) -> None:
     """Spins for `seconds`, or less once `until()` holds."""
     end = time.monotonic() + seconds
@@ -88,7 +89,7 @@ def transport_only(width: int, height: int, rate: float, profile: bool, seconds:
     for camera in cameras:
         node.create_subscription(Image, camera.topic, arrived,
                                  camera_qos(values['qos_reliability']))
-    executor = SingleThreadedExecutor()
+    executor = make_executor()               # as the node's: the floor under its transport
     executor.add_node(node)
     try:
         spin_for(executor, 60, until=lambda: len(latencies) >= 2 * len(cameras))

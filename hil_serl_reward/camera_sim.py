@@ -96,8 +96,10 @@ class CameraSimulator(Node):
                                f'{self.rate:g} Hz, jitter {self.jitter * 1e3:g} ms')
 
     def _stamp(self, base_ns: int) -> Any:
-        offset = self._random.uniform(-self.jitter, self.jitter)
-        return Time(nanoseconds=base_ns + int(offset * 1e9)).to_msg()
+        """Up to `jitter` before the publish time: a camera stamps at exposure, before it
+        publishes, never in the future (which would flatter every latency measured here)."""
+        offset = self._random.uniform(0.0, self.jitter)
+        return Time(nanoseconds=base_ns - int(offset * 1e9)).to_msg()
 
     def _publish_set(self) -> None:
         t = time.monotonic() - self._start
