@@ -14,6 +14,7 @@ from rclpy.parameter_client import AsyncParameterClient
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Bool, Float32
+from std_srvs.srv import Trigger
 
 from hil_serl_reward.classifier_node import ClassifierNode
 from hil_serl_reward.image_conversion import rgb_to_msg
@@ -86,6 +87,16 @@ class Bench:
         future = client.set_parameters([Parameter(name, value=value)])
         self.wait(future.done, timeout, f'set_parameters {name}')
         return future.result().results[0]
+
+    def reload(self, node_name: Optional[str] = None, timeout: float = 30.0) -> Any:
+        """Calls the `~/reload` service of the node under test (or of `node_name`);
+        returns the Trigger response."""
+        client = self.probe.create_client(
+            Trigger, f'{node_name or self.node.get_fully_qualified_name()}/reload')
+        assert client.wait_for_service(timeout_sec=10)
+        future = client.call_async(Trigger.Request())
+        self.wait(future.done, timeout, 'reload service')
+        return future.result()
 
     def remove(self, node: Any) -> None:
         """Takes `node` off the executor and destroys it once the spin loop has gone round

@@ -8,7 +8,6 @@ from diagnostic_msgs.msg import DiagnosticStatus
 from rcl_interfaces.msg import ParameterType
 from rclpy.parameter import Parameter
 from sensor_msgs.msg import CompressedImage, Image
-from std_srvs.srv import Trigger
 
 from hil_serl_reward.camera_input import StartupError
 from hil_serl_reward.classifier_node import ClassifierNode
@@ -115,8 +114,8 @@ def test_threshold_changes_at_runtime_and_rejects_invalid(bench, two_camera_node
 
 
 def test_min_consecutive_debounces_success_and_changes_at_runtime(bench, checkpoint_for):
-    node = bench.start_node(checkpoint_path=str(checkpoint_for(KEYS)), image_keys=list(KEYS),
-                            threshold=0.0, min_consecutive=3)
+    bench.start_node(checkpoint_path=str(checkpoint_for(KEYS)), image_keys=list(KEYS),
+                     threshold=0.0, min_consecutive=3)
     bench.connect(list(KEYS))
 
     def set_param(name, value):
@@ -151,12 +150,8 @@ def test_reload_service_and_checkpoint_change(bench, two_camera_node, checkpoint
     before = bench.outputs['probability'][-1]
     first = two_camera_node.classifier
 
-    service = bench.probe.create_client(Trigger, two_camera_node.get_fully_qualified_name()
-                                        + '/reload')
-    assert service.wait_for_service(timeout_sec=10)
-    future = service.call_async(Trigger.Request())
-    bench.wait(future.done, 30, 'reload service')
-    assert future.result().success, future.result().message
+    response = bench.reload()
+    assert response.success, response.message
 
     result = bench.set_parameter('checkpoint_path', '/nonexistent/ckpt')
     assert not result.successful and 'no checkpoint at' in result.reason

@@ -3,7 +3,9 @@ import jax
 import numpy as np
 import pytest
 
+from conftest import params_for
 from hil_serl_reward.inference import DeviceError, RewardClassifier, as_model_input, select_device
+from hil_serl_reward.reward_classifier import ClassifierSpec
 
 
 def test_cpu_device_and_gpu_error():
@@ -52,7 +54,6 @@ def test_batch_of_four_is_not_read_as_time(two_camera_spec, two_camera_params, i
 def test_new_weights_of_the_same_shape_reuse_the_compiled_model(two_camera_spec, images):
     """A reload must not compile again (4-5 s on the CI VM): classifiers of one shape share
     one jitted function, each with its own weights."""
-    from conftest import params_for
     one = images['wrist_1'][0], images['front'][0]
     first = RewardClassifier(two_camera_spec, params_for(two_camera_spec, 0), device='cpu')
     compiled = first._forward._cache_size()
@@ -60,7 +61,6 @@ def test_new_weights_of_the_same_shape_reuse_the_compiled_model(two_camera_spec,
     assert second._forward is first._forward and second._forward._cache_size() == compiled
     a, b = (c.predict(dict(zip(('wrist_1', 'front'), one))).logits for c in (first, second))
     assert not np.allclose(a, b)                       # each serves its own weights
-    one_camera = RewardClassifier(
-        type(two_camera_spec)(('front',)), params_for(type(two_camera_spec)(('front',))),
-        device='cpu')
+    front = ClassifierSpec(('front',))
+    one_camera = RewardClassifier(front, params_for(front), device='cpu')
     assert one_camera._forward is not first._forward   # another shape, another function

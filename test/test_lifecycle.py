@@ -9,7 +9,6 @@ import pytest
 
 from lifecycle_msgs.msg import Transition
 from lifecycle_msgs.srv import ChangeState, GetState
-from std_srvs.srv import Trigger
 
 from hil_serl_reward.inference import RewardClassifier
 from test_classifier_node import KEYS, expected_probability, frames, send_set
@@ -108,7 +107,6 @@ def test_autostart_is_active_at_once(bench, checkpoint_for):
     assert Lifecycle(bench, node).state() == 'active' and node.serving
 
 
-
 def test_the_executable_under_its_own_executor(bench, checkpoint_for):
     """The `classifier_node` executable, spun by node_main's executor (not this bench's), in
     another process: lifecycle services, a parameter, the reload service, camera sets."""
@@ -152,11 +150,8 @@ def test_the_executable_under_its_own_executor(bench, checkpoint_for):
                                         rgb, {})
         assert bench.outputs['probability'][-1] == pytest.approx(expected, abs=1e-6)
 
-        reload = bench.probe.create_client(Trigger, f'{name}/reload')
-        assert reload.wait_for_service(timeout_sec=10)
-        future = reload.call_async(Trigger.Request())
-        bench.wait(future.done, 30, 'reload service')
-        assert future.result().success, future.result().message
+        response = bench.reload(node_name=name)
+        assert response.success, response.message
 
         node.send_signal(signal.SIGINT)
         log = node.communicate(timeout=30)[0]
