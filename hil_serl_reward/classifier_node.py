@@ -37,7 +37,7 @@ from hil_serl_reward.pipeline import (
     classify)
 from hil_serl_reward.reward_classifier import ClassifierSpec, init_params
 from hil_serl_reward.stats import Window
-from hil_serl_reward.xla_flags import use_eigen_convolutions
+from hil_serl_reward.xla_flags import PREALLOCATE, share_the_gpu, use_eigen_convolutions
 
 ClassifierLoader = Callable[[str], RewardClassifier]
 
@@ -315,6 +315,9 @@ class ClassifierNode(LifecycleNode):
             'convolutions': ('-' if classifier is None else 'fast (Winograd, space-to-depth)'
                              if classifier.fast_convolutions else 'direct'),
             'xla flags': os.environ.get('XLA_FLAGS', ''),
+            'xla preallocate': os.environ.get(PREALLOCATE, 'JAX default (75 % of the GPU)'),
+            **{f'device memory {name} (MiB)': f'{mib:.1f}'
+               for name, mib in (classifier.device_memory_mib() if classifier else {}).items()},
             'gil switch interval (ms)': f'{sys.getswitchinterval() * 1e3:g}',
             'malloc': malloc_setting(),
             'checkpoint': self._model_description(),
@@ -367,6 +370,7 @@ GIL_SWITCH_INTERVAL_S = 1e-4
 
 def main(args: Optional[List[str]] = None) -> int:
     use_eigen_convolutions()
+    share_the_gpu()
     sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
     return run_node(ClassifierNode, NODE_NAME, (StartupError,), args=args)
 

@@ -21,6 +21,7 @@ from std_msgs.msg import Bool, Float32
 
 from hil_serl_reward.dds import LOOPBACK_PROFILE, config_dir, profile_env
 from hil_serl_reward.params_file import NODE_NAME, read_node_parameters
+from hil_serl_reward.xla_flags import PREALLOCATE
 
 SPARKS = ' ▁▂▃▄▅▆▇█'
 
@@ -105,7 +106,8 @@ def summary(monitor: Monitor, started: float, model: str) -> str:
         f"p95 {d.get('stamp to publish latency p95 (ms)', '-')} ms",
         f"synchroniser:          {d.get('synchroniser', '?')}, device {d.get('device', '?')}, "
         f"convolutions {d.get('convolutions', '?')}",
-        f"runtime:               XLA_FLAGS '{d.get('xla flags', '?')}', GIL switch interval "
+        f"runtime:               XLA_FLAGS '{d.get('xla flags', '?')}', "
+        f"{PREALLOCATE}={d.get('xla preallocate', '?')}, GIL switch interval "
         f"{d.get('gil switch interval (ms)', '?')} ms, malloc {d.get('malloc', '?')}",
         'probability per second (mean):',
         f'  {sparkline(means)}',

@@ -19,6 +19,7 @@ def test_demo_exits_zero_and_reports_rewards(tmp_path):
     assert 'probability per second' in out
     # the node process runs with its speed settings (xla_flags.py, classifier_node.main)
     assert "XLA_FLAGS '--xla_cpu_experimental_ynn_fusion_type='" in out
+    assert 'XLA_PYTHON_CLIENT_PREALLOCATE=false' in out
     assert 'GIL switch interval 0.1 ms' in out
     assert 'malloc image buffers kept' in out
     assert 'convolutions fast (Winograd, space-to-depth)' in out

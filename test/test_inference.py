@@ -49,6 +49,8 @@ def test_batch_of_four_is_not_read_as_time(two_camera_spec, two_camera_params, i
     np.testing.assert_allclose(batch.probabilities, 1 / (1 + np.exp(-batch.logits[:, 0])),
                                rtol=1e-6)
     assert np.all((batch.probabilities > 0) & (batch.probabilities < 1))
+    assert isinstance(batch.logits, np.ndarray) and isinstance(batch.probabilities, np.ndarray)
+    assert classifier.device_memory_mib() == {}     # a CPU reports no device memory
 
 
 def test_new_weights_of_the_same_shape_reuse_the_compiled_model(two_camera_spec, images):

@@ -1,11 +1,12 @@
-"""The node's XLA:CPU setting: added once, never over a user's choice, and understood by
+"""The node's XLA settings: added once, never over a user's choice, and understood by
 the pinned jaxlib (an unknown XLA flag aborts the process, so this is worth a real run)."""
 import json
 import os
 import subprocess
 import sys
 
-from hil_serl_reward.xla_flags import EIGEN_CONVOLUTIONS, use_eigen_convolutions
+from hil_serl_reward.xla_flags import (
+    EIGEN_CONVOLUTIONS, PREALLOCATE, share_the_gpu, use_eigen_convolutions)
 
 COUNT_YNN_FUSIONS = '''
 import json, jax, jax.numpy as jnp
@@ -42,3 +43,12 @@ def test_pinned_jaxlib_accepts_the_flag_and_drops_ynn_convolutions():
     use_eigen_convolutions(environ)
     assert ynn_fusions('') > 0
     assert ynn_fusions(environ['XLA_FLAGS']) == 0
+
+
+def test_gpu_preallocation_is_turned_off_unless_the_user_chose():
+    environ = {}
+    assert share_the_gpu(environ)
+    assert environ == {PREALLOCATE: 'false'}
+    environ = {PREALLOCATE: 'true'}
+    assert not share_the_gpu(environ)
+    assert environ == {PREALLOCATE: 'true'}
