@@ -6,9 +6,11 @@ set -euo pipefail
 export ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST
 export ROS_DOMAIN_ID=${ROS_DOMAIN_ID:-$(( (RANDOM % 100) + 1 ))}
 export RMW_IMPLEMENTATION=${RMW_IMPLEMENTATION:-rmw_fastrtps_cpp}
-if [ "${HIL_SERL_NO_NETNS:-0}" != 1 ] && [ "$(id -u)" = 0 ] && unshare --net true 2>/dev/null; then
+# The namespace needs root and `ip` to bring `lo` up (a GPU machine of ours had no iproute2).
+if [ "${HIL_SERL_NO_NETNS:-0}" != 1 ] && [ "$(id -u)" = 0 ] && command -v ip >/dev/null \
+    && unshare --net true 2>/dev/null; then
   echo "ros_isolated: private network namespace, ROS_DOMAIN_ID=$ROS_DOMAIN_ID" >&2
   exec unshare --net bash -c 'ip link set lo up && exec "$@"' ros_isolated "$@"
 fi
-echo "ros_isolated: no network namespace (not root or unshare refused); loopback discovery only, ROS_DOMAIN_ID=$ROS_DOMAIN_ID" >&2
+echo "ros_isolated: no network namespace (not root, no ip, or unshare refused); loopback discovery only, ROS_DOMAIN_ID=$ROS_DOMAIN_ID" >&2
 exec "$@"
