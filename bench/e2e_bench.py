@@ -163,6 +163,10 @@ def run(width: int, height: int, rate: float, profile: bool, seconds: float,
             'inference_p95_ms': number(d.get('inference latency p95 (ms)')),
             'mailbox_wait_p95_ms': number(d.get('mailbox wait latency p95 (ms)')),
             'node_xla_flags': d.get('xla flags'),
+            'node_xla_preallocate': d.get('xla preallocate'),
+            'node_device': d.get('device'),
+            'node_device_memory_mib': {k: number(d.get(f'device memory {k} (MiB)'))
+                                       for k in ('in use', 'peak')},
             'node_gil_switch_interval_ms': number(d.get('gil switch interval (ms)')),
             'node_malloc': d.get('malloc'),
         })

@@ -10,6 +10,7 @@ FLOP count from XLA's cost analysis, and per contender the first-call time, batc
                   every convolution is XLA's direct one
   torch_eager     the same network and weights in PyTorch (bench/torch_reference.py)
   torch_compile   the same under torch.compile with inductor freezing
+  torch_compile_cudagraphs  on a GPU: the same in mode='reduce-overhead' (CUDA graphs)
   xla_defaults    jit(model.apply) with XLA's default flags, in a fresh process because XLA
                   reads its flags once per process (timed alone, after the others)
 The torch contenders run in a worker process of their own, as the node never has torch
@@ -24,6 +25,9 @@ how busy the benchmark's processes (`self_busy_cores`) and the rest of the machi
 (`others_busy_cores`) were. make bench runs this at high priority in
 its own scheduler group (scripts/high_priority.sh). torch comes from requirements/bench.txt
 (make bench installs it); without it the torch contenders are skipped.
+On a GPU (the node's `auto` device) the torch contenders run on CUDA, the matmul peak also
+at n=8192 (the floor takes the best), and the node's logits are compared with float32 on
+the CPU (`max_abs_logit_diff_vs_cpu`).
 
     python bench/model_bench.py [--seconds 5] [--no-torch]
 """
@@ -40,7 +44,7 @@ from typing import Callable, Dict, List, Optional, Tuple
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from hil_serl_reward.xla_flags import use_eigen_convolutions  # noqa: E402
+from hil_serl_reward.xla_flags import share_the_gpu, use_eigen_convolutions  # noqa: E402
 
 KEYS = ('wrist_1', 'front')
 ROUND_CALLS = 20
@@ -97,9 +101,9 @@ def batch1_round(contenders: Dict[str, Predict]) -> Dict[str, List[float]]:
 class TorchWorker:
     """The torch contenders in a child process, driven one request (a JSON line) at a time."""
 
-    def __init__(self) -> None:
+    def __init__(self, device: str) -> None:
         self._process = subprocess.Popen(
-            [sys.executable, __file__, '--torch-worker'], stdin=subprocess.PIPE,
+            [sys.executable, __file__, '--torch-worker', device], stdin=subprocess.PIPE,
             stdout=subprocess.PIPE, text=True)
         self.info = json.loads(self._process.stdout.readline() or '{"error": "no reply"}')
         self.names: List[str] = self.info.pop('contenders', [])
@@ -117,7 +121,7 @@ class TorchWorker:
         self._process.wait(timeout=60)
 
 
-def torch_worker() -> None:
+def torch_worker(device: str) -> None:
     """The worker's side: replies on the original stdout; torch's own output goes to stderr."""
     replies = os.fdopen(os.dup(sys.stdout.fileno()), 'w')
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
@@ -127,9 +131,12 @@ def torch_worker() -> None:
         replies.flush()
 
     try:
-        contenders, info = torch_contenders()
+        contenders, info = torch_contenders(device)
     except ImportError:
         reply({'error': 'not installed (pip install -r requirements/bench.txt)'})
+        return
+    except RuntimeError as exc:
+        reply({'error': str(exc)})
         return
     for predict in contenders.values():
         call_times(lambda: predict(images(1)), 5)
@@ -225,31 +232,37 @@ def cpu_description() -> Dict[str, object]:
     return info
 
 
-def matmul_gflops(seconds: float) -> Dict[str, float]:
+def matmul_gflops(seconds: float, device: 'jax.Device') -> Dict[str, float]:
+    """float32 n x n products at JAX's default precision, as the model runs (on a GPU that
+    is TF32 where the card has it), on the model's device; a GPU gets a size that fills it."""
     import jax
-    import jax.numpy as jnp
-    n = 1024
-    a = jnp.asarray(np.random.default_rng(0).standard_normal((n, n), np.float32))
-    f = jax.jit(lambda x: x @ x)
-    f(a).block_until_ready()
-    jax_s = min(np.median(call_times(lambda: f(a).block_until_ready(), 20))
-                for _ in range(max(1, int(seconds))))
+    result = {}
+    for n in (1024,) if device.platform == 'cpu' else (1024, 8192):
+        a = jax.device_put(np.random.default_rng(0).standard_normal((n, n), np.float32), device)
+        f = jax.jit(lambda x: x @ x)
+        f(a).block_until_ready()
+        jax_s = min(np.median(call_times(lambda: f(a).block_until_ready(), 20))
+                    for _ in range(max(1, int(seconds))))
+        result[f'jax_n{n}'] = round(2 * n ** 3 / jax_s / 1e9, 1)
     b = np.random.default_rng(0).standard_normal((2048, 2048)).astype(np.float32)
     numpy_s = np.median(call_times(lambda: b @ b, 10))
-    return {'jax_n1024': round(2 * n ** 3 / jax_s / 1e9, 1),
-            'numpy_n2048': round(2 * 2048 ** 3 / numpy_s / 1e9, 1)}
+    result['numpy_n2048'] = round(2 * 2048 ** 3 / numpy_s / 1e9, 1)
+    return result
 
 
 def xla_flops_per_pair(fast_convolutions: bool = False) -> float:
-    """The network's FLOPs as XLA counts them (plain form: what defines the floor), or
-    what the fast form executes (fewer: Winograd)."""
+    """The network's FLOPs as XLA:CPU counts them (plain form: what defines the floor), or
+    what the fast form executes (fewer: Winograd). Counted on the CPU whatever the model's
+    device, so that every machine's floor divides the same number."""
     import jax
     from hil_serl_reward.reward_classifier import (
         ClassifierSpec, build_classifier, param_shapes, sample_observation)
     spec = ClassifierSpec(KEYS)
     model = build_classifier(spec, fast_convolutions)
-    cost = jax.jit(lambda p, o: model.apply({'params': p}, o)).lower(
-        param_shapes(spec, fast_convolutions), sample_observation(spec)).compile().cost_analysis()
+    with jax.default_device(jax.devices('cpu')[0]):
+        cost = jax.jit(lambda p, o: model.apply({'params': p}, o)).lower(
+            param_shapes(spec, fast_convolutions), sample_observation(spec)
+        ).compile().cost_analysis()
     cost = cost[0] if isinstance(cost, list) else cost
     return float(cost['flops'])
 
@@ -286,6 +299,17 @@ def xla_defaults_in_subprocess(seconds: float) -> Dict:
     return json.loads(done.stdout)
 
 
+def logits_against_cpu(logits: np.ndarray) -> Dict[str, float]:
+    """The node's device against float32 on the CPU (plain form), for the same weights and
+    images: a GPU's TF32 convolutions round differently."""
+    from hil_serl_reward.inference import RewardClassifier
+    from hil_serl_reward.reward_classifier import ClassifierSpec
+    cpu = RewardClassifier(ClassifierSpec(KEYS), random_params(), device='cpu',
+                           fast_convolutions=False).predict(images(8)).logits.ravel()
+    return {'max_abs_logit_diff_vs_cpu': float(np.max(np.abs(logits - cpu))),
+            'max_abs_cpu_logit': float(np.max(np.abs(cpu)))}
+
+
 def node_contender(device: str, fast_convolutions: Optional[bool] = None
                    ) -> Tuple[Predict, Dict]:
     from hil_serl_reward.inference import RewardClassifier
@@ -299,30 +323,40 @@ def node_contender(device: str, fast_convolutions: Optional[bool] = None
     return (lambda batch: classifier.predict(batch).logits), info
 
 
-def torch_contenders() -> Tuple[Dict[str, Predict], Dict]:
+def torch_contenders(device: str) -> Tuple[Dict[str, Predict], Dict]:
+    """Eager and torch.compile on `device` (cpu or cuda); on CUDA also compile's CUDA-graph
+    mode, which a batch-1 user there would pick."""
     import torch
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from torch_reference import TorchClassifier
+    if device == 'cuda' and not torch.cuda.is_available():
+        raise RuntimeError(f'torch {torch.__version__} sees no CUDA device')
     torch.set_num_threads(os.cpu_count() or 1)
-    eager = TorchClassifier(random_params(), KEYS).eval()
+    eager = TorchClassifier(random_params(), KEYS, device).eval()
     modules = {'torch_eager': eager}
-    info: Dict = {'torch': torch.__version__, 'threads': torch.get_num_threads()}
-    try:
-        import torch._inductor.config as inductor_config
-        inductor_config.freezing = True
-        compiled = torch.compile(eager)
-        start = time.perf_counter()
-        with torch.inference_mode():
-            compiled({k: torch.from_numpy(v) for k, v in images(1).items()})
-        info['torch_compile_first_call_s'] = round(time.perf_counter() - start, 1)
-        modules['torch_compile'] = compiled
-    except Exception as exc:  # report, never hide, a compile failure
-        info['torch_compile_error'] = f'{type(exc).__name__}: {exc}'[:300]
+    info: Dict = {'torch': torch.__version__, 'threads': torch.get_num_threads(),
+                  'device': torch.cuda.get_device_name() if device == 'cuda' else 'cpu'}
+    compile_modes = {'torch_compile': 'default'}
+    if device == 'cuda':
+        compile_modes['torch_compile_cudagraphs'] = 'reduce-overhead'
+    import torch._inductor.config as inductor_config
+    inductor_config.freezing = True
+    for name, mode in compile_modes.items():
+        try:
+            compiled = torch.compile(eager, mode=mode)
+            start = time.perf_counter()
+            with torch.inference_mode():
+                compiled({k: torch.from_numpy(v).to(device) for k, v in images(1).items()})
+            info[f'{name}_first_call_s'] = round(time.perf_counter() - start, 1)
+            modules[name] = compiled
+        except Exception as exc:  # report, never hide, a compile failure
+            info[f'{name}_error'] = f'{type(exc).__name__}: {exc}'[:300]
 
     def predictor(module: torch.nn.Module) -> Predict:
         def predict(batch: Dict[str, np.ndarray]) -> np.ndarray:
             with torch.inference_mode():
-                return module({k: torch.from_numpy(v) for k, v in batch.items()}).numpy()
+                return module({k: torch.from_numpy(v).to(device)
+                               for k, v in batch.items()}).cpu().numpy()
         return predict
 
     return {name: predictor(module) for name, module in modules.items()}, info
@@ -335,20 +369,23 @@ def main() -> None:
     parser.add_argument('--device', default='auto')
     parser.add_argument('--no-torch', action='store_true')
     parser.add_argument('--xla-defaults', action='store_true', help=argparse.SUPPRESS)
-    parser.add_argument('--torch-worker', action='store_true', help=argparse.SUPPRESS)
+    parser.add_argument('--torch-worker', choices=('cpu', 'cuda'), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.xla_defaults:
         print(json.dumps(xla_defaults(args.seconds)))
         return
     if args.torch_worker:
-        torch_worker()
+        torch_worker(args.torch_worker)
         return
     use_eigen_convolutions()
+    share_the_gpu()                 # the torch worker and xla_defaults share the card
     import jax
+    from hil_serl_reward.inference import select_device
+    device = select_device(args.device)
     report: Dict = {'benchmark': 'model', 'machine': platform.processor() or platform.machine(),
                     'cpu': cpu_description(), 'cpus': os.cpu_count(), 'jax': jax.__version__,
-                    'backend': jax.default_backend(),
-                    'matmul_gflops': matmul_gflops(args.seconds),
+                    'backend': jax.default_backend(), 'device_kind': device.device_kind,
+                    'matmul_gflops': matmul_gflops(args.seconds, device),
                     'xla_flops_per_pair': xla_flops_per_pair(),
                     'xla_flops_per_pair_fast_form': xla_flops_per_pair(fast_convolutions=True)}
     node, report['node'] = node_contender(args.device)
@@ -360,7 +397,8 @@ def main() -> None:
         report[name]['batch1'] = summary
     for rate_hz in PACED_RATES_HZ:
         report['node'][f'batch1_paced_{rate_hz:g}hz'] = paced_batch1(node, rate_hz, args.seconds)
-    worker = None if args.no_torch else TorchWorker()
+    worker = None if args.no_torch else TorchWorker(
+        'cpu' if device.platform == 'cpu' else 'cuda')
     if worker:
         report['torch'] = worker.info
     if worker and worker.names:
@@ -368,6 +406,8 @@ def main() -> None:
             key = 'batch1' if name in worker.names else 'batch1_with_torch_rounds'
             report.setdefault(name, {})[key] = summary
     reference = node(images(8)).ravel()
+    if device.platform != 'cpu':
+        report['node'].update(logits_against_cpu(reference))
     for name, predict in contenders.items():
         for batch in (8, 32):
             report[name][f'batch{batch}_pairs_per_s'] = throughput(predict, batch, args.seconds)
@@ -386,8 +426,12 @@ def main() -> None:
     if 'logits_batch8' in defaults:
         defaults['max_abs_logit_diff_vs_node'] = float(
             np.max(np.abs(np.asarray(defaults.pop('logits_batch8')) - reference)))
-    report['floor_ms'] = round(report['xla_flops_per_pair']
-                               / (report['matmul_gflops']['jax_n1024'] * 1e9) * 1e3, 3)
+    peak_gflops = max(v for k, v in report['matmul_gflops'].items() if k.startswith('jax_'))
+    report['floor_ms'] = round(report['xla_flops_per_pair'] / (peak_gflops * 1e9) * 1e3, 3)
+    report['batch32_gflops'] = {
+        name: round(result['batch32_pairs_per_s'] * report['xla_flops_per_pair'] / 1e9, 1)
+        for name, result in report.items()
+        if isinstance(result, dict) and 'batch32_pairs_per_s' in result}
     report['batch1_median_over_floor'] = {
         name: round(report[name]['batch1']['median_ms'] / report['floor_ms'], 2)
         for name, result in report.items() if isinstance(result, dict) and 'batch1' in result}

@@ -6,8 +6,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-MEAN = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
-STD = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 def conv_same(x: torch.Tensor, weight: torch.Tensor, stride: int) -> torch.Tensor:
@@ -22,10 +22,12 @@ def conv_same(x: torch.Tensor, weight: torch.Tensor, stride: int) -> torch.Tenso
 
 
 class TorchClassifier(torch.nn.Module):
-    def __init__(self, params: Dict, image_keys: Sequence[str]) -> None:
+    def __init__(self, params: Dict, image_keys: Sequence[str], device: str = 'cpu') -> None:
         super().__init__()
         self.keys = list(image_keys)
-        t = lambda a: torch.from_numpy(np.asarray(a).copy())  # noqa: E731
+        t = lambda a: torch.from_numpy(np.asarray(a, np.float32).copy()).to(device)  # noqa: E731
+        self.mean = t(IMAGENET_MEAN).view(1, 3, 1, 1)
+        self.std = t(IMAGENET_STD).view(1, 3, 1, 1)
         owner = min(self.keys)
         bb = params['encoder_def'][f'encoder_{owner}']['pretrained_encoder']
         self.conv_init = t(np.transpose(bb['conv_init']['kernel'], (3, 2, 0, 1)))
@@ -57,7 +59,7 @@ class TorchClassifier(torch.nn.Module):
         self.dense1 = (t(params['Dense_1']['kernel']), t(params['Dense_1']['bias']))
 
     def backbone(self, x: torch.Tensor) -> torch.Tensor:
-        x = (x.float() / 255.0 - MEAN) / STD
+        x = (x.float() / 255.0 - self.mean) / self.std
         x = F.conv2d(F.pad(x, (3, 3, 3, 3)), self.conv_init, stride=2)
         x = F.relu(F.group_norm(x, 4, *self.norm_init, eps=1e-5))
         x = F.max_pool2d(F.pad(x, (0, 1, 0, 1), value=float('-inf')), 3, stride=2)

@@ -79,10 +79,13 @@ def json_documents(text: str) -> list:
 
 
 def test_recorded_results_are_what_make_bench_prints():
-    """The README's tables cite these files: each must read back as the three benchmarks'
-    JSON, nothing else (make's own echo once crept into one)."""
+    """The README's tables cite these files: each must read back as benchmark JSON in make
+    bench's order, nothing else (make's own echo once crept into one). A GPU session may
+    record fewer than the three (its device time is short)."""
+    order = ['model', 'synchroniser', 'end_to_end']
     results = sorted((BENCH / 'results').glob('*.json'))
     assert results
     for path in results:
-        documents = json_documents(path.read_text())
-        assert [d['benchmark'] for d in documents] == ['model', 'synchroniser', 'end_to_end']
+        names = [d['benchmark'] for d in json_documents(path.read_text())]
+        assert names and names[0] == 'model', path
+        assert names == [name for name in order if name in names], path
