@@ -251,9 +251,10 @@ class SlowClassifier:
 
     def __init__(self, inner):
         self.inner = inner
-        self.spec, self.checkpoint, self.device = inner.spec, inner.checkpoint, inner.device
-        self.fast_convolutions = inner.fast_convolutions
-        self.seen = []
+
+    def __getattr__(self, name):
+        """Everything but predict is the real classifier's."""
+        return getattr(self.inner, name)
 
     def predict(self, images):
         time.sleep(0.15)
