@@ -68,6 +68,20 @@ def test_end_to_end_bench_reports_stages_and_the_transport_floor():
     assert 0 < arrival['p50'] <= arrival['p95'] <= arrival['p99']
 
 
+def test_call_variants_compute_the_same_logits_and_report():
+    done = subprocess.run(
+        [sys.executable, str(BENCH / 'call_variants.py'), '--device', 'cpu', '--calls', '5',
+         '--paced-calls', '2', '--rounds', '1', '--flags', ''],
+        capture_output=True, text=True, timeout=600, check=True)
+    report = json.loads(done.stdout)
+    variants = report['variants']
+    assert set(variants) == {'two_asarray', 'device_get', 'logits_only', 'stacked_input'}
+    for result in [*variants.values(), report['flags']['']]:
+        assert 0 < result['median_ms'] <= result['p95_ms']
+        assert result['paced_30hz_median_ms'] > 0
+        assert result['max_abs_logit_diff_vs_device_get'] < 1e-5
+
+
 def json_documents(text: str) -> list:
     """`make bench`'s stdout: one JSON document per benchmark, one after another."""
     decoder, documents, at = json.JSONDecoder(), [], 0
