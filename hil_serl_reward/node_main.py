@@ -1,6 +1,9 @@
 """The `main` every node executable shares: the malloc setting for image traffic
-(malloc_tuning.py), init, start-up errors as one fatal line and exit code 1, spin until
-Ctrl-C (or until the node says it is done), clean shutdown."""
+(malloc_tuning.py), init, start-up errors as one fatal line and exit code 1, Ctrl-C while
+starting as exit code 0, spin until Ctrl-C (or until the node says it is done), clean
+shutdown."""
+import os
+import sys
 from typing import Callable, Optional, Sequence, Tuple, Type
 
 import rclpy
@@ -35,6 +38,14 @@ def run_node(make_node: Callable[[], Node], name: str,
         rclpy.logging.get_logger(name).fatal(str(exc))
         rclpy.try_shutdown()
         return 1
+    except KeyboardInterrupt:
+        # Ctrl-C while the model compiles: XLA goes on compiling in threads of its own, and
+        # a normal interpreter exit tears the process down under them (SIGSEGV). Nothing is
+        # open or recorded yet, so leave at once. (rclpy's handler has shut the context
+        # down: its logger could not reach /rosout any more.)
+        print(f'[{name}] interrupted while starting', file=sys.stderr, flush=True)
+        sys.stdout.flush()
+        os._exit(0)
     executor = make_executor()
     executor.add_node(node)
     try:

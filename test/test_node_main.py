@@ -1,9 +1,13 @@
-"""The executor our node executables spin: rclpy's EventsExecutor where rclpy has it
-(Jazzy and later), the single-threaded one elsewhere (Humble)."""
+"""node_main: the executor our node executables spin (rclpy's EventsExecutor where rclpy has
+it, Jazzy and later; the single-threaded one elsewhere, Humble), and Ctrl-C while starting."""
+import os
+import signal
+import subprocess
 import sys
 
 from rclpy.executors import SingleThreadedExecutor
 
+from hil_serl_reward.dds import config_dir
 from hil_serl_reward.node_main import make_executor
 
 
@@ -23,3 +27,26 @@ def test_single_threaded_executor_where_rclpy_has_no_events_executor(ros, monkey
         assert isinstance(executor, SingleThreadedExecutor)
     finally:
         executor.shutdown()
+
+
+def test_ctrl_c_while_the_model_compiles_exits_cleanly():
+    """Ctrl-C during start-up used to print a traceback and crash the process (SIGSEGV) as
+    it tore down under XLA's compile threads. No compilation cache here, so the SIGINT lands
+    while the untrained model's initialiser compiles (seconds on the CI VM)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith('JAX_COMPILATION_CACHE')}
+    node = subprocess.Popen(
+        [sys.executable, '-m', 'hil_serl_reward.classifier_node', '--ros-args',
+         '--params-file', str(config_dir() / 'demo.yaml')],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    try:
+        lines = []
+        for line in node.stdout:                 # the warning comes just before compiling
+            lines.append(line)
+            if 'UNTRAINED' in line:
+                break
+        node.send_signal(signal.SIGINT)
+        log = ''.join(lines) + node.communicate(timeout=60)[0]
+    finally:
+        node.kill()
+    assert node.returncode == 0, log
+    assert 'Traceback' not in log and 'interrupted while starting' in log, log
