@@ -195,8 +195,8 @@ def main() -> None:
     rclpy.init()
     results: List[Dict] = []
     try:
-        for config in args.configs:
-            size, rate = config.split('@')
+        for camera_config in args.configs:
+            size, rate = camera_config.split('@')
             width, height = (int(v) for v in size.split('x'))
             for profile in profiles:
                 results.append(run(width, height, float(rate), profile, args.seconds, logs,
