@@ -16,15 +16,14 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
-from typing import Callable, Dict, List
+from typing import Callable, Dict
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from model_bench import KEYS, images, random_params  # noqa: E402
+from model_bench import KEYS, call_times, images, random_params  # noqa: E402
 
 GPU_FLAGS = ('', '--xla_gpu_graph_min_graph_size=1', '--xla_gpu_enable_command_buffer=')
 
@@ -55,28 +54,16 @@ def variants(device: str) -> Dict[str, Callable[[], np.ndarray]]:
     }
 
 
-def timed(call: Callable[[], object], calls: int, rate_hz: float = 0.0) -> List[float]:
-    times, next_call = [], time.perf_counter()
-    for _ in range(calls):
-        if rate_hz:
-            next_call += 1.0 / rate_hz
-            time.sleep(max(0.0, next_call - time.perf_counter()))
-        start = time.perf_counter()
-        call()
-        times.append(time.perf_counter() - start)
-    return times
-
-
 def measure(calls: Dict[str, Callable[[], np.ndarray]], count: int, paced: int,
             rounds: int) -> Dict[str, Dict[str, float]]:
     for call in calls.values():
-        timed(call, 10)
+        call_times(call, 10)
     back_to_back = {name: [] for name in calls}
     at_30hz = {name: [] for name in calls}
     for _ in range(rounds):
         for name, call in calls.items():
-            back_to_back[name] += timed(call, count)
-            at_30hz[name] += timed(call, paced, rate_hz=30.0)
+            back_to_back[name] += call_times(call, count)
+            at_30hz[name] += call_times(call, paced, rate_hz=30.0)
     return {name: {'median_ms': round(float(np.median(back_to_back[name])) * 1e3, 3),
                    'p95_ms': round(float(np.percentile(back_to_back[name], 95)) * 1e3, 3),
                    'paced_30hz_median_ms': round(float(np.median(at_30hz[name])) * 1e3, 3)}

@@ -77,9 +77,14 @@ class LoadMeter:
                 'others_busy_cores': round(max(machine - own, 0.0) / wall, 2)}
 
 
-def call_times(call: Callable[[], object], calls: int) -> List[float]:
-    times = []
+def call_times(call: Callable[[], object], calls: int, rate_hz: float = 0.0) -> List[float]:
+    """Seconds per call: back to back, or with `rate_hz` one call per period, as a node at a
+    camera's rate makes them (the machine idles in between)."""
+    times, next_call = [], time.perf_counter()
     for _ in range(calls):
+        if rate_hz:
+            next_call += 1.0 / rate_hz
+            time.sleep(max(0.0, next_call - time.perf_counter()))
         start = time.perf_counter()
         call()
         times.append(time.perf_counter() - start)
@@ -179,14 +184,9 @@ def paced_batch1(predict: Predict, rate_hz: float, seconds: float) -> Dict[str, 
     """One call per camera period (at least 50 calls); the machine idles in between."""
     one = images(1)
     call_times(lambda: predict(one), 5)
-    times: List[float] = []
     meter = LoadMeter()
     meter.start()
-    next_call = time.perf_counter()
-    while len(times) < max(50, int(seconds * rate_hz)):
-        next_call += 1.0 / rate_hz
-        time.sleep(max(0.0, next_call - time.perf_counter()))
-        times += call_times(lambda: predict(one), 1)
+    times = call_times(lambda: predict(one), max(50, int(seconds * rate_hz)), rate_hz)
     return latency_summary(times, meter.read())
 
 

@@ -133,4 +133,4 @@ class RewardClassifier:
         np.asarray calls wait for one copy, then the other)."""
         logits, probs = jax.device_get(
             self._forward(self.params, as_model_input(images, self.spec.image_keys)))
-        return Prediction(np.asarray(logits), np.asarray(probs))
+        return Prediction(logits, probs)
