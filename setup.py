@@ -25,12 +25,12 @@ setup(
     license='MIT',
     entry_points={
         'console_scripts': [
-            'camera_sim = hil_serl_reward.camera_sim:main',
-            'classifier_node = hil_serl_reward.classifier_node:main',
+            'camera_sim = hil_serl_reward.node_executables:camera_sim',
+            'classifier_node = hil_serl_reward.node_executables:classifier_node',
             'evaluate = hil_serl_reward.evaluate:main',
             'hil_serl_demo = hil_serl_reward.demo:main',
             'inspect_checkpoint = hil_serl_reward.inspect_checkpoint:main',
-            'record_data = hil_serl_reward.record_data:main',
+            'record_data = hil_serl_reward.node_executables:record_data',
             'train_classifier = hil_serl_reward.train_classifier:main',
         ],
     },

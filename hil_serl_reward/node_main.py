@@ -2,8 +2,6 @@
 (malloc_tuning.py), init, start-up errors as one fatal line and exit code 1, Ctrl-C while
 starting as exit code 0, spin until Ctrl-C (or until the node says it is done), clean
 shutdown."""
-import os
-import sys
 from typing import Callable, Optional, Sequence, Tuple, Type
 
 import rclpy
@@ -11,6 +9,7 @@ from rclpy.executors import Executor, ExternalShutdownException, SingleThreadedE
 from rclpy.node import Node
 
 from hil_serl_reward.malloc_tuning import keep_image_buffers
+from hil_serl_reward.node_executables import exit_interrupted_while_starting
 
 
 def make_executor() -> Executor:
@@ -39,13 +38,9 @@ def run_node(make_node: Callable[[], Node], name: str,
         rclpy.try_shutdown()
         return 1
     except KeyboardInterrupt:
-        # Ctrl-C while the model compiles: XLA goes on compiling in threads of its own, and
-        # a normal interpreter exit tears the process down under them (SIGSEGV). Nothing is
-        # open or recorded yet, so leave at once. (rclpy's handler has shut the context
-        # down: its logger could not reach /rosout any more.)
-        print(f'[{name}] interrupted while starting', file=sys.stderr, flush=True)
-        sys.stdout.flush()
-        os._exit(0)
+        # e.g. while the model compiles. (rclpy's handler has shut the context down: its
+        # logger could not reach /rosout any more.)
+        exit_interrupted_while_starting(name)
     executor = make_executor()
     executor.add_node(node)
     try:

@@ -28,13 +28,14 @@ def launch_installed():
 
 
 def console_scripts():
+    """{executable: (module, function)} of setup.py's console scripts."""
     tree = ast.parse((ROOT / 'setup.py').read_text())
-    scripts = set()
+    scripts = {}
     for node in ast.walk(tree):
         if isinstance(node, ast.Constant) and isinstance(node.value, str):
-            match = re.match(r'^\s*(\w+)\s*=\s*hil_serl_reward\.[\w.]+:main$', node.value)
+            match = re.match(r'^\s*(\w+)\s*=\s*(hil_serl_reward\.[\w.]+):(\w+)$', node.value)
             if match:
-                scripts.add(match.group(1))
+                scripts[match.group(1)] = match.group(2, 3)
     return scripts
 
 
@@ -60,10 +61,12 @@ def test_launch_files_parse_and_define_generate_launch_description():
 
 def test_every_own_executable_is_a_console_script():
     scripts = console_scripts()
-    assert {'classifier_node', 'camera_sim', 'inspect_checkpoint', 'evaluate'} <= scripts
+    assert {'classifier_node', 'camera_sim', 'inspect_checkpoint', 'evaluate'} <= set(scripts)
     own = [exe for path in LAUNCH_FILES for pkg, exe in node_calls(path)
            if pkg == 'hil_serl_reward']
-    assert own and set(own) <= scripts
+    assert own and set(own) <= set(scripts)
+    for module, function in scripts.values():
+        assert callable(getattr(importlib.import_module(module), function)), (module, function)
 
 
 def test_camera_drivers_named_are_the_real_ones():

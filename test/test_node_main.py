@@ -50,3 +50,25 @@ def test_ctrl_c_while_the_model_compiles_exits_cleanly():
         node.kill()
     assert node.returncode == 0, log
     assert 'Traceback' not in log and 'interrupted while starting' in log, log
+
+
+def test_ctrl_c_while_the_node_module_imports_exits_cleanly():
+    """The console scripts import their node inside the same quiet exit (node_executables):
+    a SIGINT during those imports (rclpy, jax, flax: about 1 s) used to end in a
+    KeyboardInterrupt traceback. The child signals just before the import starts; a SIGINT
+    arriving after it would meet a node with no params file, which exits 1."""
+    script = ('import sys\n'
+              'from hil_serl_reward.node_executables import classifier_node\n'
+              'print("importing", flush=True)\n'
+              'sys.exit(classifier_node())\n')
+    node = subprocess.Popen([sys.executable, '-c', script], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    try:
+        first = node.stdout.readline()
+        node.send_signal(signal.SIGINT)
+        log = first + node.communicate(timeout=60)[0]
+    finally:
+        node.kill()
+    assert first == 'importing\n', log
+    assert node.returncode == 0, log
+    assert 'Traceback' not in log and '[classifier_node] interrupted while starting' in log, log
