@@ -104,7 +104,8 @@ def summary(monitor: Monitor, started: float, model: str) -> str:
         f"p95 {d.get('inference latency p95 (ms)', '-')} ms",
         f"stamp-to-publish:      p50 {d.get('stamp to publish latency p50 (ms)', '-')} ms, "
         f"p95 {d.get('stamp to publish latency p95 (ms)', '-')} ms",
-        f"synchroniser:          {d.get('synchroniser', '?')}, device {d.get('device', '?')}, "
+        f"synchroniser:          {d.get('synchroniser', '?')}",
+        f"model:                 device {d.get('device', '?')}, "
         f"convolutions {d.get('convolutions', '?')}",
         f"runtime:               XLA_FLAGS '{d.get('xla flags', '?')}', "
         f"{PREALLOCATE}={d.get('xla preallocate', '?')}, GIL switch interval "

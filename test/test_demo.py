@@ -23,3 +23,5 @@ def test_demo_exits_zero_and_reports_rewards(tmp_path):
     assert 'GIL switch interval 0.1 ms' in out
     assert 'malloc image buffers kept' in out
     assert 'convolutions fast (Winograd, space-to-depth)' in out
+    assert re.search(r'^synchroniser:\s+(hil_serl_reward|message_filters)$', out, re.M)
+    assert re.search(r'^model:\s+device \S+, convolutions ', out, re.M)
