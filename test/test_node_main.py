@@ -55,11 +55,16 @@ def test_ctrl_c_while_the_model_compiles_exits_cleanly():
 def test_ctrl_c_while_the_node_module_imports_exits_cleanly():
     """The console scripts import their node inside the same quiet exit (node_executables):
     a SIGINT during those imports (rclpy, jax, flax: about 1 s) used to end in a
-    KeyboardInterrupt traceback. The child signals just before the import starts; a SIGINT
-    arriving after it would meet a node with no params file, which exits 1."""
+    KeyboardInterrupt traceback. The child says when the import has started (an import hook
+    that the import machinery calls from inside the entry point); a SIGINT arriving after
+    the import would meet a node with no params file, which exits 1."""
     script = ('import sys\n'
               'from hil_serl_reward.node_executables import classifier_node\n'
-              'print("importing", flush=True)\n'
+              'class Announce:\n'
+              '    def find_spec(self, name, path=None, target=None):\n'
+              '        if name == "hil_serl_reward.classifier_node":\n'
+              '            print("importing", flush=True)\n'
+              'sys.meta_path.insert(0, Announce())\n'
               'sys.exit(classifier_node())\n')
     node = subprocess.Popen([sys.executable, '-c', script], stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
