@@ -29,26 +29,33 @@ def test_single_threaded_executor_where_rclpy_has_no_events_executor(ros, monkey
         executor.shutdown()
 
 
+def interrupt_when(command, marker, env=None):
+    """Runs `command`, sends SIGINT once a line of its output contains `marker`; returns
+    its exit code and everything it printed."""
+    node = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, env=env)
+    try:
+        lines = []
+        for line in node.stdout:
+            lines.append(line)
+            if marker in line:
+                break
+        node.send_signal(signal.SIGINT)
+        output = ''.join(lines) + node.communicate(timeout=60)[0]
+        return node.returncode, output
+    finally:
+        node.kill()
+
+
 def test_ctrl_c_while_the_model_compiles_exits_cleanly():
     """Ctrl-C during start-up used to print a traceback and crash the process (SIGSEGV) as
     it tore down under XLA's compile threads. No compilation cache here, so the SIGINT lands
     while the untrained model's initialiser compiles (seconds on the CI VM)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith('JAX_COMPILATION_CACHE')}
-    node = subprocess.Popen(
+    returncode, log = interrupt_when(       # the warning comes just before compiling
         [sys.executable, '-m', 'hil_serl_reward.classifier_node', '--ros-args',
-         '--params-file', str(config_dir() / 'demo.yaml')],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
-    try:
-        lines = []
-        for line in node.stdout:                 # the warning comes just before compiling
-            lines.append(line)
-            if 'UNTRAINED' in line:
-                break
-        node.send_signal(signal.SIGINT)
-        log = ''.join(lines) + node.communicate(timeout=60)[0]
-    finally:
-        node.kill()
-    assert node.returncode == 0, log
+         '--params-file', str(config_dir() / 'demo.yaml')], 'UNTRAINED', env)
+    assert returncode == 0, log
     assert 'Traceback' not in log and 'interrupted while starting' in log, log
 
 
@@ -66,14 +73,7 @@ def test_ctrl_c_while_the_node_module_imports_exits_cleanly():
               '            print("importing", flush=True)\n'
               'sys.meta_path.insert(0, Announce())\n'
               'sys.exit(classifier_node())\n')
-    node = subprocess.Popen([sys.executable, '-c', script], stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
-    try:
-        first = node.stdout.readline()
-        node.send_signal(signal.SIGINT)
-        log = first + node.communicate(timeout=60)[0]
-    finally:
-        node.kill()
-    assert first == 'importing\n', log
-    assert node.returncode == 0, log
+    returncode, log = interrupt_when([sys.executable, '-c', script], 'importing')
+    assert log.startswith('importing\n'), log
+    assert returncode == 0, log
     assert 'Traceback' not in log and '[classifier_node] interrupted while starting' in log, log
