@@ -4,7 +4,8 @@ DISTRO ?= jazzy
 VENV ?= $(if $(filter jazzy,$(DISTRO)),.venv,.venv-$(DISTRO))
 PY := $(VENV)/bin/python
 ISOLATED := scripts/ros_isolated.sh
-REQS := requirements/core.txt requirements/dev.txt requirements/ros-$(DISTRO).txt setup.py
+REQS := requirements/core.txt requirements/dev.txt requirements/rl.txt requirements/ros-$(DISTRO).txt \
+	requirements/rosidl-$(DISTRO).txt setup.py scripts/build_vision_msgs.sh $(wildcard msgs/vision_msgs/*.* msgs/vision_msgs/msg/*)
 
 .PHONY: venv test colcon-test demo inspect compat bench lock clean
 

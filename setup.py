@@ -17,7 +17,8 @@ setup(
     ],
     install_requires=['setuptools'],
     # setuptools >= 72 ignores tests_require; colcon reads the 'test' extra instead.
-    extras_require={'test': ['pytest']},
+    # `rl`: the gymnasium wrapper (hil_serl_reward.gym_wrapper); the node does not need it.
+    extras_require={'test': ['pytest'], 'rl': ['gymnasium>=1.0']},
     zip_safe=True,
     maintainer='hil_serl_reward developers',
     maintainer_email='hil-serl-reward@example.org',

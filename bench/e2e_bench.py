@@ -37,7 +37,7 @@ from hil_serl_reward.demo import Monitor, start, stop  # noqa: E402
 from hil_serl_reward.malloc_tuning import keep_image_buffers  # noqa: E402
 from hil_serl_reward.node_main import make_executor  # noqa: E402
 from hil_serl_reward.params_file import read_node_parameters  # noqa: E402
-from hil_serl_reward.pipeline import stamp_to_ns  # noqa: E402
+from hil_serl_reward.stamps import stamp_to_ns  # noqa: E402
 
 STAGES = ('transport', 'mailbox wait', 'convert', 'crop/resize', 'inference', 'publishing')
 

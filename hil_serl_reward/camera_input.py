@@ -17,7 +17,8 @@ from hil_serl_reward import config
 from hil_serl_reward.camera_sync import CameraSetSubscriber
 from hil_serl_reward.image_conversion import ImageError, describe, validate
 from hil_serl_reward.mailbox import LatestMailbox
-from hil_serl_reward.pipeline import Camera, set_stamp, stamp_to_ns
+from hil_serl_reward.pipeline import Camera, set_stamp
+from hil_serl_reward.stamps import stamp_to_ns
 from hil_serl_reward.stats import RateMeter, Window
 
 

@@ -24,7 +24,7 @@ from rclpy.parameter import Parameter as RosParameter
 from std_msgs.msg import Bool, Float32
 from std_srvs.srv import Trigger
 
-from hil_serl_reward import config
+from hil_serl_reward import classification, config
 from hil_serl_reward.camera_input import CameraSetInput, StartupError, declare_parameters
 from hil_serl_reward.checkpoint import CheckpointError
 from hil_serl_reward.image_conversion import make_converter
@@ -51,6 +51,8 @@ class ClassifierNode(LifecycleNode):
         self.threshold = float(self._values['threshold'])
         self.consecutive = ConsecutiveSuccess(int(self._values['min_consecutive']))
         self.camera_timeout = float(self._values['camera_timeout'])
+        self.frame_id: str = self._values['frame_id']
+        self.classification_pub: Optional[Any] = None
         self.checkpoint_path = self._values['checkpoint_path']
         self._loader = loader or self._load_classifier
         self._model_lock = threading.Lock()
@@ -88,6 +90,12 @@ class ClassifierNode(LifecycleNode):
         self.reward_pub = self.create_lifecycle_publisher(Float32, 'reward', 10)
         self.success_pub = self.create_lifecycle_publisher(Bool, 'success', 10)
         self.probability_pub = self.create_lifecycle_publisher(Float32, 'probability', 10)
+        if classification.UNAVAILABLE:
+            self.get_logger().warning(f'{classification.TOPIC} is off: '
+                                      f'{classification.UNAVAILABLE}')
+        else:
+            self.classification_pub = self.create_lifecycle_publisher(
+                classification.Classification, classification.TOPIC, 10)
         self.get_logger().info(
             f'configured: {self._model_description()} on {classifier.device}')
         return TransitionCallbackReturn.SUCCESS
@@ -119,8 +127,11 @@ class ClassifierNode(LifecycleNode):
             self.classifier = None
         self.input = None
         self._init_counters()
-        for publisher in (self.reward_pub, self.success_pub, self.probability_pub):
-            self.destroy_lifecycle_publisher(publisher)
+        for publisher in (self.reward_pub, self.success_pub, self.probability_pub,
+                          self.classification_pub):
+            if publisher is not None:
+                self.destroy_lifecycle_publisher(publisher)
+        self.classification_pub = None
         return TransitionCallbackReturn.SUCCESS
 
     def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
@@ -274,6 +285,10 @@ class ClassifierNode(LifecycleNode):
         self.reward_pub.publish(Float32(data=result.reward))
         self.success_pub.publish(Bool(data=result.success))
         self.probability_pub.publish(Float32(data=result.probability))
+        if self.classification_pub is not None:
+            self.classification_pub.publish(classification.classification_message(
+                stamp, self.frame_id or classification.newest_frame_id(messages),
+                result.probability))
         self.publish_latency.add((self.get_clock().now().nanoseconds - stamp) / 1e9)
         self.publishing_latency.add(time.perf_counter() - publishing)
         self._last_error = None
@@ -311,6 +326,8 @@ class ClassifierNode(LifecycleNode):
         values = {
             **(self.input.diagnostic_values() if self.input else {}),
             'image conversion': self.converter.backend,
+            'classification': (f'off: {classification.UNAVAILABLE}' if classification.UNAVAILABLE
+                               else f'on ({self.resolve_topic_name(classification.TOPIC)})'),
             'device': str(classifier.device) if classifier else '-',
             'convolutions': ('-' if classifier is None else 'fast (Winograd, space-to-depth)'
                              if classifier.fast_convolutions else 'direct'),

@@ -90,6 +90,9 @@ NODE_PARAMETERS: List[Parameter] = [
     Parameter('min_consecutive', 1, 'success (reward 1.0) only after this many processed sets '
               'in a row above the threshold; 1 = hil-serl, each set on its own',
               read_only=False, validate=_in_range(1, 1000)),
+    Parameter('frame_id', '',
+              "header.frame_id of the `classification` results; empty = the frame_id of the "
+              "newest image of the set (the one whose stamp the result carries)"),
     Parameter('sync_slop', 0.03, 'largest stamp spread (s) of a synchronised camera set',
               validate=_in_range(0.0, 10.0, low_open=True)),
     Parameter('sync_queue_size', 10, 'messages kept per camera while waiting for a match',

@@ -25,7 +25,8 @@ from hil_serl_reward.inference import RewardClassifier
 from hil_serl_reward.metrics import binary_metrics, threshold_for_precision
 from hil_serl_reward.params_file import read_node_parameters
 from hil_serl_reward.pipeline import (
-    CameraSetError, CameraSetPreprocessor, set_stamp, stamp_to_ns)
+    CameraSetError, CameraSetPreprocessor, set_stamp)
+from hil_serl_reward.stamps import stamp_to_ns
 from hil_serl_reward.synchronizer import ApproximateTimeSync
 from hil_serl_reward.xla_flags import use_eigen_convolutions
 

@@ -32,10 +32,6 @@ class CameraSetError(ValueError):
         self.reason = reason
 
 
-def stamp_to_ns(stamp: Any) -> int:
-    return int(stamp.sec) * 1_000_000_000 + int(stamp.nanosec)
-
-
 class CameraSetPreprocessor:
     """Converts, crops and resizes each camera's frame as hil-serl does."""
 

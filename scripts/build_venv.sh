@@ -11,7 +11,8 @@ if ! "$python" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))'; then
   echo "build_venv: the ROS 2 $distro wheels are built for CPython 3.11; $python is $("$python" -V)" >&2
   exit 1
 fi
-req=("$here/requirements/core.txt" "$here/requirements/dev.txt" "$here/requirements/ros-$distro.txt")
+req=("$here/requirements/core.txt" "$here/requirements/dev.txt" "$here/requirements/ros-$distro.txt"
+     "$here/requirements/rosidl-$distro.txt")
 for f in "${req[@]}"; do [ -f "$f" ] || { echo "build_venv: missing $f (distro '$distro' unknown?)" >&2; exit 1; }; done
 lock="$here/requirements/lock-$distro.txt"
 rm -rf "$venv"
@@ -22,5 +23,7 @@ for f in "${req[@]}"; do args+=(-r "$f"); done
 [ -f "$lock" ] && args+=(-c "$lock")
 "$venv/bin/python" -m pip install --quiet "${args[@]}"
 "$venv/bin/python" -m pip install --quiet --no-deps --no-build-isolation -e "$here"
+# No wheel of vision_msgs exists: build the two messages the node publishes with rosidl.
+"$here/scripts/build_vision_msgs.sh" "$venv"
 touch "$venv/.installed"
 echo "build_venv: $venv ready (ROS 2 $distro)"

@@ -16,18 +16,35 @@ from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Bool, Float32
 from std_srvs.srv import Trigger
 
+from hil_serl_reward import classification
 from hil_serl_reward.classifier_node import ClassifierNode
 from hil_serl_reward.image_conversion import rgb_to_msg
+from hil_serl_reward.stamps import write_stamp
 
 
 def ns_stamp(msg: Any, stamp_ns: int) -> Any:
-    msg.header.stamp.sec, msg.header.stamp.nanosec = divmod(int(stamp_ns), 1_000_000_000)
+    write_stamp(msg.header.stamp, stamp_ns)
     return msg
 
 
 def image_msg(rgb: np.ndarray, stamp_ns: int, encoding: str = 'rgb8', **overrides: Any) -> Image:
     msg = Image(**{**rgb_to_msg(rgb, encoding), **overrides})
     return ns_stamp(msg, stamp_ns)
+
+
+class SlowClassifier:
+    """The real classifier, deliberately slowed down to `delay` seconds per set."""
+
+    def __init__(self, inner: Any, delay: float = 0.15) -> None:
+        self.inner, self.delay = inner, delay
+
+    def __getattr__(self, name: str) -> Any:
+        """Everything but predict is the real classifier's."""
+        return getattr(self.inner, name)
+
+    def predict(self, images: Any) -> Any:
+        time.sleep(self.delay)
+        return self.inner.predict(images)
 
 
 class Bench:
@@ -44,6 +61,10 @@ class Bench:
                 msg_type, topic, lambda m, t=topic: self.outputs[t].append(m.data), reliable)
         self.probe.create_subscription(DiagnosticArray, '/diagnostics', self._on_diagnostics,
                                        reliable)
+        self.classifications: List[Any] = []
+        if not classification.UNAVAILABLE:
+            self.probe.create_subscription(classification.Classification, classification.TOPIC,
+                                           self.classifications.append, reliable)
         self.publishers: Dict[str, Any] = {}
         self.node: Optional[ClassifierNode] = None
         self._thread = threading.Thread(target=self.executor.spin, daemon=True)

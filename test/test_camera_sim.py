@@ -15,7 +15,7 @@ from hil_serl_reward.bags import bag_topics, read_messages, write_bag
 from hil_serl_reward.camera_sim import CameraSimulator
 from hil_serl_reward.image_conversion import numpy_to_rgb
 from hil_serl_reward.inference import RewardClassifier
-from hil_serl_reward.pipeline import stamp_to_ns
+from hil_serl_reward.stamps import stamp_to_ns
 from hil_serl_reward.scenes import SyntheticScene
 from ros_harness import image_msg
 

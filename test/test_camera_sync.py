@@ -7,7 +7,7 @@ from sensor_msgs.msg import Image
 
 from hil_serl_reward.camera_input import camera_qos
 from hil_serl_reward.camera_sync import CameraSetSubscriber
-from hil_serl_reward.pipeline import stamp_to_ns
+from hil_serl_reward.stamps import stamp_to_ns
 from ros_harness import image_msg
 
 KEYS = ('wrist_1', 'front')

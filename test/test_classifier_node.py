@@ -12,7 +12,7 @@ from sensor_msgs.msg import CompressedImage, Image
 from hil_serl_reward.camera_input import StartupError
 from hil_serl_reward.classifier_node import ClassifierNode
 from hil_serl_reward.inference import RewardClassifier
-from ros_harness import image_msg, ns_stamp
+from ros_harness import SlowClassifier, image_msg, ns_stamp
 
 KEYS = ('wrist_1', 'front')
 CROPS = {'wrist_1': '10:-10, 20:120', 'front': ''}
@@ -244,21 +244,6 @@ def test_silent_camera_turns_diagnostics_to_warn(bench, checkpoint_for):
             break
     assert diag['level'] == DiagnosticStatus.WARN
     assert 'front' in diag['message'] and 'wrist_1' not in diag['message']
-
-
-class SlowClassifier:
-    """The real classifier, deliberately slowed down to 150 ms per set."""
-
-    def __init__(self, inner):
-        self.inner = inner
-
-    def __getattr__(self, name):
-        """Everything but predict is the real classifier's."""
-        return getattr(self.inner, name)
-
-    def predict(self, images):
-        time.sleep(0.15)
-        return self.inner.predict(images)
 
 
 def test_slow_model_works_on_newest_set_and_counts_drops(bench, checkpoint_for):

@@ -1,0 +1,150 @@
+"""A gymnasium wrapper that takes the reward from a reward node in another process.
+
+A drop-in for hil-serl's `MultiCameraBinaryRewardClassifierWrapper(env, reward_classifier_func,
+target_hz)` with the same step semantics (reward from the classifier, `done = done or reward`,
+`info['succeed']`, `target_hz` pacing), except that the success probability comes over DDS from
+`classifier_node`, for the camera set that belongs to the observation just returned, never for
+an older one. Two ways for the frames to reach the node:
+
+- the env's cameras are ROS topics the node subscribes to (`image_topics=None`): the wrapper
+  waits for the first set stamped at or after the observation's capture time, which is
+  `capture_stamp(obs, info)` (default: `info['capture_stamp_ns']` when the env reports it,
+  else the ROS time at which `env.step` returned, which no frame of the observation can be
+  later than);
+- the env reads its cameras itself, as hil-serl's Franka env does (`image_topics={key: topic}`):
+  the wrapper publishes the observation's images (the env's 128x128 crops) on the node's
+  camera topics under one fresh stamp and waits for the result of exactly that set. With an
+  empty crop the node classifies those pixels unchanged: the reward equals hil-serl's
+  in-process call on the same observation.
+
+On timeout: `on_timeout='raise'` raises ClassificationTimeout; `'zero'` gives reward 0 with
+`info['reward_timeout'] = True`. A stale reward is never returned. gymnasium is an optional
+dependency (`pip install hil_serl_reward[rl]`); this module needs it, the node does not.
+"""
+import time
+from typing import Any, Callable, Dict, Mapping, Optional, Tuple
+
+import gymnasium as gym
+import numpy as np
+from rclpy.qos import QoSProfile, ReliabilityPolicy
+from rclpy.time import Time
+from sensor_msgs.msg import Image
+
+from hil_serl_reward.client import ClassificationClient, ClassificationTimeout
+from hil_serl_reward.image_conversion import rgb_to_msg
+
+RewardFunc = Callable[[float, Any], Any]
+CaptureStamp = Callable[[Any, Dict[str, Any]], Optional[int]]
+ON_TIMEOUT = ('raise', 'zero')
+CAPTURE_STAMP_KEY = 'capture_stamp_ns'
+IMAGE_QOS = QoSProfile(depth=5, reliability=ReliabilityPolicy.RELIABLE)
+
+
+def threshold_reward(threshold: float) -> RewardFunc:
+    """hil-serl's rule, `int(sigmoid(logit) > threshold)`, on the node's probability."""
+    def reward(probability: float, obs: Any) -> int:
+        return int(probability > threshold)
+    return reward
+
+
+def reported_capture_stamp(obs: Any, info: Dict[str, Any]) -> Optional[int]:
+    return info.get(CAPTURE_STAMP_KEY)
+
+
+def camera_frame(image: np.ndarray) -> np.ndarray:
+    """An observation image (H, W, 3), possibly with leading length-1 axes (hil-serl's time
+    axis, a batch axis), as the (H, W, 3) uint8 frame to publish."""
+    frame = np.asarray(image)
+    while frame.ndim > 3 and frame.shape[0] == 1:
+        frame = frame[0]
+    if frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
+        raise ValueError(f'expected an (H, W, 3) uint8 RGB image, optionally with leading '
+                         f'axes of length 1; got {image.shape} {image.dtype}')
+    return np.ascontiguousarray(frame)
+
+
+class RemoteRewardClassifierWrapper(gym.Wrapper):
+    def __init__(self, env: gym.Env, reward_func: Optional[RewardFunc] = None,
+                 target_hz: Optional[float] = None, *, threshold: float = 0.5,
+                 client: Optional[ClassificationClient] = None,
+                 image_topics: Optional[Mapping[str, str]] = None,
+                 capture_stamp: CaptureStamp = reported_capture_stamp,
+                 timeout: float = 1.0, on_timeout: str = 'raise') -> None:
+        super().__init__(env)
+        if on_timeout not in ON_TIMEOUT:
+            raise ValueError(f'on_timeout must be one of {ON_TIMEOUT}, got {on_timeout!r}')
+        self.reward_func = reward_func or threshold_reward(threshold)
+        self.target_hz = target_hz
+        self.timeout = timeout
+        self.on_timeout = on_timeout
+        self.capture_stamp = capture_stamp
+        self._owns_client = client is None
+        self.client = client or ClassificationClient()
+        self.image_publishers = {
+            key: self.client.node.create_publisher(Image, topic, IMAGE_QOS)
+            for key, topic in (image_topics or {}).items()}
+
+    def _now_ns(self) -> int:
+        return self.client.node.get_clock().now().nanoseconds
+
+    def wait_for_node(self, timeout: float = 10.0) -> None:
+        """Until DDS discovery has matched the reward node on every topic this wrapper uses:
+        images published before that would be lost."""
+        deadline = time.monotonic() + timeout
+        while not (self.client.publisher_count() > 0 and all(
+                p.get_subscription_count() > 0 for p in self.image_publishers.values())):
+            if time.monotonic() > deadline:
+                raise TimeoutError(
+                    f'no reward node matched within {timeout:g} s: '
+                    f'{self.client.publisher_count()} classification publishers, image '
+                    f'subscribers {[p.get_subscription_count() for p in self.image_publishers.values()]}')
+            time.sleep(0.01)
+
+    def publish_images(self, obs: Mapping[str, Any]) -> int:
+        """Publishes the observation's images as one camera set; returns its stamp."""
+        stamp = self._now_ns()
+        header_stamp = Time(nanoseconds=stamp).to_msg()
+        for key, publisher in self.image_publishers.items():
+            msg = Image(**rgb_to_msg(camera_frame(obs[key])))
+            msg.header.stamp = header_stamp
+            publisher.publish(msg)
+        return stamp
+
+    def compute_reward(self, obs: Any, stamp: int, exact: bool, info: Dict[str, Any]) -> int:
+        try:
+            result = self.client.wait_for(stamp, self.timeout, exact=exact)
+        except ClassificationTimeout:
+            if self.on_timeout == 'raise':
+                raise
+            info.update(reward_timeout=True, reward_probability=None, reward_stamp_ns=None)
+            return 0
+        info.update(reward_timeout=False, reward_probability=result.probability,
+                    reward_stamp_ns=result.stamp_ns)
+        return int(self.reward_func(result.probability, obs))
+
+    def step(self, action: Any) -> Tuple[Any, float, bool, bool, Dict[str, Any]]:
+        start = time.time()
+        obs, _, done, truncated, info = self.env.step(action)
+        if self.image_publishers:
+            stamp, exact = self.publish_images(obs), True
+        else:
+            reported = self.capture_stamp(obs, info)
+            stamp, exact = (self._now_ns() if reported is None else int(reported)), False
+        reward = self.compute_reward(obs, stamp, exact, info)
+        done = bool(done or reward)
+        info['succeed'] = bool(reward)
+        if self.target_hz is not None:
+            time.sleep(max(0.0, 1.0 / self.target_hz - (time.time() - start)))
+        return obs, reward, done, truncated, info
+
+    def reset(self, **kwargs: Any) -> Tuple[Any, Dict[str, Any]]:
+        obs, info = self.env.reset(**kwargs)
+        info['succeed'] = False
+        return obs, info
+
+    def close(self) -> None:
+        for publisher in self.image_publishers.values():
+            self.client.node.destroy_publisher(publisher)
+        if self._owns_client:
+            self.client.close()
+        super().close()
