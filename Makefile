@@ -39,7 +39,8 @@ inspect: venv
 compat: venv
 	scripts/compat.sh $(PY)
 
-## Benchmarks (JSON on stdout): model vs PyTorch, synchroniser, end to end over DDS, each at
+## Benchmarks (JSON on stdout): model vs PyTorch, synchroniser, end to end over DDS, the gym
+## wrapper's cost per env step, each at
 ## high priority in its own scheduler group where allowed (scripts/high_priority.sh).
 PRIORITY := scripts/high_priority.sh
 bench: venv
@@ -47,6 +48,7 @@ bench: venv
 	@$(PRIORITY) $(ISOLATED) $(PY) bench/model_bench.py $(BENCH_ARGS)
 	@$(PRIORITY) $(PY) bench/sync_bench.py
 	@$(PRIORITY) $(ISOLATED) $(PY) bench/e2e_bench.py $(BENCH_ARGS)
+	@$(PRIORITY) $(ISOLATED) $(PY) bench/wrapper_bench.py
 
 ## Re-pin every transitive package of the current venv into the distro's lock file.
 lock: venv

@@ -125,12 +125,14 @@ class RemoteRewardClassifierWrapper(gym.Wrapper):
     def step(self, action: Any) -> Tuple[Any, float, bool, bool, Dict[str, Any]]:
         start = time.time()
         obs, _, done, truncated, info = self.env.step(action)
+        stepped = time.monotonic()
         if self.image_publishers:
             stamp, exact = self.publish_images(obs), True
         else:
             reported = self.capture_stamp(obs, info)
             stamp, exact = (self._now_ns() if reported is None else int(reported)), False
         reward = self.compute_reward(obs, stamp, exact, info)
+        info['reward_latency_s'] = time.monotonic() - stepped     # what the wrapper adds
         done = bool(done or reward)
         info['succeed'] = bool(reward)
         if self.target_hz is not None:

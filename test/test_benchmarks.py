@@ -82,6 +82,18 @@ def test_call_variants_compute_the_same_logits_and_report():
         assert result['max_abs_logit_diff_vs_device_get'] < 1e-5
 
 
+def test_wrapper_bench_reports_both_ways_and_the_in_process_call():
+    done = subprocess.run(
+        [sys.executable, str(BENCH / 'wrapper_bench.py'), '--seconds', '1', '--rates', '30'],
+        capture_output=True, text=True, timeout=400, check=True)
+    report = json.loads(done.stdout)['step_return_to_reward']
+    assert set(report) == {'in_process', 'topics', 'published'}
+    for way in report.values():
+        result = way['30_hz']
+        assert result['steps'] >= 25 and 0 < result['median_ms'] <= result['p95_ms']
+        assert result.get('timeouts', 0) == 0
+
+
 def json_documents(text: str) -> list:
     """`make bench`'s stdout: one JSON document per benchmark, one after another."""
     decoder, documents, at = json.JSONDecoder(), [], 0
@@ -96,7 +108,7 @@ def test_recorded_results_are_what_make_bench_prints():
     """The README's tables cite these files: each must read back as benchmark JSON in make
     bench's order, nothing else (make's own echo once crept into one). A GPU session may
     record fewer than the three (its device time is short)."""
-    order = ['model', 'synchroniser', 'end_to_end']
+    order = ['model', 'synchroniser', 'end_to_end', 'gym_wrapper']
     results = sorted((BENCH / 'results').glob('*.json'))
     assert results
     for path in results:

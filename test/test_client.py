@@ -1,0 +1,149 @@
+"""ClassificationClient over DDS: a publisher of real vision_msgs/Classification messages stands
+in for the reward node, so each rule (first at or after, exact, timeout, history, timelines,
+restarts) can be driven stamp by stamp. test_gym_wrapper.py runs it against the real node."""
+import subprocess
+import sys
+
+import pytest
+import rclpy
+from rclpy.qos import QoSProfile, ReliabilityPolicy
+
+from hil_serl_reward import classification
+
+pytestmark = pytest.mark.skipif(classification.UNAVAILABLE is not None,
+                                reason=classification.UNAVAILABLE or '')
+
+RELIABLE = QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE)
+
+
+def test_importing_the_client_does_not_import_jax():
+    code = ('import sys\nimport hil_serl_reward.client\n'
+            'print(sorted(m for m in sys.modules if m.split(".")[0] in ("jax", "flax")))')
+    out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True,
+                         check=True).stdout
+    assert out.strip() == '[]'
+
+
+class Results:
+    """Publishes classification results stamped as asked, from a node of the bench."""
+
+    def __init__(self, bench, node=None):
+        self.bench = bench
+        self.node = node or bench.probe
+        self.publisher = self.node.create_publisher(
+            classification.Classification, classification.TOPIC, 10)
+
+    def send(self, stamp, probability=0.25):
+        self.publisher.publish(classification.classification_message(stamp, 'cam', probability))
+
+
+@pytest.fixture
+def client(bench):
+    from hil_serl_reward.client import ClassificationClient
+    client = ClassificationClient(node=bench.probe, history=4)
+    yield client
+    client.close()
+
+
+def connected(bench, client, results):
+    bench.wait(lambda: results.publisher.get_subscription_count() > 0
+               and client.publisher_count() > 0, 10, 'discovery')
+
+
+def test_wait_for_gives_the_first_set_at_or_after_the_stamp(bench, client):
+    from hil_serl_reward.client import ClassificationTimeout
+    results = Results(bench)
+    connected(bench, client, results)
+    assert client.latest() is None
+    for stamp, p in ((100, 0.1), (200, 0.2), (300, 0.3)):
+        results.send(stamp, p)
+    bench.wait(lambda: client.latest() is not None and client.latest().stamp_ns == 300)
+    assert client.wait_for(150, timeout=1.0).stamp_ns == 200
+    assert client.wait_for(200, timeout=1.0).probability == pytest.approx(0.2)
+    assert client.wait_for(300, timeout=1.0, exact=True).frame_id == 'cam'
+    with pytest.raises(ClassificationTimeout, match='newest seen 300 ns') as raised:
+        client.wait_for(301, timeout=0.3)
+    assert raised.value.newest.stamp_ns == 300
+    with pytest.raises(ClassificationTimeout):
+        client.wait_for(250, timeout=0.2, exact=True)     # no set has exactly that stamp
+
+
+def test_a_wait_ends_when_the_result_arrives(bench, client):
+    results = Results(bench)
+    connected(bench, client, results)
+    timer = bench.probe.create_timer(0.2, lambda: results.send(500))
+    try:
+        result = client.wait_for(450, timeout=5.0)
+    finally:
+        bench.probe.destroy_timer(timer)
+    assert result.stamp_ns == 500
+
+
+def test_history_is_bounded(bench, client):
+    results = Results(bench)
+    connected(bench, client, results)
+    for stamp in range(100, 700, 100):
+        results.send(stamp)
+    bench.wait(lambda: client.latest() is not None and client.latest().stamp_ns == 600)
+    assert len(client._history) == 4
+    assert client.wait_for(0, timeout=0.1).stamp_ns == 300     # the oldest one kept
+
+
+def test_a_new_timeline_forgets_the_old_one(bench, client):
+    """A reward node restarted on a reset clock (or a looping bag) publishes older stamps
+    than before: results of the old timeline must not answer waits on the new one."""
+    from hil_serl_reward.client import ClassificationTimeout
+    results = Results(bench)
+    connected(bench, client, results)
+    results.send(5_000_000_000)
+    bench.wait(lambda: client.latest() is not None)
+    results.send(1_000_000_000)
+    bench.wait(lambda: client.latest().stamp_ns == 1_000_000_000)
+    assert client.timelines == 1
+    with pytest.raises(ClassificationTimeout):
+        client.wait_for(2_000_000_000, timeout=0.2)
+
+
+def test_the_client_survives_the_publisher_restarting(bench, client):
+    first = rclpy.create_node('reward_classifier', namespace=bench.namespace)
+    bench.executor.add_node(first)
+    results = Results(bench, first)
+    connected(bench, client, results)
+    results.send(100)
+    assert client.wait_for(100, timeout=5.0).stamp_ns == 100
+    bench.remove(first)
+    bench.wait(lambda: client.publisher_count() == 0, 10, 'the publisher to go')
+    second = rclpy.create_node('reward_classifier', namespace=bench.namespace)
+    bench.executor.add_node(second)
+    try:
+        results = Results(bench, second)
+        connected(bench, client, results)
+        results.send(200)
+        assert client.wait_for(150, timeout=5.0).stamp_ns == 200
+    finally:
+        bench.remove(second)
+
+
+def test_other_messages_on_the_topic_are_ignored(bench, client):
+    results = Results(bench)
+    connected(bench, client, results)
+    stranger = classification.Classification(
+        results=[classification.ObjectHypothesis(class_id='cat', score=0.9)])
+    results.publisher.publish(stranger)
+    results.send(100)
+    bench.wait(lambda: client.latest() is not None)
+    assert client.ignored == 1 and client.latest().stamp_ns == 100
+
+
+def test_a_client_of_its_own_leaves_the_callers_rclpy_alone(bench):
+    """Without a node the client makes its own context, node and spin thread (an RL loop with
+    no ROS of its own), and closing it does not shut down the caller's context."""
+    from hil_serl_reward.client import ClassificationClient
+    with ClassificationClient(topic=f'{bench.namespace}/classification') as own:
+        results = Results(bench)
+        bench.wait(lambda: own.publisher_count() > 0
+                   and results.publisher.get_subscription_count() > 0, 10, 'discovery')
+        results.send(700)
+        assert own.wait_for(700, timeout=5.0, exact=True).stamp_ns == 700
+        assert own.node.context is not bench.probe.context
+    assert rclpy.ok()

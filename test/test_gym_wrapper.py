@@ -1,0 +1,196 @@
+"""The gymnasium wrapper against the real reward node over DDS: each step's reward comes from
+that step's frames (checked through stamps and against the classifier in-process), never from
+an earlier step, also with a slow node; timeouts only once the node is gone."""
+import time
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+from hil_serl_reward import classification
+from hil_serl_reward.inference import RewardClassifier
+from hil_serl_reward.preprocessing import Crop, parse_crop, preprocess
+from hil_serl_reward.scenes import SyntheticScene
+from ros_harness import SlowClassifier, image_msg
+from test_classifier_node import CROPS, KEYS, camera_params, expected_probability
+
+pytestmark = pytest.mark.skipif(classification.UNAVAILABLE is not None,
+                                reason=classification.UNAVAILABLE or '')
+
+STEP_S = 0.3          # scene time between steps: the disc moves, so every step's frames differ
+
+
+class CameraEnv(gym.Env):
+    """A robot env whose cameras are ROS topics: each step publishes one frame per camera
+    (the simulator's scene) stamped now and returns them, with that stamp in the info."""
+
+    def __init__(self, bench, width=160, height=120):
+        self.bench = bench
+        self.scene = SyntheticScene(width, height)
+        self.observation_space = gym.spaces.Dict({k: gym.spaces.Box(
+            0, 255, (height, width, 3), np.uint8) for k in KEYS})
+        self.action_space = gym.spaces.Discrete(1)
+        self.steps = 0
+
+    def observe(self):
+        return {k: self.scene.render(k, self.steps * STEP_S) for k in KEYS}
+
+    def reset(self, seed=None, options=None):
+        self.steps = 0
+        return self.observe(), {}
+
+    def step(self, action):
+        self.steps += 1
+        obs = self.observe()
+        stamp = self.bench.probe.get_clock().now().nanoseconds
+        for key in KEYS:
+            self.bench.publish(key, image_msg(obs[key], stamp))
+        return obs, 0.0, False, False, {'capture_stamp_ns': stamp}
+
+
+class CroppingEnv(gym.Env):
+    """hil-serl's Franka env in miniature: it reads its cameras itself and returns each
+    camera's 128x128 crop with a leading time axis; nothing is published."""
+
+    def __init__(self):
+        self.scene = SyntheticScene(320, 240)
+        self.observation_space = gym.spaces.Dict({k: gym.spaces.Box(
+            0, 255, (1, 128, 128, 3), np.uint8) for k in KEYS})
+        self.action_space = gym.spaces.Discrete(1)
+        self.steps = 0
+
+    def observe(self):
+        crops = {'wrist_1': parse_crop('20:-20, 40:-40'), 'front': Crop()}
+        return {k: preprocess(self.scene.render(k, self.steps * STEP_S), crops[k])[None]
+                for k in KEYS}
+
+    def reset(self, seed=None, options=None):
+        self.steps = 0
+        return self.observe(), {}
+
+    def step(self, action):
+        self.steps += 1
+        return self.observe(), 0.0, False, False, {}
+
+
+def wrapped(env, bench, **kwargs):
+    from hil_serl_reward.client import ClassificationClient
+    from hil_serl_reward.gym_wrapper import RemoteRewardClassifierWrapper
+    return RemoteRewardClassifierWrapper(env, client=ClassificationClient(node=bench.probe),
+                                         **kwargs)
+
+
+def in_process_probabilities(classifier, env, steps):
+    """What the classifier gives for each step's frames, computed here."""
+    env.reset()
+    return [expected_probability(classifier, env.step(0)[0], CROPS) for _ in range(steps)]
+
+
+def run_steps(bench, node, classifier, steps=6, **kwargs):
+    env = CameraEnv(bench)
+    expected = in_process_probabilities(classifier, CameraEnv(bench), steps)
+    threshold = float(np.median(expected))
+    wrapper = wrapped(env, bench, threshold=threshold, timeout=10.0, **kwargs)
+    wrapper.wait_for_node()
+    _, info = wrapper.reset()
+    assert info['succeed'] is False
+    for i in range(steps):
+        _, reward, done, _, info = wrapper.step(0)
+        assert info['reward_stamp_ns'] == info['capture_stamp_ns']       # this step's frames
+        assert info['reward_probability'] == pytest.approx(expected[i], abs=1e-6)
+        assert reward == int(expected[i] > threshold)
+        assert done is bool(reward) and info['succeed'] is bool(reward)
+        assert info['reward_timeout'] is False
+    return wrapper
+
+
+@pytest.fixture
+def classifier(checkpoint_for):
+    return RewardClassifier.from_checkpoint(checkpoint_for(KEYS), device='cpu')
+
+
+def test_each_step_is_rewarded_for_its_own_frames(bench, checkpoint_for, classifier):
+    node = bench.start_node(checkpoint_path=str(checkpoint_for(KEYS)), image_keys=list(KEYS),
+                            camera_timeout=60.0, **camera_params(CROPS))
+    bench.connect(list(KEYS))
+    run_steps(bench, node, classifier, steps=8)
+
+
+def test_a_slow_node_still_gives_each_step_its_own_reward(bench, classifier):
+    """At 0.25 s per inference the previous step's result is what `latest` would give when
+    the step returns; waiting on the stamp gives this step's."""
+    slow = SlowClassifier(classifier, delay=0.25)
+    bench.start_node(loader=lambda path: slow, checkpoint_path='unused', image_keys=list(KEYS),
+                     camera_timeout=60.0, **camera_params(CROPS))
+    bench.connect(list(KEYS))
+    run_steps(bench, bench.node, classifier, steps=4)
+
+
+def test_timeouts_come_only_once_the_node_is_stopped(bench, checkpoint_for, classifier):
+    from hil_serl_reward.client import ClassificationTimeout
+    node = bench.start_node(checkpoint_path=str(checkpoint_for(KEYS)), image_keys=list(KEYS),
+                            camera_timeout=60.0, **camera_params(CROPS))
+    bench.connect(list(KEYS))
+    wrapper = run_steps(bench, node, classifier, steps=3, on_timeout='zero')
+    bench.remove(node)
+    bench.node = None
+    wrapper.timeout = 0.5
+    _, reward, done, _, info = wrapper.step(0)
+    assert (reward, done, info['succeed'], info['reward_timeout']) == (0, False, False, True)
+    assert info['reward_probability'] is None
+    wrapper.on_timeout = 'raise'
+    with pytest.raises(ClassificationTimeout):
+        wrapper.step(0)
+
+
+def test_target_hz_paces_the_step(bench, checkpoint_for, classifier):
+    bench.start_node(checkpoint_path=str(checkpoint_for(KEYS)), image_keys=list(KEYS),
+                     camera_timeout=60.0, **camera_params(CROPS))
+    bench.connect(list(KEYS))
+    wrapper = wrapped(CameraEnv(bench), bench, target_hz=4.0, timeout=10.0)
+    wrapper.wait_for_node()
+    wrapper.reset()
+    start = time.time()
+    wrapper.step(0)
+    assert time.time() - start >= 0.25
+
+
+def test_published_observations_get_hil_serls_in_process_reward(bench, checkpoint_for,
+                                                                 classifier):
+    """Way (b): the env crops its own frames; the wrapper publishes them and the node (no
+    crop) classifies them unchanged: the same probability as the in-process call, to the bit.
+    The client here has a context and node of its own, as in an actor with no ROS."""
+    from hil_serl_reward.client import ClassificationClient
+    from hil_serl_reward.gym_wrapper import RemoteRewardClassifierWrapper
+    bench.start_node(checkpoint_path=str(checkpoint_for(KEYS)), image_keys=list(KEYS),
+                     camera_timeout=60.0)
+    bench.connect(list(KEYS))
+    ns = bench.namespace
+    wrapper = RemoteRewardClassifierWrapper(
+        CroppingEnv(), threshold=0.5, timeout=10.0,
+        client=ClassificationClient(topic=f'{ns}/classification'),
+        image_topics={k: f'{ns}/{k}/image_raw' for k in KEYS})
+    try:
+        wrapper.wait_for_node()
+        wrapper.reset()
+        for _ in range(4):
+            obs, reward, _, _, info = wrapper.step(0)
+            prediction = classifier.predict({k: obs[k][0] for k in KEYS})
+            assert info['reward_probability'] == float(prediction.probabilities[0])
+            assert reward == int(float(prediction.probabilities[0]) > 0.5)
+    finally:
+        wrapper.close()
+
+
+def test_the_nodes_preprocessing_is_the_identity_on_128x128_frames():
+    frame = np.random.default_rng(0).integers(0, 256, (128, 128, 3), dtype=np.uint8)
+    assert np.array_equal(preprocess(frame, Crop()), frame)
+
+
+def test_observation_images_must_be_rgb_uint8():
+    from hil_serl_reward.gym_wrapper import camera_frame
+    assert camera_frame(np.zeros((1, 1, 128, 128, 3), np.uint8)).shape == (128, 128, 3)
+    with pytest.raises(ValueError, match=r'\(2, 128, 128, 3\) uint8'):
+        camera_frame(np.zeros((2, 128, 128, 3), np.uint8))
+    with pytest.raises(ValueError, match='float32'):
+        camera_frame(np.zeros((128, 128, 3), np.float32))
