@@ -50,9 +50,10 @@ bench: venv
 	@$(PRIORITY) $(ISOLATED) $(PY) bench/e2e_bench.py $(BENCH_ARGS)
 	@$(PRIORITY) $(ISOLATED) $(PY) bench/wrapper_bench.py
 
-## Re-pin every transitive package of the current venv into the distro's lock file.
+## Re-pin every transitive package of the current venv into the distro's lock file (vision_msgs
+## is built here, not installed from an index: not pinned).
 lock: venv
-	$(PY) -m pip freeze --exclude-editable | grep -v '^-e' > requirements/lock-$(DISTRO).txt
+	$(PY) -m pip freeze --exclude-editable | grep -v -e '^-e' -e '^vision_msgs==' > requirements/lock-$(DISTRO).txt
 
 clean:
 	rm -rf build install log .pytest_cache

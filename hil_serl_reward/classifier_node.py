@@ -1,4 +1,5 @@
-"""classifier_node: synchronised cameras in; reward, success and probability out.
+"""classifier_node: synchronised cameras in; reward, success, probability and the stamped
+classification out.
 
 A managed (lifecycle) node: configure loads and compiles the classifier and makes the output
 publishers, activate subscribes to the cameras and starts the inference worker, deactivate

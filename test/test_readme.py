@@ -7,7 +7,7 @@ from typing import Dict, List
 
 import pytest
 
-from hil_serl_reward import config
+from hil_serl_reward import classification, config
 from test_launch_files import console_scripts
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -91,6 +91,7 @@ def test_node_topics_and_services():
     rows = table('### Topics')
     names = node_interfaces(ROOT / 'hil_serl_reward' / 'classifier_node.py')
     assert {'reward', 'success', 'probability', '/diagnostics', '~/reload'} <= set(names)
+    names.append(classification.TOPIC)     # created only where vision_msgs imports
     for name in names:
         assert name in rows, f'README lacks {name}'
 
