@@ -4,6 +4,7 @@ each image, synchronisation and the newest-set mailbox.
 Both nodes must see exactly the same camera sets, so they share this rather than copies.
 """
 import collections
+import difflib
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import rclpy
@@ -63,7 +64,26 @@ def declare_parameters(node: Node, parameters: Sequence[config.Parameter]) -> Di
     problems = config.check(values)
     if problems:
         raise StartupError('invalid parameters: ' + '; '.join(problems))
+    _check_unknown(node, values)
     return values
+
+
+def _check_unknown(node: Node, declared: Dict[str, Any]) -> None:
+    """Parameters given for this node that it does not declare: rclpy ignores them, so a
+    misspelt `thresold: 0.9` would leave the default threshold serving without a word."""
+    given = node._parameter_overrides       # the params files' and -p values for this node
+    unknown = [name for name in given if name not in declared and name != 'use_sim_time'
+               and not name.startswith('qos_overrides.')]
+    if not unknown:
+        return
+    named = []
+    for name in unknown:
+        nearest = difflib.get_close_matches(name, declared, n=1, cutoff=0.6)
+        named.append(f"'{name}'" + (f" (did you mean '{nearest[0]}'?)" if nearest else ''))
+    message = f"unknown parameters: {', '.join(named)}"
+    if declared['reject_unknown_parameters']:
+        raise StartupError(f'{message}; set reject_unknown_parameters:=false to only warn')
+    node.get_logger().warning(f'{message}: ignored')
 
 
 def camera_qos(reliability: str) -> QoSProfile:
@@ -88,6 +108,8 @@ class CameraSetInput:
         self.rates = [RateMeter() for _ in self.cameras]
         self._last_stamp: List[Optional[int]] = [None] * len(self.cameras)
         self._last_set_stamp: Optional[int] = None
+        self._max_ahead_ns = int(float(values['max_stamp_ahead']) * 1e9)
+        self._max_pixels = int(values['max_image_pixels'])
         self.transport_latency = Window()
         self.subscriber = CameraSetSubscriber(
             node, [c.topic for c in self.cameras],
@@ -117,13 +139,20 @@ class CameraSetInput:
     def _accept(self, index: int, msg: Any) -> bool:
         self.rates[index].tick()
         try:
-            validate(msg)
+            validate(msg, self._max_pixels)
         except ImageError as exc:
             return self._refuse(index, exc.reason, str(exc), msg)
         stamp = stamp_to_ns(msg.header.stamp)
         if stamp == 0:
             return self._refuse(index, 'zero_stamp', 'header stamp is zero: the driver does '
                                 'not stamp its images, so they cannot be synchronised', msg)
+        now = self._node.get_clock().now().nanoseconds
+        if now and stamp - now > self._max_ahead_ns:    # now = 0: sim time before /clock
+            return self._refuse(index, 'stamp_ahead',
+                                f'stamp {stamp} ns is {(stamp - now) / 1e9:.3f} s ahead of this '
+                                f'node\'s clock (max_stamp_ahead '
+                                f'{self._max_ahead_ns / 1e9:g} s): is the camera\'s clock '
+                                f'synchronised?', msg)
         last = self._last_stamp[index]
         if last is not None and last - stamp > TIME_RESET_NS:
             self._start_over(index, last - stamp)

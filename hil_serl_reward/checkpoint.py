@@ -162,11 +162,24 @@ def detect_layout(params: Mapping[str, Any], path: Path) -> CheckpointLayout:
     return CheckpointLayout(keys, backbone, owners, 2 if outputs == 1 else outputs)
 
 
+def _flat_leaves(tree: Mapping[str, Any]) -> Dict[str, Any]:
+    return {'/'.join(str(getattr(p, 'key', p)) for p in path): leaf
+            for path, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]}
+
+
 def _flat_shapes(tree: Mapping[str, Any]) -> Dict[str, Tuple[int, ...]]:
-    flat = {}
-    for path, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]:
-        flat['/'.join(str(getattr(p, 'key', p)) for p in path)] = tuple(np.shape(leaf))
-    return flat
+    return {name: tuple(np.shape(leaf)) for name, leaf in _flat_leaves(tree).items()}
+
+
+def check_finite(params: Params, path: Path) -> None:
+    """Corrupt bytes inside an array load without complaint and serve NaN: refuse them."""
+    for name, leaf in _flat_leaves(params).items():
+        values = np.asarray(leaf)
+        if np.issubdtype(values.dtype, np.floating) and not np.isfinite(values).all():
+            bad = values.size - int(np.isfinite(values).sum())
+            raise CheckpointError(
+                f"'{path}': parameter {name} {values.shape} holds {bad} non-finite values "
+                f"(NaN or inf) of {values.size}: the checkpoint is corrupt")
 
 
 def check_tree(params: Params, spec: ClassifierSpec, path: Path) -> None:
@@ -257,6 +270,7 @@ def load_checkpoint(path: os.PathLike, image_keys: Optional[Sequence[str]] = Non
     frozen = bool(sidecar.get('frozen', True)) if sidecar else True
     spec = ClassifierSpec(keys, n_way=layout.n_way, backbone=layout.backbone, frozen=frozen)
     check_tree(params, spec, ckpt)
+    check_finite(params, ckpt)
     return LoadedCheckpoint(ckpt, fmt, step, params, spec, layout, sidecar, notes)
 
 

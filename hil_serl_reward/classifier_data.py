@@ -6,12 +6,15 @@ masks, dones}; `observations[key]` is uint8 RGB (1, 128, 128, 3). Positives live
 Upstream names them `{exp}_{N}_success_images_{ts}.pkl` and `{exp}_failure_images_{ts}.pkl`.
 """
 import datetime
+import os
 import pickle
+import tempfile
 from pathlib import Path
 from typing import Any, Dict, List, Sequence, Tuple
 
 import numpy as np
 
+from hil_serl_reward import safe_pickle
 from hil_serl_reward.resnet_v1 import IMAGE_SIZE
 
 
@@ -24,9 +27,12 @@ def files(folder: Path) -> Tuple[List[Path], List[Path]]:
     return sorted(folder.glob('*success*.pkl')), sorted(folder.glob('*failure*.pkl'))
 
 
-def load_transitions(path: Path) -> List[Dict[str, Any]]:
-    with Path(path).open('rb') as f:
-        data = pickle.load(f)
+def load_transitions(path: Path, trusted: bool = False) -> List[Dict[str, Any]]:
+    """Restricted unpickling (safe_pickle.py) unless the user trusts the file."""
+    try:
+        data = safe_pickle.load_path(path, trusted)
+    except safe_pickle.UnsafePickleError as exc:
+        raise ClassifierDataError(str(exc)) from None
     if not isinstance(data, list):
         raise ClassifierDataError(f"'{path}' holds a {type(data).__name__}, not a list of "
                                   f"transitions")
@@ -51,7 +57,7 @@ def stack_images(transitions: Sequence[Dict[str, Any]], keys: Sequence[str], pat
     return out
 
 
-def load_classifier_data(folder: Path, keys: Sequence[str]
+def load_classifier_data(folder: Path, keys: Sequence[str], trusted: bool = False
                          ) -> Tuple[Dict[str, np.ndarray], np.ndarray]:
     """All images per key and the labels (1 success, 0 failure), successes first."""
     successes, failures = files(folder)
@@ -60,7 +66,7 @@ def load_classifier_data(folder: Path, keys: Sequence[str]
     parts, labels = [], []
     for label, paths in ((1, successes), (0, failures)):
         for path in paths:
-            images = stack_images(load_transitions(path), keys, path)
+            images = stack_images(load_transitions(path, trusted), keys, path)
             parts.append(images)
             labels.append(np.full(len(images[keys[0]]), label, np.int32))
     images = {k: np.concatenate([p[k] for p in parts]) for k in keys}
@@ -81,6 +87,11 @@ def file_names(experiment: str, successes: int, when: datetime.datetime) -> Tupl
             f'{experiment}_failure_images_{stamp}.pkl')
 
 
+class DataWriteError(RuntimeError):
+    """The output folder or a chunk file could not be written. Transitions of a chunk that
+    failed stay pending (`unwritten`), and no partial file is left behind."""
+
+
 class ClassifierDataWriter:
     """Collects labelled transitions and writes them in chunks, each chunk a pair of files
     named as upstream names them, so nothing recorded is lost to a crash or Ctrl-C."""
@@ -88,7 +99,13 @@ class ClassifierDataWriter:
     def __init__(self, folder: Path, experiment: str, flush_every: int,
                  clock=datetime.datetime.now) -> None:
         self.folder = Path(folder)
-        self.folder.mkdir(parents=True, exist_ok=True)
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            with tempfile.TemporaryFile(dir=self.folder):
+                pass
+        except OSError as exc:
+            raise DataWriteError(f"output folder '{self.folder}' is not writable: {exc}"
+                                 ) from exc
         self.experiment = experiment
         self.flush_every = flush_every
         self._clock = clock
@@ -116,14 +133,30 @@ class ClassifierDataWriter:
             while path.exists():
                 chunk += 1
                 path = self.folder / name.replace('.pkl', f'_{chunk}.pkl')
-            write_pickle(path, self._pending[success])
+            try:
+                write_pickle(path, self._pending[success])
+            except OSError as exc:
+                raise DataWriteError(f'cannot write {path}: {exc}') from exc
             self.written.append(path)
             self._pending[success] = []
 
 
+    @property
+    def unwritten(self) -> Tuple[int, int]:
+        """(successes, failures) recorded but not in a file yet."""
+        return len(self._pending[True]), len(self._pending[False])
+
+
 def write_pickle(path: Path, transitions: List[Dict[str, Any]]) -> None:
-    """Atomic write: a crash mid-write never leaves a truncated pickle."""
+    """Atomic write: a crash or a full disk mid-write never leaves a truncated pickle, nor
+    the temporary file."""
     tmp = path.with_name(f'.{path.name}.tmp')
-    with tmp.open('wb') as f:
-        pickle.dump(transitions, f, protocol=pickle.HIGHEST_PROTOCOL)
-    tmp.replace(path)
+    try:
+        with tmp.open('wb') as f:
+            pickle.dump(transitions, f, protocol=pickle.HIGHEST_PROTOCOL)
+            f.flush()
+            os.fsync(f.fileno())
+        tmp.replace(path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise

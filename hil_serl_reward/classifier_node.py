@@ -20,6 +20,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import SetParametersResult
+from rclpy.impl.implementation_singleton import rclpy_implementation as _rclpy
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.parameter import Parameter as RosParameter
 from std_msgs.msg import Bool, Float32
@@ -46,6 +47,7 @@ ClassifierLoader = Callable[[str], RewardClassifier]
 class ClassifierNode(LifecycleNode):
     def __init__(self, loader: Optional[ClassifierLoader] = None, **kwargs: Any) -> None:
         super().__init__(NODE_NAME, **kwargs)
+        self._refuse_unregistered_transitions()
         self._values = declare_parameters(self, config.NODE_PARAMETERS)
         self.image_keys: Tuple[str, ...] = tuple(self._values['image_keys'])
         self.cameras = config.cameras_from(self._values)
@@ -58,7 +60,7 @@ class ClassifierNode(LifecycleNode):
         self._loader = loader or self._load_classifier
         self._model_lock = threading.Lock()
         self.classifier: Optional[RewardClassifier] = None
-        self.converter = make_converter()
+        self.converter = make_converter(int(self._values['max_image_pixels']))
         self.preprocessor = CameraSetPreprocessor(self.cameras, self.converter)
         self.input: Optional[CameraSetInput] = None
         self._worker: Optional[threading.Thread] = None
@@ -77,6 +79,25 @@ class ClassifierNode(LifecycleNode):
             self._autostarting = False
 
     # ---- lifecycle ----------------------------------------------------------------------
+
+    def _refuse_unregistered_transitions(self) -> None:
+        """rclpy's change_state service raises RCLError, ending the process, when a request
+        names a transition that does not start from the current state by id only (by
+        label it answers success = false): answer such a request the same way."""
+        service = self._service_change_state
+        change_state = service.callback
+
+        def guarded(request: Any, response: Any) -> Any:
+            try:
+                return change_state(request, response)
+            except _rclpy.RCLError as exc:
+                self.get_logger().warning(
+                    f'refused lifecycle transition id {request.transition.id} '
+                    f'{request.transition.label!r} from {self._state_machine.current_state[1]}:'
+                    f' {str(exc).splitlines()[0]}')
+                response.success = False
+                return response
+        service.callback = guarded
 
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
         try:

@@ -6,8 +6,10 @@ Validators return None when a value is acceptable, else the reason it is not; th
 uses them at start-up and for every runtime change.
 """
 import dataclasses
+import re
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
 
+from hil_serl_reward.image_conversion import DEFAULT_MAX_PIXELS
 from hil_serl_reward.inference import DEVICES
 from hil_serl_reward.pipeline import Camera
 from hil_serl_reward.preprocessing import CropError, parse_crop
@@ -58,6 +60,15 @@ def _crop(value: Any) -> Optional[str]:
     return None
 
 
+def _file_name_word(value: Any) -> Optional[str]:
+    """A name that stays a file name inside output_dir: no separators, no '..', no leading
+    dot or dash."""
+    if re.fullmatch(r'[A-Za-z0-9][A-Za-z0-9_.-]{0,99}', value or '') and '..' not in value:
+        return None
+    return (f'must be a file-name-safe word (letters, digits, _ . -, not starting with . or -, '
+            f'no ..), got {value!r}')
+
+
 def _topic(value: Any) -> Optional[str]:
     return None if value and ' ' not in value else f'not a topic name: {value!r}'
 
@@ -79,6 +90,10 @@ NODE_PARAMETERS: List[Parameter] = [
     Parameter('autostart', True,
               'configure and activate at start-up (a plain node); false leaves the lifecycle '
               'transitions to a manager (ros2 lifecycle set <node> configure / activate)'),
+    Parameter('reject_unknown_parameters', True,
+              'a parameter given for this node (params file, -p) that it does not declare, '
+              'e.g. a misspelt one, stops start-up naming the nearest known name; false only '
+              'warns'),
     Parameter('random_init', False,
               'serve an untrained, randomly initialised classifier when checkpoint_path is '
               'empty (demos and tests only)'),
@@ -95,6 +110,15 @@ NODE_PARAMETERS: List[Parameter] = [
               "newest image of the set (the one whose stamp the result carries)"),
     Parameter('sync_slop', 0.03, 'largest stamp spread (s) of a synchronised camera set',
               validate=_in_range(0.0, 10.0, low_open=True)),
+    Parameter('max_stamp_ahead', 0.1,
+              "seconds a frame's stamp may be ahead of this node's clock (clock skew between "
+              "hosts); a frame stamped further ahead is refused (stamp_ahead), so one bad "
+              "stamp cannot make its camera's next frames look older than it",
+              validate=_in_range(0.0, 3600.0, low_open=True)),
+    Parameter('max_image_pixels', DEFAULT_MAX_PIXELS,
+              'largest image (width x height) accepted; a compressed image is checked from '
+              'its PNG/JPEG header before decoding; larger ones are refused (too_large)',
+              validate=_in_range(1, 10**9)),
     Parameter('sync_queue_size', 10, 'messages kept per camera while waiting for a match',
               validate=_in_range(1, 1000)),
     Parameter('qos_reliability', 'best_effort',
@@ -109,13 +133,15 @@ NODE_PARAMETERS: List[Parameter] = [
               validate=_in_range(0.0, 60.0, low_open=True)),
 ]
 
-_SHARED_INPUT = ('image_keys', 'sync_slop', 'sync_queue_size', 'qos_reliability')
+_SHARED_INPUT = ('image_keys', 'sync_slop', 'sync_queue_size', 'qos_reliability',
+                 'max_stamp_ahead', 'max_image_pixels', 'reject_unknown_parameters')
 RECORDER_PARAMETERS: List[Parameter] = [p for p in NODE_PARAMETERS if p.name in _SHARED_INPUT] + [
     Parameter('label_topic', 'success_label',
               'std_msgs/Bool: sets arriving while it is true are recorded as successes'),
     Parameter('output_dir', 'classifier_data', 'folder for the *_success_images_* and '
               '*_failure_images_* pickles'),
-    Parameter('experiment', 'experiment', 'file name prefix, as hil-serl\'s exp_name'),
+    Parameter('experiment', 'experiment', 'file name prefix, as hil-serl\'s exp_name; a '
+              'file-name-safe word (letters, digits, _ . -)', validate=_file_name_word),
     Parameter('successes_needed', 200, 'stop after this many successes (hil-serl default 200)',
               validate=_in_range(1, 10**7)),
     Parameter('flush_every', 50, 'write a chunk file after this many new transitions',

@@ -17,7 +17,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from hil_serl_reward import config
+from hil_serl_reward import config, safe_pickle
 from hil_serl_reward.checkpoint import CheckpointError
 from hil_serl_reward.classifier_data import ClassifierDataError, load_classifier_data
 from hil_serl_reward.image_conversion import ImageError, make_converter, validate
@@ -60,13 +60,13 @@ def bag_samples(bag: Path, params: Dict[str, Any], label_topic: Optional[str]
             label_times.append((received, bool(msg.data)))
             continue
         try:
-            validate(msg)
+            validate(msg, int(values['max_image_pixels']))
         except ImageError:
             skipped += 1
             continue
         sync.add(index_of[topic], stamp_to_ns(msg.header.stamp), msg)
         arrivals += [received] * (len(sets) - len(arrivals))
-    preprocessor = CameraSetPreprocessor(cameras, make_converter())
+    preprocessor = CameraSetPreprocessor(cameras, make_converter(int(values['max_image_pixels'])))
     images: Dict[str, List[np.ndarray]] = {k: [] for k in keys}
     stamps, set_arrivals = [], []
     for (msgs, stamp), received in zip(sets, arrivals):
@@ -139,6 +139,7 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
                         help='folder for probabilities.csv and probability.png')
     parser.add_argument('--device', default='auto')
     parser.add_argument('--json', action='store_true', help='print the metrics as JSON')
+    safe_pickle.add_trust_argument(parser, 'data files')
     return parser.parse_args(argv)
 
 
@@ -154,7 +155,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         for note in classifier.checkpoint.notes:
             print(f'evaluate: note: {note}', file=sys.stderr)
         if args.classifier_data:
-            images, labels = load_classifier_data(args.classifier_data, keys)
+            images, labels = load_classifier_data(args.classifier_data, keys,
+                                                  args.trust_pickles)
             index, index_name, x_label, skipped = np.arange(len(labels)), 'sample', 'sample', 0
         else:
             images, index, labels, skipped = bag_samples(

@@ -11,6 +11,7 @@ from typing import Any, Dict, List, Optional, Sequence
 import jax
 import numpy as np
 
+from hil_serl_reward import safe_pickle
 from hil_serl_reward.checkpoint import CheckpointError, describe, load_checkpoint
 from hil_serl_reward.introspection import run_checks
 from hil_serl_reward.pretrained import (
@@ -89,6 +90,7 @@ def parse_args(argv: Optional[List[str]]) -> argparse.Namespace:
     parser.add_argument('--resnet10', help='fresh model: load ImageNet weights from this pkl')
     parser.add_argument('--no-checks', action='store_true', help='skip the sharing checks')
     parser.add_argument('--json', action='store_true', help='print JSON for scripts')
+    safe_pickle.add_trust_argument(parser, '--resnet10 file')
     args = parser.parse_args(argv)
     if args.checkpoint is None and not args.image_keys:
         parser.error('give a checkpoint or --image-keys for a fresh model')
@@ -108,7 +110,8 @@ def main(argv: Optional[List[str]] = None) -> int:
                                   backbone=args.backbone or 'shared', frozen=not args.fine_tune)
             params, notes, source = init_params(spec), [], 'fresh model (random init)'
             if args.resnet10:
-                params = apply_resnet10_weights(params, spec, load_resnet10_weights(args.resnet10),
+                params = apply_resnet10_weights(params, spec, load_resnet10_weights(
+                    args.resnet10, args.trust_pickles),
                                                 log=notes.append)
     except (CheckpointError, PretrainedWeightsError, ValueError) as exc:
         print(f'inspect_checkpoint: {exc}', file=sys.stderr)

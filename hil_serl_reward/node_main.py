@@ -2,9 +2,12 @@
 (malloc_tuning.py), init, start-up errors as one fatal line and exit code 1, Ctrl-C while
 starting as exit code 0, spin until Ctrl-C (or until the node says it is done), clean
 shutdown."""
+import sys
 from typing import Callable, Optional, Sequence, Tuple, Type
 
 import rclpy
+import yaml
+from rclpy.impl.implementation_singleton import rclpy_implementation as _rclpy
 from rclpy.executors import Executor, ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 
@@ -25,12 +28,39 @@ def make_executor() -> Executor:
     return EventsExecutor()
 
 
+def params_file_problem(args: Sequence[str]) -> Optional[str]:
+    """What is wrong with a `--params-file` of `args`, in one line: rcl's own parser would
+    end the process in a traceback."""
+    for flag, path in zip(args, args[1:]):
+        if flag != '--params-file':
+            continue
+        try:
+            with open(path) as f:
+                document = yaml.safe_load(f)
+        except OSError as exc:
+            return f"cannot read parameters file '{path}': {exc.strerror}"
+        except yaml.YAMLError as exc:
+            return f"parameters file '{path}' is not valid YAML: {' '.join(str(exc).split())}"
+        if not isinstance(document, dict):
+            return (f"parameters file '{path}' holds {type(document).__name__}, not a mapping "
+                    f"of node names to their ros__parameters")
+    return None
+
+
 def run_node(make_node: Callable[[], Node], name: str,
              startup_errors: Tuple[Type[Exception], ...],
              done: Optional[Callable[[Node], bool]] = None,
              args: Optional[Sequence[str]] = None) -> int:
     keep_image_buffers()
-    rclpy.init(args=args)
+    problem = params_file_problem(list(sys.argv if args is None else args))
+    if problem:
+        rclpy.logging.get_logger(name).fatal(problem)
+        return 1
+    try:
+        rclpy.init(args=args)
+    except _rclpy.RCLError as exc:                # e.g. a params file rcl cannot use
+        rclpy.logging.get_logger(name).fatal(f'cannot start: {str(exc).splitlines()[0]}')
+        return 1
     try:
         node = make_node()
     except startup_errors as exc:
@@ -51,4 +81,4 @@ def run_node(make_node: Callable[[], Node], name: str,
     finally:
         node.destroy_node()
         rclpy.try_shutdown()
-    return 0
+    return getattr(node, 'exit_code', 0)      # a node that lost work says so (record_data)

@@ -8,13 +8,13 @@ log says so, because upstream's log names only `encoder_front` and confuses user
 import copy
 import logging
 import os
-import pickle
 from pathlib import Path
 from typing import Any, Callable, Dict, Mapping
 
 import jax
 import numpy as np
 
+from hil_serl_reward import safe_pickle
 from hil_serl_reward.reward_classifier import ClassifierSpec, Params, param_shapes
 from hil_serl_reward.resnet_v1 import BACKBONE_MODULES
 
@@ -34,8 +34,9 @@ def _shapes(tree: Any) -> Dict[str, tuple]:
             for path, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]}
 
 
-def load_resnet10_weights(path: os.PathLike) -> Dict[str, Any]:
-    """Read and validate the pickle; only the six backbone subtrees are kept."""
+def load_resnet10_weights(path: os.PathLike, trusted: bool = False) -> Dict[str, Any]:
+    """Read (restricted unpickling unless `trusted`, safe_pickle.py) and validate the pickle;
+    only the six backbone subtrees are kept."""
     path = Path(path).expanduser()
     if not path.is_file():
         raise PretrainedWeightsError(
@@ -43,7 +44,9 @@ def load_resnet10_weights(path: os.PathLike) -> Dict[str, Any]:
             f"there (hil-serl keeps it at {DEFAULT_RESNET10_PATH})")
     with path.open('rb') as f:
         try:
-            weights = pickle.load(f)
+            weights = safe_pickle.load(f, trusted)
+        except safe_pickle.UnsafePickleError as exc:
+            raise PretrainedWeightsError(f"'{path}': {exc}") from None
         except Exception as exc:
             raise PretrainedWeightsError(f"'{path}' is not a readable pickle: {exc}") from exc
     if not isinstance(weights, Mapping):

@@ -18,6 +18,7 @@ from typing import Any, Dict, List, Optional, Sequence
 import numpy as np
 from tqdm import tqdm
 
+from hil_serl_reward import safe_pickle
 from hil_serl_reward.checkpoint import save_checkpoint
 from hil_serl_reward.classifier_data import ClassifierDataError, load_classifier_data
 from hil_serl_reward.metrics import threshold_for_precision
@@ -62,6 +63,7 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
     parser.add_argument('--params-file', type=Path,
                         help='node params YAML whose crops are recorded in the sidecar')
     parser.add_argument('--seed', type=int, default=Recipe.seed)
+    safe_pickle.add_trust_argument(parser, 'data and weights files')
     args = parser.parse_args(argv)
     if not 0 <= args.val_fraction < 1:
         parser.error('--val-fraction must be in [0, 1)')
@@ -87,10 +89,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     log = lambda message: print(f'train_classifier: {message}', flush=True)  # noqa: E731
     spec = ClassifierSpec(tuple(args.image_keys), backbone=args.backbone, frozen=args.frozen)
     try:
-        parts = [load_classifier_data(folder, spec.image_keys) for folder in args.data]
+        parts = [load_classifier_data(folder, spec.image_keys, args.trust_pickles)
+                 for folder in args.data]
         images = {k: np.concatenate([p[0][k] for p in parts]) for k in spec.image_keys}
         labels = np.concatenate([p[1] for p in parts])
-        weights = None if args.random_init else load_resnet10_weights(args.resnet10)
+        weights = (None if args.random_init
+                   else load_resnet10_weights(args.resnet10, args.trust_pickles))
         crops = ({k: read_node_parameters(args.params_file).get(f'cameras.{k}.crop', '')
                   for k in spec.image_keys} if args.params_file else None)
     except (ClassifierDataError, PretrainedWeightsError, ValueError, OSError) as exc:
