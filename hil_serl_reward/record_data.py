@@ -97,6 +97,7 @@ class DataRecorder(Node):
             f'the last file are NOT on disk ({len(self.writer.written)} files written before '
             f'are complete)')
         self.exit_code = 1
+        self._publish_diagnostics()
         self.done.set()
 
     def _publish_diagnostics(self) -> None:

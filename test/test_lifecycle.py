@@ -121,6 +121,9 @@ def test_the_executable_under_its_own_executor(bench, checkpoint_for):
         lifecycle = Lifecycle(bench, name)
         assert lifecycle.transition(Transition.TRANSITION_CONFIGURE)
         assert lifecycle.transition(Transition.TRANSITION_ACTIVATE)
+        # by id only, a transition that does not start from `active` (rclpy raised, and the
+        # process ended with exit 1): refused, and the node goes on serving below
+        assert not lifecycle.transition(Transition.TRANSITION_CONFIGURE)
         bench.wait(lambda: camera_subscribers(bench) == [1, 1]
                    and bench.probe.count_publishers(f'{bench.namespace}/probability') == 1,
                    10, 'camera subscriptions and the probability publisher')

@@ -1,0 +1,369 @@
+"""Fault injection: what a hostile or clumsy user and a faulty robot do to the nodes, over DDS
+where there is DDS. Each case was found to fail once (issue: reliability); the module keeps
+it fixed, next to cases that held then and must keep holding."""
+import os
+import pickle
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import cv2
+import numpy as np
+import pytest
+from diagnostic_msgs.msg import DiagnosticStatus
+from lifecycle_msgs.msg import Transition
+from rclpy.parameter import Parameter
+from sensor_msgs.msg import CompressedImage
+
+from hil_serl_reward import evaluate, train_classifier
+from hil_serl_reward.camera_input import StartupError
+from hil_serl_reward.checkpoint import CheckpointError, load_checkpoint
+from hil_serl_reward.classifier_data import transition, write_pickle
+from hil_serl_reward.pretrained import PretrainedWeightsError, load_resnet10_weights
+from hil_serl_reward.record_data import DataRecorder
+from ros_harness import image_msg, ns_stamp
+from test_classifier_node import KEYS, frames, send_set
+from test_lifecycle import Lifecycle
+
+pytestmark = pytest.mark.usefixtures('ros')
+
+
+@pytest.fixture
+def node(bench, checkpoint_for):
+    node = bench.start_node(checkpoint_path=str(checkpoint_for(KEYS)), image_keys=list(KEYS),
+                            camera_timeout=60.0)
+    bench.connect(list(KEYS))
+    return node
+
+
+def serves_next_set(bench, stamp, seed=0):
+    """A good set after the fault is still classified."""
+    count = len(bench.outputs['probability'])
+    send_set(bench, frames(seed), stamp)
+    bench.wait_outputs(count + 1)
+
+
+# ---- 1. lifecycle abuse -------------------------------------------------------------------
+
+def test_an_unregistered_transition_by_id_is_refused_not_fatal(bench, node):
+    lifecycle = Lifecycle(bench, node)
+    assert not lifecycle.transition(Transition.TRANSITION_CONFIGURE)    # not from active
+    assert not lifecycle.transition(99)                                  # no such transition
+    assert lifecycle.state() == 'active'
+    serves_next_set(bench, 100_000_000)
+
+
+# ---- 2. the recorder and its disk --------------------------------------------------------
+
+def recorder_command(bench, out, *params):
+    return [sys.executable, '-m', 'hil_serl_reward.record_data', '--ros-args',
+            '-r', f'__ns:={bench.namespace}', '-p', f'output_dir:={out}', *params]
+
+
+def in_small_filesystem(folder, size, command, read_only=False):
+    """`command` with `folder` a tmpfs of `size` (a full disk), in a mount namespace of its
+    own; afterwards the shell lists what the folder holds, then exits with the command's
+    code."""
+    if shutil.which('unshare') is None or os.geteuid() != 0:
+        pytest.skip('needs root and unshare for a private tmpfs')
+    options = f'size={size}' + (',ro' if read_only else '')
+    script = (f'mount -t tmpfs -o {options} tmpfs {folder} || exit 99; '
+              f'"$@"; rc=$?; echo "LEFT: $(ls -A {folder} | tr "\\n" " ")"; exit $rc')
+    return ['unshare', '-m', 'sh', '-c', script, 'sh', *command]
+
+
+def test_a_full_disk_stops_the_recorder_loudly_and_leaves_no_partial_file(bench, tmp_path):
+    folder = tmp_path / 'small'
+    folder.mkdir()
+    # each transition holds two 128x128 images twice (observations, next_observations):
+    # about 200 kB; chunks of 2 fit twice into 1 MB, the third does not
+    command = in_small_filesystem(folder, '1m', recorder_command(
+        bench, folder, '-p', 'flush_every:=2', '-p', 'successes_needed:=1000'))
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               text=True)
+    try:
+        bench.wait(lambda: bench.camera('wrist_1').get_subscription_count() > 0
+                   and bench.camera('front').get_subscription_count() > 0, 30, 'the recorder')
+        stamp = 100_000_000
+        while process.poll() is None and stamp < 100 * 100_000_000:
+            send_set(bench, frames(stamp % 7), stamp)
+            stamp += 100_000_000
+            time.sleep(0.1)
+        log = process.communicate(timeout=30)[0]
+    finally:
+        process.kill()
+    assert process.returncode == 1, log
+    assert 'No space left on device' in log and 'NOT on disk' in log, log
+    assert 'Traceback' not in log, log
+    left = log.split('LEFT:')[1].split()
+    assert left and not [name for name in left if name.endswith('.tmp')], left
+    errors = [s for s in bench.diagnostics
+              if s.level == DiagnosticStatus.ERROR and 'write failed' in s.message]
+    assert errors, [s.message for s in bench.diagnostics]
+
+
+def test_a_read_only_output_dir_fails_at_start(bench, tmp_path):
+    folder = tmp_path / 'ro'
+    folder.mkdir()
+    command = in_small_filesystem(folder, '1m', recorder_command(bench, folder),
+                                  read_only=True)
+    result = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1
+    assert 'not writable' in result.stderr and 'Read-only file system' in result.stderr
+    assert 'Traceback' not in result.stderr
+
+
+def test_an_output_dir_that_cannot_be_created_fails_at_start(bench, tmp_path):
+    blocker = tmp_path / 'a_file'
+    blocker.write_text('')
+    result = subprocess.run(recorder_command(bench, blocker / 'sub'), capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode == 1
+    assert 'not writable' in result.stderr and 'Traceback' not in result.stderr
+
+
+@pytest.mark.parametrize('experiment', ['../escape', '/abs/name', '.hidden', 'a/b', ''])
+def test_experiment_cannot_leave_the_output_dir(bench, tmp_path, experiment):
+    with pytest.raises(StartupError, match='file-name-safe word'):
+        DataRecorder(namespace=bench.namespace, parameter_overrides=[
+            Parameter('output_dir', value=str(tmp_path / 'out')),
+            Parameter('experiment', value=experiment)])
+    assert not (tmp_path / 'escape').exists()
+
+
+def test_recorder_interrupted_by_sigterm_keeps_everything(bench, tmp_path):
+    """Held before: a signal at any moment loses nothing (kept here beside the disk faults)."""
+    out = tmp_path / 'data'
+    process = subprocess.Popen(
+        recorder_command(bench, out, '-p', 'flush_every:=1000', '-p', 'successes_needed:=1000'),
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        bench.wait(lambda: bench.camera('front').get_subscription_count() > 0, 30, 'recorder')
+        for i in range(8):
+            send_set(bench, frames(i), (i + 1) * 100_000_000)
+            time.sleep(0.1)
+        time.sleep(0.5)
+        process.send_signal(signal.SIGTERM)
+        log = process.communicate(timeout=30)[0]
+    finally:
+        process.kill()
+    assert process.returncode == 0 and 'Traceback' not in log, log
+    recorded = sum(len(pickle.loads(p.read_bytes())) for p in out.glob('*.pkl'))
+    assert recorded >= 6, log          # best-effort camera QoS may drop the first set or two
+
+
+# ---- 3. oversized images -----------------------------------------------------------------
+
+def png_claiming(width, height):
+    """A real PNG whose header (IHDR) claims another size: what a crafted message carries."""
+    ok, png = cv2.imencode('.png', np.zeros((8, 8, 3), np.uint8))
+    data = bytearray(png.tobytes())
+    data[16:24] = width.to_bytes(4, 'big') + height.to_bytes(4, 'big')
+    return bytes(data)
+
+
+def test_oversized_compressed_images_are_refused_before_decoding(bench, checkpoint_for):
+    bench.start_node(checkpoint_path=str(checkpoint_for(KEYS)), image_keys=list(KEYS),
+                     camera_timeout=60.0, **{'cameras.front.compressed': True})
+    bench.camera('front', compressed=True)
+    bench.connect(list(KEYS))
+    ok, big = cv2.imencode('.png', np.zeros((4200, 4200, 3), np.uint8))   # 17.6 Mpx, 60 kB
+    for stamp, data in ((100_000_000, png_claiming(60000, 60000)), (200_000_000, big.tobytes())):
+        bench.publish('front', ns_stamp(CompressedImage(format='png', data=data), stamp))
+    bench.wait(lambda: bench.latest_diagnostics().get('front rejected too_large') == '2', 10,
+               'two too_large rejections')
+    rgb = frames(1)
+    bench.publish('wrist_1', image_msg(rgb['wrist_1'], 300_000_000))
+    ok, png = cv2.imencode('.png', cv2.cvtColor(rgb['front'], cv2.COLOR_RGB2BGR))
+    bench.publish('front', ns_stamp(CompressedImage(format='png', data=png.tobytes()),
+                                    300_000_000))
+    bench.wait_outputs(1)
+    diag = bench.latest_diagnostics()
+    assert diag['processing errors'] == '0' and diag['level'] == DiagnosticStatus.OK
+
+
+def test_oversized_raw_images_are_refused(bench, checkpoint_for):
+    bench.start_node(checkpoint_path=str(checkpoint_for(KEYS)), image_keys=list(KEYS),
+                     camera_timeout=60.0, max_image_pixels=100 * 100)
+    bench.connect(list(KEYS))
+    send_set(bench, frames(2), 100_000_000)                 # 160 x 120 = 19200 pixels
+    bench.wait(lambda: bench.latest_diagnostics().get('wrist_1 rejected too_large') == '1', 10,
+               'a too_large rejection')
+    assert bench.outputs['probability'] == []
+
+
+# ---- 4. parameters files -----------------------------------------------------------------
+
+def run_node(*args, timeout=120):
+    return subprocess.run([sys.executable, '-m', 'hil_serl_reward.classifier_node', *args],
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def params_yaml(tmp_path, body, name='rig.yaml'):
+    path = tmp_path / name
+    path.write_text('/**/hil_serl_reward:\n  ros__parameters:\n' + body)
+    return path
+
+
+def test_misspelt_parameters_stop_start_up_with_the_nearest_name(tmp_path):
+    path = params_yaml(tmp_path, '    random_init: true\n    thresold: 0.9\n'
+                       '    cameras:\n      wrist_1:\n        crpo: "1:2, 3:4"\n')
+    result = run_node('--ros-args', '--params-file', str(path))
+    assert result.returncode == 1 and 'Traceback' not in result.stderr
+    assert "'thresold' (did you mean 'threshold'?)" in result.stderr
+    assert "'cameras.wrist_1.crpo' (did you mean 'cameras.wrist_1.crop'?)" in result.stderr
+
+
+def test_unknown_parameters_only_warn_when_asked(bench, checkpoint_for):
+    node = bench.start_node(checkpoint_path=str(checkpoint_for(KEYS)), image_keys=list(KEYS),
+                            reject_unknown_parameters=False, thresold=0.9)
+    assert node.threshold == 0.5 and node.serving
+
+
+def test_the_recorder_checks_its_parameters_too(bench, tmp_path):
+    with pytest.raises(StartupError, match="'flush_evry' \\(did you mean 'flush_every'\\?\\)"):
+        DataRecorder(namespace=bench.namespace, parameter_overrides=[
+            Parameter('output_dir', value=str(tmp_path / 'out')),
+            Parameter('flush_evry', value=5)])
+
+
+@pytest.mark.parametrize('content, message', [
+    (None, "cannot read parameters file '{path}': No such file or directory"),
+    ('a: [1\n', "parameters file '{path}' is not valid YAML"),
+    ('- just\n- a list\n', "parameters file '{path}' holds list"),
+    ('x: 1\n', 'cannot start: failed to initialize rcl'),
+])
+def test_an_unreadable_params_file_is_one_line(tmp_path, content, message):
+    path = tmp_path / 'rig.yaml'
+    if content is not None:
+        path.write_text(content)
+    result = run_node('--ros-args', '--params-file', str(path), timeout=60)
+    assert result.returncode == 1
+    assert message.format(path=path) in result.stderr
+    assert 'Traceback' not in result.stderr
+
+
+# ---- 6. stamps from the future -----------------------------------------------------------
+
+def test_a_frame_from_the_future_cannot_blind_its_camera(bench, node):
+    now = bench.probe.get_clock().now().nanoseconds
+    send_set(bench, frames(0), now + 900_000_000)                 # 0.9 s ahead
+    send_set(bench, frames(1), now + 10**15)                      # 11 days ahead
+    bench.wait(lambda: bench.latest_diagnostics().get('front rejected stamp_ahead') == '2', 10,
+               'four stamp_ahead rejections')
+    now = bench.probe.get_clock().now().nanoseconds
+    serves_next_set(bench, now, seed=2)                           # at once, not 0.9 s later
+    assert bench.outputs['probability'] and len(bench.classifications) == 1
+    diag = bench.latest_diagnostics()
+    assert diag['wrist_1 rejected stamp_ahead'] == '2'
+    assert diag.get('wrist_1 rejected stamp_backwards') is None
+
+
+# ---- 7. corrupt weights ------------------------------------------------------------------
+
+def corrupt(checkpoint_folder, tmp_path):
+    """A copy of the checkpoint with four bytes inside the head's kernel flipped to NaN."""
+    copy = tmp_path / 'corrupt'
+    shutil.copytree(checkpoint_folder, copy)
+    [ckpt] = copy.glob('checkpoint_*')
+    loaded = load_checkpoint(ckpt, image_keys=KEYS)
+    kernel = np.asarray(loaded.params['Dense_1']['kernel'])
+    data = ckpt.read_bytes()
+    at = data.index(kernel.tobytes())
+    ckpt.write_bytes(data[:at + 8] + b'\xff\xff\xff\xff' + data[at + 12:])
+    return copy
+
+
+def test_non_finite_weights_are_refused_naming_the_array(bench, checkpoint_for, tmp_path):
+    bad = corrupt(checkpoint_for(KEYS), tmp_path)
+    with pytest.raises(CheckpointError, match='Dense_1/kernel .* holds 1 non-finite value'):
+        load_checkpoint(bad, image_keys=KEYS)
+    with pytest.raises(StartupError, match='non-finite'):
+        bench.start_node(checkpoint_path=str(bad), image_keys=list(KEYS))
+
+
+def test_a_reload_of_corrupt_weights_keeps_the_old_model(bench, node, checkpoint_for,
+                                                         tmp_path):
+    result = bench.set_parameter('checkpoint_path', str(corrupt(checkpoint_for(KEYS), tmp_path)))
+    assert not result.successful and 'non-finite' in result.reason
+    serves_next_set(bench, 100_000_000)
+
+
+# ---- 8. crafted pickles ------------------------------------------------------------------
+
+class RunsCode:
+    """What a crafted pickle does: names a callable that the unpickler calls."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f'touch {self.marker}',))
+
+
+def crafted_data(tmp_path, marker):
+    folder = tmp_path / 'classifier_data'
+    folder.mkdir()
+    item = transition({k: np.zeros((128, 128, 3), np.uint8) for k in KEYS}, {})
+    item['rewards'] = RunsCode(marker)
+    write_pickle(folder / 'x_1_success_images_t.pkl', [item])
+    write_pickle(folder / 'x_failure_images_t.pkl', [item])
+    return folder
+
+
+def test_crafted_classifier_data_does_not_run_code(tmp_path, capsys, checkpoint_for):
+    marker = tmp_path / 'ran'
+    data = crafted_data(tmp_path, marker)
+    code = train_classifier.main(['--data', str(data), '--image-keys', *KEYS, '--random-init',
+                                  '--steps', '1', '--output', str(tmp_path / 'ckpt')])
+    assert code == 2 and not marker.exists()
+    assert 'refusing posix.system' in capsys.readouterr().err
+    code = evaluate.main([str(checkpoint_for(KEYS)), '--classifier-data', str(data),
+                          '--image-keys', *KEYS, '--output', str(tmp_path / 'eval')])
+    assert code == 2 and not marker.exists()
+    assert '--trust-pickles' in capsys.readouterr().err
+
+
+def test_trust_pickles_opts_out(tmp_path):
+    marker = tmp_path / 'ran'
+    from hil_serl_reward.classifier_data import load_classifier_data
+    load_classifier_data(crafted_data(tmp_path, marker), KEYS, trusted=True)
+    assert marker.exists()
+
+
+def test_crafted_resnet10_weights_do_not_run_code(tmp_path):
+    marker = tmp_path / 'ran'
+    path = tmp_path / 'resnet10_params.pkl'
+    path.write_bytes(pickle.dumps({'conv_init': RunsCode(marker)}))
+    with pytest.raises(PretrainedWeightsError, match='refusing posix.system'):
+        load_resnet10_weights(path)
+    assert not marker.exists()
+
+
+# ---- held before, kept holding -----------------------------------------------------------
+
+def test_a_killed_camera_publisher_warns_and_serving_resumes(bench, node):
+    serves_next_set(bench, 100_000_000)
+    node.camera_timeout = 0.5
+    bench.probe.destroy_publisher(bench.publishers.pop('front'))
+    bench.wait(lambda: 'front (silent' in bench.latest_diagnostics()['message'],
+               10, 'a silent-camera warning')
+    bench.connect(list(KEYS))                      # the camera comes back
+    node.camera_timeout = 60.0
+    serves_next_set(bench, 200_000_000)
+    assert bench.latest_diagnostics()['level'] == DiagnosticStatus.OK
+
+
+def test_a_checkpoint_of_other_cameras_fails_at_start_with_both_lists(bench, checkpoint_for):
+    with pytest.raises(StartupError, match=r"holds cameras \['side'\].*\['wrist_1', 'front'\]"):
+        bench.start_node(checkpoint_path=str(checkpoint_for(('side',))), image_keys=list(KEYS))
+
+
+def test_classifier_data_loads_restricted_as_the_recorder_writes_it(tmp_path):
+    from hil_serl_reward.classifier_data import load_classifier_data
+    item = transition({k: np.full((128, 128, 3), 7, np.uint8) for k in KEYS}, {})
+    write_pickle(tmp_path / 'e_1_success_images_t.pkl', [item])
+    images, labels = load_classifier_data(tmp_path, KEYS)
+    assert labels.tolist() == [1] and int(images['front'][0, 0, 0, 0]) == 7
