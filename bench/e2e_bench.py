@@ -10,35 +10,45 @@ behind the previous inference,
 conversion, crop/resize, inference, publishing; medians from the node's diagnostics).
 Each configuration also gets a transport-only run (the simulator into a subscriber in this
 process, no node): the stamp-to-arrival floor under the node's numbers.
+The flood scenario (`--flood`) offers the node more than it can take: two 1280x720 streams of
+pre-rendered frames at --flood-rate Hz from a publisher process of its own (the simulator
+renders too slowly to flood), and reports the stamp-to-result latency of the `classification`
+topic in consecutive 5 s windows: bounded means the last windows are no worse than the first.
 Run it through scripts/ros_isolated.sh (make bench does). JSON on stdout.
 
-    python bench/e2e_bench.py [--seconds 15] [--configs 640x480@30 1280x720@15]
+    python bench/e2e_bench.py [--seconds 15] [--configs 640x480@30 1280x720@15] [--flood]
 """
 import argparse
 import json
 import os
+import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Callable, Dict, List
+from typing import Callable, Dict, List, Tuple
 
 import numpy as np
 import rclpy
 from rclpy.executors import Executor, SingleThreadedExecutor
+from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from hil_serl_reward import config  # noqa: E402
 from hil_serl_reward.camera_input import camera_qos  # noqa: E402
+from hil_serl_reward.classification import Classification  # noqa: E402
 from hil_serl_reward.dds import (  # noqa: E402
     LOOPBACK_PROFILE, PROFILE_VARIABLES, config_dir, profile_env)
 from hil_serl_reward.demo import Monitor, start, stop  # noqa: E402
+from hil_serl_reward.image_conversion import rgb_to_msg  # noqa: E402
 from hil_serl_reward.malloc_tuning import keep_image_buffers  # noqa: E402
 from hil_serl_reward.node_main import make_executor  # noqa: E402
 from hil_serl_reward.params_file import read_node_parameters  # noqa: E402
+from hil_serl_reward.scenes import SyntheticScene  # noqa: E402
 from hil_serl_reward.stamps import stamp_to_ns  # noqa: E402
 
+KEYS = ('wrist_1', 'front')
 STAGES = ('transport', 'mailbox wait', 'convert', 'crop/resize', 'inference', 'publishing')
 
 
@@ -108,6 +118,88 @@ def transport_only(width: int, height: int, rate: float, profile: bool, seconds:
         node.destroy_node()
 
 
+def flood_publisher(rate: float, size: str, seconds: float) -> None:
+    """Subprocess body: both cameras at `rate` Hz for `seconds`, frames rendered beforehand,
+    stamped when published, reliable as camera_sim."""
+    width, height = (int(v) for v in size.split('x'))
+    keep_image_buffers()
+    rclpy.init()
+    node = rclpy.create_node('flood_publisher')
+    scene = SyntheticScene(width, height)
+    qos = QoSProfile(depth=5, reliability=ReliabilityPolicy.RELIABLE)
+    publishers = {k: node.create_publisher(Image, f'{k}/image_raw', qos) for k in KEYS}
+    frames = [{k: Image(**rgb_to_msg(scene.render(k, t))) for k in KEYS}
+              for t in np.linspace(0, scene.period_s, 8, endpoint=False)]
+    start, sent = time.monotonic(), 0
+    while time.monotonic() - start < seconds:
+        stamp = node.get_clock().now().to_msg()
+        for key, publisher in publishers.items():
+            msg = frames[sent % len(frames)][key]
+            msg.header.stamp = stamp
+            publisher.publish(msg)
+        sent += 1
+        time.sleep(max(0.0, start + sent / rate - time.monotonic()))
+    print(json.dumps({'sets_offered': sent}), flush=True)
+
+
+def flood(rate: float, seconds: float, logs: Path) -> Dict:
+    """The node under a flood of 2 x 1280x720: latency per 5 s window, sets dropped."""
+    env = dds_env(True)
+    params = config_dir() / 'demo.yaml'
+    node = start('classifier_node', params, [], env, logs / 'node_flood.log')
+    monitor = Monitor()
+    latencies: List[Tuple[float, float]] = []
+
+    def result(msg: Classification) -> None:
+        now = monitor.node.get_clock().now().nanoseconds
+        latencies.append((time.monotonic(), (now - stamp_to_ns(msg.header.stamp)) / 1e6))
+
+    monitor.node.create_subscription(Classification, 'classification', result,
+                                     QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE))
+    executor = SingleThreadedExecutor()
+    executor.add_node(monitor.node)
+    publisher = subprocess.Popen(
+        [sys.executable, __file__, '--flood-publisher', str(rate), '1280x720',
+         str(seconds + 130)], env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+        text=True)
+    report: Dict = {'scenario': 'flood', 'camera': '1280x720', 'offered_rate_hz': rate}
+    try:
+        spin_for(executor, 120, until=lambda: bool(latencies) or node.poll() is not None)
+        if not latencies:
+            report['error'] = 'no classification within 120 s'
+            return report
+        spin_for(executor, 2.0)
+        base = dict(monitor.diagnostics)
+        t0 = time.monotonic()
+        spin_for(executor, seconds)
+        spin_for(executor, 1.2)
+        windows = []
+        for start_s in np.arange(0, seconds - 4.99, 5.0):
+            values = [ms for t, ms in latencies if t0 + start_s <= t < t0 + start_s + 5.0]
+            if values:
+                windows.append({'from_s': float(start_s), 'results': len(values),
+                                'p50_ms': round(float(np.percentile(values, 50)), 1),
+                                'p95_ms': round(float(np.percentile(values, 95)), 1)})
+        d = monitor.diagnostics
+        report.update({
+            'seconds': seconds,
+            'windows': windows,
+            'last_over_first_window_p95': round(windows[-1]['p95_ms'] / windows[0]['p95_ms'], 2),
+            'sets_synchronised': number(d.get('sets synchronised'))
+            - number(base.get('sets synchronised')),
+            'sets_published': number(d.get('sets published')) - number(base.get('sets published')),
+            'sets_dropped_by_mailbox': number(d.get('sets dropped by mailbox'))
+            - number(base.get('sets dropped by mailbox')),
+            'camera_rate_hz': [number(d.get(f'{k} rate (Hz)')) for k in KEYS],
+            'transport_p95_ms': number(d.get('transport latency p95 (ms)')),
+        })
+        return report
+    finally:
+        stop(publisher)
+        stop(node)
+        monitor.node.destroy_node()
+
+
 def run(width: int, height: int, rate: float, profile: bool, seconds: float,
         logs: Path, compile_cache: str, checkpoint: str) -> Dict:
     env = dds_env(profile)
@@ -146,7 +238,7 @@ def run(width: int, height: int, rate: float, profile: bool, seconds: float,
         def delta(key: str) -> float:
             return number(d.get(key)) - number(base.get(key))
 
-        frames = [delta(f'{k} images') for k in ('wrist_1', 'front')]
+        frames = [delta(f'{k} images') for k in KEYS]
         result.update({
             'seconds': round(wall, 1),
             'camera_frames_received': frames,
@@ -154,7 +246,7 @@ def run(width: int, height: int, rate: float, profile: bool, seconds: float,
             'sets_published': delta('sets published'),
             'sets_dropped_by_mailbox': delta('sets dropped by mailbox'),
             'rewards_received': len(monitor.rewards) - rewards0,
-            'camera_rate_hz': [number(d.get(f'{k} rate (Hz)')) for k in ('wrist_1', 'front')],
+            'camera_rate_hz': [number(d.get(f'{k} rate (Hz)')) for k in KEYS],
             'node_cpu_cores': round(cpu / wall, 2),
             'camera_sim_cpu_cores': round(sim_cpu / wall, 2),
             'stamp_to_publish_ms': {q: number(d.get(f'stamp to publish latency {q} (ms)'))
@@ -181,14 +273,23 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--seconds', type=float, default=15.0)
-    parser.add_argument('--configs', nargs='+',
+    parser.add_argument('--configs', nargs='*',
                         default=['640x480@30', '640x480@15', '1280x720@15', '1280x720@30'])
     parser.add_argument('--profile', choices=('both', 'on', 'off'), default='both')
     parser.add_argument('--checkpoint', default='',
                         help='classifier_ckpt/ for the node (default: untrained, random init)')
     parser.add_argument('--compile-cache', default='',
                         help='JAX persistent compilation cache folder for the node')
+    parser.add_argument('--flood', action='store_true',
+                        help='also the flood scenario (2 x 1280x720 faster than the node)')
+    parser.add_argument('--flood-rate', type=float, default=120.0)
+    parser.add_argument('--flood-seconds', type=float, default=30.0)
+    parser.add_argument('--flood-publisher', nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.flood_publisher:
+        rate, size, seconds = args.flood_publisher
+        flood_publisher(float(rate), size, float(seconds))
+        return
     profiles = {'both': (True, False), 'on': (True,), 'off': (False,)}[args.profile]
     logs = Path(tempfile.mkdtemp(prefix='hil_serl_e2e_'))
     keep_image_buffers()                      # the transport probe receives like a node
@@ -204,6 +305,9 @@ def main() -> None:
                 results[-1]['transport_only'] = transport_only(
                     width, height, float(rate), profile, args.seconds, logs)
                 print(json.dumps(results[-1]), file=sys.stderr, flush=True)
+        if args.flood:
+            results.append(flood(args.flood_rate, args.flood_seconds, logs))
+            print(json.dumps(results[-1]), file=sys.stderr, flush=True)
     finally:
         rclpy.try_shutdown()
     print(json.dumps({'benchmark': 'end_to_end', 'logs': str(logs), 'results': results},

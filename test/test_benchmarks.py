@@ -68,6 +68,19 @@ def test_end_to_end_bench_reports_stages_and_the_transport_floor():
     assert 0 < arrival['p50'] <= arrival['p95'] <= arrival['p99']
 
 
+def test_the_flood_scenario_overloads_the_node_and_reports_each_window():
+    done = subprocess.run(
+        [sys.executable, str(BENCH / 'e2e_bench.py'), '--configs', '--flood',
+         '--flood-seconds', '10'], capture_output=True, text=True, timeout=300, check=True)
+    [flood] = json.loads(done.stdout)['results']
+    assert flood['scenario'] == 'flood' and 'error' not in flood, flood
+    assert flood['sets_synchronised'] > flood['sets_published'] > 0       # more than it takes
+    assert flood['sets_dropped_by_mailbox'] > 0
+    assert len(flood['windows']) == 2
+    assert all(0 < w['p50_ms'] <= w['p95_ms'] for w in flood['windows'])
+    assert flood['last_over_first_window_p95'] > 0
+
+
 def test_call_variants_compute_the_same_logits_and_report():
     done = subprocess.run(
         [sys.executable, str(BENCH / 'call_variants.py'), '--device', 'cpu', '--calls', '5',
