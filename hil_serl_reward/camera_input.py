@@ -189,7 +189,7 @@ class CameraSetInput:
                   'sets dropped by mailbox': str(self.mailbox.replaced),
                   'sets out of order': str(self.counts['sets_out_of_order']),
                   'time resets': str(self.counts['time_resets'])}
-        sync = self.subscriber.sync
+        unmatched = self.subscriber.unmatched
         for index, (camera, meter) in enumerate(zip(self.cameras, self.rates)):
             values[f'{camera.key} rate (Hz)'] = f'{meter.rate():.2f}'
             values[f'{camera.key} images'] = str(meter.count)
@@ -197,8 +197,6 @@ class CameraSetInput:
             values[f'{camera.key} rejected'] = str(sum(rejected.values()))
             for reason, count in sorted(rejected.items()):
                 values[f'{camera.key} rejected {reason}'] = str(count)
-            if sync is not None:
-                values[f'{camera.key} unmatched (evicted)'] = str(sync.counts['evicted'][index])
-                values[f'{camera.key} unmatched (older than a set)'] = str(
-                    sync.counts['pruned'][index] + sync.counts['stale'][index])
+            if unmatched is not None:
+                values[f'{camera.key} unmatched'] = str(unmatched.counts[index])
         return values

@@ -5,7 +5,9 @@ install), else the project's ApproximateTimeSync (synchronizer.py). One camera n
 synchroniser. Every message first passes `accept` (validation, stamp checks) in both
 backends, so a malformed image never enters a set.
 """
-from typing import Any, Callable, List, Sequence, Tuple
+import collections
+import threading
+from typing import Any, Callable, Deque, List, Sequence, Tuple
 
 from rclpy.node import Node
 from rclpy.qos import QoSProfile
@@ -18,8 +20,43 @@ OnSet = Callable[[Tuple[Any, ...], Tuple[int, ...]], None]
 StampOf = Callable[[Any], int]
 
 
+class UnmatchedFrames:
+    """Counts, per camera, frames that entered the synchroniser and will never be in a set,
+    from outside it, so both backends report the same numbers: a frame is unmatched once a
+    set at or after its stamp went out without it, or once `queue_size` newer frames of its
+    camera wait (both backends evict the oldest then)."""
+
+    def __init__(self, cameras: int, queue_size: int) -> None:
+        self._waiting: List[Deque[int]] = [collections.deque() for _ in range(cameras)]
+        self._queue_size = queue_size
+        self._lock = threading.Lock()
+        self.counts = [0] * cameras
+
+    def admitted(self, index: int, stamp: int) -> None:
+        with self._lock:
+            waiting = self._waiting[index]
+            waiting.append(stamp)
+            if len(waiting) > self._queue_size:
+                waiting.popleft()
+                self.counts[index] += 1
+
+    def matched(self, stamps: Sequence[int]) -> None:
+        newest = max(stamps)
+        with self._lock:
+            for index, (waiting, used) in enumerate(zip(self._waiting, stamps)):
+                left = [s for s in waiting if s != used]
+                self.counts[index] += sum(1 for s in left if s <= newest)
+                self._waiting[index] = collections.deque(s for s in left if s > newest)
+
+    def reset(self) -> None:
+        with self._lock:
+            for waiting in self._waiting:
+                waiting.clear()
+
+
 class CameraSetSubscriber:
-    """Owns the subscriptions; `backend` names what synchronises them."""
+    """Owns the subscriptions; `backend` names what synchronises them; `unmatched` counts
+    frames that can no longer be in a set (None with one camera)."""
 
     def __init__(self, node: Node, topics: Sequence[str], msg_types: Sequence[type],
                  qos: QoSProfile, queue_size: int, slop_s: float, accept: Accept,
@@ -28,23 +65,35 @@ class CameraSetSubscriber:
         self._node = node
         self._subscriptions: List[Any] = []
         self.sync = None
+        self.unmatched = None
         if len(topics) == 1:
             self.backend = 'none (one camera)'
             self._subscribe_direct(node, topics[0], msg_types[0], qos, accept, on_set, stamp_of,
                                    callback_group)
             return
+        unmatched = self.unmatched = UnmatchedFrames(len(topics), queue_size)
+
+        def admit(index: int, msg: Any) -> bool:
+            if not accept(index, msg):
+                return False
+            unmatched.admitted(index, stamp_of(msg))
+            return True
+
+        def emit(msgs: Tuple[Any, ...], stamps: Tuple[int, ...]) -> None:
+            unmatched.matched(stamps)
+            on_set(msgs, stamps)
         message_filters = _import_message_filters() if prefer_message_filters else None
         if message_filters is not None:
             self.backend = 'message_filters'
             self._subscribe_message_filters(message_filters, node, topics, msg_types, qos,
-                                            queue_size, slop_s, accept, on_set, stamp_of,
+                                            queue_size, slop_s, admit, emit, stamp_of,
                                             callback_group)
         else:
             self.backend = ApproximateTimeSync.backend
-            self.sync = ApproximateTimeSync(len(topics), queue_size, slop_s, on_set)
+            self.sync = ApproximateTimeSync(len(topics), queue_size, slop_s, emit)
             for index, (topic, msg_type) in enumerate(zip(topics, msg_types)):
                 def callback(msg: Any, index: int = index) -> None:
-                    if accept(index, msg):
+                    if admit(index, msg):
                         self.sync.add(index, stamp_of(msg), msg)
                 self._subscriptions.append(node.create_subscription(
                     msg_type, topic, callback, qos, callback_group=callback_group))
@@ -62,6 +111,8 @@ class CameraSetSubscriber:
         holds are too far from new stamps to match and age out of its queues."""
         if self.sync is not None:
             self.sync.reset()
+        if self.unmatched is not None:
+            self.unmatched.reset()
 
     def _subscribe_direct(self, node: Node, topic: str, msg_type: type, qos: QoSProfile,
                           accept: Accept, on_set: OnSet, stamp_of: StampOf,

@@ -413,4 +413,26 @@ def test_rewards_equal_direct_classification_through_message_filters(
             expected_probability(direct, rgb, CROPS), abs=1e-6)
     diag = bench.latest_diagnostics()
     assert diag['synchroniser'] == 'message_filters' and diag['sets published'] == '2'
-    assert not any('unmatched' in key for key in diag)
+    assert diag['wrist_1 unmatched'] == diag['front unmatched'] == '0'
+
+
+@pytest.mark.parametrize('backend', ['hil_serl_reward', 'message_filters'])
+def test_both_synchronisers_count_unmatched_frames_alike(bench, request, checkpoint_for,
+                                                        backend):
+    if backend == 'message_filters':
+        request.getfixturevalue('message_filters')
+    node = bench.start_node(checkpoint_path=str(checkpoint_for(KEYS)), image_keys=list(KEYS),
+                            camera_timeout=60.0, sync_queue_size=3)
+    assert node.input.subscriber.backend == backend
+    bench.connect(list(KEYS))
+    rgb = frames(0)
+    bench.publish('wrist_1', image_msg(rgb['wrist_1'], 100_000_000))
+    bench.publish('front', image_msg(rgb['front'], 300_000_000))    # 200 ms apart > slop
+    send_set(bench, rgb, 500_000_000)                                # both left behind
+    bench.wait_outputs(1)
+    for i in range(5):                                               # front silent: wrist_1's
+        bench.publish('wrist_1', image_msg(rgb['wrist_1'], 600_000_000 + i * 33_000_000))
+    bench.wait(lambda: bench.latest_diagnostics()['wrist_1 images'] == '7', 10, 'seven images')
+    diag = bench.latest_diagnostics()
+    # wrist_1: the one left behind, and two of five pushed out of a queue of three
+    assert (diag['wrist_1 unmatched'], diag['front unmatched']) == ('3', '1')
