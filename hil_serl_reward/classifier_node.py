@@ -142,6 +142,8 @@ class ClassifierNode(LifecycleNode):
 
     def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
         self._stop_serving()
+        self.get_logger().info('deactivated: unsubscribed from the cameras, publishing '
+                               'nothing; the model stays loaded')
         return super().on_deactivate(state)
 
     def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:

@@ -1,8 +1,16 @@
 """The `main` every node executable shares: the malloc setting for image traffic
 (malloc_tuning.py), init, start-up errors as one fatal line and exit code 1, Ctrl-C while
-starting as exit code 0, spin until Ctrl-C (or until the node says it is done), clean
-shutdown."""
+starting as exit code 0, spin until SIGINT or SIGTERM (or until the node says it is done),
+then an ordered shutdown.
+
+The signals are ours, not rclpy's: rclpy's handler shuts the context down the moment a
+signal arrives, while the inference worker or a timer may be publishing ("publisher's
+context is invalid", a traceback, exit 1). Here a signal only stops the spin loop; the node
+is destroyed (worker, subscriptions, publishers) and only then the context shut down.
+"""
+import signal
 import sys
+import threading
 from typing import Callable, Optional, Sequence, Tuple, Type
 
 import rclpy
@@ -10,6 +18,7 @@ import yaml
 from rclpy.impl.implementation_singleton import rclpy_implementation as _rclpy
 from rclpy.executors import Executor, ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
+from rclpy.signals import SignalHandlerOptions
 
 from hil_serl_reward.malloc_tuning import keep_image_buffers
 from hil_serl_reward.node_executables import exit_interrupted_while_starting
@@ -47,6 +56,18 @@ def params_file_problem(args: Sequence[str]) -> Optional[str]:
     return None
 
 
+def _raise_interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def watch_signals(handler: Callable[[int, object], None]) -> None:
+    """SIGINT and SIGTERM, however they come (`ros2 launch` sends SIGINT, then SIGTERM; a
+    background job of a script starts with SIGINT ignored, which this overrides too)."""
+    if threading.current_thread() is threading.main_thread():
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, handler)
+
+
 def run_node(make_node: Callable[[], Node], name: str,
              startup_errors: Tuple[Type[Exception], ...],
              done: Optional[Callable[[Node], bool]] = None,
@@ -56,8 +77,9 @@ def run_node(make_node: Callable[[], Node], name: str,
     if problem:
         rclpy.logging.get_logger(name).fatal(problem)
         return 1
+    watch_signals(_raise_interrupt)         # start-up: the quiet exit below
     try:
-        rclpy.init(args=args)
+        rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
     except _rclpy.RCLError as exc:                # e.g. a params file rcl cannot use
         rclpy.logging.get_logger(name).fatal(f'cannot start: {str(exc).splitlines()[0]}')
         return 1
@@ -67,16 +89,16 @@ def run_node(make_node: Callable[[], Node], name: str,
         rclpy.logging.get_logger(name).fatal(str(exc))
         rclpy.try_shutdown()
         return 1
-    except KeyboardInterrupt:
-        # e.g. while the model compiles. (rclpy's handler has shut the context down: its
-        # logger could not reach /rosout any more.)
+    except KeyboardInterrupt:                  # e.g. while the model compiles
         exit_interrupted_while_starting(name)
+    stop = threading.Event()
+    watch_signals(lambda signum, frame: stop.set())
     executor = make_executor()
     executor.add_node(node)
     try:
-        while rclpy.ok() and not (done and done(node)):
+        while not stop.is_set() and rclpy.ok() and not (done and done(node)):
             executor.spin_once(timeout_sec=0.1)
-    except (KeyboardInterrupt, ExternalShutdownException):
+    except ExternalShutdownException:
         pass
     finally:
         node.destroy_node()

@@ -155,9 +155,11 @@ def test_the_executable_under_its_own_executor(bench, checkpoint_for):
 
         response = bench.reload(node_name=name)
         assert response.success, response.message
+        assert lifecycle.transition(Transition.TRANSITION_DEACTIVATE)
 
         node.send_signal(signal.SIGINT)
         log = node.communicate(timeout=30)[0]
     finally:
         node.kill()
     assert node.returncode == 0 and 'Traceback' not in log, log
+    assert 'serving; cameras' in log and 'deactivated: unsubscribed' in log, log

@@ -5,6 +5,7 @@ import signal
 import subprocess
 import sys
 
+import pytest
 from rclpy.executors import SingleThreadedExecutor
 
 from hil_serl_reward.dds import config_dir
@@ -77,3 +78,39 @@ def test_ctrl_c_while_the_node_module_imports_exits_cleanly():
     assert log.startswith('importing\n'), log
     assert returncode == 0, log
     assert 'Traceback' not in log and '[classifier_node] interrupted while starting' in log, log
+
+
+def start_executable(module, namespace, *params, ignore_sigint=False):
+    """A node executable with demo.yaml in `namespace`; with `ignore_sigint` it starts as a
+    background job of a script does, SIGINT ignored."""
+    command = [sys.executable, '-m', f'hil_serl_reward.{module}', '--ros-args', '--params-file',
+               str(config_dir() / 'demo.yaml'), '-r', f'__ns:={namespace}']
+    for param in params:
+        command += ['-p', param]
+    ignore = (lambda: signal.signal(signal.SIGINT, signal.SIG_IGN)) if ignore_sigint else None
+    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, preexec_fn=ignore)
+
+
+@pytest.mark.parametrize('signum, ignore_sigint', [
+    (signal.SIGINT, False), (signal.SIGTERM, False), (signal.SIGINT, True)],
+    ids=['sigint', 'sigterm', 'sigint-ignored-at-start'])
+def test_a_signal_while_the_cameras_stream_ends_in_order(bench, signum, ignore_sigint):
+    """Before, rclpy's handler shut the context down under the inference worker and the
+    timers: 'publisher's context is invalid' errors, tracebacks, exit 1. Now every node
+    executable stops its spin loop, destroys the node, then shuts down: exit 0, no error."""
+    sim = start_executable('camera_sim', bench.namespace, 'rate:=30.0', 'width:=320',
+                           'height:=240', ignore_sigint=ignore_sigint)
+    node = start_executable('classifier_node', bench.namespace, ignore_sigint=ignore_sigint)
+    logs = {}
+    try:
+        bench.wait(lambda: len(bench.outputs['probability']) >= 10, 120, 'rewards streaming')
+        for name, process in (('classifier_node', node), ('camera_sim', sim)):
+            process.send_signal(signum)
+            logs[name] = process.communicate(timeout=60)[0]
+    finally:
+        for process in (node, sim):
+            process.kill()
+    for name, process in (('classifier_node', node), ('camera_sim', sim)):
+        assert process.returncode == 0, (name, logs[name])
+        assert 'ERROR' not in logs[name] and 'Traceback' not in logs[name], (name, logs[name])
