@@ -7,7 +7,7 @@ ISOLATED := scripts/ros_isolated.sh
 REQS := requirements/core.txt requirements/dev.txt requirements/rl.txt requirements/ros-$(DISTRO).txt \
 	requirements/rosidl-$(DISTRO).txt setup.py scripts/build_vision_msgs.sh $(wildcard msgs/vision_msgs/*.* msgs/vision_msgs/msg/*)
 
-.PHONY: venv test colcon-test demo inspect compat bench lock clean
+.PHONY: venv test colcon-test upstream-test upstream-test-run demo inspect compat bench lock clean
 
 venv: $(VENV)/.installed
 
@@ -24,6 +24,31 @@ colcon-test: venv
 	. $(VENV)/bin/activate && colcon build --packages-select hil_serl_reward
 	. $(VENV)/bin/activate && $(ISOLATED) colcon test --packages-select hil_serl_reward --return-code-on-test-failure --event-handlers console_direct+
 	. $(VENV)/bin/activate && colcon test-result --verbose
+
+## The real ROS 2 install path: a Jazzy venv of its own with upstream's message_filters, launch,
+## launch_testing and ros2 CLI (../shared/ros2-upstream), the whole suite on it, then colcon
+## build + colcon test of what needs the installed package: the launch_testing test of
+## classifier.launch.py, the ros2 CLI commands and the launch descriptions. Skips, saying so,
+## where ../shared/ros2-upstream is absent (a user's clone: a real ROS 2 install has these).
+UPSTREAM := ../shared/ros2-upstream
+UPSTREAM_VENV := .venv-upstream
+UPSTREAM_COLCON := --build-base build-upstream --install-base install-upstream
+upstream-test:
+	@if [ ! -x $(UPSTREAM)/install.sh ]; then \
+	  echo "upstream-test: $(UPSTREAM) is absent: skipped (nothing to install upstream's message_filters, launch and ros2 CLI from)"; \
+	else $(MAKE) --no-print-directory upstream-test-run; fi
+
+upstream-test-run: $(UPSTREAM_VENV)/.upstream
+	$(ISOLATED) $(UPSTREAM_VENV)/bin/python -m pytest -q test
+	rm -rf build-upstream install-upstream log-upstream
+	. $(UPSTREAM_VENV)/bin/activate && colcon --log-base log-upstream build --packages-select hil_serl_reward $(UPSTREAM_COLCON)
+	. $(UPSTREAM_VENV)/bin/activate && . install-upstream/setup.bash && $(ISOLATED) colcon --log-base log-upstream test --packages-select hil_serl_reward $(UPSTREAM_COLCON) --return-code-on-test-failure --event-handlers console_direct+ --pytest-args -k "test_launch_classifier or test_ros2_cli or test_launch_files"
+
+$(UPSTREAM_VENV)/.upstream: $(REQS) requirements/upstream.txt $(UPSTREAM)/sources.tar.gz $(UPSTREAM)/install.sh
+	$(MAKE) --no-print-directory VENV=$(UPSTREAM_VENV) DISTRO=jazzy venv
+	$(UPSTREAM)/install.sh $(UPSTREAM_VENV)
+	$(UPSTREAM_VENV)/bin/python -m pip install --quiet -r requirements/upstream.txt
+	touch $@
 
 ## The main job: train a classifier on simulated scenes, then camera simulator + reward node,
 ## printing what was published. DEMO_ARGS="--checkpoint DIR" serves your own instead.
@@ -56,4 +81,4 @@ lock: venv
 	$(PY) -m pip freeze --exclude-editable | grep -v -e '^-e' -e '^vision_msgs==' > requirements/lock-$(DISTRO).txt
 
 clean:
-	rm -rf build install log .pytest_cache
+	rm -rf build install log build-upstream install-upstream log-upstream .pytest_cache

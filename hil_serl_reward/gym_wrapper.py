@@ -91,13 +91,14 @@ class RemoteRewardClassifierWrapper(gym.Wrapper):
         """Until DDS discovery has matched the reward node on every topic this wrapper uses:
         images published before that would be lost."""
         deadline = time.monotonic() + timeout
-        while not (self.client.publisher_count() > 0 and all(
-                p.get_subscription_count() > 0 for p in self.image_publishers.values())):
+        def image_subscribers() -> list:
+            return [p.get_subscription_count() for p in self.image_publishers.values()]
+        while not (self.client.publisher_count() > 0 and all(image_subscribers())):
             if time.monotonic() > deadline:
                 raise TimeoutError(
                     f'no reward node matched within {timeout:g} s: '
                     f'{self.client.publisher_count()} classification publishers, image '
-                    f'subscribers {[p.get_subscription_count() for p in self.image_publishers.values()]}')
+                    f'subscribers {image_subscribers()}')
             time.sleep(0.01)
 
     def publish_images(self, obs: Mapping[str, Any]) -> int:

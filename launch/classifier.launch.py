@@ -8,7 +8,8 @@
 The node's camera topics come from the params file (cameras.<key>.topic); when this file
 starts drivers it remaps those names to the drivers' topics, so the params file does not
 change with the driver. camera_driver:=none (or start_cameras:=false) leaves the topics to
-whatever already publishes them.
+whatever already publishes them. When the reward node exits with an error (a bad checkpoint
+or params file) the launch shuts down and `ros2 launch` exits 1.
 """
 import os
 
@@ -20,6 +21,7 @@ from launch_ros.actions import Node, PushRosNamespace
 from launch_ros.substitutions import FindPackageShare
 
 from hil_serl_reward.dds import PROFILE, profile_env
+from hil_serl_reward.launch_actions import shut_down_when_it_fails
 from hil_serl_reward.params_file import read_node_parameters
 
 PACKAGE = 'hil_serl_reward'
@@ -108,10 +110,11 @@ def launch_setup(context, *args, **kwargs):
             own_topic = params.get(f'cameras.{key}.topic', f'{key}/image_raw')
             remappings.append((own_topic, topic))
     overrides = [{'checkpoint_path': get('checkpoint_path')}] if get('checkpoint_path') else []
-    actions.append(Node(
+    reward_node = Node(
         package=PACKAGE, executable='classifier_node', name=PACKAGE, output='screen',
         parameters=[params_file, *overrides], remappings=remappings,
-        arguments=['--ros-args', '--log-level', get('log_level')]))
+        arguments=['--ros-args', '--log-level', get('log_level')])
+    actions += [reward_node, shut_down_when_it_fails(reward_node)]
     if get('namespace'):
         return [GroupAction([PushRosNamespace(get('namespace')), *actions])]
     return actions

@@ -14,6 +14,7 @@ from launch_ros.actions import Node
 from launch_ros.substitutions import FindPackageShare
 
 from hil_serl_reward.dds import PROFILE, profile_env
+from hil_serl_reward.launch_actions import shut_down_when_it_fails
 
 PACKAGE = 'hil_serl_reward'
 
@@ -24,12 +25,14 @@ def launch_setup(context, *args, **kwargs):
     checkpoint = LaunchConfiguration('checkpoint_path').perform(context)
     overrides = [{'checkpoint_path': checkpoint, 'random_init': False}] if checkpoint else []
     profile = profile_env(os.path.join(share, 'config', PROFILE))
+    reward_node = Node(package=PACKAGE, executable='classifier_node', name=PACKAGE,
+                       output='screen', parameters=[params_file, *overrides])
     return [
         *(SetEnvironmentVariable(name, value) for name, value in profile.items()),
         Node(package=PACKAGE, executable='camera_sim', name='camera_sim', output='screen',
              parameters=[params_file]),
-        Node(package=PACKAGE, executable='classifier_node', name=PACKAGE, output='screen',
-             parameters=[params_file, *overrides]),
+        reward_node,
+        shut_down_when_it_fails(reward_node),
     ]
 
 

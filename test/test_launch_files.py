@@ -5,6 +5,7 @@
 """
 import ast
 import importlib.util
+import os
 import re
 from pathlib import Path
 
@@ -109,10 +110,26 @@ def test_referenced_files_are_installed():
             assert (ROOT / 'config' / PROFILE).exists()
 
 
+@pytest.fixture
+def source_tree_prefix(tmp_path, monkeypatch):
+    """An ament prefix whose hil_serl_reward share is this source tree's config/ and launch/:
+    the launch files find their package without a colcon install."""
+    index = tmp_path / 'share' / 'ament_index' / 'resource_index' / 'packages'
+    index.mkdir(parents=True)
+    (index / 'hil_serl_reward').write_text('')
+    share = tmp_path / 'share' / 'hil_serl_reward'
+    share.mkdir()
+    for folder in ('config', 'launch'):
+        (share / folder).symlink_to(ROOT / folder)
+    monkeypatch.setenv('AMENT_PREFIX_PATH', ':'.join(
+        p for p in (str(tmp_path), os.environ.get('AMENT_PREFIX_PATH')) if p))
+    return tmp_path
+
+
 @pytest.mark.skipif(not launch_installed(),
                     reason='launch is not installed here (it is on every ROS 2 install)')
 @pytest.mark.parametrize('path', LAUNCH_FILES, ids=lambda p: p.name)
-def test_launch_description_builds_for_real(path):
+def test_launch_description_builds_for_real(path, source_tree_prefix):
     from launch import LaunchContext, LaunchDescription
     spec = importlib.util.spec_from_file_location(path.stem.replace('.', '_'), path)
     module = importlib.util.module_from_spec(spec)
@@ -120,5 +137,10 @@ def test_launch_description_builds_for_real(path):
     description = module.generate_launch_description()
     assert isinstance(description, LaunchDescription)
     context = LaunchContext()
+    actions = []
     for entity in description.entities:
-        entity.visit(context)
+        actions += entity.visit(context) or []          # what OpaqueFunction returns
+    nodes = [a for a in actions if type(a).__name__ == 'Node']
+    assert any(n.node_executable == 'classifier_node' for n in nodes), actions
+    # the launch fails with the reward node (launch_actions.shut_down_when_it_fails)
+    assert any(type(a).__name__ == 'RegisterEventHandler' for a in actions), actions
