@@ -333,16 +333,21 @@ def test_three_cameras_with_jitter(bench, checkpoint_for):
         expected_probability(direct, rgb, {}), abs=1e-6)
 
 
+def send_set_front_compressed(bench, rgb, stamp_ns):
+    """wrist_1 raw, front as the PNG a compressed camera sends."""
+    bench.publish('wrist_1', image_msg(rgb['wrist_1'], stamp_ns))
+    ok, png = cv2.imencode('.png', cv2.cvtColor(rgb['front'], cv2.COLOR_RGB2BGR))
+    bench.publish('front', ns_stamp(CompressedImage(format='png', data=png.tobytes()),
+                                    stamp_ns))
+
+
 def test_compressed_camera(bench, checkpoint_for):
     node = bench.start_node(checkpoint_path=str(checkpoint_for(KEYS)), image_keys=list(KEYS),
                             **{'cameras.front.compressed': True})
     bench.camera('front', compressed=True)
     bench.connect(list(KEYS))
     rgb = frames(7)
-    bench.publish('wrist_1', image_msg(rgb['wrist_1'], 100_000_000))
-    ok, png = cv2.imencode('.png', cv2.cvtColor(rgb['front'], cv2.COLOR_RGB2BGR))
-    bench.publish('front', ns_stamp(CompressedImage(format='png', data=png.tobytes()),
-                                    100_000_000))
+    send_set_front_compressed(bench, rgb, 100_000_000)
     bench.wait_outputs(1)
     direct = RewardClassifier.from_checkpoint(checkpoint_for(KEYS), device='cpu')
     assert bench.outputs['probability'][0] == pytest.approx(

@@ -23,8 +23,8 @@ from hil_serl_reward.checkpoint import CheckpointError, load_checkpoint
 from hil_serl_reward.classifier_data import transition, write_pickle
 from hil_serl_reward.pretrained import PretrainedWeightsError, load_resnet10_weights
 from hil_serl_reward.record_data import DataRecorder
-from ros_harness import image_msg, ns_stamp
-from test_classifier_node import KEYS, frames, send_set
+from ros_harness import ns_stamp
+from test_classifier_node import KEYS, frames, send_set, send_set_front_compressed
 from test_lifecycle import Lifecycle
 
 pytestmark = pytest.mark.usefixtures('ros')
@@ -174,11 +174,7 @@ def test_oversized_compressed_images_are_refused_before_decoding(bench, checkpoi
         bench.publish('front', ns_stamp(CompressedImage(format='png', data=data), stamp))
     bench.wait(lambda: bench.latest_diagnostics().get('front rejected too_large') == '2', 10,
                'two too_large rejections')
-    rgb = frames(1)
-    bench.publish('wrist_1', image_msg(rgb['wrist_1'], 300_000_000))
-    ok, png = cv2.imencode('.png', cv2.cvtColor(rgb['front'], cv2.COLOR_RGB2BGR))
-    bench.publish('front', ns_stamp(CompressedImage(format='png', data=png.tobytes()),
-                                    300_000_000))
+    send_set_front_compressed(bench, frames(1), 300_000_000)
     bench.wait_outputs(1)
     diag = bench.latest_diagnostics()
     assert diag['processing errors'] == '0' and diag['level'] == DiagnosticStatus.OK
