@@ -6,7 +6,8 @@
 Writes a CSV (stamp or sample index, probability, decision, label) and a PNG plot of the
 probability over time with the threshold line. With labels (classifier_data file names or a
 std_msgs/Bool label topic in the bag) it prints accuracy, precision, recall, the confusion
-matrix and the lowest threshold that reaches --target-precision.
+matrix and a suggested threshold (metrics.suggest_threshold: the middle of the margin where
+precision first reaches --target-precision), with precision and recall there and at 0.5.
 """
 import argparse
 import csv
@@ -22,7 +23,7 @@ from hil_serl_reward.checkpoint import CheckpointError
 from hil_serl_reward.classifier_data import ClassifierDataError, load_classifier_data
 from hil_serl_reward.image_conversion import ImageError, make_converter, validate
 from hil_serl_reward.inference import RewardClassifier
-from hil_serl_reward.metrics import binary_metrics, threshold_for_precision
+from hil_serl_reward.metrics import binary_metrics, describe_suggestion, suggest_threshold
 from hil_serl_reward.params_file import read_node_parameters
 from hil_serl_reward.pipeline import (
     CameraSetError, CameraSetPreprocessor, set_stamp)
@@ -180,11 +181,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                               'plot': str(args.output / 'probability.png')}
     if labels is not None:
         metrics = binary_metrics(probabilities, labels, args.threshold)
-        chosen = threshold_for_precision(probabilities, labels, args.target_precision)
+        chosen = suggest_threshold(probabilities, labels, args.target_precision)
         report['metrics'] = metrics.as_dict()
-        report['threshold_for_precision'] = {
-            'target': args.target_precision,
-            **(chosen.as_dict() if chosen else {'threshold': None})}
+        report['threshold_suggestion'] = (chosen.as_dict() if chosen else
+                                          {'threshold': None,
+                                           'target_precision': args.target_precision})
     if args.json:
         print(json.dumps(report, indent=2))
         return 0
@@ -194,11 +195,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print(f'at threshold {args.threshold:g}: accuracy {metrics.accuracy:.3f}, precision '
               f'{metrics.precision:.3f}, recall {metrics.recall:.3f}')
         print(metrics.confusion_table())
-        if chosen:
-            print(f'lowest threshold with precision >= {args.target_precision:g}: '
-                  f'{chosen.threshold:.4f} (recall {chosen.recall:.3f})')
-        else:
-            print(f'no threshold reaches precision {args.target_precision:g}')
+        print(describe_suggestion(chosen, args.target_precision))
     return 0
 
 

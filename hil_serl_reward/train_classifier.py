@@ -21,7 +21,7 @@ from tqdm import tqdm
 from hil_serl_reward import safe_pickle
 from hil_serl_reward.checkpoint import save_checkpoint
 from hil_serl_reward.classifier_data import ClassifierDataError, load_classifier_data
-from hil_serl_reward.metrics import threshold_for_precision
+from hil_serl_reward.metrics import describe_suggestion, suggest_threshold
 from hil_serl_reward.params_file import read_node_parameters
 from hil_serl_reward.pretrained import (
     DEFAULT_RESNET10_PATH, PretrainedWeightsError, apply_resnet10_weights, load_resnet10_weights)
@@ -59,7 +59,8 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
                         help='held-out share of each class (0 = none, as upstream)')
     parser.add_argument('--eval-every', type=int, default=25)
     parser.add_argument('--target-precision', type=float, default=0.95,
-                        help='suggest the lowest threshold reaching this validation precision')
+                        help='suggest a threshold: the middle of the margin where validation '
+                        'precision first reaches this')
     parser.add_argument('--params-file', type=Path,
                         help='node params YAML whose crops are recorded in the sidecar')
     parser.add_argument('--seed', type=int, default=Recipe.seed)
@@ -135,13 +136,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         metadata['crops'] = crops
     if len(val_labels):
         probabilities = predict(state.params, val_images)
-        chosen = threshold_for_precision(probabilities, val_labels, args.target_precision)
+        chosen = suggest_threshold(probabilities, val_labels, args.target_precision)
         metadata['threshold_suggestion'] = None if chosen is None else chosen.threshold
         metadata['threshold_suggestion_precision_target'] = args.target_precision
-        log('suggested threshold: ' + (f'{chosen.threshold:.4f} (validation precision '
-                                       f'{chosen.precision:.3f}, recall {chosen.recall:.3f})'
-                                       if chosen else f'none reaches precision '
-                                       f'{args.target_precision}'))
+        if chosen is not None:
+            metadata['threshold_suggestion_validation'] = chosen.as_dict()
+        log(f'validation: {describe_suggestion(chosen, args.target_precision)}')
     path = save_checkpoint(args.output, state.params, spec, step=int(state.step),
                            opt_state=state.opt_state, metadata=metadata, overwrite=True)
     log(f'wrote {path}')

@@ -9,7 +9,7 @@ from hil_serl_reward import evaluate
 from hil_serl_reward.classifier_data import (
     file_names, load_classifier_data, transition, write_pickle)
 from hil_serl_reward.inference import RewardClassifier
-from hil_serl_reward.metrics import binary_metrics, threshold_for_precision
+from hil_serl_reward.metrics import binary_metrics, suggest_threshold, threshold_for_precision
 
 
 def test_binary_metrics_by_hand():
@@ -28,6 +28,36 @@ def test_threshold_for_precision_picks_the_lowest_that_reaches_it():
     assert chosen.threshold == pytest.approx(0.6) and chosen.recall == pytest.approx(2 / 3)
     assert threshold_for_precision(probabilities, labels, 0.75).threshold == pytest.approx(0.2)
     assert threshold_for_precision(np.array([0.9]), np.array([0]), 0.5) is None
+
+
+def test_suggestion_on_separated_classes_is_the_middle_of_the_gap():
+    """The demo's case: the old rule said 0.0049, barely above the failures."""
+    rng = np.random.default_rng(0)
+    failures, successes = rng.uniform(0.0, 0.0049, 200), rng.uniform(0.96, 1.0, 60)
+    probabilities = np.concatenate([failures, successes])
+    labels = np.array([0] * 200 + [1] * 60)
+    chosen = suggest_threshold(probabilities, labels, 0.95)
+    assert threshold_for_precision(probabilities, labels, 0.95).threshold < 0.005   # the old
+    assert chosen.margin == (failures.max(), successes.min())
+    assert chosen.threshold == pytest.approx((failures.max() + successes.min()) / 2)
+    assert 0.4 < chosen.threshold < 0.6
+    assert chosen.at_suggestion.precision == chosen.at_suggestion.recall == 1.0
+    assert chosen.at_half.precision == 1.0
+
+
+def test_suggestion_on_overlapping_classes_keeps_the_precision_target():
+    rng = np.random.default_rng(1)
+    failures, successes = rng.uniform(0.0, 0.7, 300), rng.uniform(0.4, 1.0, 300)
+    probabilities = np.concatenate([failures, successes])
+    labels = np.array([0] * 300 + [1] * 300)
+    chosen = suggest_threshold(probabilities, labels, 0.95)
+    low, high = chosen.margin
+    assert low < chosen.threshold < high and high - low < 0.05      # a narrow gap
+    assert chosen.at_suggestion.precision >= 0.95
+    assert binary_metrics(probabilities, labels, low).as_dict()['confusion'] == \
+        chosen.at_suggestion.as_dict()['confusion']                  # same decisions
+    assert chosen.at_half.precision < 0.95 < chosen.at_suggestion.precision
+    assert suggest_threshold(np.array([0.9]), np.array([0]), 0.5) is None
 
 
 @pytest.fixture
