@@ -23,13 +23,15 @@ from rcl_interfaces.msg import SetParametersResult
 from rclpy.impl.implementation_singleton import rclpy_implementation as _rclpy
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.parameter import Parameter as RosParameter
+from sensor_msgs.msg import Image
 from std_msgs.msg import Bool, Float32
 from std_srvs.srv import Trigger
 
 from hil_serl_reward import classification, config
 from hil_serl_reward.camera_input import CameraSetInput, StartupError, declare_parameters
 from hil_serl_reward.checkpoint import CheckpointError
-from hil_serl_reward.image_conversion import make_converter
+from hil_serl_reward.debug_view import model_view
+from hil_serl_reward.image_conversion import make_converter, rgb_to_msg
 from hil_serl_reward.inference import DeviceError, RewardClassifier
 from hil_serl_reward.malloc_tuning import malloc_setting
 from hil_serl_reward.node_main import run_node
@@ -38,6 +40,7 @@ from hil_serl_reward.pipeline import (
     CameraSetError, CameraSetPreprocessor, ConsecutiveSuccess, NonFiniteOutput, RewardResult,
     classify)
 from hil_serl_reward.reward_classifier import ClassifierSpec, init_params
+from hil_serl_reward.stamps import write_stamp
 from hil_serl_reward.stats import Window
 from hil_serl_reward.xla_flags import PREALLOCATE, share_the_gpu, use_eigen_convolutions
 
@@ -55,6 +58,8 @@ class ClassifierNode(LifecycleNode):
         self.consecutive = ConsecutiveSuccess(int(self._values['min_consecutive']))
         self.camera_timeout = float(self._values['camera_timeout'])
         self.frame_id: str = self._values['frame_id']
+        self.debug_image_rate = float(self._values['debug_image_rate'])
+        self._last_debug_image = float('-inf')
         self.classification_pub: Optional[Any] = None
         self.checkpoint_path = self._values['checkpoint_path']
         self._loader = loader or self._load_classifier
@@ -112,6 +117,7 @@ class ClassifierNode(LifecycleNode):
         self.reward_pub = self.create_lifecycle_publisher(Float32, 'reward', 10)
         self.success_pub = self.create_lifecycle_publisher(Bool, 'success', 10)
         self.probability_pub = self.create_lifecycle_publisher(Float32, 'probability', 10)
+        self.debug_image_pub = self.create_lifecycle_publisher(Image, '~/debug_image', 1)
         if classification.UNAVAILABLE:
             self.get_logger().warning(f'{classification.TOPIC} is off: '
                                       f'{classification.UNAVAILABLE}')
@@ -152,7 +158,7 @@ class ClassifierNode(LifecycleNode):
         self.input = None
         self._init_counters()
         for publisher in (self.reward_pub, self.success_pub, self.probability_pub,
-                          self.classification_pub):
+                          self.debug_image_pub, self.classification_pub):
             if publisher is not None:
                 self.destroy_lifecycle_publisher(publisher)
         self.classification_pub = None
@@ -236,6 +242,8 @@ class ClassifierNode(LifecycleNode):
             self.consecutive.needed = int(new_values['min_consecutive'])
         if 'camera_timeout' in new_values:
             self.camera_timeout = float(new_values['camera_timeout'])
+        if 'debug_image_rate' in new_values:
+            self.debug_image_rate = float(new_values['debug_image_rate'])
         return SetParametersResult(successful=True)
 
     def _reload(self, path: str) -> Optional[str]:
@@ -306,13 +314,14 @@ class ClassifierNode(LifecycleNode):
             self.get_logger().error(f'not publishing: {exc}', throttle_duration_sec=2.0)
             return
         publishing = time.perf_counter()
+        frame_id = self.frame_id or classification.newest_frame_id(messages)
         self.reward_pub.publish(Float32(data=result.reward))
         self.success_pub.publish(Bool(data=result.success))
         self.probability_pub.publish(Float32(data=result.probability))
         if self.classification_pub is not None:
             self.classification_pub.publish(classification.classification_message(
-                stamp, self.frame_id or classification.newest_frame_id(messages),
-                result.probability))
+                stamp, frame_id, result.probability))
+        self._publish_debug_image(images, result, frame_id)
         self.publish_latency.add((self.get_clock().now().nanoseconds - stamp) / 1e9)
         self.publishing_latency.add(time.perf_counter() - publishing)
         self._last_error = None
@@ -321,6 +330,24 @@ class ClassifierNode(LifecycleNode):
         self.convert_latency.add(self.preprocessor.convert_s)
         self.resize_latency.add(self.preprocessor.resize_s)
         self.inference_latency.add(result.inference_s)
+
+    def _publish_debug_image(self, images: Dict[str, Any], result: RewardResult,
+                             frame_id: str) -> None:
+        """Only while someone subscribes, at most debug_image_rate per second: nothing is
+        drawn or sent otherwise (one subscription count per set)."""
+        if self.debug_image_rate <= 0 or self.debug_image_pub.get_subscription_count() == 0:
+            return
+        now = time.monotonic()
+        if now - self._last_debug_image < 1.0 / self.debug_image_rate:
+            return
+        self._last_debug_image = now
+        view = model_view(images, self.image_keys, result.probability, self.threshold,
+                          result.success, result.stamp_ns)
+        msg = Image(**rgb_to_msg(view))
+        write_stamp(msg.header.stamp, result.stamp_ns)
+        msg.header.frame_id = frame_id
+        self.debug_image_pub.publish(msg)
+        self.counts['debug_images'] += 1
 
     # ---- diagnostics --------------------------------------------------------------------
 
@@ -366,6 +393,7 @@ class ClassifierNode(LifecycleNode):
             'min consecutive': str(self.consecutive.needed),
             'sets above threshold in a row': str(self.consecutive.streak),
             'sets published': str(self.counts['sets_published']),
+            'debug images published': str(self.counts['debug_images']),
             'non-finite outputs': str(self.counts['non_finite_outputs']),
             'processing errors': str(self.counts['processing_errors']),
             'reloads': str(self.counts['reloads']),

@@ -127,6 +127,10 @@ NODE_PARAMETERS: List[Parameter] = [
               validate=_one_of(RELIABILITIES)),
     Parameter('device', 'auto', 'auto (GPU when JAX has one), cpu or gpu',
               validate=_one_of(DEVICES)),
+    Parameter('debug_image_rate', 5.0,
+              'most ~/debug_image messages per second (the model inputs, probability and '
+              'decision drawn for a person); published only while something subscribes; 0 = '
+              'never', read_only=False, validate=_in_range(0.0, 100.0)),
     Parameter('camera_timeout', 1.0, 'seconds without images before diagnostics warn',
               read_only=False, validate=_in_range(0.0, 3600.0, low_open=True)),
     Parameter('diagnostics_period', 1.0, 'seconds between diagnostics messages',
