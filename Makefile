@@ -72,7 +72,7 @@ bench: venv
 	@$(PY) -m pip install --quiet -r requirements/bench.txt
 	@$(PRIORITY) $(ISOLATED) $(PY) bench/model_bench.py $(BENCH_ARGS)
 	@$(PRIORITY) $(PY) bench/sync_bench.py
-	@$(PRIORITY) $(ISOLATED) $(PY) bench/e2e_bench.py --flood $(BENCH_ARGS)
+	@$(PRIORITY) $(ISOLATED) $(PY) bench/e2e_bench.py --flood --debug-image $(BENCH_ARGS)
 	@$(PRIORITY) $(ISOLATED) $(PY) bench/wrapper_bench.py
 
 ## Re-pin every transitive package of the current venv into the distro's lock file (vision_msgs

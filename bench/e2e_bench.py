@@ -14,9 +14,12 @@ The flood scenario (`--flood`) offers the node more than it can take: two 1280x7
 pre-rendered frames at --flood-rate Hz from a publisher process of its own (the simulator
 renders too slowly to flood), and reports the stamp-to-result latency of the `classification`
 topic in consecutive 5 s windows: bounded means the last windows are no worse than the first.
+`--debug-image` runs 2 x 640x480 @ 30 Hz twice, without and with a ~/debug_image subscriber:
+what drawing and sending the model's view costs, and that nothing is spent without one.
 Run it through scripts/ros_isolated.sh (make bench does). JSON on stdout.
 
     python bench/e2e_bench.py [--seconds 15] [--configs 640x480@30 1280x720@15] [--flood]
+                              [--debug-image]
 """
 import argparse
 import json
@@ -201,7 +204,8 @@ def flood(rate: float, seconds: float, logs: Path) -> Dict:
 
 
 def run(width: int, height: int, rate: float, profile: bool, seconds: float,
-        logs: Path, compile_cache: str, checkpoint: str) -> Dict:
+        logs: Path, compile_cache: str, checkpoint: str, debug_image: bool = False) -> Dict:
+    """One configuration; with `debug_image` a subscriber of ~/debug_image listens too."""
     env = dds_env(profile)
     if compile_cache:
         env.update(JAX_COMPILATION_CACHE_DIR=compile_cache,
@@ -212,11 +216,16 @@ def run(width: int, height: int, rate: float, profile: bool, seconds: float,
                 env, logs / f'sim_{width}x{height}_{rate:g}_{profile}.log')
     overrides = [f'checkpoint_path:={checkpoint}', 'random_init:=false'] if checkpoint else []
     node = start('classifier_node', params, overrides, env,
-                 logs / f'node_{width}x{height}_{rate:g}_{profile}.log')
+                 logs / f'node_{width}x{height}_{rate:g}_{profile}_{debug_image}.log')
     monitor = Monitor()
+    debug_images: List[Image] = []
+    if debug_image:
+        monitor.node.create_subscription(Image, '/hil_serl_reward/debug_image',
+                                         debug_images.append, 1)
     executor = SingleThreadedExecutor()
     executor.add_node(monitor.node)
-    result: Dict = {'camera': f'{width}x{height}', 'rate_hz': rate, 'large_image_profile': profile}
+    result: Dict = {'camera': f'{width}x{height}', 'rate_hz': rate, 'large_image_profile': profile,
+                    'debug_image_subscriber': debug_image}
     try:
         spin_for(executor, 120, until=lambda: bool(monitor.rewards) or node.poll() is not None)
         if not monitor.rewards:
@@ -246,6 +255,7 @@ def run(width: int, height: int, rate: float, profile: bool, seconds: float,
             'sets_published': delta('sets published'),
             'sets_dropped_by_mailbox': delta('sets dropped by mailbox'),
             'rewards_received': len(monitor.rewards) - rewards0,
+            'debug_images_received': len(debug_images),
             'camera_rate_hz': [number(d.get(f'{k} rate (Hz)')) for k in KEYS],
             'node_cpu_cores': round(cpu / wall, 2),
             'camera_sim_cpu_cores': round(sim_cpu / wall, 2),
@@ -280,6 +290,8 @@ def main() -> None:
                         help='classifier_ckpt/ for the node (default: untrained, random init)')
     parser.add_argument('--compile-cache', default='',
                         help='JAX persistent compilation cache folder for the node')
+    parser.add_argument('--debug-image', action='store_true',
+                        help='also 640x480 @ 30 Hz with and without a ~/debug_image subscriber')
     parser.add_argument('--flood', action='store_true',
                         help='also the flood scenario (2 x 1280x720 faster than the node)')
     parser.add_argument('--flood-rate', type=float, default=120.0)
@@ -304,6 +316,11 @@ def main() -> None:
                                    args.compile_cache, args.checkpoint))
                 results[-1]['transport_only'] = transport_only(
                     width, height, float(rate), profile, args.seconds, logs)
+                print(json.dumps(results[-1]), file=sys.stderr, flush=True)
+        if args.debug_image:                  # its cost: the same run with and without
+            for subscribed in (False, True):
+                results.append(run(640, 480, 30.0, True, args.seconds, logs, args.compile_cache,
+                                   args.checkpoint, debug_image=subscribed))
                 print(json.dumps(results[-1]), file=sys.stderr, flush=True)
         if args.flood:
             results.append(flood(args.flood_rate, args.flood_seconds, logs))

@@ -51,9 +51,12 @@ def test_model_bench_variants_agree_and_report():
 def test_end_to_end_bench_reports_stages_and_the_transport_floor():
     done = subprocess.run(
         [sys.executable, str(BENCH / 'e2e_bench.py'), '--seconds', '2', '--configs',
-         '320x240@15', '--profile', 'on'],
-        capture_output=True, text=True, timeout=300, check=True)
-    [result] = json.loads(done.stdout)['results']
+         '320x240@15', '--profile', 'on', '--debug-image'],
+        capture_output=True, text=True, timeout=400, check=True)
+    result, without, with_subscriber = json.loads(done.stdout)['results']
+    assert (without['debug_image_subscriber'], with_subscriber['debug_image_subscriber']) == (
+        False, True)
+    assert without['debug_images_received'] == 0 < with_subscriber['debug_images_received']
     assert 'error' not in result, result
     assert result['sets_published'] > 0 and result['rewards_received'] > 0
     assert result['node_malloc'].startswith('image buffers kept')
