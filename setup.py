@@ -31,6 +31,7 @@ setup(
             'evaluate = hil_serl_reward.evaluate:main',
             'hil_serl_demo = hil_serl_reward.demo:main',
             'inspect_checkpoint = hil_serl_reward.inspect_checkpoint:main',
+            'preview_crops = hil_serl_reward.preview_crops:main',
             'record_data = hil_serl_reward.node_executables:record_data',
             'train_classifier = hil_serl_reward.train_classifier:main',
         ],

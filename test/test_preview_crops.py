@@ -1,0 +1,101 @@
+"""preview_crops: crop geometry on constructed frames, the PNGs it writes, its sources."""
+import cv2
+import numpy as np
+import pytest
+
+from hil_serl_reward import preview_crops
+from hil_serl_reward.bags import write_bag
+from hil_serl_reward.preprocessing import CropError, parse_crop, preprocess
+from ros_harness import image_msg
+
+
+@pytest.mark.parametrize('text, box', [
+    ('', (0, 480, 0, 640)),
+    ('100:400, 200:500', (100, 400, 200, 500)),
+    ('50:-50, 100:-100', (50, 430, 100, 540)),
+    (':, 250:', (0, 480, 250, 640)),
+])
+def test_crop_box_in_pixels(text, box):
+    resolved = preview_crops.crop_box(parse_crop(text), 640, 480)
+    assert (resolved.top, resolved.bottom, resolved.left, resolved.right) == box
+    assert resolved.warnings == []
+
+
+def test_a_crop_past_the_frame_is_clipped_with_a_warning():
+    box = preview_crops.crop_box(parse_crop('150:450, 350:1100'), 640, 480)
+    assert (box.left, box.right) == (350, 640)
+    assert any('cols bound 1100 reaches past the frame (640 cols)' in w for w in box.warnings)
+
+
+def test_a_heavily_squeezed_crop_is_warned_about():
+    box = preview_crops.crop_box(parse_crop('200:260, 0:640'), 640, 480)     # 640 x 60
+    assert any('squeezed 10.7x horizontally' in w for w in box.warnings)
+    box = preview_crops.crop_box(parse_crop('0:480, 0:100'), 640, 480)        # 100 x 480
+    assert any('vertically' in w for w in box.warnings)
+
+
+def test_a_crop_that_leaves_nothing_is_an_error():
+    with pytest.raises(CropError, match='leaves nothing'):
+        preview_crops.crop_box(parse_crop('500:600, :'), 640, 480)
+
+
+def params_yaml(tmp_path, crops):
+    path = tmp_path / 'rig.yaml'
+    cameras = ''.join(f'      {k}:\n        crop: "{c}"\n' for k, c in crops.items())
+    path.write_text('/**/hil_serl_reward:\n  ros__parameters:\n'
+                    f'    image_keys: {list(crops)}\n    cameras:\n{cameras}')
+    return path
+
+
+def frames(width=640, height=480):
+    rng = np.random.default_rng(2)
+    return {k: rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
+            for k in ('wrist_1', 'front')}
+
+
+CROPS = {'wrist_1': '100:400, 200:500', 'front': '0:120, 0:640'}
+
+
+def check_outputs(out, rgb, capsys):
+    printed = capsys.readouterr().out
+    assert "wrist_1: crop '100:400, 200:500' on 640x480 -> rows 100:400, cols 200:500 " \
+           "(300x300 px, aspect 1.00)" in printed
+    assert 'front' in printed and 'squeezed 5.3x horizontally' in printed
+    for key, text in CROPS.items():
+        preview = cv2.cvtColor(cv2.imread(str(out / f'{key}.png')), cv2.COLOR_BGR2RGB)
+        assert preview.shape[0] == 480
+        model_input = preview[:128 * 3:3, 640 + 8:640 + 8 + 128 * 3:3]     # scale 480 // 128
+        assert np.array_equal(model_input, preprocess(rgb[key], parse_crop(text)))
+    drawn = cv2.cvtColor(cv2.imread(str(out / 'wrist_1.png')), cv2.COLOR_BGR2RGB)
+    assert tuple(drawn[100, 300]) == (255, 0, 255)                        # the top edge
+
+
+def test_folder_source_writes_one_png_per_camera(tmp_path, capsys):
+    rgb = frames()
+    for key, frame in rgb.items():
+        (tmp_path / 'frames' / key).mkdir(parents=True)
+        cv2.imwrite(str(tmp_path / 'frames' / key / '0001.png'),
+                    cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+    out = tmp_path / 'preview'
+    assert preview_crops.main(['--params-file', str(params_yaml(tmp_path, CROPS)),
+                               '--folder', str(tmp_path / 'frames'), '--output', str(out)]) == 0
+    check_outputs(out, rgb, capsys)
+
+
+def test_bag_source_takes_the_first_frame_of_each_camera(tmp_path, capsys):
+    rgb = frames()
+    bag = write_bag(tmp_path / 'bag', [
+        (f'/{key}/image_raw', 1_000 + i, image_msg(frame, 1_000 + i, 'bgr8'))
+        for i, (key, frame) in enumerate(rgb.items())])
+    out = tmp_path / 'preview'
+    assert preview_crops.main(['--params-file', str(params_yaml(tmp_path, CROPS)),
+                               '--bag', str(bag), '--output', str(out)]) == 0
+    check_outputs(out, rgb, capsys)
+
+
+def test_missing_frames_are_one_line(tmp_path, capsys):
+    bag = write_bag(tmp_path / 'bag', [('/front/image_raw', 1, image_msg(
+        frames()['front'], 1))])
+    assert preview_crops.main(['--params-file', str(params_yaml(tmp_path, CROPS)),
+                               '--bag', str(bag)]) == 2
+    assert "no image on ['wrist_1/image_raw']" in capsys.readouterr().err
