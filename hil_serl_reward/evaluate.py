@@ -3,8 +3,9 @@
     evaluate CKPT --classifier-data classifier_data/ [--image-keys wrist_1 front]
     evaluate CKPT --bag recording/ --params-file rig.yaml [--label-topic scene_success]
 
-Writes a CSV (stamp or sample index, probability, decision, label) and a PNG plot of the
-probability over time with the threshold line. With labels (classifier_data file names or a
+Writes a CSV (stamp or sample index, probability, decision, label), a PNG plot of the
+probability over time with the threshold line, and review.png: the worst false positives and
+false negatives and the sets nearest the threshold, as the model saw them (contact_sheet.py). With labels (classifier_data file names or a
 std_msgs/Bool label topic in the bag) it prints accuracy, precision, recall, the confusion
 matrix and a suggested threshold (metrics.suggest_threshold: the middle of the margin where
 precision first reaches --target-precision), with precision and recall there and at 0.5.
@@ -16,10 +17,12 @@ import sys
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
+import cv2
 import numpy as np
 
 from hil_serl_reward import config, safe_pickle
 from hil_serl_reward.checkpoint import CheckpointError
+from hil_serl_reward.contact_sheet import contact_sheet, review_rows
 from hil_serl_reward.classifier_data import ClassifierDataError, load_classifier_data
 from hil_serl_reward.image_conversion import ImageError, make_converter, validate
 from hil_serl_reward.inference import RewardClassifier
@@ -175,10 +178,16 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
               args.threshold, labels)
     x = index if index_name == 'sample' else (index - index[0]) / 1e9
     plot(args.output / 'probability.png', x, x_label, probabilities, args.threshold, labels)
+    rows = review_rows(probabilities, labels, args.threshold)
+    sheet = contact_sheet(images, keys, probabilities, index, index_name, rows)
+    cv2.imwrite(str(args.output / 'review.png'), cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR))
     report: Dict[str, Any] = {'samples': int(len(index)), 'skipped': int(skipped),
                               'threshold': args.threshold,
                               'csv': str(args.output / 'probabilities.csv'),
-                              'plot': str(args.output / 'probability.png')}
+                              'plot': str(args.output / 'probability.png'),
+                              'review': str(args.output / 'review.png'),
+                              'review_rows': {row.title: [int(index[i]) for i in row.indices]
+                                              for row in rows}}
     if labels is not None:
         metrics = binary_metrics(probabilities, labels, args.threshold)
         chosen = suggest_threshold(probabilities, labels, args.target_precision)
@@ -190,7 +199,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print(json.dumps(report, indent=2))
         return 0
     print(f"{report['samples']} samples ({skipped} skipped); CSV {report['csv']}, "
-          f"plot {report['plot']}")
+          f"plot {report['plot']}, review pictures {report['review']}")
     if labels is not None:
         print(f'at threshold {args.threshold:g}: accuracy {metrics.accuracy:.3f}, precision '
               f'{metrics.precision:.3f}, recall {metrics.recall:.3f}')

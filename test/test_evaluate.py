@@ -9,6 +9,7 @@ from hil_serl_reward import evaluate
 from hil_serl_reward.classifier_data import (
     file_names, load_classifier_data, transition, write_pickle)
 from hil_serl_reward.inference import RewardClassifier
+from hil_serl_reward.contact_sheet import contact_sheet, review_rows
 from hil_serl_reward.metrics import binary_metrics, suggest_threshold, threshold_for_precision
 
 
@@ -100,7 +101,38 @@ def test_cli_on_classifier_data(tmp_path, capsys, classifier_data, checkpoint_fo
                                               'fn': expected.fn, 'tp': expected.tp}
     assert [int(r['decision']) for r in rows] == (probabilities > 0.5).astype(int).tolist()
     assert (out / 'probability.png').read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
+    assert (out / 'review.png').read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
+    false_positives, false_negatives, nearest = report['review_rows'].values()
+    assert all(labels[i] == 0 and probabilities[i] > 0.5 for i in false_positives)
+    assert all(labels[i] == 1 and probabilities[i] <= 0.5 for i in false_negatives)
+    assert len(false_positives) == expected.fp and len(false_negatives) == expected.fn
+    assert nearest[0] == int(np.argmin(np.abs(probabilities - 0.5)))
 
+
+def test_review_rows_pick_the_worst_mistakes_and_the_closest_calls():
+    probabilities = np.array([0.95, 0.10, 0.60, 0.45, 0.52, 0.05, 0.80])
+    labels = np.array([0, 1, 0, 1, 1, 1, 0])
+    false_positives, false_negatives, nearest = review_rows(probabilities, labels, 0.5, 3)
+    assert false_positives.indices == [0, 6, 2]          # failures above 0.5, highest first
+    assert false_negatives.indices == [5, 1, 3]          # successes at or below, lowest first
+    assert nearest.indices == [4, 3, 2]
+    [unlabelled] = review_rows(probabilities, None, 0.5, 2)
+    assert unlabelled.indices == [4, 3]
+
+
+def test_the_contact_sheet_shows_the_model_inputs():
+    rng = np.random.default_rng(3)
+    keys = ('wrist_1', 'front')
+    images = {k: rng.integers(0, 256, (5, 128, 128, 3), dtype=np.uint8) for k in keys}
+    probabilities = np.array([0.1, 0.9, 0.4, 0.6, 0.5])
+    rows = review_rows(probabilities, np.array([1, 0, 1, 0, 1]), 0.5, per_row=4)
+    sheet = contact_sheet(images, keys, probabilities, np.arange(5) * 10**8, 'stamp_ns', rows,
+                          per_row=4)
+    strip = sheet.shape[0] // 3
+    first_fp = rows[0].indices[0]                        # top-left tile of the first row
+    tile = sheet[24:24 + 128, 6:6 + 256]
+    assert np.array_equal(tile, np.concatenate([images[k][first_fp] for k in keys], axis=1))
+    assert sheet.shape == (3 * strip, 6 + 4 * (256 + 6), 3)
 
 def test_cli_on_a_bag_with_labels(tmp_path, capsys, checkpoint_for):
     from test_camera_sim import recorded_bag
