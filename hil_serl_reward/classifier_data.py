@@ -141,6 +141,11 @@ class ClassifierDataWriter:
             self._pending[success] = []
 
 
+    def discard_unwritten(self) -> None:
+        """Forget what could not be written (a writer that goes on after a failed write
+        would otherwise hold it, and retry it, for ever)."""
+        self._pending = {True: [], False: []}
+
     @property
     def unwritten(self) -> Tuple[int, int]:
         """(successes, failures) recorded but not in a file yet."""

@@ -16,6 +16,7 @@ import os
 import sys
 import threading
 import time
+from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
@@ -30,6 +31,7 @@ from std_srvs.srv import Trigger
 from hil_serl_reward import classification, config
 from hil_serl_reward.camera_input import CameraSetInput, StartupError, declare_parameters
 from hil_serl_reward.checkpoint import CheckpointError
+from hil_serl_reward.classifier_data import DataWriteError
 from hil_serl_reward.debug_view import model_view
 from hil_serl_reward.image_conversion import make_converter, rgb_to_msg
 from hil_serl_reward.inference import DeviceError, RewardClassifier
@@ -39,6 +41,7 @@ from hil_serl_reward.params_file import NODE_NAME
 from hil_serl_reward.pipeline import (
     CameraSetError, CameraSetPreprocessor, ConsecutiveSuccess, NonFiniteOutput, RewardResult,
     classify)
+from hil_serl_reward.review import ReviewFolder
 from hil_serl_reward.reward_classifier import ClassifierSpec, init_params
 from hil_serl_reward.stamps import write_stamp
 from hil_serl_reward.stats import Window
@@ -61,6 +64,7 @@ class ClassifierNode(LifecycleNode):
         self.debug_image_rate = float(self._values['debug_image_rate'])
         self._last_debug_image = float('-inf')
         self.classification_pub: Optional[Any] = None
+        self.review: Optional[ReviewFolder] = None
         self.checkpoint_path = self._values['checkpoint_path']
         self._loader = loader or self._load_classifier
         self._model_lock = threading.Lock()
@@ -107,6 +111,8 @@ class ClassifierNode(LifecycleNode):
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
         try:
             classifier = self._load_or_fail(self.checkpoint_path)
+            if self._values['review_dir']:
+                self.review = self._open_review_folder(self._values['review_dir'])
         except Exception as exc:  # rclpy would swallow it: autostart raises it, else logged
             self._configure_failure = exc
             if not self._autostarting:
@@ -153,6 +159,7 @@ class ClassifierNode(LifecycleNode):
         return super().on_deactivate(state)
 
     def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._close_review_folder()
         with self._model_lock:
             self.classifier = None
         self.input = None
@@ -182,6 +189,19 @@ class ClassifierNode(LifecycleNode):
         self.input.close()
 
     # ---- configuration -----------------------------------------------------------------
+
+    def _open_review_folder(self, folder: str) -> ReviewFolder:
+        try:
+            review = ReviewFolder(Path(folder))
+        except DataWriteError as exc:
+            raise StartupError(f'review_dir: {exc}') from exc
+        self.get_logger().info(f'keeping every success for review in {review.writer.folder}')
+        return review
+
+    def _close_review_folder(self) -> None:
+        if self.review is not None:
+            self.review.close()
+            self.review = None
 
     def _load_classifier(self, path: str) -> RewardClassifier:
         device = self._values['device']
@@ -322,6 +342,8 @@ class ClassifierNode(LifecycleNode):
             self.classification_pub.publish(classification.classification_message(
                 stamp, frame_id, result.probability))
         self._publish_debug_image(images, result, frame_id)
+        if self.review is not None and result.success:
+            self.review.keep(images)
         self.publish_latency.add((self.get_clock().now().nanoseconds - stamp) / 1e9)
         self.publishing_latency.add(time.perf_counter() - publishing)
         self._last_error = None
@@ -366,6 +388,8 @@ class ClassifierNode(LifecycleNode):
                 silent.append(f'{camera.key} ({state})')
         if silent:
             return DiagnosticStatus.WARN, 'cameras silent: ' + ', '.join(silent)
+        if self.review is not None and self.review.last_error:
+            return DiagnosticStatus.WARN, f'review folder failing: {self.review.last_error}'
         return DiagnosticStatus.OK, 'publishing rewards'
 
     def diagnostic_values(self) -> Dict[str, str]:
@@ -394,6 +418,10 @@ class ClassifierNode(LifecycleNode):
             'sets above threshold in a row': str(self.consecutive.streak),
             'sets published': str(self.counts['sets_published']),
             'debug images published': str(self.counts['debug_images']),
+            **({} if self.review is None else {
+                'review sets kept': str(self.review.kept),
+                'review sets dropped': str(self.review.dropped),
+                'review write failures': str(self.review.write_failures)}),
             'non-finite outputs': str(self.counts['non_finite_outputs']),
             'processing errors': str(self.counts['processing_errors']),
             'reloads': str(self.counts['reloads']),
@@ -426,6 +454,7 @@ class ClassifierNode(LifecycleNode):
 
     def destroy_node(self) -> None:
         self._stop_serving()
+        self._close_review_folder()
         super().destroy_node()
 
 

@@ -131,6 +131,10 @@ NODE_PARAMETERS: List[Parameter] = [
               'most ~/debug_image messages per second (the model inputs, probability and '
               'decision drawn for a person); published only while something subscribes; 0 = '
               'never', read_only=False, validate=_in_range(0.0, 100.0)),
+    Parameter('review_dir', '',
+              'folder that keeps every set the node calls a success, as model inputs in '
+              "hil-serl's classifier_data format, one file per set, for finding false "
+              "positives; '' = off"),
     Parameter('camera_timeout', 1.0, 'seconds without images before diagnostics warn',
               read_only=False, validate=_in_range(0.0, 3600.0, low_open=True)),
     Parameter('diagnostics_period', 1.0, 'seconds between diagnostics messages',
