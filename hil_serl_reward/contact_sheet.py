@@ -52,7 +52,8 @@ def contact_sheet(images: Dict[str, np.ndarray], keys: Sequence[str], probabilit
     width = PAD + per_row * (tile_w + PAD)
     strips = []
     for row in rows:
-        strip = np.full((24 + tile_h + PAD, width, 3), BACKGROUND, np.uint8)
+        strip = np.full((24 + (tile_h + PAD if row.indices else 0), width, 3), BACKGROUND,
+                        np.uint8)
         title = row.title if row.indices else f'{row.title}: none'
         cv2.putText(strip, title, (PAD, 17), cv2.FONT_HERSHEY_SIMPLEX, 0.5, TEXT, 1,
                     cv2.LINE_AA)
