@@ -31,12 +31,18 @@ def test_threshold_for_precision_picks_the_lowest_that_reaches_it():
     assert threshold_for_precision(np.array([0.9]), np.array([0]), 0.5) is None
 
 
+def two_classes(seed, failures, successes):
+    """Probabilities drawn uniformly in each class's (low, high, count); failures first."""
+    rng = np.random.default_rng(seed)
+    drawn = [rng.uniform(*failures), rng.uniform(*successes)]
+    labels = np.array([0] * failures[2] + [1] * successes[2])
+    return drawn[0], drawn[1], np.concatenate(drawn), labels
+
+
 def test_suggestion_on_separated_classes_is_the_middle_of_the_gap():
     """The demo's case: the old rule said 0.0049, barely above the failures."""
-    rng = np.random.default_rng(0)
-    failures, successes = rng.uniform(0.0, 0.0049, 200), rng.uniform(0.96, 1.0, 60)
-    probabilities = np.concatenate([failures, successes])
-    labels = np.array([0] * 200 + [1] * 60)
+    failures, successes, probabilities, labels = two_classes(0, (0.0, 0.0049, 200),
+                                                             (0.96, 1.0, 60))
     chosen = suggest_threshold(probabilities, labels, 0.95)
     assert threshold_for_precision(probabilities, labels, 0.95).threshold < 0.005   # the old
     assert chosen.margin == (failures.max(), successes.min())
@@ -47,10 +53,7 @@ def test_suggestion_on_separated_classes_is_the_middle_of_the_gap():
 
 
 def test_suggestion_on_overlapping_classes_keeps_the_precision_target():
-    rng = np.random.default_rng(1)
-    failures, successes = rng.uniform(0.0, 0.7, 300), rng.uniform(0.4, 1.0, 300)
-    probabilities = np.concatenate([failures, successes])
-    labels = np.array([0] * 300 + [1] * 300)
+    _, _, probabilities, labels = two_classes(1, (0.0, 0.7, 300), (0.4, 1.0, 300))
     chosen = suggest_threshold(probabilities, labels, 0.95)
     low, high = chosen.margin
     assert low < chosen.threshold < high and high - low < 0.05      # a narrow gap
