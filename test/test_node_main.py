@@ -87,9 +87,10 @@ def start_executable(module, namespace, *params, ignore_sigint=False):
                str(config_dir() / 'demo.yaml'), '-r', f'__ns:={namespace}']
     for param in params:
         command += ['-p', param]
-    ignore = (lambda: signal.signal(signal.SIGINT, signal.SIG_IGN)) if ignore_sigint else None
+    if ignore_sigint:           # a shell's trap, not preexec_fn: no fork of this JAX process
+        command = ['sh', '-c', 'trap "" INT; exec "$@"', 'sh', *command]
     return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True, preexec_fn=ignore)
+                            text=True)
 
 
 @pytest.mark.parametrize('signum, ignore_sigint', [
