@@ -13,7 +13,8 @@ an older one. Two ways for the frames to reach the node:
   later than);
 - the env reads its cameras itself, as hil-serl's Franka env does (`image_topics={key: topic}`):
   the wrapper publishes the observation's images (the env's 128x128 crops) on the node's
-  camera topics under one fresh stamp and waits for the result of exactly that set. With an
+  camera topics under one fresh stamp and waits for the result of that set (published again,
+  under a newer stamp, every `republish_after` seconds until one is classified). With an
   empty crop the node classifies those pixels unchanged: the reward equals hil-serl's
   in-process call on the same observation.
 
@@ -30,6 +31,7 @@ from rclpy.qos import QoSProfile, ReliabilityPolicy
 from rclpy.time import Time
 from sensor_msgs.msg import Image
 
+from hil_serl_reward.classification import ClassificationResult
 from hil_serl_reward.client import ClassificationClient, ClassificationTimeout
 from hil_serl_reward.image_conversion import rgb_to_msg
 
@@ -69,13 +71,15 @@ class RemoteRewardClassifierWrapper(gym.Wrapper):
                  client: Optional[ClassificationClient] = None,
                  image_topics: Optional[Mapping[str, str]] = None,
                  capture_stamp: CaptureStamp = reported_capture_stamp,
-                 timeout: float = 1.0, on_timeout: str = 'raise') -> None:
+                 timeout: float = 1.0, on_timeout: str = 'raise',
+                 republish_after: float = 0.5) -> None:
         super().__init__(env)
         if on_timeout not in ON_TIMEOUT:
             raise ValueError(f'on_timeout must be one of {ON_TIMEOUT}, got {on_timeout!r}')
         self.reward_func = reward_func or threshold_reward(threshold)
         self.target_hz = target_hz
         self.timeout = timeout
+        self.republish_after = republish_after
         self.on_timeout = on_timeout
         self.capture_stamp = capture_stamp
         self._owns_client = client is None
@@ -111,9 +115,32 @@ class RemoteRewardClassifierWrapper(gym.Wrapper):
             publisher.publish(msg)
         return stamp
 
-    def compute_reward(self, obs: Any, stamp: int, exact: bool, info: Dict[str, Any]) -> int:
+    def await_result(self, obs: Any, info: Dict[str, Any]) -> ClassificationResult:
+        """This step's result, or ClassificationTimeout after `timeout` seconds. Published
+        observations go out again every `republish_after` seconds until one is classified: DDS
+        can lose a message even after discovery has matched both ends (seen with the first
+        one), and any set stamped since the first publication carries this observation's
+        images, as only this wrapper publishes on these topics."""
+        if not self.image_publishers:
+            reported = self.capture_stamp(obs, info)
+            stamp = self._now_ns() if reported is None else int(reported)
+            return self.client.wait_for(stamp, self.timeout)
+        first = self.publish_images(obs)
+        deadline = time.monotonic() + self.timeout
+        while True:
+            remaining = deadline - time.monotonic()
+            try:
+                return self.client.wait_for(first, max(0.0, min(self.republish_after,
+                                                                  remaining)))
+            except ClassificationTimeout:
+                if remaining <= self.republish_after:
+                    raise ClassificationTimeout(first, self.timeout,
+                                                self.client.latest()) from None
+                self.publish_images(obs)
+
+    def compute_reward(self, obs: Any, info: Dict[str, Any]) -> int:
         try:
-            result = self.client.wait_for(stamp, self.timeout, exact=exact)
+            result = self.await_result(obs, info)
         except ClassificationTimeout:
             if self.on_timeout == 'raise':
                 raise
@@ -127,12 +154,7 @@ class RemoteRewardClassifierWrapper(gym.Wrapper):
         start = time.time()
         obs, _, done, truncated, info = self.env.step(action)
         stepped = time.monotonic()
-        if self.image_publishers:
-            stamp, exact = self.publish_images(obs), True
-        else:
-            reported = self.capture_stamp(obs, info)
-            stamp, exact = (self._now_ns() if reported is None else int(reported)), False
-        reward = self.compute_reward(obs, stamp, exact, info)
+        reward = self.compute_reward(obs, info)
         info['reward_latency_s'] = time.monotonic() - stepped     # what the wrapper adds
         done = bool(done or reward)
         info['succeed'] = bool(reward)

@@ -194,3 +194,36 @@ def test_observation_images_must_be_rgb_uint8():
         camera_frame(np.zeros((2, 128, 128, 3), np.uint8))
     with pytest.raises(ValueError, match='float32'):
         camera_frame(np.zeros((128, 128, 3), np.float32))
+
+
+def test_published_observations_are_sent_again_until_one_is_classified(bench, checkpoint_for,
+                                                                       classifier):
+    """The node only subscribes a second after the step began (as when DDS loses the first
+    set): the observation goes out again every republish_after seconds, and the step gets the
+    result of a later publication of the same images, not a timeout."""
+    import threading
+    from hil_serl_reward.client import ClassificationClient
+    from hil_serl_reward.gym_wrapper import RemoteRewardClassifierWrapper
+    from test_lifecycle import Lifecycle
+    node = bench.start_node(checkpoint_path=str(checkpoint_for(KEYS)), image_keys=list(KEYS),
+                            camera_timeout=60.0, autostart=False)
+    lifecycle = Lifecycle(bench, node)
+    assert lifecycle.transition(1)                                   # configure
+    ns = bench.namespace
+    wrapper = RemoteRewardClassifierWrapper(
+        CroppingEnv(), timeout=20.0, republish_after=0.3,
+        client=ClassificationClient(topic=f'{ns}/classification'),
+        image_topics={k: f'{ns}/{k}/image_raw' for k in KEYS})
+    activate = threading.Timer(1.0, lambda: lifecycle.transition(3))  # activate, later
+    try:
+        wrapper.reset()
+        started = bench.probe.get_clock().now().nanoseconds
+        activate.start()
+        obs, _, _, _, info = wrapper.step(0)
+        assert info['reward_timeout'] is False
+        assert info['reward_stamp_ns'] - started > 0.9e9            # a later publication
+        prediction = classifier.predict({k: obs[k][0] for k in KEYS})
+        assert info['reward_probability'] == float(prediction.probabilities[0])
+    finally:
+        activate.cancel()
+        wrapper.close()
