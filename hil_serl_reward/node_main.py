@@ -56,10 +56,6 @@ def params_file_problem(args: Sequence[str]) -> Optional[str]:
     return None
 
 
-def _raise_interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
-
-
 def watch_signals(handler: Callable[[int, object], None]) -> None:
     """SIGINT and SIGTERM, however they come (`ros2 launch` sends SIGINT, then SIGTERM; a
     background job of a script starts with SIGINT ignored, which this overrides too)."""
@@ -77,7 +73,10 @@ def run_node(make_node: Callable[[], Node], name: str,
     if problem:
         rclpy.logging.get_logger(name).fatal(problem)
         return 1
-    watch_signals(_raise_interrupt)         # start-up: the quiet exit below
+    # Starting (e.g. while the model compiles): a signal ends the process at once, from the
+    # handler. A KeyboardInterrupt raised instead can land inside a callback where Python
+    # swallows it (JAX's gc callback: "Exception ignored ... Traceback") and start-up goes on.
+    watch_signals(lambda signum, frame: exit_interrupted_while_starting(name))
     try:
         rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
     except _rclpy.RCLError as exc:                # e.g. a params file rcl cannot use
@@ -89,8 +88,6 @@ def run_node(make_node: Callable[[], Node], name: str,
         rclpy.logging.get_logger(name).fatal(str(exc))
         rclpy.try_shutdown()
         return 1
-    except KeyboardInterrupt:                  # e.g. while the model compiles
-        exit_interrupted_while_starting(name)
     stop = threading.Event()
     watch_signals(lambda signum, frame: stop.set())
     executor = make_executor()
