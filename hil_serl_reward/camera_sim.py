@@ -55,6 +55,10 @@ class FolderSource:
 class CameraSimulator(Node):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__('camera_sim', **kwargs)
+        # What destroy_node stops, set before anything can fail: on Kilted, rclpy's shutdown
+        # also destroys a node whose __init__ raised.
+        self._stop = threading.Event()
+        self._replay_thread: Optional[threading.Thread] = None
         p = self.declare_parameter
         self.keys: List[str] = list(p('image_keys', ['wrist_1', 'front']).value)
         self.topics = {k: p(f'cameras.{k}.topic', f'{k}/image_raw').value for k in self.keys}
@@ -76,8 +80,6 @@ class CameraSimulator(Node):
                          if reliability == 'best_effort' else ReliabilityPolicy.RELIABLE)
         self.label_pub = self.create_publisher(Bool, p('label_topic', 'scene_success').value, 10)
         self.frames_published = 0
-        self._stop = threading.Event()
-        self._replay_thread: Optional[threading.Thread] = None
         if self.source == 'bag':
             subscriber_wait = float(p('subscriber_wait', 5.0).value)
             publishers = self._bag_publishers(Path(bag), qos)

@@ -53,6 +53,10 @@ ClassifierLoader = Callable[[str], RewardClassifier]
 class ClassifierNode(LifecycleNode):
     def __init__(self, loader: Optional[ClassifierLoader] = None, **kwargs: Any) -> None:
         super().__init__(NODE_NAME, **kwargs)
+        # What destroy_node stops, set before anything can fail: on Kilted, rclpy's shutdown
+        # also destroys a node whose __init__ raised.
+        self._worker: Optional[threading.Thread] = None
+        self.review: Optional[ReviewFolder] = None
         self._refuse_unregistered_transitions()
         self._values = declare_parameters(self, config.NODE_PARAMETERS)
         self.image_keys: Tuple[str, ...] = tuple(self._values['image_keys'])
@@ -64,7 +68,6 @@ class ClassifierNode(LifecycleNode):
         self.debug_image_rate = float(self._values['debug_image_rate'])
         self._last_debug_image = float('-inf')
         self.classification_pub: Optional[Any] = None
-        self.review: Optional[ReviewFolder] = None
         self.checkpoint_path = self._values['checkpoint_path']
         self._loader = loader or self._load_classifier
         self._model_lock = threading.Lock()
@@ -72,7 +75,6 @@ class ClassifierNode(LifecycleNode):
         self.converter = make_converter(int(self._values['max_image_pixels']))
         self.preprocessor = CameraSetPreprocessor(self.cameras, self.converter)
         self.input: Optional[CameraSetInput] = None
-        self._worker: Optional[threading.Thread] = None
         self._configure_failure: Optional[Exception] = None
         self._autostarting = bool(self._values['autostart'])
         self._init_counters()

@@ -29,6 +29,7 @@ from hil_serl_reward.pipeline import CameraSetError, CameraSetPreprocessor
 class DataRecorder(Node):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__('record_data', **kwargs)
+        self._recording = False     # until __init__ ends: Kilted destroys a half-made node too
         values = declare_parameters(self, config.RECORDER_PARAMETERS)
         self.cameras = config.cameras_from(values)
         self.input = CameraSetInput(self, values, self.cameras)
@@ -57,6 +58,7 @@ class DataRecorder(Node):
             f" into {self.writer.folder}; success while "
             f"{self.resolve_topic_name(values['label_topic'])} is true; "
             f'stopping at {self.successes_needed} successes')
+        self._recording = True
 
     def _on_label(self, msg: Bool) -> None:
         self.label = bool(msg.data)
@@ -118,14 +120,15 @@ class DataRecorder(Node):
         self.diagnostics_pub.publish(array)
 
     def destroy_node(self) -> None:
-        self.input.mailbox.close()
-        self._worker.join(timeout=5.0)
-        with self._lock:
-            if self.write_error is None:
-                try:
-                    self.writer.flush()
-                except DataWriteError as exc:
-                    self._stop_on_write_error(exc)
+        if self._recording:
+            self.input.mailbox.close()
+            self._worker.join(timeout=5.0)
+            with self._lock:
+                if self.write_error is None:
+                    try:
+                        self.writer.flush()
+                    except DataWriteError as exc:
+                        self._stop_on_write_error(exc)
         super().destroy_node()
 
 
