@@ -2,15 +2,22 @@
 the same classifier.
 
 Timings are never asserted (they belong to `make bench`); what can break silently is the
-scripts themselves, and the node's XLA setting changing the logits.
+scripts themselves, and the node's XLA setting changing the logits. They take minutes: CI
+runs them in its first `make test` and sets HIL_SERL_BENCH_TESTS_RAN=1 for the later runs of
+the same suite (Kilted, colcon, upstream), which skip them.
 """
 import json
 import math
+import os
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 BENCH = Path(__file__).resolve().parents[1] / 'bench'
+pytestmark = pytest.mark.skipif(os.environ.get('HIL_SERL_BENCH_TESTS_RAN') == '1',
+                                reason='the benchmark scripts ran earlier in this CI run')
 
 
 def test_model_bench_variants_agree_and_report():
