@@ -40,7 +40,7 @@ from sensor_msgs.msg import Image
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from hil_serl_reward import config  # noqa: E402
 from hil_serl_reward.camera_input import camera_qos  # noqa: E402
-from hil_serl_reward.classification import Classification  # noqa: E402
+from hil_serl_reward.classification import TOPIC, Classification  # noqa: E402
 from hil_serl_reward.dds import (  # noqa: E402
     LOOPBACK_PROFILE, PROFILE_VARIABLES, config_dir, profile_env)
 from hil_serl_reward.demo import Monitor, start, stop  # noqa: E402
@@ -157,7 +157,7 @@ def flood(rate: float, seconds: float, logs: Path) -> Dict:
         now = monitor.node.get_clock().now().nanoseconds
         latencies.append((time.monotonic(), (now - stamp_to_ns(msg.header.stamp)) / 1e6))
 
-    monitor.node.create_subscription(Classification, 'classification', result,
+    monitor.node.create_subscription(Classification, TOPIC, result,
                                      QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE))
     executor = SingleThreadedExecutor()
     executor.add_node(monitor.node)

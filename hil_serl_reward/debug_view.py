@@ -18,6 +18,11 @@ SUCCESS_COLOUR = (40, 200, 60)               # RGB
 FAILURE_COLOUR = (220, 60, 40)
 
 
+def enlarge(image: np.ndarray, scale: int) -> np.ndarray:
+    """Each pixel as a scale x scale block of the same value: no smoothing to hide pixels."""
+    return np.repeat(np.repeat(np.asarray(image), scale, axis=0), scale, axis=1)
+
+
 def tile_origin(index: int, scale: int, size: int = 128) -> int:
     """Column where camera `index`'s tile starts."""
     return index * (size * scale + GAP)
@@ -26,8 +31,7 @@ def tile_origin(index: int, scale: int, size: int = 128) -> int:
 def model_view(images: Mapping[str, np.ndarray], keys: Sequence[str], probability: float,
                threshold: float, success: bool, stamp_ns: int, scale: int = 3) -> np.ndarray:
     """RGB uint8 (H, W, 3): the tiles, then the caption strip."""
-    tiles = [np.repeat(np.repeat(np.asarray(images[k]), scale, axis=0), scale, axis=1)
-             for k in keys]
+    tiles = [enlarge(images[k], scale) for k in keys]
     height = tiles[0].shape[0]
     width = tile_origin(len(tiles), scale, tiles[0].shape[1] // scale) - GAP
     view = np.zeros((height + CAPTION_HEIGHT, width, 3), np.uint8)

@@ -22,13 +22,14 @@ import cv2
 import numpy as np
 
 from hil_serl_reward import config
+from hil_serl_reward.camera_sim import FolderSource
+from hil_serl_reward.debug_view import enlarge
 from hil_serl_reward.image_conversion import ImageError, make_converter
 from hil_serl_reward.params_file import read_node_parameters
 from hil_serl_reward.pipeline import Camera
 from hil_serl_reward.preprocessing import Crop, CropError, preprocess
 
 MAX_SQUEEZE = 2.0           # crop aspect (w/h) beyond 2:1 or 1:2 distorts the square input
-IMAGE_SUFFIXES = ('.png', '.jpg', '.jpeg')
 
 
 @dataclasses.dataclass(frozen=True)
@@ -92,21 +93,10 @@ def preview_image(frame: np.ndarray, camera: Camera, box: CropBox) -> np.ndarray
                   thickness)
     model_input = preprocess(frame, camera.crop)
     scale = max(1, height // model_input.shape[0])
-    enlarged = np.repeat(np.repeat(model_input, scale, axis=0), scale, axis=1)
+    enlarged = enlarge(model_input, scale)
     panel = np.zeros((height, enlarged.shape[1], 3), np.uint8)
     panel[:enlarged.shape[0]] = enlarged
     return np.concatenate([drawn, np.zeros((height, 8, 3), np.uint8), panel], axis=1)
-
-
-def frames_from_folder(folder: Path, keys: Sequence[str]) -> Dict[str, np.ndarray]:
-    """The first image of `folder/<key>/` per camera, as camera_sim's folder source reads."""
-    frames = {}
-    for key in keys:
-        files = sorted(p for p in (folder / key).glob('*') if p.suffix.lower() in IMAGE_SUFFIXES)
-        if not files:
-            raise FileNotFoundError(f"no images in '{folder / key}' ({', '.join(IMAGE_SUFFIXES)})")
-        frames[key] = cv2.cvtColor(cv2.imread(str(files[0])), cv2.COLOR_BGR2RGB)
-    return frames
 
 
 def frames_from_messages(messages: Dict[str, Any], cameras: Sequence[Camera],
@@ -178,8 +168,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if problems:
             raise ValueError('; '.join(problems))
         cameras = config.cameras_from(values)
-        if args.folder:
-            frames = frames_from_folder(args.folder, [c.key for c in cameras])
+        if args.folder:                     # the first image per camera, as camera_sim reads
+            frames = FolderSource(args.folder, [c.key for c in cameras]).frames(0)
         else:
             messages = (messages_from_bag(args.bag, cameras) if args.bag else
                         messages_from_topics(cameras, args.seconds, values['qos_reliability']))
