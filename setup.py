@@ -26,14 +26,14 @@ setup(
     license='MIT',
     entry_points={
         'console_scripts': [
-            'camera_sim = hil_serl_reward.node_executables:camera_sim',
-            'classifier_node = hil_serl_reward.node_executables:classifier_node',
-            'evaluate = hil_serl_reward.evaluate:main',
-            'hil_serl_demo = hil_serl_reward.demo:main',
-            'inspect_checkpoint = hil_serl_reward.inspect_checkpoint:main',
-            'preview_crops = hil_serl_reward.preview_crops:main',
-            'record_data = hil_serl_reward.node_executables:record_data',
-            'train_classifier = hil_serl_reward.train_classifier:main',
+            'camera_sim = hil_serl_reward.ros.node_executables:camera_sim',
+            'classifier_node = hil_serl_reward.ros.node_executables:classifier_node',
+            'evaluate = hil_serl_reward.tools.evaluate:main',
+            'hil_serl_demo = hil_serl_reward.tools.demo:main',
+            'inspect_checkpoint = hil_serl_reward.tools.inspect_checkpoint:main',
+            'preview_crops = hil_serl_reward.tools.preview_crops:main',
+            'record_data = hil_serl_reward.ros.node_executables:record_data',
+            'train_classifier = hil_serl_reward.tools.train_classifier:main',
         ],
     },
 )

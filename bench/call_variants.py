@@ -30,8 +30,9 @@ GPU_FLAGS = ('', '--xla_gpu_graph_min_graph_size=1', '--xla_gpu_enable_command_b
 
 def variants(device: str) -> Dict[str, Callable[[], np.ndarray]]:
     import jax
-    from hil_serl_reward.inference import RewardClassifier, as_model_input, jitted_forward
-    from hil_serl_reward.reward_classifier import ClassifierSpec, build_classifier, probabilities
+    from hil_serl_reward.model.inference import RewardClassifier, as_model_input, jitted_forward
+    from hil_serl_reward.model.reward_classifier import (
+        ClassifierSpec, build_classifier, probabilities)
     spec = ClassifierSpec(KEYS)
     params = RewardClassifier(spec, random_params(), device=device,
                               fast_convolutions=False).params
@@ -83,7 +84,7 @@ def main() -> None:
     parser.add_argument('--only', help=argparse.SUPPRESS)
     args = parser.parse_args()
     import jax
-    from hil_serl_reward.inference import select_device
+    from hil_serl_reward.model.inference import select_device
     device = select_device(args.device)
     calls = variants(args.device)
     reference = calls['device_get']()

@@ -38,18 +38,18 @@ from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from hil_serl_reward import config  # noqa: E402
-from hil_serl_reward.camera_input import camera_qos  # noqa: E402
-from hil_serl_reward.classification import TOPIC, Classification  # noqa: E402
-from hil_serl_reward.dds import (  # noqa: E402
+from hil_serl_reward.data.scenes import SyntheticScene  # noqa: E402
+from hil_serl_reward.pipeline.image_conversion import rgb_to_msg  # noqa: E402
+from hil_serl_reward.pipeline.stamps import stamp_to_ns  # noqa: E402
+from hil_serl_reward.ros import config  # noqa: E402
+from hil_serl_reward.ros.camera_input import camera_qos  # noqa: E402
+from hil_serl_reward.ros.classification import TOPIC, Classification  # noqa: E402
+from hil_serl_reward.ros.dds import (  # noqa: E402
     LOOPBACK_PROFILE, PROFILE_VARIABLES, config_dir, profile_env)
-from hil_serl_reward.demo import Monitor, start, stop  # noqa: E402
-from hil_serl_reward.image_conversion import rgb_to_msg  # noqa: E402
-from hil_serl_reward.malloc_tuning import keep_image_buffers  # noqa: E402
-from hil_serl_reward.node_main import make_executor  # noqa: E402
-from hil_serl_reward.params_file import read_node_parameters  # noqa: E402
-from hil_serl_reward.scenes import SyntheticScene  # noqa: E402
-from hil_serl_reward.stamps import stamp_to_ns  # noqa: E402
+from hil_serl_reward.ros.malloc_tuning import keep_image_buffers  # noqa: E402
+from hil_serl_reward.ros.node_main import make_executor  # noqa: E402
+from hil_serl_reward.ros.params_file import read_node_parameters  # noqa: E402
+from hil_serl_reward.tools.demo import Monitor, start, stop  # noqa: E402
 
 KEYS = ('wrist_1', 'front')
 STAGES = ('transport', 'mailbox wait', 'convert', 'crop/resize', 'inference', 'publishing')

@@ -44,7 +44,7 @@ from typing import Callable, Dict, List, Optional, Tuple
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from hil_serl_reward.xla_flags import share_the_gpu, use_eigen_convolutions  # noqa: E402
+from hil_serl_reward.model.xla_flags import share_the_gpu, use_eigen_convolutions  # noqa: E402
 
 KEYS = ('wrist_1', 'front')
 ROUND_CALLS = 20
@@ -208,7 +208,7 @@ def random_params():
     """Weights of the right tree; timing does not depend on their values, and init's
     compile would cost seconds."""
     import jax
-    from hil_serl_reward.reward_classifier import ClassifierSpec, param_shapes
+    from hil_serl_reward.model.reward_classifier import ClassifierSpec, param_shapes
     rng = np.random.default_rng(0)
     return jax.tree_util.tree_map(lambda leaf: rng.normal(0.0, 0.05, leaf.shape).astype(
         np.float32), param_shapes(ClassifierSpec(KEYS)))
@@ -255,7 +255,7 @@ def xla_flops_per_pair(fast_convolutions: bool = False) -> float:
     what the fast form executes (fewer: Winograd). Counted on the CPU whatever the model's
     device, so that every machine's floor divides the same number."""
     import jax
-    from hil_serl_reward.reward_classifier import (
+    from hil_serl_reward.model.reward_classifier import (
         ClassifierSpec, build_classifier, param_shapes, sample_observation)
     spec = ClassifierSpec(KEYS)
     model = build_classifier(spec, fast_convolutions)
@@ -270,8 +270,8 @@ def xla_flops_per_pair(fast_convolutions: bool = False) -> float:
 def xla_defaults(seconds: float) -> Dict:
     """The straightforward jitted model with XLA's default flags (run in a fresh process)."""
     import jax
-    from hil_serl_reward.inference import as_model_input
-    from hil_serl_reward.reward_classifier import ClassifierSpec, build_classifier
+    from hil_serl_reward.model.inference import as_model_input
+    from hil_serl_reward.model.reward_classifier import ClassifierSpec, build_classifier
     model = build_classifier(ClassifierSpec(KEYS))
     jitted = jax.jit(lambda p, o: model.apply({'params': p}, o, train=False))
     params = jax.device_put(random_params())
@@ -302,8 +302,8 @@ def xla_defaults_in_subprocess(seconds: float) -> Dict:
 def logits_against_cpu(logits: np.ndarray) -> Dict[str, float]:
     """The node's device against float32 on the CPU (plain form), for the same weights and
     images: a GPU's TF32 convolutions round differently."""
-    from hil_serl_reward.inference import RewardClassifier
-    from hil_serl_reward.reward_classifier import ClassifierSpec
+    from hil_serl_reward.model.inference import RewardClassifier
+    from hil_serl_reward.model.reward_classifier import ClassifierSpec
     cpu = RewardClassifier(ClassifierSpec(KEYS), random_params(), device='cpu',
                            fast_convolutions=False).predict(images(8)).logits.ravel()
     return {'max_abs_logit_diff_vs_cpu': float(np.max(np.abs(logits - cpu))),
@@ -312,8 +312,8 @@ def logits_against_cpu(logits: np.ndarray) -> Dict[str, float]:
 
 def node_contender(device: str, fast_convolutions: Optional[bool] = None
                    ) -> Tuple[Predict, Dict]:
-    from hil_serl_reward.inference import RewardClassifier
-    from hil_serl_reward.reward_classifier import ClassifierSpec
+    from hil_serl_reward.model.inference import RewardClassifier
+    from hil_serl_reward.model.reward_classifier import ClassifierSpec
     start = time.perf_counter()
     classifier = RewardClassifier(ClassifierSpec(KEYS), random_params(), device=device,
                                   fast_convolutions=fast_convolutions)
@@ -380,7 +380,7 @@ def main() -> None:
     use_eigen_convolutions()
     share_the_gpu()                 # the torch worker and xla_defaults share the card
     import jax
-    from hil_serl_reward.inference import select_device
+    from hil_serl_reward.model.inference import select_device
     device = select_device(args.device)
     report: Dict = {'benchmark': 'model', 'machine': platform.processor() or platform.machine(),
                     'cpu': cpu_description(), 'cpus': os.cpu_count(), 'jax': jax.__version__,

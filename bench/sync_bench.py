@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Dict, List
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from hil_serl_reward.synchronizer import ApproximateTimeSync  # noqa: E402
+from hil_serl_reward.pipeline.synchronizer import ApproximateTimeSync  # noqa: E402
 
 
 def run(cameras: int, queue_size: int, rate: float, frames: int, jitter_s: float,

@@ -6,7 +6,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from hil_serl_reward.resnet_v1 import IMAGENET_MEAN, IMAGENET_STD
+from hil_serl_reward.model.resnet_v1 import IMAGENET_MEAN, IMAGENET_STD
 
 
 def conv_same(x: torch.Tensor, weight: torch.Tensor, stride: int) -> torch.Tensor:

@@ -31,12 +31,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from model_bench import call_times  # noqa: E402
 
 from hil_serl_reward.client import ClassificationClient  # noqa: E402
-from hil_serl_reward.dds import LOOPBACK_PROFILE, config_dir, profile_env  # noqa: E402
-from hil_serl_reward.demo import start, stop  # noqa: E402
+from hil_serl_reward.data.scenes import labelled_samples  # noqa: E402
 from hil_serl_reward.gym_wrapper import RemoteRewardClassifierWrapper  # noqa: E402
-from hil_serl_reward.inference import RewardClassifier  # noqa: E402
-from hil_serl_reward.reward_classifier import ClassifierSpec, init_params  # noqa: E402
-from hil_serl_reward.scenes import labelled_samples  # noqa: E402
+from hil_serl_reward.model.inference import RewardClassifier  # noqa: E402
+from hil_serl_reward.model.reward_classifier import ClassifierSpec, init_params  # noqa: E402
+from hil_serl_reward.ros.dds import LOOPBACK_PROFILE, config_dir, profile_env  # noqa: E402
+from hil_serl_reward.tools.demo import start, stop  # noqa: E402
 
 KEYS = ('wrist_1', 'front')
 

@@ -14,7 +14,8 @@ import numpy as np
 import optax
 from flax.training import checkpoints, train_state
 
-from hil_serl_reward.reward_classifier import ClassifierSpec, build_classifier, sample_observation
+from hil_serl_reward.model.reward_classifier import (
+    ClassifierSpec, build_classifier, sample_observation)
 
 
 def probe_images(keys, batch=3):

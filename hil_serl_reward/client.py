@@ -20,9 +20,9 @@ from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 
-from hil_serl_reward import classification
-from hil_serl_reward.classification import ClassificationResult, NotAClassification
-from hil_serl_reward.stamps import stamp_to_ns
+from hil_serl_reward.pipeline.stamps import stamp_to_ns
+from hil_serl_reward.ros import classification
+from hil_serl_reward.ros.classification import ClassificationResult, NotAClassification
 
 # Matches the node's `classification` publisher (reliable, keep last 10) with room to spare.
 RESULT_QOS = QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE)

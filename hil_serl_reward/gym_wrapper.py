@@ -31,9 +31,9 @@ from rclpy.qos import QoSProfile, ReliabilityPolicy
 from rclpy.time import Time
 from sensor_msgs.msg import Image
 
-from hil_serl_reward.classification import ClassificationResult
 from hil_serl_reward.client import ClassificationClient, ClassificationTimeout
-from hil_serl_reward.image_conversion import rgb_to_msg
+from hil_serl_reward.pipeline.image_conversion import rgb_to_msg
+from hil_serl_reward.ros.classification import ClassificationResult
 
 RewardFunc = Callable[[float, Any], Any]
 CaptureStamp = Callable[[Any, Dict[str, Any]], Optional[int]]

@@ -20,9 +20,9 @@ from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node, PushRosNamespace
 from launch_ros.substitutions import FindPackageShare
 
-from hil_serl_reward.dds import PROFILE, profile_env
-from hil_serl_reward.launch_actions import shut_down_when_it_fails
-from hil_serl_reward.params_file import read_node_parameters
+from hil_serl_reward.ros.dds import PROFILE, profile_env
+from hil_serl_reward.ros.launch_actions import shut_down_when_it_fails
+from hil_serl_reward.ros.params_file import read_node_parameters
 
 PACKAGE = 'hil_serl_reward'
 DRIVERS = ('realsense', 'usb_cam', 'v4l2_camera', 'none')

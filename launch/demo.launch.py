@@ -13,8 +13,8 @@ from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 from launch_ros.substitutions import FindPackageShare
 
-from hil_serl_reward.dds import PROFILE, profile_env
-from hil_serl_reward.launch_actions import shut_down_when_it_fails
+from hil_serl_reward.ros.dds import PROFILE, profile_env
+from hil_serl_reward.ros.launch_actions import shut_down_when_it_fails
 
 PACKAGE = 'hil_serl_reward'
 

@@ -17,8 +17,8 @@ os.environ.setdefault('JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS', '0')
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from hil_serl_reward.reward_classifier import ClassifierSpec, init_params  # noqa: E402
-from hil_serl_reward.resnet_v1 import IMAGE_SIZE  # noqa: E402
+from hil_serl_reward.model.resnet_v1 import IMAGE_SIZE  # noqa: E402
+from hil_serl_reward.model.reward_classifier import ClassifierSpec, init_params  # noqa: E402
 
 _PARAMS = {}
 
@@ -69,7 +69,7 @@ def bench(ros):
 @pytest.fixture(scope='session')
 def checkpoint_for(tmp_path_factory):
     """Writes (once) a checkpoint for image keys and seed; returns its folder."""
-    from hil_serl_reward.checkpoint import save_checkpoint
+    from hil_serl_reward.model.checkpoint import save_checkpoint
     written = {}
 
     def make(keys, seed=0):

@@ -12,8 +12,8 @@ these tests check our wiring to the API, not message_filters' matching rule.
 import threading
 from typing import Any, Callable, Dict, Sequence, Tuple
 
-from hil_serl_reward.stamps import stamp_to_ns
-from hil_serl_reward.synchronizer import ApproximateTimeSync
+from hil_serl_reward.pipeline.stamps import stamp_to_ns
+from hil_serl_reward.pipeline.synchronizer import ApproximateTimeSync
 
 
 class SimpleFilter:

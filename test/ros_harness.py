@@ -16,10 +16,10 @@ from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Bool, Float32
 from std_srvs.srv import Trigger
 
-from hil_serl_reward import classification
-from hil_serl_reward.classifier_node import ClassifierNode
-from hil_serl_reward.image_conversion import rgb_to_msg
-from hil_serl_reward.stamps import write_stamp
+from hil_serl_reward.pipeline.image_conversion import rgb_to_msg
+from hil_serl_reward.pipeline.stamps import write_stamp
+from hil_serl_reward.ros import classification
+from hil_serl_reward.ros.classifier_node import ClassifierNode
 
 
 def ns_stamp(msg: Any, stamp_ns: int) -> Any:

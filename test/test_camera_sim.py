@@ -11,12 +11,12 @@ from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image
 from std_msgs.msg import Bool
 
-from hil_serl_reward.bags import bag_topics, read_messages, write_bag
-from hil_serl_reward.camera_sim import CameraSimulator
-from hil_serl_reward.image_conversion import numpy_to_rgb
-from hil_serl_reward.inference import RewardClassifier
-from hil_serl_reward.stamps import stamp_to_ns
-from hil_serl_reward.scenes import SyntheticScene
+from hil_serl_reward.data.scenes import SyntheticScene
+from hil_serl_reward.model.inference import RewardClassifier
+from hil_serl_reward.pipeline.image_conversion import numpy_to_rgb
+from hil_serl_reward.pipeline.stamps import stamp_to_ns
+from hil_serl_reward.ros.bags import bag_topics, read_messages, write_bag
+from hil_serl_reward.ros.camera_sim import CameraSimulator
 from ros_harness import image_msg
 
 KEYS = ('wrist_1', 'front')

@@ -5,9 +5,9 @@ import pytest
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from sensor_msgs.msg import Image
 
-from hil_serl_reward.camera_input import camera_qos
-from hil_serl_reward.camera_sync import CameraSetSubscriber
-from hil_serl_reward.stamps import stamp_to_ns
+from hil_serl_reward.pipeline.stamps import stamp_to_ns
+from hil_serl_reward.ros.camera_input import camera_qos
+from hil_serl_reward.ros.camera_sync import CameraSetSubscriber
 from ros_harness import image_msg
 
 KEYS = ('wrist_1', 'front')

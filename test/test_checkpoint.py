@@ -8,11 +8,11 @@ from flax import serialization
 from flax.training import checkpoints, train_state
 
 from conftest import params_for
-from hil_serl_reward.checkpoint import (
+from hil_serl_reward.model.checkpoint import (
     LEGACY_MSGPACK, ORBAX, CheckpointError, load_checkpoint, resolve_checkpoint,
     save_checkpoint, sidecar_path)
-from hil_serl_reward.inference import RewardClassifier
-from hil_serl_reward.reward_classifier import ClassifierSpec, count_params
+from hil_serl_reward.model.inference import RewardClassifier
+from hil_serl_reward.model.reward_classifier import ClassifierSpec, count_params
 
 
 def assert_same_tree(a, b):

@@ -9,8 +9,8 @@ import pytest
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image
 
-from hil_serl_reward import classification
-from hil_serl_reward.stamps import stamp_to_ns
+from hil_serl_reward.pipeline.stamps import stamp_to_ns
+from hil_serl_reward.ros import classification
 from ros_harness import image_msg
 from test_classifier_node import CROPS, KEYS, camera_params, frames, send_set
 
@@ -134,7 +134,7 @@ def test_without_vision_msgs_the_node_serves_and_says_classification_is_off(
 
 def test_the_module_says_why_when_vision_msgs_cannot_be_imported():
     code = ('import sys; sys.modules["vision_msgs"] = None\n'
-            'from hil_serl_reward import classification as c\n'
+            'from hil_serl_reward.ros import classification as c\n'
             'assert c.Classification is None\n'
             'print(c.UNAVAILABLE)')
     out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True,

@@ -9,9 +9,9 @@ from rcl_interfaces.msg import ParameterType
 from rclpy.parameter import Parameter
 from sensor_msgs.msg import CompressedImage, Image
 
-from hil_serl_reward.camera_input import StartupError
-from hil_serl_reward.classifier_node import ClassifierNode
-from hil_serl_reward.inference import RewardClassifier
+from hil_serl_reward.model.inference import RewardClassifier
+from hil_serl_reward.ros.camera_input import StartupError
+from hil_serl_reward.ros.classifier_node import ClassifierNode
 from ros_harness import SlowClassifier, image_msg, ns_stamp
 
 KEYS = ('wrist_1', 'front')
@@ -395,7 +395,7 @@ def test_executable_exits_with_the_reason(ros):
     import subprocess
     import sys
     result = subprocess.run(
-        [sys.executable, '-m', 'hil_serl_reward.classifier_node', '--ros-args',
+        [sys.executable, '-m', 'hil_serl_reward.ros.classifier_node', '--ros-args',
          '-p', 'checkpoint_path:=/nonexistent/classifier_ckpt'],
         capture_output=True, text=True, timeout=120)
     assert result.returncode == 1

@@ -8,7 +8,7 @@ import pytest
 import rclpy
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 
-from hil_serl_reward import classification
+from hil_serl_reward.ros import classification
 
 pytestmark = pytest.mark.skipif(classification.UNAVAILABLE is not None,
                                 reason=classification.UNAVAILABLE or '')

@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hil_serl_reward.checkpoint import ORBAX, load_checkpoint, save_checkpoint
-from hil_serl_reward.inference import RewardClassifier
+from hil_serl_reward.model.checkpoint import ORBAX, load_checkpoint, save_checkpoint
+from hil_serl_reward.model.inference import RewardClassifier
 
 PEERS = os.environ.get('HIL_SERL_COMPAT_PYTHONS', '').split()
 REPO = Path(__file__).resolve().parents[1]

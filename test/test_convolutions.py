@@ -5,11 +5,11 @@ import numpy as np
 import pytest
 
 from conftest import params_for
-from hil_serl_reward.convolutions import (
+from hil_serl_reward.model.convolutions import (
     space_to_depth_conv, winograd_conv3x3, winograd_kernel, winograd_params)
-from hil_serl_reward.inference import RewardClassifier
-from hil_serl_reward.resnet_v1 import max_pool_3x3_stride2
-from hil_serl_reward.reward_classifier import ClassifierSpec, build_classifier, param_shapes
+from hil_serl_reward.model.inference import RewardClassifier
+from hil_serl_reward.model.resnet_v1 import max_pool_3x3_stride2
+from hil_serl_reward.model.reward_classifier import ClassifierSpec, build_classifier, param_shapes
 
 DIMENSIONS = ('NHWC', 'HWIO', 'NHWC')
 

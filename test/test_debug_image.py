@@ -6,10 +6,10 @@ import numpy as np
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image
 
-from hil_serl_reward.debug_view import CAPTION_HEIGHT, model_view, tile_origin
-from hil_serl_reward.image_conversion import numpy_to_rgb
-from hil_serl_reward.preprocessing import parse_crop, preprocess
-from hil_serl_reward.stamps import stamp_to_ns
+from hil_serl_reward.pipeline.debug_view import CAPTION_HEIGHT, model_view, tile_origin
+from hil_serl_reward.pipeline.image_conversion import numpy_to_rgb
+from hil_serl_reward.pipeline.preprocessing import parse_crop, preprocess
+from hil_serl_reward.pipeline.stamps import stamp_to_ns
 from test_classifier_node import CROPS, KEYS, camera_params, frames, send_set
 
 SCALE = 3

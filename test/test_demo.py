@@ -8,7 +8,7 @@ import sys
 def test_demo_exits_zero_and_reports_rewards(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != 'ROS_WHEELS_BOOTSTRAPPED'}
     result = subprocess.run(
-        [sys.executable, '-m', 'hil_serl_reward.demo', '--duration', '3', '--logs',
+        [sys.executable, '-m', 'hil_serl_reward.tools.demo', '--duration', '3', '--logs',
          str(tmp_path)], capture_output=True, text=True, timeout=240, env=env)
     assert result.returncode == 0, result.stderr + result.stdout
     out = result.stdout

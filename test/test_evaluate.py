@@ -5,12 +5,13 @@ import json
 import numpy as np
 import pytest
 
-from hil_serl_reward import evaluate
-from hil_serl_reward.classifier_data import (
+from hil_serl_reward.data.classifier_data import (
     file_names, load_classifier_data, transition, write_pickle)
-from hil_serl_reward.inference import RewardClassifier
-from hil_serl_reward.contact_sheet import contact_sheet, review_rows
-from hil_serl_reward.metrics import binary_metrics, suggest_threshold, threshold_for_precision
+from hil_serl_reward.model.inference import RewardClassifier
+from hil_serl_reward.model.metrics import (
+    binary_metrics, suggest_threshold, threshold_for_precision)
+from hil_serl_reward.tools import evaluate
+from hil_serl_reward.tools.contact_sheet import contact_sheet, review_rows
 
 
 def test_binary_metrics_by_hand():

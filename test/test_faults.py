@@ -17,12 +17,12 @@ from lifecycle_msgs.msg import Transition
 from rclpy.parameter import Parameter
 from sensor_msgs.msg import CompressedImage
 
-from hil_serl_reward import evaluate, train_classifier
-from hil_serl_reward.camera_input import StartupError
-from hil_serl_reward.checkpoint import CheckpointError, load_checkpoint
-from hil_serl_reward.classifier_data import transition, write_pickle
-from hil_serl_reward.pretrained import PretrainedWeightsError, load_resnet10_weights
-from hil_serl_reward.record_data import DataRecorder
+from hil_serl_reward.data.classifier_data import transition, write_pickle
+from hil_serl_reward.model.checkpoint import CheckpointError, load_checkpoint
+from hil_serl_reward.model.pretrained import PretrainedWeightsError, load_resnet10_weights
+from hil_serl_reward.ros.camera_input import StartupError
+from hil_serl_reward.ros.record_data import DataRecorder
+from hil_serl_reward.tools import evaluate, train_classifier
 from ros_harness import ns_stamp
 from test_classifier_node import KEYS, frames, send_set, send_set_front_compressed
 from test_lifecycle import Lifecycle
@@ -58,7 +58,7 @@ def test_an_unregistered_transition_by_id_is_refused_not_fatal(bench, node):
 # ---- 2. the recorder and its disk --------------------------------------------------------
 
 def recorder_command(bench, out, *params):
-    return [sys.executable, '-m', 'hil_serl_reward.record_data', '--ros-args',
+    return [sys.executable, '-m', 'hil_serl_reward.ros.record_data', '--ros-args',
             '-r', f'__ns:={bench.namespace}', '-p', f'output_dir:={out}', *params]
 
 
@@ -202,7 +202,7 @@ def test_oversized_raw_images_are_refused(bench, checkpoint_for):
 # ---- 4. parameters files -----------------------------------------------------------------
 
 def run_node(*args, timeout=120):
-    return subprocess.run([sys.executable, '-m', 'hil_serl_reward.classifier_node', *args],
+    return subprocess.run([sys.executable, '-m', 'hil_serl_reward.ros.classifier_node', *args],
                           capture_output=True, text=True, timeout=timeout)
 
 
@@ -333,7 +333,7 @@ def test_crafted_classifier_data_does_not_run_code(tmp_path, capsys, checkpoint_
 
 def test_trust_pickles_opts_out(tmp_path):
     marker = tmp_path / 'ran'
-    from hil_serl_reward.classifier_data import load_classifier_data
+    from hil_serl_reward.data.classifier_data import load_classifier_data
     load_classifier_data(crafted_data(tmp_path, marker), KEYS, trusted=True)
     assert marker.exists()
 
@@ -367,7 +367,7 @@ def test_a_checkpoint_of_other_cameras_fails_at_start_with_both_lists(bench, che
 
 
 def test_classifier_data_loads_restricted_as_the_recorder_writes_it(tmp_path):
-    from hil_serl_reward.classifier_data import load_classifier_data
+    from hil_serl_reward.data.classifier_data import load_classifier_data
     item = transition({k: np.full((128, 128, 3), 7, np.uint8) for k in KEYS}, {})
     write_pickle(tmp_path / 'e_1_success_images_t.pkl', [item])
     images, labels = load_classifier_data(tmp_path, KEYS)

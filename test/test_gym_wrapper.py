@@ -7,10 +7,10 @@ import gymnasium as gym
 import numpy as np
 import pytest
 
-from hil_serl_reward import classification
-from hil_serl_reward.inference import RewardClassifier
-from hil_serl_reward.preprocessing import Crop, parse_crop, preprocess
-from hil_serl_reward.scenes import SyntheticScene
+from hil_serl_reward.data.scenes import SyntheticScene
+from hil_serl_reward.model.inference import RewardClassifier
+from hil_serl_reward.pipeline.preprocessing import Crop, parse_crop, preprocess
+from hil_serl_reward.ros import classification
 from ros_harness import SlowClassifier, image_msg
 from test_classifier_node import CROPS, KEYS, camera_params, expected_probability
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from sensor_msgs.msg import CompressedImage, Image
 
-from hil_serl_reward.image_conversion import (
+from hil_serl_reward.pipeline.image_conversion import (
     ImageConverter, ImageError, make_converter, numpy_to_rgb, rgb_to_msg)
 
 

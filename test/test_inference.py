@@ -4,8 +4,9 @@ import numpy as np
 import pytest
 
 from conftest import params_for
-from hil_serl_reward.inference import DeviceError, RewardClassifier, as_model_input, select_device
-from hil_serl_reward.reward_classifier import ClassifierSpec
+from hil_serl_reward.model.inference import (
+    DeviceError, RewardClassifier, as_model_input, select_device)
+from hil_serl_reward.model.reward_classifier import ClassifierSpec
 
 
 def test_cpu_device_and_gpu_error():

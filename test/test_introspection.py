@@ -4,12 +4,12 @@ import json
 import numpy as np
 
 from conftest import params_for
-from hil_serl_reward import inspect_checkpoint
-from hil_serl_reward.checkpoint import save_checkpoint
-from hil_serl_reward.introspection import (
+from hil_serl_reward.model.checkpoint import save_checkpoint
+from hil_serl_reward.model.introspection import (
     bce_gradients, check_gradients, check_perturbation, check_removal, check_structure,
     random_images, split_backbone)
-from hil_serl_reward.reward_classifier import ClassifierSpec
+from hil_serl_reward.model.reward_classifier import ClassifierSpec
+from hil_serl_reward.tools import inspect_checkpoint
 
 
 def test_shared_checks_pass(two_camera_spec, two_camera_params):

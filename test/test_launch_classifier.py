@@ -31,8 +31,8 @@ from launch_ros.actions import Node  # noqa: E402
 from rclpy.qos import QoSProfile, ReliabilityPolicy  # noqa: E402
 from std_msgs.msg import Float32  # noqa: E402
 
-from hil_serl_reward import classification  # noqa: E402
-from hil_serl_reward.stamps import stamp_to_ns  # noqa: E402
+from hil_serl_reward.pipeline.stamps import stamp_to_ns  # noqa: E402
+from hil_serl_reward.ros import classification  # noqa: E402
 
 NAMESPACE = f'/launch_test_{uuid.uuid4().hex[:8]}'
 

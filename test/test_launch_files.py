@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from hil_serl_reward import config
-from hil_serl_reward.params_file import read_node_parameters
+from hil_serl_reward.ros import config
+from hil_serl_reward.ros.params_file import read_node_parameters
 
 ROOT = Path(__file__).resolve().parents[1]
 LAUNCH_FILES = sorted((ROOT / 'launch').glob('*.launch.py'))
@@ -106,7 +106,7 @@ def test_referenced_files_are_installed():
         for ref in re.findall(r"'config', '([\w.]+)'", path.read_text()):
             assert (ROOT / 'config' / ref).exists(), ref
         for ref in re.findall(r"\b(PROFILE)\b", path.read_text()):
-            from hil_serl_reward.dds import PROFILE
+            from hil_serl_reward.ros.dds import PROFILE
             assert (ROOT / 'config' / PROFILE).exists()
 
 

@@ -10,7 +10,7 @@ import pytest
 from lifecycle_msgs.msg import Transition
 from lifecycle_msgs.srv import ChangeState, GetState
 
-from hil_serl_reward.inference import RewardClassifier
+from hil_serl_reward.model.inference import RewardClassifier
 from test_classifier_node import KEYS, expected_probability, frames, send_set
 
 
@@ -112,7 +112,7 @@ def test_the_executable_under_its_own_executor(bench, checkpoint_for):
     another process: lifecycle services, a parameter, the reload service, camera sets."""
     first, second = checkpoint_for(KEYS), checkpoint_for(KEYS, seed=1)
     node = subprocess.Popen(
-        [sys.executable, '-m', 'hil_serl_reward.classifier_node', '--ros-args',
+        [sys.executable, '-m', 'hil_serl_reward.ros.classifier_node', '--ros-args',
          '-r', f'__ns:={bench.namespace}', '-p', f'checkpoint_path:={first}',
          '-p', 'autostart:=false', '-p', 'camera_timeout:=60.0'],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)

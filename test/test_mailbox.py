@@ -2,7 +2,7 @@
 import threading
 import time
 
-from hil_serl_reward.mailbox import LatestMailbox
+from hil_serl_reward.pipeline.mailbox import LatestMailbox
 
 
 def test_newest_wins_and_replacements_are_counted():

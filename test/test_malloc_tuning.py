@@ -6,13 +6,13 @@ import sys
 
 import pytest
 
-from hil_serl_reward import malloc_tuning
+from hil_serl_reward.ros import malloc_tuning
 
 # Four copies of one 640x480 rgb8 image per round, as a message takes through rclpy.
 FAULTS_PER_ROUND = '''
 import json, resource, sys
 import numpy as np
-from hil_serl_reward.malloc_tuning import keep_image_buffers, malloc_setting
+from hil_serl_reward.ros.malloc_tuning import keep_image_buffers, malloc_setting
 applied = keep_image_buffers({}) if sys.argv[1] == 'on' else False
 image = np.random.default_rng(0).integers(0, 256, 640 * 480 * 3, dtype=np.uint8)
 def round_trip():

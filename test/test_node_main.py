@@ -8,8 +8,8 @@ import sys
 import pytest
 from rclpy.executors import SingleThreadedExecutor
 
-from hil_serl_reward.dds import config_dir
-from hil_serl_reward.node_main import make_executor
+from hil_serl_reward.ros.dds import config_dir
+from hil_serl_reward.ros.node_main import make_executor
 
 
 def test_events_executor_where_rclpy_has_it(ros):
@@ -54,7 +54,7 @@ def test_ctrl_c_while_the_model_compiles_exits_cleanly():
     while the untrained model's initialiser compiles (seconds on the CI VM)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith('JAX_COMPILATION_CACHE')}
     returncode, log = interrupt_when(       # the warning comes just before compiling
-        [sys.executable, '-m', 'hil_serl_reward.classifier_node', '--ros-args',
+        [sys.executable, '-m', 'hil_serl_reward.ros.classifier_node', '--ros-args',
          '--params-file', str(config_dir() / 'demo.yaml')], 'UNTRAINED', env)
     assert returncode == 0, log
     assert 'Traceback' not in log and 'interrupted while starting' in log, log
@@ -67,10 +67,10 @@ def test_ctrl_c_while_the_node_module_imports_exits_cleanly():
     that the import machinery calls from inside the entry point); a SIGINT arriving after
     the import would meet a node with no params file, which exits 1."""
     script = ('import sys\n'
-              'from hil_serl_reward.node_executables import classifier_node\n'
+              'from hil_serl_reward.ros.node_executables import classifier_node\n'
               'class Announce:\n'
               '    def find_spec(self, name, path=None, target=None):\n'
-              '        if name == "hil_serl_reward.classifier_node":\n'
+              '        if name == "hil_serl_reward.ros.classifier_node":\n'
               '            print("importing", flush=True)\n'
               'sys.meta_path.insert(0, Announce())\n'
               'sys.exit(classifier_node())\n')
@@ -83,8 +83,8 @@ def test_ctrl_c_while_the_node_module_imports_exits_cleanly():
 def start_executable(module, namespace, *params, ignore_sigint=False):
     """A node executable with demo.yaml in `namespace`; with `ignore_sigint` it starts as a
     background job of a script does, SIGINT ignored."""
-    command = [sys.executable, '-m', f'hil_serl_reward.{module}', '--ros-args', '--params-file',
-               str(config_dir() / 'demo.yaml'), '-r', f'__ns:={namespace}']
+    command = [sys.executable, '-m', f'hil_serl_reward.ros.{module}', '--ros-args',
+               '--params-file', str(config_dir() / 'demo.yaml'), '-r', f'__ns:={namespace}']
     for param in params:
         command += ['-p', param]
     if ignore_sigint:           # a shell's trap, not preexec_fn: no fork of this JAX process

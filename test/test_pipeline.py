@@ -1,5 +1,5 @@
 """The success debounce (min_consecutive) on the per-set decisions, without ROS."""
-from hil_serl_reward.pipeline import ConsecutiveSuccess, RewardResult
+from hil_serl_reward.pipeline.camera_set import ConsecutiveSuccess, RewardResult
 
 
 def decisions(consecutive, above):

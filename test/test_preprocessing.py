@@ -3,7 +3,7 @@ import cv2
 import numpy as np
 import pytest
 
-from hil_serl_reward.preprocessing import CropError, parse_crop, preprocess
+from hil_serl_reward.pipeline.preprocessing import CropError, parse_crop, preprocess
 
 
 @pytest.fixture

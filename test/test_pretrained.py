@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 
 from conftest import params_for
-from hil_serl_reward.inference import RewardClassifier
-from hil_serl_reward.pretrained import (
+from hil_serl_reward.model.inference import RewardClassifier
+from hil_serl_reward.model.pretrained import (
     PretrainedWeightsError, apply_resnet10_weights, load_resnet10_weights)
-from hil_serl_reward.reward_classifier import ClassifierSpec
-from hil_serl_reward.resnet_v1 import BACKBONE_MODULES
+from hil_serl_reward.model.resnet_v1 import BACKBONE_MODULES
+from hil_serl_reward.model.reward_classifier import ClassifierSpec
 
 
 def synthetic_weights(spec_params, owner='front', seed=3):

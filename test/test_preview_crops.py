@@ -3,9 +3,9 @@ import cv2
 import numpy as np
 import pytest
 
-from hil_serl_reward import preview_crops
-from hil_serl_reward.bags import write_bag
-from hil_serl_reward.preprocessing import CropError, parse_crop, preprocess
+from hil_serl_reward.pipeline.preprocessing import CropError, parse_crop, preprocess
+from hil_serl_reward.ros.bags import write_bag
+from hil_serl_reward.tools import preview_crops
 from ros_harness import image_msg
 
 

@@ -7,7 +7,7 @@ from typing import Dict, List
 
 import pytest
 
-from hil_serl_reward import classification, config
+from hil_serl_reward.ros import classification, config
 from test_launch_files import console_scripts
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -89,7 +89,7 @@ def node_interfaces(path: Path) -> List[str]:
 
 def test_node_topics_and_services():
     rows = table('### Topics')
-    names = node_interfaces(ROOT / 'hil_serl_reward' / 'classifier_node.py')
+    names = node_interfaces(ROOT / 'hil_serl_reward' / 'ros' / 'classifier_node.py')
     assert {'reward', 'success', 'probability', '/diagnostics', '~/reload'} <= set(names)
     names.append(classification.TOPIC)     # created only where vision_msgs imports
     for name in names:

@@ -6,9 +6,9 @@ import numpy as np
 from rclpy.parameter import Parameter
 from std_msgs.msg import Bool
 
-from hil_serl_reward import train_classifier
-from hil_serl_reward.classifier_data import ClassifierDataWriter, load_classifier_data
-from hil_serl_reward.record_data import DataRecorder
+from hil_serl_reward.data.classifier_data import ClassifierDataWriter, load_classifier_data
+from hil_serl_reward.ros.record_data import DataRecorder
+from hil_serl_reward.tools import train_classifier
 from test_camera_sim import start_sim
 
 KEYS = ('wrist_1', 'front')

@@ -3,10 +3,10 @@ format, one file per set, readable by the trainer's reader; off by default."""
 import numpy as np
 import pytest
 
-from hil_serl_reward.camera_input import StartupError
-from hil_serl_reward.classifier_data import load_classifier_data
-from hil_serl_reward.preprocessing import parse_crop, preprocess
-from hil_serl_reward.review import ReviewFolder
+from hil_serl_reward.data.classifier_data import load_classifier_data
+from hil_serl_reward.data.review import ReviewFolder
+from hil_serl_reward.pipeline.preprocessing import parse_crop, preprocess
+from hil_serl_reward.ros.camera_input import StartupError
 from test_classifier_node import CROPS, KEYS, camera_params, frames, send_set
 
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from conftest import params_for
-from hil_serl_reward.reward_classifier import (
+from hil_serl_reward.model.reward_classifier import (
     ClassifierSpec, build_classifier, count_params, expected_param_count, param_shapes)
 
 # hil-serl-classifier.md §1.6, image_keys ['front', 'wrist_1'].

@@ -1,7 +1,7 @@
 """Our approximate-time synchroniser: matches, misses, eviction, order, monotonic sets."""
 import pytest
 
-from hil_serl_reward.synchronizer import ApproximateTimeSync
+from hil_serl_reward.pipeline.synchronizer import ApproximateTimeSync
 
 MS = 1_000_000
 

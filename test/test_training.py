@@ -7,14 +7,14 @@ import numpy as np
 import pytest
 
 from conftest import params_for
-from hil_serl_reward import train_classifier
-from hil_serl_reward.checkpoint import load_checkpoint
-from hil_serl_reward.classifier_data import ClassifierDataWriter, transition
-from hil_serl_reward.inference import RewardClassifier
-from hil_serl_reward.reward_classifier import ClassifierSpec
-from hil_serl_reward.scenes import labelled_samples
-from hil_serl_reward.training import (
+from hil_serl_reward.data.classifier_data import ClassifierDataWriter, transition
+from hil_serl_reward.data.scenes import labelled_samples
+from hil_serl_reward.model.checkpoint import load_checkpoint
+from hil_serl_reward.model.inference import RewardClassifier
+from hil_serl_reward.model.reward_classifier import ClassifierSpec
+from hil_serl_reward.model.training import (
     Recipe, balanced_batches, create_state, make_predict, random_crop, split, train)
+from hil_serl_reward.tools import train_classifier
 
 KEYS = ('wrist_1', 'front')
 

@@ -5,7 +5,7 @@ import os
 import subprocess
 import sys
 
-from hil_serl_reward.xla_flags import (
+from hil_serl_reward.model.xla_flags import (
     EIGEN_CONVOLUTIONS, PREALLOCATE, share_the_gpu, use_eigen_convolutions)
 
 COUNT_YNN_FUSIONS = '''

@@ -1,0 +1,167 @@
+"""hil-serl's `classifier_data` pickles (hil-serl-classifier.md §4).
+
+Each file is a list of transition dicts {observations, actions, next_observations, rewards,
+masks, dones}; `observations[key]` is uint8 RGB (1, 128, 128, 3). Positives live in
+`*success*.pkl`, negatives in `*failure*.pkl`; the label is in the file name only.
+Upstream names them `{exp}_{N}_success_images_{ts}.pkl` and `{exp}_failure_images_{ts}.pkl`.
+"""
+import datetime
+import os
+import pickle
+import tempfile
+from pathlib import Path
+from typing import Any, Dict, List, Sequence, Tuple
+
+import numpy as np
+
+from hil_serl_reward.model import safe_pickle
+from hil_serl_reward.model.resnet_v1 import IMAGE_SIZE
+
+
+class ClassifierDataError(ValueError):
+    """Missing files, or transitions that lack the configured camera keys."""
+
+
+def files(folder: Path) -> Tuple[List[Path], List[Path]]:
+    folder = Path(folder)
+    return sorted(folder.glob('*success*.pkl')), sorted(folder.glob('*failure*.pkl'))
+
+
+def load_transitions(path: Path, trusted: bool = False) -> List[Dict[str, Any]]:
+    """Restricted unpickling (safe_pickle.py) unless the user trusts the file."""
+    try:
+        data = safe_pickle.load_path(path, trusted)
+    except safe_pickle.UnsafePickleError as exc:
+        raise ClassifierDataError(str(exc)) from None
+    if not isinstance(data, list):
+        raise ClassifierDataError(f"'{path}' holds a {type(data).__name__}, not a list of "
+                                  f"transitions")
+    return data
+
+
+def stack_images(transitions: Sequence[Dict[str, Any]], keys: Sequence[str], path: Path
+                 ) -> Dict[str, np.ndarray]:
+    """(N, 128, 128, 3) uint8 per key; raw-observation transitions are skipped as upstream."""
+    usable = [t for t in transitions if 'images' not in t['observations']]
+    out = {}
+    for key in keys:
+        try:
+            frames = [np.asarray(t['observations'][key]) for t in usable]
+        except KeyError:
+            found = sorted(usable[0]['observations']) if usable else []
+            raise ClassifierDataError(f"'{path}': observations lack camera '{key}' "
+                                      f"(they hold {found})") from None
+        array = np.stack(frames).reshape(len(frames), -1, *IMAGE_SIZE, 3)[:, -1] if frames \
+            else np.zeros((0, *IMAGE_SIZE, 3), np.uint8)
+        out[key] = array.astype(np.uint8)
+    return out
+
+
+def load_classifier_data(folder: Path, keys: Sequence[str], trusted: bool = False
+                         ) -> Tuple[Dict[str, np.ndarray], np.ndarray]:
+    """All images per key and the labels (1 success, 0 failure), successes first."""
+    successes, failures = files(folder)
+    if not successes and not failures:
+        raise ClassifierDataError(f"no *success*.pkl or *failure*.pkl in '{folder}'")
+    parts, labels = [], []
+    for label, paths in ((1, successes), (0, failures)):
+        for path in paths:
+            images = stack_images(load_transitions(path, trusted), keys, path)
+            parts.append(images)
+            labels.append(np.full(len(images[keys[0]]), label, np.int32))
+    images = {k: np.concatenate([p[k] for p in parts]) for k in keys}
+    return images, np.concatenate(labels)
+
+
+def transition(images: Dict[str, np.ndarray], extra: Dict[str, np.ndarray]) -> Dict[str, Any]:
+    """One upstream-shaped transition: each camera (1, 128, 128, 3), zero action and reward."""
+    observations = {k: v[None] for k, v in images.items()}
+    observations.update(extra)
+    return {'observations': observations, 'actions': np.zeros(1, np.float32),
+            'next_observations': observations, 'rewards': 0.0, 'masks': 1.0, 'dones': False}
+
+
+def file_names(experiment: str, successes: int, when: datetime.datetime) -> Tuple[str, str]:
+    stamp = when.strftime('%Y-%m-%d_%H-%M-%S')
+    return (f'{experiment}_{successes}_success_images_{stamp}.pkl',
+            f'{experiment}_failure_images_{stamp}.pkl')
+
+
+class DataWriteError(RuntimeError):
+    """The output folder or a chunk file could not be written. Transitions of a chunk that
+    failed stay pending (`unwritten`), and no partial file is left behind."""
+
+
+class ClassifierDataWriter:
+    """Collects labelled transitions and writes them in chunks, each chunk a pair of files
+    named as upstream names them, so nothing recorded is lost to a crash or Ctrl-C."""
+
+    def __init__(self, folder: Path, experiment: str, flush_every: int,
+                 clock=datetime.datetime.now) -> None:
+        self.folder = Path(folder)
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            with tempfile.TemporaryFile(dir=self.folder):
+                pass
+        except OSError as exc:
+            raise DataWriteError(f"output folder '{self.folder}' is not writable: {exc}"
+                                 ) from exc
+        self.experiment = experiment
+        self.flush_every = flush_every
+        self._clock = clock
+        self._pending: Dict[bool, List[Dict[str, Any]]] = {True: [], False: []}
+        self.successes = 0
+        self.failures = 0
+        self.written: List[Path] = []
+
+    def add(self, item: Dict[str, Any], success: bool) -> None:
+        self._pending[success].append(item)
+        if success:
+            self.successes += 1
+        else:
+            self.failures += 1
+        if sum(len(v) for v in self._pending.values()) >= self.flush_every:
+            self.flush()
+
+    def flush(self) -> None:
+        names = file_names(self.experiment, len(self._pending[True]), self._clock())
+        for success, name in zip((True, False), names):
+            if not self._pending[success]:
+                continue
+            path = self.folder / name
+            chunk = 1
+            while path.exists():
+                chunk += 1
+                path = self.folder / name.replace('.pkl', f'_{chunk}.pkl')
+            try:
+                write_pickle(path, self._pending[success])
+            except OSError as exc:
+                raise DataWriteError(f'cannot write {path}: {exc}') from exc
+            self.written.append(path)
+            self._pending[success] = []
+
+
+    def discard_unwritten(self) -> None:
+        """Forget what could not be written (a writer that goes on after a failed write
+        would otherwise hold it, and retry it, for ever)."""
+        self._pending = {True: [], False: []}
+
+    @property
+    def unwritten(self) -> Tuple[int, int]:
+        """(successes, failures) recorded but not in a file yet."""
+        return len(self._pending[True]), len(self._pending[False])
+
+
+def write_pickle(path: Path, transitions: List[Dict[str, Any]]) -> None:
+    """Atomic write: a crash or a full disk mid-write never leaves a truncated pickle, nor
+    the temporary file."""
+    tmp = path.with_name(f'.{path.name}.tmp')
+    try:
+        with tmp.open('wb') as f:
+            pickle.dump(transitions, f, protocol=pickle.HIGHEST_PROTOCOL)
+            f.flush()
+            os.fsync(f.fileno())
+        tmp.replace(path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise

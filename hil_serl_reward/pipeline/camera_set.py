@@ -1,0 +1,108 @@
+"""From a synchronised set of camera messages to classifier inputs and a reward (no ROS).
+
+The reward node and the data recorder share this: the recorder stores exactly the pixels
+the node classifies.
+"""
+import dataclasses
+import math
+import time
+from typing import Any, Dict, Sequence
+
+import numpy as np
+
+from hil_serl_reward.model.inference import RewardClassifier
+from hil_serl_reward.pipeline.image_conversion import ImageConverter, ImageError, describe
+from hil_serl_reward.pipeline.preprocessing import Crop, CropError, preprocess
+
+
+@dataclasses.dataclass(frozen=True)
+class Camera:
+    key: str
+    topic: str
+    crop: Crop
+    compressed: bool = False
+
+
+class CameraSetError(ValueError):
+    """One camera of a set could not be used; names the camera, the reason and the image."""
+
+    def __init__(self, camera: Camera, reason: str, detail: str, info: str) -> None:
+        super().__init__(f"camera '{camera.key}' on {camera.topic}: {detail} [{info}]")
+        self.camera = camera
+        self.reason = reason
+
+
+class CameraSetPreprocessor:
+    """Converts, crops and resizes each camera's frame as hil-serl does."""
+
+    def __init__(self, cameras: Sequence[Camera], converter: ImageConverter) -> None:
+        self.cameras = tuple(cameras)
+        self.converter = converter
+        self.convert_s = 0.0    # time spent in the last call, for the latency breakdown
+        self.resize_s = 0.0
+
+    def __call__(self, messages: Sequence[Any]) -> Dict[str, np.ndarray]:
+        images = {}
+        self.convert_s = self.resize_s = 0.0
+        for camera, msg in zip(self.cameras, messages):
+            try:
+                start = time.perf_counter()
+                frame = self.converter.to_rgb(msg)
+                converted = time.perf_counter()
+                images[camera.key] = preprocess(frame, camera.crop)
+                self.convert_s += converted - start
+                self.resize_s += time.perf_counter() - converted
+            except ImageError as exc:
+                raise CameraSetError(camera, exc.reason, str(exc), str(describe(msg))) from exc
+            except CropError as exc:
+                raise CameraSetError(camera, 'crop', str(exc), str(describe(msg))) from exc
+        return images
+
+
+@dataclasses.dataclass(frozen=True)
+class RewardResult:
+    stamp_ns: int
+    logit: float
+    probability: float
+    success: bool
+    inference_s: float
+
+    @property
+    def reward(self) -> float:
+        return 1.0 if self.success else 0.0
+
+
+class NonFiniteOutput(ValueError):
+    """The classifier returned NaN or inf; nothing is published for that set."""
+
+
+def classify(images: Dict[str, np.ndarray], classifier: RewardClassifier, threshold: float,
+             stamp_ns: int) -> RewardResult:
+    start = time.perf_counter()
+    prediction = classifier.predict(images)
+    inference_s = time.perf_counter() - start
+    logit = float(prediction.logits[0, 0])
+    probability = float(prediction.probabilities[0])
+    if not (math.isfinite(logit) and math.isfinite(probability)):
+        raise NonFiniteOutput(f'classifier output is not finite (logit {logit}, '
+                              f'probability {probability})')
+    return RewardResult(stamp_ns, logit, probability, probability > threshold, inference_s)
+
+
+class ConsecutiveSuccess:
+    """Debounces the success decision: success only once `needed` processed sets in a row
+    were above the threshold, so that one misclassified frame cannot end an episode.
+    `needed` = 1 is hil-serl's rule, each set on its own."""
+
+    def __init__(self, needed: int = 1) -> None:
+        self.needed = needed
+        self.streak = 0
+
+    def __call__(self, result: RewardResult) -> RewardResult:
+        self.streak = self.streak + 1 if result.success else 0
+        return dataclasses.replace(result, success=self.streak >= self.needed)
+
+
+def set_stamp(stamps: Sequence[int]) -> int:
+    """The stamp a set is reported under: its newest frame."""
+    return max(stamps)

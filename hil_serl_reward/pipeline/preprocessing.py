@@ -1,0 +1,70 @@
+"""hil-serl's image pipeline: crop the full-resolution frame, cv2.resize to 128x128, RGB uint8.
+
+hil-serl (franka_env.get_im, hil-serl-classifier.md §5) does `IMAGE_CROP[key](bgr_frame)`
+(numpy slicing), `cv2.resize(crop, (128, 128))` (INTER_LINEAR, aspect ratio not kept), then
+BGR->RGB. Crop and resize act on each channel alone, so converting to RGB first gives the
+same pixels. Crops are written as the slice inside `img[...]`: "150:450, 350:1100",
+"50:-200, 200:-200", ":, 250:" — the same semantics as the upstream lambdas, negative
+bounds included. An empty string keeps the whole frame.
+"""
+import dataclasses
+import re
+from typing import Optional, Tuple
+
+import cv2
+import numpy as np
+
+from hil_serl_reward.model.resnet_v1 import IMAGE_SIZE
+
+INTERPOLATION = cv2.INTER_LINEAR
+_BOUND = r'\s*(-?\d+)?\s*'
+_SLICE = re.compile(rf'^{_BOUND}(?::{_BOUND}(?::{_BOUND})?)?$')
+
+
+class CropError(ValueError):
+    """A crop that cannot be parsed, or that leaves nothing of a frame."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Crop:
+    rows: slice = dataclasses.field(default_factory=lambda: slice(None))
+    cols: slice = dataclasses.field(default_factory=lambda: slice(None))
+    text: str = ''
+
+    def apply(self, frame: np.ndarray) -> np.ndarray:
+        cropped = frame[self.rows, self.cols]
+        if cropped.shape[0] == 0 or cropped.shape[1] == 0:
+            raise CropError(f"crop '{self.text}' leaves nothing of a "
+                            f'{frame.shape[1]}x{frame.shape[0]} frame')
+        return cropped
+
+
+def _parse_slice(text: str, crop: str) -> slice:
+    match = _SLICE.match(text)
+    if not match or (':' not in text and match.group(1) is None):
+        raise CropError(f"crop '{crop}': '{text.strip()}' is not a slice like 150:450 or :-200")
+    if ':' not in text:
+        raise CropError(f"crop '{crop}': '{text.strip()}' selects a single row/column; "
+                        f"write a range, e.g. {text.strip()}:{int(match.group(1)) + 1}")
+    start, stop, step = (None if g is None else int(g) for g in match.groups())
+    if step == 0:
+        raise CropError(f"crop '{crop}': slice step cannot be zero")
+    return slice(start, stop, step)
+
+
+def parse_crop(text: Optional[str]) -> Crop:
+    """'rows, cols' as in `img[rows, cols]`; '' is the full frame."""
+    text = (text or '').strip()
+    if not text:
+        return Crop()
+    parts = text.split(',')
+    if len(parts) != 2:
+        raise CropError(f"crop '{text}': expected 'rows, cols' such as '150:450, 350:1100'")
+    return Crop(_parse_slice(parts[0], text), _parse_slice(parts[1], text), text)
+
+
+def preprocess(frame_rgb: np.ndarray, crop: Crop, size: Tuple[int, int] = IMAGE_SIZE
+               ) -> np.ndarray:
+    """Full RGB frame -> the (128, 128, 3) uint8 image the classifier was trained on."""
+    cropped = np.ascontiguousarray(crop.apply(frame_rgb))
+    return cv2.resize(cropped, (size[1], size[0]), interpolation=INTERPOLATION)

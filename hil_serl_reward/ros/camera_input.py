@@ -1,0 +1,202 @@
+"""Camera input shared by the reward node and the data recorder: parameters, admission of
+each image, synchronisation and the newest-set mailbox.
+
+Both nodes must see exactly the same camera sets, so they share this rather than copies.
+"""
+import collections
+import difflib
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+import rclpy
+from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
+from rclpy.node import Node
+from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+from sensor_msgs.msg import CompressedImage, Image
+
+from hil_serl_reward.pipeline.camera_set import Camera, set_stamp
+from hil_serl_reward.pipeline.image_conversion import ImageError, describe, validate
+from hil_serl_reward.pipeline.mailbox import LatestMailbox
+from hil_serl_reward.pipeline.stamps import stamp_to_ns
+from hil_serl_reward.pipeline.stats import RateMeter, Window
+from hil_serl_reward.ros import config
+from hil_serl_reward.ros.camera_sync import CameraSetSubscriber
+
+
+# A stamp this far behind its camera's previous one is a new timeline (`ros2 bag play --loop`,
+# a reset clock), not a late frame: far more than any reordering on the way.
+TIME_RESET_NS = 1_000_000_000
+
+
+class StartupError(RuntimeError):
+    """Configuration or checkpoint problem found at start-up; the node does not start."""
+
+
+def declare_parameters(node: Node, parameters: Sequence[config.Parameter]) -> Dict[str, Any]:
+    """Declare `parameters` plus cameras.<key>.* for every image key; validate them all."""
+    def declare(name: str, default: Any, p: config.Parameter) -> Any:
+        descriptor = ParameterDescriptor(description=p.description, read_only=p.read_only)
+        if isinstance(p.validate, config.Range):
+            if isinstance(default, int) and not isinstance(default, bool):
+                descriptor.integer_range = [IntegerRange(
+                    from_value=int(p.validate.low), to_value=int(p.validate.high), step=1)]
+            else:
+                descriptor.floating_point_range = [FloatingPointRange(
+                    from_value=float(p.validate.low), to_value=float(p.validate.high), step=0.0)]
+        return node.declare_parameter(name, default, descriptor).value
+
+    values: Dict[str, Any] = {}
+    try:
+        for p in parameters:
+            values[p.name] = declare(p.name, p.default, p)
+        problem = config.check({'image_keys': values['image_keys']})
+        if problem:
+            raise StartupError(f'invalid parameters: {problem[0]}')
+        for key in values['image_keys']:
+            defaults = config.camera_defaults(key)
+            for p in config.CAMERA_PARAMETERS:
+                name = config.camera_parameter_name(key, p.name)
+                values[name] = declare(name, defaults[p.name], p)
+    except rclpy.exceptions.InvalidParameterTypeException as exc:
+        raise StartupError(f'parameter of the wrong type: {exc}') from exc
+    except rclpy.exceptions.InvalidParameterValueException as exc:
+        raise StartupError(f'invalid parameters: {exc}') from exc
+    problems = config.check(values)
+    if problems:
+        raise StartupError('invalid parameters: ' + '; '.join(problems))
+    _check_unknown(node, values)
+    return values
+
+
+def _check_unknown(node: Node, declared: Dict[str, Any]) -> None:
+    """Parameters given for this node that it does not declare: rclpy ignores them, so a
+    misspelt `thresold: 0.9` would leave the default threshold serving without a word."""
+    given = node._parameter_overrides       # the params files' and -p values for this node
+    unknown = [name for name in given if name not in declared and name != 'use_sim_time'
+               and not name.startswith('qos_overrides.')]
+    if not unknown:
+        return
+    named = []
+    for name in unknown:
+        nearest = difflib.get_close_matches(name, declared, n=1, cutoff=0.6)
+        named.append(f"'{name}'" + (f" (did you mean '{nearest[0]}'?)" if nearest else ''))
+    message = f"unknown parameters: {', '.join(named)}"
+    if declared['reject_unknown_parameters']:
+        raise StartupError(f'{message}; set reject_unknown_parameters:=false to only warn')
+    node.get_logger().warning(f'{message}: ignored')
+
+
+def camera_qos(reliability: str) -> QoSProfile:
+    """Sensor-data QoS (best effort, keep last 5), or the same with reliable delivery."""
+    return QoSProfile(history=qos_profile_sensor_data.history,
+                      depth=qos_profile_sensor_data.depth,
+                      reliability=ReliabilityPolicy.RELIABLE if reliability == 'reliable'
+                      else qos_profile_sensor_data.reliability,
+                      durability=qos_profile_sensor_data.durability)
+
+
+class CameraSetInput:
+    """Subscribes to the cameras; complete, monotonic sets land in `mailbox` as
+    (messages, set stamp). Bad images are skipped, logged (throttled) and counted."""
+
+    def __init__(self, node: Node, values: Dict[str, Any], cameras: Sequence[Camera]) -> None:
+        self._node = node
+        self.cameras = list(cameras)
+        self.mailbox: LatestMailbox = LatestMailbox()
+        self.counts: Dict[str, int] = collections.Counter()
+        self.rejected = {c.key: collections.Counter() for c in self.cameras}
+        self.rates = [RateMeter() for _ in self.cameras]
+        self._last_stamp: List[Optional[int]] = [None] * len(self.cameras)
+        self._last_set_stamp: Optional[int] = None
+        self._max_ahead_ns = int(float(values['max_stamp_ahead']) * 1e9)
+        self._max_pixels = int(values['max_image_pixels'])
+        self.transport_latency = Window()
+        self.subscriber = CameraSetSubscriber(
+            node, [c.topic for c in self.cameras],
+            [CompressedImage if c.compressed else Image for c in self.cameras],
+            camera_qos(values['qos_reliability']), int(values['sync_queue_size']),
+            float(values['sync_slop']), self._accept, self._on_set,
+            lambda msg: stamp_to_ns(msg.header.stamp),
+            callback_group=MutuallyExclusiveCallbackGroup())
+
+    def close(self) -> None:
+        """Unsubscribe from the cameras (a deactivated node receives nothing)."""
+        self.subscriber.close()
+
+    def topic(self, camera: Camera) -> str:
+        return self._node.resolve_topic_name(camera.topic)
+
+    def reject(self, key: str, reason: str, detail: str) -> None:
+        self.rejected[key][reason] += 1
+        self._node.get_logger().warning(detail, throttle_duration_sec=2.0)
+
+    def _refuse(self, index: int, reason: str, detail: str, msg: Any) -> bool:
+        camera = self.cameras[index]
+        self.reject(camera.key, reason, f'skipping image from {self.topic(camera)} '
+                                        f'({describe(msg)}): {detail}')
+        return False
+
+    def _accept(self, index: int, msg: Any) -> bool:
+        self.rates[index].tick()
+        try:
+            validate(msg, self._max_pixels)
+        except ImageError as exc:
+            return self._refuse(index, exc.reason, str(exc), msg)
+        stamp = stamp_to_ns(msg.header.stamp)
+        if stamp == 0:
+            return self._refuse(index, 'zero_stamp', 'header stamp is zero: the driver does '
+                                'not stamp its images, so they cannot be synchronised', msg)
+        now = self._node.get_clock().now().nanoseconds
+        if now and stamp - now > self._max_ahead_ns:    # now = 0: sim time before /clock
+            return self._refuse(index, 'stamp_ahead',
+                                f'stamp {stamp} ns is {(stamp - now) / 1e9:.3f} s ahead of this '
+                                f'node\'s clock (max_stamp_ahead '
+                                f'{self._max_ahead_ns / 1e9:g} s): is the camera\'s clock '
+                                f'synchronised?', msg)
+        last = self._last_stamp[index]
+        if last is not None and last - stamp > TIME_RESET_NS:
+            self._start_over(index, last - stamp)
+        elif last is not None and stamp <= last:
+            return self._refuse(index, 'stamp_backwards',
+                                f'stamp {stamp} ns is not after the previous {last} ns', msg)
+        self._last_stamp[index] = stamp
+        return True
+
+    def _start_over(self, index: int, jump_ns: int) -> None:
+        """Forget every stamp seen so far, here and in the synchroniser: otherwise each
+        frame of the new timeline would be refused as older than the last one, for ever."""
+        self.counts['time_resets'] += 1
+        self._node.get_logger().warning(
+            f'{self.topic(self.cameras[index])}: stamps jumped back {jump_ns / 1e9:.1f} s (a '
+            'looping bag or a reset clock): starting over on the new stamps')
+        self._last_stamp = [None] * len(self.cameras)
+        self._last_set_stamp = None
+        self.subscriber.reset()
+
+    def _on_set(self, messages: Tuple[Any, ...], stamps: Tuple[int, ...]) -> None:
+        stamp = set_stamp(stamps)
+        if self._last_set_stamp is not None and stamp <= self._last_set_stamp:
+            self.counts['sets_out_of_order'] += 1
+            return
+        self._last_set_stamp = stamp
+        self.counts['sets_synchronised'] += 1
+        self.transport_latency.add((self._node.get_clock().now().nanoseconds - stamp) / 1e9)
+        self.mailbox.post((messages, stamp))
+
+    def diagnostic_values(self) -> Dict[str, str]:
+        values = {'synchroniser': self.subscriber.backend,
+                  'sets synchronised': str(self.counts['sets_synchronised']),
+                  'sets dropped by mailbox': str(self.mailbox.replaced),
+                  'sets out of order': str(self.counts['sets_out_of_order']),
+                  'time resets': str(self.counts['time_resets'])}
+        unmatched = self.subscriber.unmatched
+        for index, (camera, meter) in enumerate(zip(self.cameras, self.rates)):
+            values[f'{camera.key} rate (Hz)'] = f'{meter.rate():.2f}'
+            values[f'{camera.key} images'] = str(meter.count)
+            rejected = self.rejected[camera.key]
+            values[f'{camera.key} rejected'] = str(sum(rejected.values()))
+            for reason, count in sorted(rejected.items()):
+                values[f'{camera.key} rejected {reason}'] = str(count)
+            if unmatched is not None:
+                values[f'{camera.key} unmatched'] = str(unmatched.counts[index])
+        return values

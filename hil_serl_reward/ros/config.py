@@ -1,0 +1,225 @@
+"""The reward node's parameters: names, defaults, descriptions and validation (no ROS).
+
+Per-camera parameters are declared once `image_keys` is known:
+`cameras.<key>.topic`, `cameras.<key>.crop`, `cameras.<key>.compressed`.
+Validators return None when a value is acceptable, else the reason it is not; the node
+uses them at start-up and for every runtime change.
+"""
+import dataclasses
+import re
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
+
+from hil_serl_reward.model.inference import DEVICES
+from hil_serl_reward.pipeline.camera_set import Camera
+from hil_serl_reward.pipeline.image_conversion import DEFAULT_MAX_PIXELS
+from hil_serl_reward.pipeline.preprocessing import CropError, parse_crop
+
+RELIABILITIES = ('best_effort', 'reliable')
+Validator = Callable[[Any], Optional[str]]
+
+
+@dataclasses.dataclass(frozen=True)
+class Range:
+    """A numeric range validator; the node also advertises it in the parameter descriptor."""
+
+    low: float
+    high: float
+    low_open: bool = False
+
+    def __call__(self, value: Any) -> Optional[str]:
+        ok = (value > self.low if self.low_open else value >= self.low) and value <= self.high
+        bracket = '(' if self.low_open else '['
+        return None if ok else f'must be in {bracket}{self.low}, {self.high}], got {value}'
+
+
+_in_range = Range
+
+
+def _one_of(choices: Sequence[str]) -> Validator:
+    def check(value: Any) -> Optional[str]:
+        return None if value in choices else f'must be one of {list(choices)}, got {value!r}'
+    return check
+
+
+def _image_keys(value: Any) -> Optional[str]:
+    keys = list(value)
+    if not keys:
+        return 'needs at least one camera key'
+    if len(set(keys)) != len(keys):
+        return f'keys must be unique, got {keys}'
+    if any(not k or not k.replace('_', '').replace('/', '').isalnum() for k in keys):
+        return f'keys must be letters, digits, _ or /, got {keys}'
+    return None
+
+
+def _crop(value: Any) -> Optional[str]:
+    try:
+        parse_crop(value)
+    except CropError as exc:
+        return str(exc)
+    return None
+
+
+def _file_name_word(value: Any) -> Optional[str]:
+    """A name that stays a file name inside output_dir: no separators, no '..', no leading
+    dot or dash."""
+    if re.fullmatch(r'[A-Za-z0-9][A-Za-z0-9_.-]{0,99}', value or '') and '..' not in value:
+        return None
+    return (f'must be a file-name-safe word (letters, digits, _ . -, not starting with . or -, '
+            f'no ..), got {value!r}')
+
+
+def _topic(value: Any) -> Optional[str]:
+    return None if value and ' ' not in value else f'not a topic name: {value!r}'
+
+
+@dataclasses.dataclass(frozen=True)
+class Parameter:
+    name: str
+    default: Any
+    description: str
+    read_only: bool = True
+    validate: Optional[Validator] = None
+
+
+NODE_PARAMETERS: List[Parameter] = [
+    Parameter('checkpoint_path', '',
+              'classifier_ckpt/ folder or one checkpoint_<N> (hil-serl or ours); changing it '
+              'at runtime reloads the model, a failed load keeps the old one',
+              read_only=False),
+    Parameter('autostart', True,
+              'configure and activate at start-up (a plain node); false leaves the lifecycle '
+              'transitions to a manager (ros2 lifecycle set <node> configure / activate)'),
+    Parameter('reject_unknown_parameters', True,
+              'a parameter given for this node (params file, -p) that it does not declare, '
+              'e.g. a misspelt one, stops start-up naming the nearest known name; false only '
+              'warns'),
+    Parameter('random_init', False,
+              'serve an untrained, randomly initialised classifier when checkpoint_path is '
+              'empty (demos and tests only)'),
+    Parameter('image_keys', ['wrist_1', 'front'],
+              "camera keys in the checkpoint's classifier_keys order (the concatenation order)",
+              validate=_image_keys),
+    Parameter('threshold', 0.5, 'reward is 1.0 when the success probability exceeds this',
+              read_only=False, validate=_in_range(0.0, 1.0)),
+    Parameter('min_consecutive', 1, 'success (reward 1.0) only after this many processed sets '
+              'in a row above the threshold; 1 = hil-serl, each set on its own',
+              read_only=False, validate=_in_range(1, 1000)),
+    Parameter('frame_id', '',
+              "header.frame_id of the `classification` results; empty = the frame_id of the "
+              "newest image of the set (the one whose stamp the result carries)"),
+    Parameter('sync_slop', 0.03, 'largest stamp spread (s) of a synchronised camera set',
+              validate=_in_range(0.0, 10.0, low_open=True)),
+    Parameter('max_stamp_ahead', 0.1,
+              "seconds a frame's stamp may be ahead of this node's clock (clock skew between "
+              "hosts); a frame stamped further ahead is refused (stamp_ahead), so one bad "
+              "stamp cannot make its camera's next frames look older than it",
+              validate=_in_range(0.0, 3600.0, low_open=True)),
+    Parameter('max_image_pixels', DEFAULT_MAX_PIXELS,
+              'largest image (width x height) accepted; a compressed image is checked from '
+              'its PNG/JPEG header before decoding; larger ones are refused (too_large)',
+              validate=_in_range(1, 10**9)),
+    Parameter('sync_queue_size', 10, 'messages kept per camera while waiting for a match',
+              validate=_in_range(1, 1000)),
+    Parameter('qos_reliability', 'best_effort',
+              'camera subscription reliability (best_effort = sensor data QoS; reliable '
+              'matches drivers that only offer reliable)',
+              validate=_one_of(RELIABILITIES)),
+    Parameter('device', 'auto', 'auto (GPU when JAX has one), cpu or gpu',
+              validate=_one_of(DEVICES)),
+    Parameter('debug_image_rate', 5.0,
+              'most ~/debug_image messages per second (the model inputs, probability and '
+              'decision drawn for a person); published only while something subscribes; 0 = '
+              'never', read_only=False, validate=_in_range(0.0, 100.0)),
+    Parameter('review_dir', '',
+              'folder that keeps every set the node calls a success, as model inputs in '
+              "hil-serl's classifier_data format, one file per set, for finding false "
+              "positives; '' = off"),
+    Parameter('camera_timeout', 1.0, 'seconds without images before diagnostics warn',
+              read_only=False, validate=_in_range(0.0, 3600.0, low_open=True)),
+    Parameter('diagnostics_period', 1.0, 'seconds between diagnostics messages',
+              validate=_in_range(0.0, 60.0, low_open=True)),
+]
+
+_SHARED_INPUT = ('image_keys', 'sync_slop', 'sync_queue_size', 'qos_reliability',
+                 'max_stamp_ahead', 'max_image_pixels', 'reject_unknown_parameters')
+RECORDER_PARAMETERS: List[Parameter] = [p for p in NODE_PARAMETERS if p.name in _SHARED_INPUT] + [
+    Parameter('label_topic', 'success_label',
+              'std_msgs/Bool: sets arriving while it is true are recorded as successes'),
+    Parameter('output_dir', 'classifier_data', 'folder for the *_success_images_* and '
+              '*_failure_images_* pickles'),
+    Parameter('experiment', 'experiment', 'file name prefix, as hil-serl\'s exp_name; a '
+              'file-name-safe word (letters, digits, _ . -)', validate=_file_name_word),
+    Parameter('successes_needed', 200, 'stop after this many successes (hil-serl default 200)',
+              validate=_in_range(1, 10**7)),
+    Parameter('flush_every', 50, 'write a chunk file after this many new transitions',
+              validate=_in_range(1, 10**6)),
+    Parameter('state_dim', 0, 'add a zero `state` (1, state_dim) to each observation for '
+              'upstream trainers whose env has proprio state; 0 = images only',
+              validate=_in_range(0, 4096)),
+]
+
+CAMERA_PARAMETERS: List[Parameter] = [
+    Parameter('topic', '', 'image topic of this camera (default <key>/image_raw; remap freely)',
+              validate=_topic),
+    Parameter('crop', '', "hil-serl crop on the full frame as 'rows, cols' slices, e.g. "
+              "'150:450, 350:1100' or '50:-200, 200:-200'; empty = whole frame",
+              validate=_crop),
+    Parameter('compressed', False, 'subscribe to sensor_msgs/CompressedImage (JPEG/PNG)'),
+]
+
+
+def camera_parameter_name(key: str, field: str) -> str:
+    return f'cameras.{key}.{field}'
+
+
+def camera_defaults(key: str) -> Dict[str, Any]:
+    return {**{p.name: p.default for p in CAMERA_PARAMETERS}, 'topic': f'{key}/image_raw'}
+
+
+def with_defaults(values: Mapping[str, Any]) -> Dict[str, Any]:
+    """`values` completed with the node's defaults, cameras.<key>.* included: what the node
+    would run with, for tools that read a params file without ROS."""
+    full = {p.name: p.default for p in NODE_PARAMETERS}
+    full.update(values)
+    for key in full['image_keys']:
+        for field, default in camera_defaults(key).items():
+            full.setdefault(camera_parameter_name(key, field), default)
+    return full
+
+
+def cameras_from(values: Mapping[str, Any]) -> List[Camera]:
+    def get(key: str, field: str) -> Any:
+        return values[camera_parameter_name(key, field)]
+    return [Camera(key, get(key, 'topic'), parse_crop(get(key, 'crop')), get(key, 'compressed'))
+            for key in values['image_keys']]
+
+
+def all_parameter_names(image_keys: Sequence[str]) -> List[str]:
+    names = [p.name for p in NODE_PARAMETERS]
+    names += [camera_parameter_name(k, p.name) for k in image_keys for p in CAMERA_PARAMETERS]
+    return names
+
+
+def validator_for(name: str) -> Optional[Parameter]:
+    for parameter in NODE_PARAMETERS + RECORDER_PARAMETERS:
+        if parameter.name == name:
+            return parameter
+    field = name.rsplit('.', 1)[-1]
+    if name.startswith('cameras.'):
+        for parameter in CAMERA_PARAMETERS:
+            if parameter.name == field:
+                return parameter
+    return None
+
+
+def check(values: Mapping[str, Any]) -> List[str]:
+    """Every problem with a full set of parameter values, as 'name: reason'."""
+    problems = []
+    for name, value in values.items():
+        parameter = validator_for(name)
+        if parameter and parameter.validate:
+            reason = parameter.validate(value)
+            if reason:
+                problems.append(f'{name}: {reason}')
+    return problems

@@ -1,0 +1,2 @@
+"""The command-line tools: train_classifier, evaluate, inspect_checkpoint, preview_crops and
+the demo."""
