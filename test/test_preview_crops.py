@@ -1,7 +1,15 @@
 """preview_crops: crop geometry on constructed frames, the PNGs it writes, its sources."""
+import contextlib
+import threading
+import uuid
+
 import cv2
 import numpy as np
 import pytest
+import rclpy
+from rclpy.executors import SingleThreadedExecutor
+from rclpy.qos import QoSProfile, ReliabilityPolicy
+from sensor_msgs.msg import Image
 
 from hil_serl_reward.pipeline.preprocessing import CropError, parse_crop, preprocess
 from hil_serl_reward.ros.bags import write_bag
@@ -39,9 +47,11 @@ def test_a_crop_that_leaves_nothing_is_an_error():
         preview_crops.crop_box(parse_crop('500:600, :'), 640, 480)
 
 
-def params_yaml(tmp_path, crops):
+def params_yaml(tmp_path, crops, topics=None):
     path = tmp_path / 'rig.yaml'
-    cameras = ''.join(f'      {k}:\n        crop: "{c}"\n' for k, c in crops.items())
+    cameras = ''.join(f'      {k}:\n        crop: "{c}"\n'
+                      + (f'        topic: {topics[k]}\n' if topics else '')
+                      for k, c in crops.items())
     path.write_text('/**/hil_serl_reward:\n  ros__parameters:\n'
                     f'    image_keys: {list(crops)}\n    cameras:\n{cameras}')
     return path
@@ -99,3 +109,55 @@ def test_missing_frames_are_one_line(tmp_path, capsys):
     assert preview_crops.main(['--params-file', str(params_yaml(tmp_path, CROPS)),
                                '--bag', str(bag)]) == 2
     assert "no image on ['wrist_1/image_raw']" in capsys.readouterr().err
+
+
+@contextlib.contextmanager
+def live_cameras(rgb, topics, rate=20.0):
+    """Camera drivers stand-in: real sensor_msgs/Image publishers over DDS, in a context and
+    executor of their own, each publishing its frame at `rate` Hz until the block ends."""
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    node = rclpy.create_node('cameras', context=context)
+    qos = QoSProfile(depth=5, reliability=ReliabilityPolicy.RELIABLE)
+    publishers = {key: node.create_publisher(Image, topics[key], qos) for key in rgb}
+
+    def publish():
+        stamp = node.get_clock().now().nanoseconds
+        for key, frame in rgb.items():
+            publishers[key].publish(image_msg(frame, stamp, 'bgr8'))
+    node.create_timer(1 / rate, publish)
+    executor = SingleThreadedExecutor(context=context)
+    executor.add_node(node)
+    thread = threading.Thread(target=executor.spin, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        executor.shutdown()
+        thread.join(5)
+        node.destroy_node()
+        context.try_shutdown()
+
+
+def unique_topics():
+    prefix = f'/preview_{uuid.uuid4().hex[:8]}'
+    return {key: f'{prefix}/{key}/image_raw' for key in CROPS}
+
+
+def test_topics_source_listens_to_live_cameras(tmp_path, capsys):
+    rgb, topics = frames(), unique_topics()
+    out = tmp_path / 'preview'
+    with live_cameras(rgb, topics):
+        assert preview_crops.main(['--params-file', str(params_yaml(tmp_path, CROPS, topics)),
+                                   '--topics', '--seconds', '3', '--output', str(out)]) == 0
+    check_outputs(out, rgb, capsys)
+
+
+def test_a_silent_live_camera_is_one_line(tmp_path, capsys):
+    rgb, topics = frames(), unique_topics()
+    with live_cameras({'front': rgb['front']}, topics):
+        assert preview_crops.main(['--params-file', str(params_yaml(tmp_path, CROPS, topics)),
+                                   '--topics', '--seconds', '1.5',
+                                   '--output', str(tmp_path / 'preview')]) == 2
+    assert f"no image on ['{topics['wrist_1']}']" in capsys.readouterr().err
+    assert not (tmp_path / 'preview').exists()

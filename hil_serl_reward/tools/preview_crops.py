@@ -121,28 +121,34 @@ def messages_from_bag(bag: Path, cameras: Sequence[Camera]) -> Dict[str, Any]:
 
 def messages_from_topics(cameras: Sequence[Camera], seconds: float,
                          reliability: str) -> Dict[str, Any]:
-    """The newest message per camera after listening for `seconds`."""
+    """The newest message per camera after listening for `seconds`.
+
+    Its own rclpy context, so that a process where rclpy already runs (a notebook, a test,
+    a tool of yours) can call it too."""
     import rclpy
     from rclpy.executors import SingleThreadedExecutor
     from sensor_msgs.msg import CompressedImage, Image
 
     from hil_serl_reward.ros.camera_input import camera_qos
-    rclpy.init()
-    node = rclpy.create_node('preview_crops')
+    context = rclpy.Context()
+    rclpy.init(context=context)
     latest: Dict[str, Any] = {}
-    for camera in cameras:
-        node.create_subscription(CompressedImage if camera.compressed else Image, camera.topic,
-                                 lambda msg, key=camera.key: latest.__setitem__(key, msg),
-                                 camera_qos(reliability))
-    executor = SingleThreadedExecutor()
-    executor.add_node(node)
     try:
+        node = rclpy.create_node('preview_crops', context=context)
+        for camera in cameras:
+            node.create_subscription(CompressedImage if camera.compressed else Image,
+                                     camera.topic,
+                                     lambda msg, key=camera.key: latest.__setitem__(key, msg),
+                                     camera_qos(reliability))
+        executor = SingleThreadedExecutor(context=context)
+        executor.add_node(node)
         end = time.monotonic() + seconds
         while time.monotonic() < end:
             executor.spin_once(timeout_sec=0.1)
-    finally:
+        executor.shutdown()
         node.destroy_node()
-        rclpy.try_shutdown()
+    finally:
+        context.try_shutdown()
     return latest
 
 
