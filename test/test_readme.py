@@ -100,3 +100,25 @@ def test_executables():
     rows = table('## Tools')
     for script in console_scripts():
         assert script in rows, f'README lacks executable {script}'
+
+
+def github_anchor(heading: str) -> str:
+    """The id GitHub gives a heading: lower case, punctuation but `-` and `_` dropped, spaces
+    to dashes."""
+    return re.sub(r'[^\w\- ]', '', heading.strip().lower()).replace(' ', '-')
+
+
+@pytest.mark.parametrize('document', ['README.md', 'docs/architecture.md', 'docs/performance.md'])
+def test_links_lead_somewhere(document):
+    """A manual is read by following its links: every in-page anchor names a heading and
+    every relative link names a file of this repository."""
+    path = ROOT / document
+    text = path.read_text()
+    anchors = {github_anchor(h) for h in re.findall(r'^#+ (.+)$', text, re.M)}
+    for target in re.findall(r'\]\(([^)\s]+)\)', text):
+        if target.startswith(('http://', 'https://')):
+            continue
+        if target.startswith('#'):
+            assert target[1:] in anchors, f'{document}: no heading for {target}'
+        else:
+            assert (path.parent / target.split('#')[0]).exists(), f'{document}: {target}'
