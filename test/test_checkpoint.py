@@ -1,5 +1,7 @@
 """Checkpoint round trips, upstream formats, and loud failures (hil-serl-classifier.md §6, §8)."""
+import errno
 import json
+from pathlib import Path
 
 import numpy as np
 import optax
@@ -89,6 +91,29 @@ def test_overwrite_is_explicit(tmp_path, two_camera_spec, two_camera_params):
     with pytest.raises(CheckpointError, match='exists'):
         save_checkpoint(tmp_path, two_camera_params, two_camera_spec, step=1)
     save_checkpoint(tmp_path, two_camera_params, two_camera_spec, step=1, overwrite=True)
+
+
+def test_a_failed_write_leaves_the_folder_as_it_was(tmp_path, monkeypatch, two_camera_spec,
+                                                   two_camera_params):
+    """A full disk while writing: neither a checkpoint without its sidecar, nor a new sidecar
+    beside the old checkpoint, nor temporary files; an existing pair stays byte for byte."""
+    save_checkpoint(tmp_path, two_camera_params, two_camera_spec, step=1,
+                    metadata={'threshold': 0.5})
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    real_write = Path.write_bytes
+
+    def disk_full_on_the_checkpoint(path, data):
+        real_write(path, data[:len(data) // 2])
+        if 'checkpoint_' in path.name and 'json' not in path.name:
+            raise OSError(errno.ENOSPC, 'No space left on device')
+    monkeypatch.setattr(Path, 'write_bytes', disk_full_on_the_checkpoint)
+    for step in (1, 2):
+        with pytest.raises(OSError, match='No space left'):
+            save_checkpoint(tmp_path, two_camera_params, two_camera_spec, step=step,
+                            metadata={'threshold': 0.9}, overwrite=True)
+        assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
+    monkeypatch.undo()
+    assert load_checkpoint(tmp_path).sidecar['threshold'] == 0.5
 
 
 def test_missing_checkpoint_fails_loudly(tmp_path):

@@ -26,6 +26,7 @@ from hil_serl_reward.tools import evaluate, train_classifier
 from ros_harness import ns_stamp
 from test_classifier_node import KEYS, frames, send_set, send_set_front_compressed
 from test_lifecycle import Lifecycle
+from test_training import write_scene_data
 
 pytestmark = pytest.mark.usefixtures('ros')
 
@@ -161,6 +162,37 @@ def test_recorder_interrupted_by_sigterm_keeps_everything(bench, tmp_path):
     assert process.returncode == 0 and 'Traceback' not in log, log
     on_disk = sum(len(pickle.loads(p.read_bytes())) for p in out.glob('*.pkl'))
     assert on_disk >= held >= 5, log
+
+
+def train_command(data, out):
+    return [sys.executable, '-m', 'hil_serl_reward.tools.train_classifier', '--data', str(data),
+            '--image-keys', *KEYS, '--random-init', '--steps', '2', '--val-fraction', '0',
+            '--output', str(out)]
+
+
+def test_a_full_disk_after_training_is_one_line_and_no_partial_checkpoint(tmp_path):
+    write_scene_data(tmp_path / 'data', count=20)
+    out = tmp_path / 'small'
+    out.mkdir()
+    done = subprocess.run(in_small_filesystem(out, '1m', train_command(tmp_path / 'data', out)),
+                          capture_output=True, text=True, timeout=300)
+    log = done.stdout + done.stderr
+    assert done.returncode == 1, log
+    assert 'the checkpoint was NOT written' in done.stderr, log
+    assert 'No space left on device' in done.stderr and 'Traceback' not in log, log
+    assert done.stdout.split('LEFT:')[1].split() == [], log
+
+
+def test_an_output_folder_that_takes_no_files_fails_before_training(tmp_path):
+    write_scene_data(tmp_path / 'data', count=20)
+    out = tmp_path / 'read_only'
+    out.mkdir()
+    done = subprocess.run(in_small_filesystem(out, '1m', train_command(tmp_path / 'data', out),
+                                              read_only=True),
+                          capture_output=True, text=True, timeout=300)
+    log = done.stdout + done.stderr
+    assert done.returncode == 2 and 'Read-only file system' in done.stderr, log
+    assert 'parameters:' not in done.stdout and 'Traceback' not in log, log
 
 
 # ---- 3. oversized images -----------------------------------------------------------------

@@ -289,7 +289,11 @@ def train_state_dict(params: Params, step: int, opt_state: Any = None) -> Dict[s
 def save_checkpoint(directory: os.PathLike, params: Params, spec: ClassifierSpec, step: int,
                     opt_state: Any = None, metadata: Optional[Mapping[str, Any]] = None,
                     overwrite: bool = False) -> Path:
-    """Write `directory/checkpoint_<step>` (legacy flax msgpack) and its sidecar."""
+    """Write `directory/checkpoint_<step>` (legacy flax msgpack) and its sidecar.
+
+    Both go to hidden temporary files first and are renamed into place only when both are
+    complete: a full disk or a crash leaves the folder as it was, never a checkpoint without
+    its sidecar (a wrong camera order) or beside an older one's."""
     check_tree(params, spec, Path(directory))
     directory = Path(directory).expanduser()
     directory.mkdir(parents=True, exist_ok=True)
@@ -298,9 +302,6 @@ def save_checkpoint(directory: os.PathLike, params: Params, spec: ClassifierSpec
         raise CheckpointError(f"'{target}' exists; pass overwrite=True to replace it")
     payload = serialization.msgpack_serialize(
         jax.tree_util.tree_map(np.asarray, train_state_dict(params, step, opt_state)))
-    tmp = target.with_name(f'.{target.name}.tmp')
-    tmp.write_bytes(payload)
-    os.replace(tmp, target)
     sidecar = {
         'format_version': SIDECAR_VERSION,
         'written_by': 'hil_serl_reward',
@@ -311,5 +312,15 @@ def save_checkpoint(directory: os.PathLike, params: Params, spec: ClassifierSpec
         'step': int(step),
         **dict(metadata or {}),
     }
-    sidecar_path(target).write_text(json.dumps(sidecar, indent=2, sort_keys=True) + '\n')
+    files = {sidecar_path(target): (json.dumps(sidecar, indent=2, sort_keys=True) + '\n').encode(),
+             target: payload}
+    temporary = {path: path.with_name(f'.{path.name}.tmp') for path in files}
+    try:
+        for path, data in files.items():
+            temporary[path].write_bytes(data)
+        for path in files:
+            os.replace(temporary[path], path)
+    finally:
+        for tmp in temporary.values():
+            tmp.unlink(missing_ok=True)
     return target

@@ -12,6 +12,7 @@ with the camera order, options, crops, threshold suggestion and metrics.
 """
 import argparse
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
@@ -20,7 +21,7 @@ from tqdm import tqdm
 
 from hil_serl_reward.data.classifier_data import ClassifierDataError, load_classifier_data
 from hil_serl_reward.model import safe_pickle
-from hil_serl_reward.model.checkpoint import save_checkpoint
+from hil_serl_reward.model.checkpoint import CheckpointError, save_checkpoint
 from hil_serl_reward.model.metrics import describe_suggestion, suggest_threshold
 from hil_serl_reward.model.pretrained import (
     DEFAULT_RESNET10_PATH, PretrainedWeightsError, apply_resnet10_weights, load_resnet10_weights)
@@ -86,6 +87,14 @@ def describe_start(spec: ClassifierSpec, params: Dict[str, Any], log) -> None:
     log(f'parameters: {total:,} in all, {trainable:,} trainable')
 
 
+def check_writable(folder: Path) -> None:
+    """Before training, not after: a folder that cannot take files would lose the run."""
+    folder = folder.expanduser()
+    folder.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=folder, prefix='.writable_'):
+        pass
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parse_args(argv)
     log = lambda message: print(f'train_classifier: {message}', flush=True)  # noqa: E731
@@ -99,6 +108,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                    else load_resnet10_weights(args.resnet10, args.trust_pickles))
         crops = ({k: read_node_parameters(args.params_file).get(f'cameras.{k}.crop', '')
                   for k in spec.image_keys} if args.params_file else None)
+        check_writable(args.output)
     except (ClassifierDataError, PretrainedWeightsError, ValueError, OSError) as exc:
         print(f'train_classifier: {exc}', file=sys.stderr)
         return 2
@@ -143,8 +153,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if chosen is not None:
             metadata['threshold_suggestion_validation'] = chosen.as_dict()
         log(f'validation: {describe_suggestion(chosen, args.target_precision)}')
-    path = save_checkpoint(args.output, state.params, spec, step=int(state.step),
-                           opt_state=state.opt_state, metadata=metadata, overwrite=True)
+    try:
+        path = save_checkpoint(args.output, state.params, spec, step=int(state.step),
+                               opt_state=state.opt_state, metadata=metadata, overwrite=True)
+    except (CheckpointError, OSError) as exc:
+        print(f'train_classifier: the checkpoint was NOT written to {args.output} '
+              f'(the folder is as it was): {exc}', file=sys.stderr)
+        return 1
     log(f'wrote {path}')
     return 0
 
