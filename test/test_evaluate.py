@@ -154,6 +154,16 @@ def test_cli_on_a_bag_with_labels(tmp_path, capsys, checkpoint_for):
                                                   for i in range(6)]
 
 
+def test_an_output_that_cannot_be_a_folder_fails_before_inference(tmp_path, capsys,
+                                                                  classifier_data, checkpoint_for):
+    taken = tmp_path / 'evaluation'
+    taken.write_text('a file, not a folder')
+    assert evaluate.main([str(checkpoint_for(('wrist_1', 'front'))), '--classifier-data',
+                          str(classifier_data), '--output', str(taken)]) == 2
+    assert f"evaluate: [Errno 17] File exists: '{taken}'" in capsys.readouterr().err
+    assert taken.read_text() == 'a file, not a folder'
+
+
 def test_cli_reports_missing_data(tmp_path, capsys, checkpoint_for):
     assert evaluate.main([str(checkpoint_for(('wrist_1', 'front'))), '--classifier-data',
                           str(tmp_path)]) == 2

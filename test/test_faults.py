@@ -195,6 +195,21 @@ def test_an_output_folder_that_takes_no_files_fails_before_training(tmp_path):
     assert 'parameters:' not in done.stdout and 'Traceback' not in log, log
 
 
+def test_a_full_disk_while_evaluate_writes_is_one_line(tmp_path, checkpoint_for):
+    write_scene_data(tmp_path / 'data', count=20)
+    out = tmp_path / 'small'
+    out.mkdir()
+    command = [sys.executable, '-m', 'hil_serl_reward.tools.evaluate',
+               str(checkpoint_for(KEYS)), '--classifier-data', str(tmp_path / 'data'),
+               '--image-keys', *KEYS, '--output', str(out)]
+    # room for the CSV, not for the pictures (matplotlib raised; cv2.imwrite returns False)
+    done = subprocess.run(in_small_filesystem(out, '16k', command), capture_output=True,
+                          text=True, timeout=300)
+    log = done.stdout + done.stderr
+    assert done.returncode == 1 and f'evaluate: writing to {out} failed' in done.stderr, log
+    assert 'review pictures' not in done.stdout and 'Traceback' not in log, log
+
+
 # ---- 3. oversized images -----------------------------------------------------------------
 
 def png_claiming(width, height):

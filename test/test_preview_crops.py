@@ -103,6 +103,17 @@ def test_bag_source_takes_the_first_frame_of_each_camera(tmp_path, capsys):
     check_outputs(out, rgb, capsys)
 
 
+def test_an_output_that_cannot_be_a_folder_is_one_line(tmp_path, capsys):
+    for key, frame in frames().items():
+        (tmp_path / 'frames' / key).mkdir(parents=True)
+        cv2.imwrite(str(tmp_path / 'frames' / key / '0001.png'), frame)
+    taken = tmp_path / 'preview'
+    taken.write_text('a file, not a folder')
+    assert preview_crops.main(['--params-file', str(params_yaml(tmp_path, CROPS)),
+                               '--folder', str(tmp_path / 'frames'), '--output', str(taken)]) == 2
+    assert f"preview_crops: [Errno 17] File exists: '{taken}'" in capsys.readouterr().err
+
+
 def test_missing_frames_are_one_line(tmp_path, capsys):
     bag = write_bag(tmp_path / 'bag', [('/front/image_raw', 1, image_msg(
         frames()['front'], 1))])

@@ -18,12 +18,10 @@ import sys
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-import cv2
 import numpy as np
 
-from hil_serl_reward.model import safe_pickle
-
 from hil_serl_reward.data.classifier_data import ClassifierDataError, load_classifier_data
+from hil_serl_reward.model import safe_pickle
 from hil_serl_reward.model.checkpoint import CheckpointError
 from hil_serl_reward.model.inference import RewardClassifier
 from hil_serl_reward.model.metrics import binary_metrics, describe_suggestion, suggest_threshold
@@ -36,6 +34,7 @@ from hil_serl_reward.pipeline.synchronizer import ApproximateTimeSync
 from hil_serl_reward.ros import config
 from hil_serl_reward.ros.params_file import read_node_parameters
 from hil_serl_reward.tools.contact_sheet import contact_sheet, review_rows
+from hil_serl_reward.tools.output_files import check_writable, write_png
 
 
 def predict_batches(classifier: RewardClassifier, images: Dict[str, np.ndarray],
@@ -169,6 +168,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             images, index, labels, skipped = bag_samples(
                 args.bag, {**params, 'image_keys': keys}, args.label_topic)
             index_name, x_label = 'stamp_ns', 'time since first set (s)'
+        check_writable(args.output)
     except (CheckpointError, ClassifierDataError, ValueError, OSError) as exc:
         print(f'evaluate: {exc}', file=sys.stderr)
         return 2
@@ -176,14 +176,17 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print('evaluate: no usable samples', file=sys.stderr)
         return 2
     probabilities = predict_batches(classifier, images)
-    args.output.mkdir(parents=True, exist_ok=True)
-    write_csv(args.output / 'probabilities.csv', index_name, index, probabilities,
-              args.threshold, labels)
-    x = index if index_name == 'sample' else (index - index[0]) / 1e9
-    plot(args.output / 'probability.png', x, x_label, probabilities, args.threshold, labels)
     rows = review_rows(probabilities, labels, args.threshold)
-    sheet = contact_sheet(images, keys, probabilities, index, index_name, rows)
-    cv2.imwrite(str(args.output / 'review.png'), cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR))
+    x = index if index_name == 'sample' else (index - index[0]) / 1e9
+    try:
+        write_csv(args.output / 'probabilities.csv', index_name, index, probabilities,
+                  args.threshold, labels)
+        plot(args.output / 'probability.png', x, x_label, probabilities, args.threshold, labels)
+        write_png(args.output / 'review.png',
+                  contact_sheet(images, keys, probabilities, index, index_name, rows))
+    except OSError as exc:
+        print(f'evaluate: writing to {args.output} failed: {exc}', file=sys.stderr)
+        return 1
     report: Dict[str, Any] = {'samples': int(len(index)), 'skipped': int(skipped),
                               'threshold': args.threshold,
                               'csv': str(args.output / 'probabilities.csv'),

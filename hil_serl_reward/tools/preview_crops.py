@@ -28,6 +28,7 @@ from hil_serl_reward.pipeline.preprocessing import Crop, CropError, preprocess
 from hil_serl_reward.ros import config
 from hil_serl_reward.ros.camera_sim import FolderSource
 from hil_serl_reward.ros.params_file import read_node_parameters
+from hil_serl_reward.tools.output_files import check_writable, write_png
 
 MAX_SQUEEZE = 2.0           # crop aspect (w/h) beyond 2:1 or 1:2 distorts the square input
 
@@ -180,10 +181,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             messages = (messages_from_bag(args.bag, cameras) if args.bag else
                         messages_from_topics(cameras, args.seconds, values['qos_reliability']))
             frames = frames_from_messages(messages, cameras, int(values['max_image_pixels']))
+        check_writable(args.output)
     except (OSError, ValueError, LookupError, ImageError) as exc:
         print(f'preview_crops: {exc}', file=sys.stderr)
         return 2
-    args.output.mkdir(parents=True, exist_ok=True)
     status = 0
     for camera in cameras:
         frame = frames[camera.key]
@@ -198,8 +199,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         for warning in box.warnings:
             print(f'  warning: {warning}')
         path = args.output / f'{camera.key}.png'
-        cv2.imwrite(str(path), cv2.cvtColor(preview_image(frame, camera, box),
-                                            cv2.COLOR_RGB2BGR))
+        try:
+            write_png(path, preview_image(frame, camera, box))
+        except OSError as exc:
+            print(f'preview_crops: {exc}', file=sys.stderr)
+            return 1
         print(f'  wrote {path}')
     return status
 

@@ -12,7 +12,6 @@ with the camera order, options, crops, threshold suggestion and metrics.
 """
 import argparse
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
@@ -30,6 +29,7 @@ from hil_serl_reward.model.reward_classifier import (
 from hil_serl_reward.model.training import (
     Recipe, balanced_batches, create_state, evaluate, make_predict, split, train)
 from hil_serl_reward.ros.params_file import read_node_parameters
+from hil_serl_reward.tools.output_files import check_writable
 
 
 def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
@@ -85,14 +85,6 @@ def describe_start(spec: ClassifierSpec, params: Dict[str, Any], log) -> None:
     log(f'backbone: {owners}{sharing}; '
         f"{'frozen' if spec.frozen else 'fine-tuned'}")
     log(f'parameters: {total:,} in all, {trainable:,} trainable')
-
-
-def check_writable(folder: Path) -> None:
-    """Before training, not after: a folder that cannot take files would lose the run."""
-    folder = folder.expanduser()
-    folder.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=folder, prefix='.writable_'):
-        pass
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
