@@ -1,5 +1,6 @@
 """Checkpoint round trips, upstream formats, and loud failures (hil-serl-classifier.md §6, §8)."""
 import errno
+import io
 import json
 from pathlib import Path
 
@@ -100,13 +101,20 @@ def test_a_failed_write_leaves_the_folder_as_it_was(tmp_path, monkeypatch, two_c
     save_checkpoint(tmp_path, two_camera_params, two_camera_spec, step=1,
                     metadata={'threshold': 0.5})
     before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
-    real_write = Path.write_bytes
+    real_open = Path.open
 
-    def disk_full_on_the_checkpoint(path, data):
-        real_write(path, data[:len(data) // 2])
-        if 'checkpoint_' in path.name and 'json' not in path.name:
+    class FullDisk(io.FileIO):
+        """A file whose disk fills up halfway through the write."""
+
+        def write(self, data):
+            super().write(bytes(data)[:len(data) // 2])
             raise OSError(errno.ENOSPC, 'No space left on device')
-    monkeypatch.setattr(Path, 'write_bytes', disk_full_on_the_checkpoint)
+
+    def disk_full_on_the_checkpoint(path, mode='r', *args, **kwargs):
+        if 'w' in mode and 'checkpoint_' in path.name and 'json' not in path.name:
+            return FullDisk(path, 'wb')
+        return real_open(path, mode, *args, **kwargs)
+    monkeypatch.setattr(Path, 'open', disk_full_on_the_checkpoint)
     for step in (1, 2):
         with pytest.raises(OSError, match='No space left'):
             save_checkpoint(tmp_path, two_camera_params, two_camera_spec, step=step,

@@ -6,15 +6,14 @@ masks, dones}; `observations[key]` is uint8 RGB (1, 128, 128, 3). Positives live
 Upstream names them `{exp}_{N}_success_images_{ts}.pkl` and `{exp}_failure_images_{ts}.pkl`.
 """
 import datetime
-import os
 import pickle
-import tempfile
 from pathlib import Path
 from typing import Any, Dict, List, Sequence, Tuple
 
 import numpy as np
 
 from hil_serl_reward.model import safe_pickle
+from hil_serl_reward.model.atomic_files import check_writable, write_atomically
 from hil_serl_reward.model.resnet_v1 import IMAGE_SIZE
 
 
@@ -100,9 +99,7 @@ class ClassifierDataWriter:
                  clock=datetime.datetime.now) -> None:
         self.folder = Path(folder)
         try:
-            self.folder.mkdir(parents=True, exist_ok=True)
-            with tempfile.TemporaryFile(dir=self.folder):
-                pass
+            check_writable(self.folder)
         except OSError as exc:
             raise DataWriteError(f"output folder '{self.folder}' is not writable: {exc}"
                                  ) from exc
@@ -155,13 +152,4 @@ class ClassifierDataWriter:
 def write_pickle(path: Path, transitions: List[Dict[str, Any]]) -> None:
     """Atomic write: a crash or a full disk mid-write never leaves a truncated pickle, nor
     the temporary file."""
-    tmp = path.with_name(f'.{path.name}.tmp')
-    try:
-        with tmp.open('wb') as f:
-            pickle.dump(transitions, f, protocol=pickle.HIGHEST_PROTOCOL)
-            f.flush()
-            os.fsync(f.fileno())
-        tmp.replace(path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    write_atomically({path: pickle.dumps(transitions, protocol=pickle.HIGHEST_PROTOCOL)})

@@ -24,6 +24,7 @@ import optax
 from flax import serialization
 from flax.training import train_state
 
+from hil_serl_reward.model.atomic_files import write_atomically
 from hil_serl_reward.model.reward_classifier import ClassifierSpec, Params, param_shapes
 
 LEGACY_MSGPACK = 'legacy-msgpack'
@@ -289,11 +290,9 @@ def train_state_dict(params: Params, step: int, opt_state: Any = None) -> Dict[s
 def save_checkpoint(directory: os.PathLike, params: Params, spec: ClassifierSpec, step: int,
                     opt_state: Any = None, metadata: Optional[Mapping[str, Any]] = None,
                     overwrite: bool = False) -> Path:
-    """Write `directory/checkpoint_<step>` (legacy flax msgpack) and its sidecar.
-
-    Both go to hidden temporary files first and are renamed into place only when both are
-    complete: a full disk or a crash leaves the folder as it was, never a checkpoint without
-    its sidecar (a wrong camera order) or beside an older one's."""
+    """Write `directory/checkpoint_<step>` (legacy flax msgpack) and its sidecar, together or
+    not at all: never a checkpoint without its sidecar (a wrong camera order) or beside an
+    older one's."""
     check_tree(params, spec, Path(directory))
     directory = Path(directory).expanduser()
     directory.mkdir(parents=True, exist_ok=True)
@@ -312,15 +311,7 @@ def save_checkpoint(directory: os.PathLike, params: Params, spec: ClassifierSpec
         'step': int(step),
         **dict(metadata or {}),
     }
-    files = {sidecar_path(target): (json.dumps(sidecar, indent=2, sort_keys=True) + '\n').encode(),
-             target: payload}
-    temporary = {path: path.with_name(f'.{path.name}.tmp') for path in files}
-    try:
-        for path, data in files.items():
-            temporary[path].write_bytes(data)
-        for path in files:
-            os.replace(temporary[path], path)
-    finally:
-        for tmp in temporary.values():
-            tmp.unlink(missing_ok=True)
+    write_atomically({
+        sidecar_path(target): (json.dumps(sidecar, indent=2, sort_keys=True) + '\n').encode(),
+        target: payload})
     return target

@@ -22,6 +22,7 @@ import numpy as np
 
 from hil_serl_reward.data.classifier_data import ClassifierDataError, load_classifier_data
 from hil_serl_reward.model import safe_pickle
+from hil_serl_reward.model.atomic_files import check_writable
 from hil_serl_reward.model.checkpoint import CheckpointError
 from hil_serl_reward.model.inference import RewardClassifier
 from hil_serl_reward.model.metrics import binary_metrics, describe_suggestion, suggest_threshold
@@ -34,7 +35,7 @@ from hil_serl_reward.pipeline.synchronizer import ApproximateTimeSync
 from hil_serl_reward.ros import config
 from hil_serl_reward.ros.params_file import read_node_parameters
 from hil_serl_reward.tools.contact_sheet import contact_sheet, review_rows
-from hil_serl_reward.tools.output_files import check_writable, write_png
+from hil_serl_reward.tools.output_files import write_png
 
 
 def predict_batches(classifier: RewardClassifier, images: Dict[str, np.ndarray],

@@ -21,6 +21,7 @@ from typing import Any, Dict, List, Optional, Sequence
 import cv2
 import numpy as np
 
+from hil_serl_reward.model.atomic_files import check_writable
 from hil_serl_reward.pipeline.camera_set import Camera
 from hil_serl_reward.pipeline.debug_view import enlarge
 from hil_serl_reward.pipeline.image_conversion import ImageError, make_converter
@@ -28,7 +29,7 @@ from hil_serl_reward.pipeline.preprocessing import Crop, CropError, preprocess
 from hil_serl_reward.ros import config
 from hil_serl_reward.ros.camera_sim import FolderSource
 from hil_serl_reward.ros.params_file import read_node_parameters
-from hil_serl_reward.tools.output_files import check_writable, write_png
+from hil_serl_reward.tools.output_files import write_png
 
 MAX_SQUEEZE = 2.0           # crop aspect (w/h) beyond 2:1 or 1:2 distorts the square input
 

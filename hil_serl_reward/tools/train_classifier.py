@@ -20,6 +20,7 @@ from tqdm import tqdm
 
 from hil_serl_reward.data.classifier_data import ClassifierDataError, load_classifier_data
 from hil_serl_reward.model import safe_pickle
+from hil_serl_reward.model.atomic_files import check_writable
 from hil_serl_reward.model.checkpoint import CheckpointError, save_checkpoint
 from hil_serl_reward.model.metrics import describe_suggestion, suggest_threshold
 from hil_serl_reward.model.pretrained import (
@@ -29,7 +30,6 @@ from hil_serl_reward.model.reward_classifier import (
 from hil_serl_reward.model.training import (
     Recipe, balanced_batches, create_state, evaluate, make_predict, split, train)
 from hil_serl_reward.ros.params_file import read_node_parameters
-from hil_serl_reward.tools.output_files import check_writable
 
 
 def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
