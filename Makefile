@@ -42,7 +42,7 @@ upstream-test-run: $(UPSTREAM_VENV)/.upstream
 	$(ISOLATED) $(UPSTREAM_VENV)/bin/python -m pytest -q test
 	rm -rf build-upstream install-upstream log-upstream
 	. $(UPSTREAM_VENV)/bin/activate && colcon --log-base log-upstream build --packages-select hil_serl_reward $(UPSTREAM_COLCON)
-	. $(UPSTREAM_VENV)/bin/activate && . install-upstream/setup.sh && $(ISOLATED) colcon --log-base log-upstream test --packages-select hil_serl_reward $(UPSTREAM_COLCON) --return-code-on-test-failure --event-handlers console_direct+ --pytest-args -k "test_launch_classifier or test_ros2_cli or test_launch_files"
+	. $(UPSTREAM_VENV)/bin/activate && . install-upstream/setup.sh && $(ISOLATED) colcon --log-base log-upstream test --packages-select hil_serl_reward $(UPSTREAM_COLCON) --return-code-on-test-failure --event-handlers console_direct+ --pytest-args -k "test_launch_classifier or test_launch_drivers or test_ros2_cli or test_launch_files"
 
 $(UPSTREAM_VENV)/.upstream: $(REQS) requirements/upstream.txt $(UPSTREAM)/sources.tar.gz $(UPSTREAM)/install.sh
 	$(MAKE) --no-print-directory VENV=$(UPSTREAM_VENV) DISTRO=jazzy venv

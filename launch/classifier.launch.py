@@ -1,15 +1,20 @@
-"""Reward node plus, optionally, one camera driver per camera key.
+"""Reward node plus, optionally, the camera drivers of the params file's `driver` blocks.
 
     ros2 launch hil_serl_reward classifier.launch.py \
-        params_file:=/path/rig.yaml checkpoint_path:=/path/classifier_ckpt \
-        start_cameras:=true camera_driver:=realsense \
-        serials:="wrist_1=130322270001,front=130322270002"
+        params_file:=/path/rig.yaml checkpoint_path:=/path/classifier_ckpt start_cameras:=true
 
-The node's camera topics come from the params file (cameras.<key>.topic); when this file
-starts drivers it remaps those names to the drivers' topics, so the params file does not
-change with the driver. camera_driver:=none (or start_cameras:=false) leaves the topics to
-whatever already publishes them. When the reward node exits with an error (a bad checkpoint
-or params file) the launch shuts down and `ros2 launch` exits 1.
+Each camera key's `cameras.<key>.driver` block in the params file says which driver serves it
+(realsense, usb_cam, v4l2_camera or none), which device, size, rate and format, plus extra
+driver parameters passed through unchanged; hil_serl_reward.ros.drivers knows each driver.
+The launch arguments below override every block, for the common two-camera case:
+
+    ros2 launch hil_serl_reward classifier.launch.py start_cameras:=true \
+        camera_driver:=realsense serials:="wrist_1=130322270001,front=130322270002"
+
+The node's camera topics come from the params file (cameras.<key>.topic); this file remaps
+them to the drivers' topics (and `<topic>/compressed` for compressed cameras), so the params
+file does not change with the driver. When the reward node exits with an error (a bad
+checkpoint or params file) the launch shuts down and `ros2 launch` exits 1.
 """
 import os
 
@@ -20,28 +25,32 @@ from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node, PushRosNamespace
 from launch_ros.substitutions import FindPackageShare
 
+from hil_serl_reward.ros import drivers
+from hil_serl_reward.ros.config import transport_topic
 from hil_serl_reward.ros.dds import PROFILE, profile_env
 from hil_serl_reward.ros.launch_actions import shut_down_when_it_fails
-from hil_serl_reward.ros.params_file import read_node_parameters
+from hil_serl_reward.ros.params_file import NODE_NAME, node_parameters
 
 PACKAGE = 'hil_serl_reward'
-DRIVERS = ('realsense', 'usb_cam', 'v4l2_camera', 'none')
 
 ARGUMENTS = [
     ('params_file', '', 'node parameters YAML (default: config/classifier.yaml of the package)'),
     ('checkpoint_path', '', 'overrides checkpoint_path of the params file when not empty'),
     ('namespace', '', 'namespace of the reward node and the camera drivers'),
     ('log_level', 'info', 'debug, info, warn, error or fatal'),
-    ('start_cameras', 'false', 'start one camera driver per camera key'),
-    ('camera_driver', 'realsense', f'one of {", ".join(DRIVERS)}'),
+    ('start_cameras', 'false', "start the cameras' drivers (cameras.<key>.driver blocks)"),
+    ('camera_driver', '', f'overrides every driver.kind: one of {", ".join(drivers.KINDS)} '
+     '(without it and without a driver block: realsense)'),
     ('serials', '', 'realsense: key=serial pairs, e.g. "wrist_1=130322270001,front=1303..."'),
-    ('realsense_model', 'd435', 'd435 (separate RGB sensor) or d405 (colour from the depth '
-     'module: depth_module.color_profile, topic color/image_rect_raw)'),
-    ('color_profile', '1280x720x15', 'realsense colour profile WxHxFPS (hil-serl: 1280x720, 15)'),
+    ('realsense_model', '', 'overrides driver.model: d435 (and every model with an RGB '
+     'sensor) or d405 (colour from the depth module, topic color/image_rect_raw)'),
+    ('color_profile', '', 'realsense: overrides size and rate as WxHxFPS (hil-serl: '
+     '1280x720x15)'),
     ('devices', '', 'usb_cam / v4l2_camera: key=device pairs, e.g. "wrist_1=/dev/video0"'),
-    ('image_width', '640', 'usb_cam / v4l2_camera width'),
-    ('image_height', '480', 'usb_cam / v4l2_camera height'),
-    ('framerate', '30.0', 'usb_cam frame rate'),
+    ('image_width', '', 'overrides driver.width of every camera'),
+    ('image_height', '', 'overrides driver.height of every camera'),
+    ('framerate', '', 'overrides driver.fps of every camera (usb_cam framerate, v4l2_camera '
+     'time_per_frame, realsense profile)'),
     ('use_large_image_profile', 'true',
      'load config/fastdds_large_images.xml: the default Fast DDS shared-memory segment drops '
      'best-effort camera images'),
@@ -58,33 +67,24 @@ def _pairs(text: str) -> dict:
     return pairs
 
 
-def camera_driver(driver: str, key: str, get: callable) -> tuple:
-    """(driver Node, the topic its colour image appears on, relative to the namespace)."""
-    if driver == 'realsense':
-        serials = _pairs(get('serials'))
-        d405 = get('realsense_model').lower() == 'd405'
-        profile_param = 'depth_module.color_profile' if d405 else 'rgb_camera.color_profile'
-        params = {'camera_name': key, 'enable_color': True, 'enable_depth': False,
-                  profile_param: get('color_profile')}
-        if key in serials:
-            params['serial_no'] = serials[key]
-        topic = f"camera/{key}/color/{'image_rect_raw' if d405 else 'image_raw'}"
-        return Node(package='realsense2_camera', executable='realsense2_camera_node',
-                    name=key, namespace='camera', parameters=[params], output='screen'), topic
-    devices = _pairs(get('devices'))
-    if key not in devices:
-        raise RuntimeError(f"camera_driver:={driver} needs devices:=\"{key}=/dev/videoN,...\"")
-    width, height = int(get('image_width')), int(get('image_height'))
-    if driver == 'usb_cam':
-        params = {'video_device': devices[key], 'image_width': width, 'image_height': height,
-                  'framerate': float(get('framerate')), 'camera_name': key}
-        return Node(package='usb_cam', executable='usb_cam_node_exe', name='usb_cam',
-                    namespace=f'camera/{key}', parameters=[params], output='screen'), \
-            f'camera/{key}/image_raw'
-    params = {'video_device': devices[key], 'image_size': [width, height]}
-    return Node(package='v4l2_camera', executable='v4l2_camera_node', name='v4l2_camera',
-                namespace=f'camera/{key}', parameters=[params], output='screen'), \
-        f'camera/{key}/image_raw'
+def _number(text: str, kind: type) -> float:
+    try:
+        return kind(text) if text else 0
+    except ValueError:
+        raise RuntimeError(f"expected a number, got '{text}'") from None
+
+
+def overrides_from(get: callable) -> drivers.Overrides:
+    return drivers.Overrides(
+        kind=get('camera_driver'), serials=_pairs(get('serials')), devices=_pairs(get('devices')),
+        model=get('realsense_model'), color_profile=get('color_profile'),
+        width=_number(get('image_width'), int), height=_number(get('image_height'), int),
+        fps=_number(get('framerate'), float))
+
+
+def driver_action(driver: drivers.DriverNode) -> Node:
+    return Node(package=driver.package, executable=driver.executable, name=driver.name,
+                namespace=driver.namespace, parameters=[driver.parameters], output='screen')
 
 
 def launch_setup(context, *args, **kwargs):
@@ -93,22 +93,24 @@ def launch_setup(context, *args, **kwargs):
 
     share = FindPackageShare(PACKAGE).perform(context)
     params_file = get('params_file') or os.path.join(share, 'config', 'classifier.yaml')
-    params = read_node_parameters(params_file)
+    params = node_parameters(params_file, NODE_NAME, get('namespace') or '/')
     keys = params.get('image_keys', ['wrist_1', 'front'])
     actions = []
     if get('use_large_image_profile').lower() == 'true':
         for variable, value in profile_env(os.path.join(share, 'config', PROFILE)).items():
             actions.append(SetEnvironmentVariable(variable, value))
-    driver = get('camera_driver')
-    if driver not in DRIVERS:
-        raise RuntimeError(f"camera_driver must be one of {DRIVERS}, got '{driver}'")
     remappings = []
-    if get('start_cameras').lower() == 'true' and driver != 'none':
-        for key in keys:
-            node, topic = camera_driver(driver, key, get)
-            actions.append(node)
+    if get('start_cameras').lower() == 'true' and get('camera_driver') != 'none':
+        try:
+            nodes, topics = drivers.plan(params, keys, overrides_from(get))
+        except drivers.DriverError as exc:
+            raise RuntimeError(f'{params_file}: {exc}') from None
+        actions += [driver_action(driver) for driver in nodes]
+        for key, topic in topics.items():
             own_topic = params.get(f'cameras.{key}.topic', f'{key}/image_raw')
-            remappings.append((own_topic, topic))
+            compressed = bool(params.get(f'cameras.{key}.compressed', False))
+            remappings.append((transport_topic(own_topic, compressed),
+                               transport_topic(topic, compressed)))
     overrides = [{'checkpoint_path': get('checkpoint_path')}] if get('checkpoint_path') else []
     reward_node = Node(
         package=PACKAGE, executable='classifier_node', name=PACKAGE, output='screen',

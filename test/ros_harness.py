@@ -85,7 +85,8 @@ class Bench:
     def camera(self, key: str, compressed: bool = False, topic: Optional[str] = None) -> Any:
         if key not in self.publishers:
             self.publishers[key] = self.probe.create_publisher(
-                CompressedImage if compressed else Image, topic or f'{key}/image_raw',
+                CompressedImage if compressed else Image,
+                topic or f"{key}/image_raw{'/compressed' if compressed else ''}",
                 QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE))
         return self.publishers[key]
 

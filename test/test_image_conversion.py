@@ -72,9 +72,13 @@ def test_bad_images_are_rejected_with_a_reason(fields, reason):
     assert err.value.reason == reason
 
 
-def test_corrupt_compressed_image():
+def test_corrupt_compressed_image(rgb):
     with pytest.raises(ImageError) as err:
         numpy_to_rgb(CompressedImage(format='jpeg', data=b'\xff\xd8 not a jpeg'))
+    assert err.value.reason == 'header'
+    ok, buf = cv2.imencode('.jpg', rgb)
+    with pytest.raises(ImageError) as err:       # a sound header, the scan cut short
+        numpy_to_rgb(CompressedImage(format='jpeg', data=buf.tobytes()[:300]))
     assert err.value.reason == 'decode'
 
 

@@ -31,7 +31,7 @@ def own_layer(module: str):
 
 
 def modules_of(layer: str):
-    return sorted((PACKAGE / layer).glob('*.py'))
+    return sorted((PACKAGE / layer).rglob('*.py'))
 
 
 def test_every_module_sits_in_a_layer():

@@ -106,6 +106,11 @@ class ApproximateTimeSync:
             self._emitted[i] = stamp
         self.counts['sets'] += 1
 
+    def set_slop(self, slop_s: float) -> None:
+        """Change the largest spread of a set (the auto slop follows the measured rates)."""
+        with self._lock:
+            self._slop_ns = int(round(slop_s * 1e9))
+
     def reset(self) -> None:
         """Forget every queued message and emitted set: the stamps start a new timeline."""
         with self._lock:

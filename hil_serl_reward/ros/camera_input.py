@@ -5,6 +5,7 @@ Both nodes must see exactly the same camera sets, so they share this rather than
 """
 import collections
 import difflib
+import time
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import rclpy
@@ -19,6 +20,7 @@ from hil_serl_reward.pipeline.image_conversion import ImageError, describe, vali
 from hil_serl_reward.pipeline.mailbox import LatestMailbox
 from hil_serl_reward.pipeline.stamps import stamp_to_ns
 from hil_serl_reward.pipeline.stats import RateMeter, Window
+from hil_serl_reward.pipeline.sync_slop import SlopPolicy
 from hil_serl_reward.ros import config
 from hil_serl_reward.ros.camera_sync import CameraSetSubscriber
 
@@ -73,7 +75,8 @@ def _check_unknown(node: Node, declared: Dict[str, Any]) -> None:
     misspelt `thresold: 0.9` would leave the default threshold serving without a word."""
     given = node._parameter_overrides       # the params files' and -p values for this node
     unknown = [name for name in given if name not in declared and name != 'use_sim_time'
-               and not name.startswith('qos_overrides.')]
+               and not name.startswith('qos_overrides.')
+               and not config.is_driver_parameter(name, declared['image_keys'])]
     if not unknown:
         return
     named = []
@@ -106,16 +109,20 @@ class CameraSetInput:
         self.counts: Dict[str, int] = collections.Counter()
         self.rejected = {c.key: collections.Counter() for c in self.cameras}
         self.rates = [RateMeter() for _ in self.cameras]
+        self._recent_rejections: Dict[str, Tuple[str, float]] = {}
+        self._accepted_at = {c.key: 0.0 for c in self.cameras}
         self._last_stamp: List[Optional[int]] = [None] * len(self.cameras)
         self._last_set_stamp: Optional[int] = None
         self._max_ahead_ns = int(float(values['max_stamp_ahead']) * 1e9)
         self._max_pixels = int(values['max_image_pixels'])
         self.transport_latency = Window()
+        self.set_rate = RateMeter()
+        self.slop = SlopPolicy(float(values['sync_slop']), len(self.cameras))
+        self._started = time.monotonic()
         self.subscriber = CameraSetSubscriber(
-            node, [c.topic for c in self.cameras],
-            [CompressedImage if c.compressed else Image for c in self.cameras],
+            node, [c.topic for c in self.cameras], [message_type(c) for c in self.cameras],
             camera_qos(values['qos_reliability']), int(values['sync_queue_size']),
-            float(values['sync_slop']), self._accept, self._on_set,
+            self.slop.slop_s, self._accept, self._on_set,
             lambda msg: stamp_to_ns(msg.header.stamp),
             callback_group=MutuallyExclusiveCallbackGroup())
 
@@ -128,6 +135,7 @@ class CameraSetInput:
 
     def reject(self, key: str, reason: str, detail: str) -> None:
         self.rejected[key][reason] += 1
+        self._recent_rejections[key] = (detail, time.monotonic())
         self._node.get_logger().warning(detail, throttle_duration_sec=2.0)
 
     def _refuse(self, index: int, reason: str, detail: str, msg: Any) -> bool:
@@ -160,6 +168,12 @@ class CameraSetInput:
             return self._refuse(index, 'stamp_backwards',
                                 f'stamp {stamp} ns is not after the previous {last} ns', msg)
         self._last_stamp[index] = stamp
+        self._accepted_at[self.cameras[index].key] = time.monotonic()
+        change = self.slop.observe(index, stamp)
+        if change is not None:
+            self.subscriber.set_slop(self.slop.slop_s)
+            log = self._node.get_logger()
+            (log.info if self.slop.auto else log.warning)(change)
         return True
 
     def _start_over(self, index: int, jump_ns: int) -> None:
@@ -171,6 +185,7 @@ class CameraSetInput:
             'looping bag or a reset clock): starting over on the new stamps')
         self._last_stamp = [None] * len(self.cameras)
         self._last_set_stamp = None
+        self.slop.reset()
         self.subscriber.reset()
 
     def _on_set(self, messages: Tuple[Any, ...], stamps: Tuple[int, ...]) -> None:
@@ -180,11 +195,49 @@ class CameraSetInput:
             return
         self._last_set_stamp = stamp
         self.counts['sets_synchronised'] += 1
+        self.set_rate.tick()
         self.transport_latency.add((self._node.get_clock().now().nanoseconds - stamp) / 1e9)
         self.mailbox.post((messages, stamp))
 
+    def topic_problems(self) -> List[str]:
+        """Cameras whose topic carries another message type than the one subscribed (DDS
+        never matches them: the node would wait for ever), from the ROS graph."""
+        problems = []
+        for camera in self.cameras:
+            wanted = _type_name(message_type(camera))
+            found = {info.topic_type for info in
+                     self._node.get_publishers_info_by_topic(self.topic(camera))}
+            if found and wanted not in found:
+                hint = (" (set cameras.{0}.compressed: {1})".format(
+                    camera.key, 'false' if camera.compressed else 'true')
+                    if found & {_type_name(Image), _type_name(CompressedImage)} else '')
+                problems.append(f"camera '{camera.key}': {self.topic(camera)} carries "
+                                f"{', '.join(sorted(found))}, not {wanted}{hint}")
+        return problems
+
+    def stall_reason(self, after_s: float) -> Optional[str]:
+        """Why no set was built for `after_s` seconds while every camera sends images, or
+        None: every image of a camera refused (which check), or frames that never match."""
+        quiet = self.set_rate.silent_for()
+        waited = time.monotonic() - self._started if quiet is None else quiet
+        if waited <= after_s or any(m.silent_for() is None or m.silent_for() > after_s
+                                    for m in self.rates):
+            return None
+        for camera in self.cameras:
+            recent = self._recent_rejections.get(camera.key)
+            if recent is not None and recent[1] > time.monotonic() - after_s and \
+                    self._accepted_at[camera.key] < time.monotonic() - after_s:
+                return f"no set for {waited:.1f} s: every image from '{camera.key}' is refused " \
+                       f"({recent[0]})"
+        rates = ', '.join(f'{c.key} {m.rate():.1f} Hz' for c, m in zip(self.cameras, self.rates))
+        return (f'no set for {waited:.1f} s: the cameras stream ({rates}) but no frames match '
+                f'within sync_slop {self.slop.slop_s:.4f} s ({self.slop.describe_rates()}); '
+                f'are the cameras stamped by one clock?')
+
     def diagnostic_values(self) -> Dict[str, str]:
         values = {'synchroniser': self.subscriber.backend,
+                  'sync slop (s)': f"{self.slop.slop_s:.4f}{' (auto)' if self.slop.auto else ''}",
+                  'sets per second': f'{self.set_rate.rate():.2f}',
                   'sets synchronised': str(self.counts['sets_synchronised']),
                   'sets dropped by mailbox': str(self.mailbox.replaced),
                   'sets out of order': str(self.counts['sets_out_of_order']),
@@ -200,3 +253,13 @@ class CameraSetInput:
             if unmatched is not None:
                 values[f'{camera.key} unmatched'] = str(unmatched.counts[index])
         return values
+
+
+def message_type(camera: Camera) -> type:
+    return CompressedImage if camera.compressed else Image
+
+
+def _type_name(msg_type: type) -> str:
+    """'sensor_msgs/msg/Image', as the ROS graph names types."""
+    module = msg_type.__module__.split('.')
+    return f'{module[0]}/{module[1]}/{msg_type.__name__}'

@@ -9,6 +9,7 @@ import collections
 import threading
 from typing import Any, Callable, Deque, List, Sequence, Tuple
 
+from rclpy.duration import Duration
 from rclpy.node import Node
 from rclpy.qos import QoSProfile
 from rclpy.subscription import Subscription
@@ -65,6 +66,7 @@ class CameraSetSubscriber:
         self._node = node
         self._subscriptions: List[Any] = []
         self.sync = None
+        self._message_filters_sync = None
         self.unmatched = None
         if len(topics) == 1:
             self.backend = 'none (one camera)'
@@ -105,6 +107,13 @@ class CameraSetSubscriber:
             if isinstance(subscription, Subscription):
                 self._node.destroy_subscription(subscription)
         self._subscriptions = []
+
+    def set_slop(self, slop_s: float) -> None:
+        """Change the largest stamp spread of a set, in either backend."""
+        if self.sync is not None:
+            self.sync.set_slop(slop_s)
+        elif self._message_filters_sync is not None:
+            self._message_filters_sync.slop = Duration(seconds=slop_s)
 
     def reset(self) -> None:
         """Drop what waits for a match. message_filters has no such call; the messages it
@@ -148,6 +157,7 @@ class CameraSetSubscriber:
         gates = [Gate(source, index) for index, source in enumerate(sources)]
         sync = message_filters.ApproximateTimeSynchronizer(gates, queue_size, slop_s)
         sync.registerCallback(lambda *msgs: on_set(msgs, tuple(stamp_of(m) for m in msgs)))
+        self._message_filters_sync = sync
         self._subscriptions += sources + gates + [sync]
 
 

@@ -67,6 +67,7 @@ class ClassifierNode(LifecycleNode):
         self.frame_id: str = self._values['frame_id']
         self.debug_image_rate = float(self._values['debug_image_rate'])
         self._last_debug_image = float('-inf')
+        self._last_problem: Optional[str] = None
         self.classification_pub: Optional[Any] = None
         self.checkpoint_path = self._values['checkpoint_path']
         self._loader = loader or self._load_classifier
@@ -388,8 +389,14 @@ class ClassifierNode(LifecycleNode):
             if waited > self.camera_timeout:
                 state = 'no images yet' if quiet is None else f'silent {quiet:.1f} s'
                 silent.append(f'{camera.key} ({state})')
+        wrong_types = self.input.topic_problems()
+        if wrong_types:
+            return DiagnosticStatus.ERROR, 'wrong message type: ' + '; '.join(wrong_types)
         if silent:
             return DiagnosticStatus.WARN, 'cameras silent: ' + ', '.join(silent)
+        stalled = self.input.stall_reason(max(self.camera_timeout, 2.0))
+        if stalled:
+            return DiagnosticStatus.WARN, stalled
         if self.review is not None and self.review.last_error:
             return DiagnosticStatus.WARN, f'review folder failing: {self.review.last_error}'
         return DiagnosticStatus.OK, 'publishing rewards'
@@ -446,6 +453,11 @@ class ClassifierNode(LifecycleNode):
     def _publish_diagnostics(self) -> None:
         classifier = self.classifier
         level, message = self.status()
+        if level != DiagnosticStatus.OK and message != self._last_problem:
+            log = self.get_logger().error if level == DiagnosticStatus.ERROR else \
+                self.get_logger().warning
+            log(message, throttle_duration_sec=5.0)
+        self._last_problem = message if level != DiagnosticStatus.OK else None
         status = DiagnosticStatus(level=level, message=message,
                                   name=f'{self.get_fully_qualified_name()}: reward classifier',
                                   hardware_id=str(classifier.device) if classifier else '')

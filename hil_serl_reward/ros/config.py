@@ -1,7 +1,9 @@
 """The reward node's parameters: names, defaults, descriptions and validation (no ROS).
 
 Per-camera parameters are declared once `image_keys` is known:
-`cameras.<key>.topic`, `cameras.<key>.crop`, `cameras.<key>.compressed`.
+`cameras.<key>.topic`, `cameras.<key>.crop`, `cameras.<key>.compressed`. A camera's
+`cameras.<key>.driver` block belongs to the launch file (hil_serl_reward.ros.drivers): the
+node neither declares nor refuses it.
 Validators return None when a value is acceptable, else the reason it is not; the node
 uses them at start-up and for every runtime change.
 """
@@ -108,8 +110,11 @@ NODE_PARAMETERS: List[Parameter] = [
     Parameter('frame_id', '',
               "header.frame_id of the `classification` results; empty = the frame_id of the "
               "newest image of the set (the one whose stamp the result carries)"),
-    Parameter('sync_slop', 0.03, 'largest stamp spread (s) of a synchronised camera set',
-              validate=_in_range(0.0, 10.0, low_open=True)),
+    Parameter('sync_slop', 0.0,
+              'largest stamp spread (s) of a synchronised camera set; 0 = auto: from the '
+              "cameras' measured periods, enough for free-running cameras at any phase "
+              '((1 - 1/N) x the slowest period + jitter; half the period for two cameras)',
+              validate=_in_range(0.0, 10.0)),
     Parameter('max_stamp_ahead', 0.1,
               "seconds a frame's stamp may be ahead of this node's clock (clock skew between "
               "hosts); a frame stamped further ahead is refused (stamp_ahead), so one bad "
@@ -165,8 +170,26 @@ CAMERA_PARAMETERS: List[Parameter] = [
     Parameter('crop', '', "hil-serl crop on the full frame as 'rows, cols' slices, e.g. "
               "'150:450, 350:1100' or '50:-200, 200:-200'; empty = whole frame",
               validate=_crop),
-    Parameter('compressed', False, 'subscribe to sensor_msgs/CompressedImage (JPEG/PNG)'),
+    Parameter('compressed', False, 'subscribe to sensor_msgs/CompressedImage on '
+              "'<topic>/compressed' (image_transport's name; JPEG, PNG or TIFF, honouring "
+              "its format field)"),
 ]
+
+
+DRIVER_BLOCK = 'driver'
+
+
+def transport_topic(topic: str, compressed: bool) -> str:
+    """The topic a camera is subscribed on: image_transport publishes compressed frames on
+    `<base>/compressed`; a topic already ending so is taken as it is."""
+    if not compressed or topic.rstrip('/').endswith('/compressed') or topic == 'compressed':
+        return topic
+    return f"{topic.rstrip('/')}/compressed"
+
+
+def is_driver_parameter(name: str, image_keys: Sequence[str]) -> bool:
+    """`cameras.<key>.driver.*`: read by the launch file, not by the node."""
+    return any(name.startswith(f'cameras.{key}.{DRIVER_BLOCK}.') for key in image_keys)
 
 
 def camera_parameter_name(key: str, field: str) -> str:
@@ -191,7 +214,8 @@ def with_defaults(values: Mapping[str, Any]) -> Dict[str, Any]:
 def cameras_from(values: Mapping[str, Any]) -> List[Camera]:
     def get(key: str, field: str) -> Any:
         return values[camera_parameter_name(key, field)]
-    return [Camera(key, get(key, 'topic'), parse_crop(get(key, 'crop')), get(key, 'compressed'))
+    return [Camera(key, transport_topic(get(key, 'topic'), get(key, 'compressed')),
+                   parse_crop(get(key, 'crop')), get(key, 'compressed'))
             for key in values['image_keys']]
 
 

@@ -1,22 +1,78 @@
-"""Reading the reward node's section of a ROS 2 params YAML without ROS."""
+"""Reading a node's parameters from ROS 2 params YAML files without ROS, as rcl does.
+
+What a node gets (measured with rclpy on Jazzy and Kilted, test_params_file.py): every
+section whose name matches the node's fully qualified name counts — `/**` (any node),
+`/**/name` (that name in any namespace), `/*/name` (one namespace level), `/ns/*`, the exact
+`/ns/name`, and a name without a leading '/' (the root namespace). Sections are taken in the
+order their names first appear across the files, a later one overriding an earlier one;
+a name repeated in a later file keeps its first place and its values are updated there.
+The launch file and every tool use this, so they read what the node will run with.
+"""
+import re
 from pathlib import Path
-from typing import Any, Dict
+from typing import Any, Dict, List, Sequence, Union
 
 import yaml
 
 NODE_NAME = 'hil_serl_reward'
+PathLike = Union[str, Path]
 
 
-def read_node_parameters(path: Path, node_name: str = NODE_NAME) -> Dict[str, Any]:
-    """`ros__parameters` of `node_name` (any namespace, `/**/` wildcards included),
-    flattened to the dotted names the node declares (cameras.<key>.crop, ...)."""
-    with Path(path).open() as f:
-        document = yaml.safe_load(f) or {}
-    for name, section in document.items():
-        if str(name).rstrip('/').split('/')[-1] == node_name and 'ros__parameters' in section:
-            return flatten(section['ros__parameters'])
-    raise ValueError(f"'{path}' has no '{node_name}: ros__parameters:' section "
-                     f"(sections: {list(document)})")
+def _pattern(section: str) -> 're.Pattern[str]':
+    """rcl's wildcards: '/**' any number of levels (none too), '*' exactly one name."""
+    name = section if section.startswith('/') else '/' + section
+    parts = []
+    for token in name.split('/')[1:]:
+        if token == '**':
+            parts.append(r'(?:/[^/]+)*')
+        else:
+            parts.append('/' + re.escape(token).replace(r'\*', '[^/]+'))
+    return re.compile(''.join(parts))
+
+
+def full_name(node_name: str, namespace: str = '/') -> str:
+    namespace = '/' + namespace.strip('/') if namespace.strip('/') else ''
+    return f'{namespace}/{node_name}'
+
+
+def _sections(paths: Sequence[PathLike]) -> Dict[str, Dict[str, Any]]:
+    """Section name -> flattened ros__parameters, in first-appearance order over the files."""
+    merged: Dict[str, Dict[str, Any]] = {}
+    for path in paths:
+        with Path(path).open() as f:
+            document = yaml.safe_load(f) or {}
+        if not isinstance(document, dict):
+            raise ValueError(f"'{path}' is not a params file: expected 'node_name: "
+                             f"ros__parameters: ...' sections, got a {type(document).__name__}")
+        for name, section in document.items():
+            if isinstance(section, dict) and isinstance(section.get('ros__parameters'), dict):
+                merged.setdefault(str(name), {}).update(flatten(section['ros__parameters']))
+    return merged
+
+
+def node_parameters(paths: Union[PathLike, Sequence[PathLike]], node_name: str = NODE_NAME,
+                    namespace: str = '/') -> Dict[str, Any]:
+    """The parameters `paths` give the node `namespace`/`node_name`, flattened to the dotted
+    names it declares (cameras.<key>.crop, ...). Raises ValueError when no section applies."""
+    files: List[PathLike] = [paths] if isinstance(paths, (str, Path)) else list(paths)
+    fqn = full_name(node_name, namespace)
+    sections = _sections(files)
+    values: Dict[str, Any] = {}
+    matched = False
+    for name, parameters in sections.items():
+        if _pattern(name).fullmatch(fqn):
+            values.update(parameters)
+            matched = True
+    if not matched:
+        raise ValueError(f"{', '.join(map(str, files))}: no section applies to node '{fqn}' "
+                         f"(sections: {list(sections)}; e.g. '/**:' or '/**/{node_name}:')")
+    return values
+
+
+def read_node_parameters(path: PathLike, node_name: str = NODE_NAME,
+                         namespace: str = '/') -> Dict[str, Any]:
+    """One params file's parameters for the node (see node_parameters)."""
+    return node_parameters([path], node_name, namespace)
 
 
 def flatten(tree: Dict[str, Any], prefix: str = '') -> Dict[str, Any]:

@@ -31,6 +31,7 @@ from hil_serl_reward.pipeline.camera_set import (
     CameraSetError, CameraSetPreprocessor, set_stamp)
 from hil_serl_reward.pipeline.image_conversion import ImageError, make_converter, validate
 from hil_serl_reward.pipeline.stamps import stamp_to_ns
+from hil_serl_reward.pipeline.sync_slop import SlopPolicy
 from hil_serl_reward.pipeline.synchronizer import ApproximateTimeSync
 from hil_serl_reward.ros import config
 from hil_serl_reward.ros.params_file import read_node_parameters
@@ -56,8 +57,8 @@ def bag_samples(bag: Path, params: Dict[str, Any], label_topic: Optional[str]
     index_of = {'/' + c.topic.lstrip('/'): i for i, c in enumerate(cameras)}
     sets: List[Tuple[Tuple[Any, ...], int]] = []
     arrivals: List[int] = []
-    sync = ApproximateTimeSync(len(keys), int(values['sync_queue_size']),
-                               float(values['sync_slop']),
+    slop = SlopPolicy(float(values['sync_slop']), len(keys))     # the node's rule, auto too
+    sync = ApproximateTimeSync(len(keys), int(values['sync_queue_size']), slop.slop_s,
                                lambda msgs, stamps: sets.append((msgs, set_stamp(stamps))))
     label_times: List[Tuple[int, bool]] = []
     skipped = 0
@@ -71,7 +72,10 @@ def bag_samples(bag: Path, params: Dict[str, Any], label_topic: Optional[str]
         except ImageError:
             skipped += 1
             continue
-        sync.add(index_of[topic], stamp_to_ns(msg.header.stamp), msg)
+        index, stamp = index_of[topic], stamp_to_ns(msg.header.stamp)
+        if slop.observe(index, stamp) is not None:
+            sync.set_slop(slop.slop_s)
+        sync.add(index, stamp, msg)
         arrivals += [received] * (len(sets) - len(arrivals))
     preprocessor = CameraSetPreprocessor(cameras, make_converter(int(values['max_image_pixels'])))
     images: Dict[str, List[np.ndarray]] = {k: [] for k in keys}

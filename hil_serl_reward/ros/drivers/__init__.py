@@ -1,0 +1,191 @@
+"""Camera drivers the launch file can start, one module per driver (no launch, no rclpy).
+
+Each camera key may carry a `driver` block in the params YAML (README "Camera drivers"):
+
+    cameras:
+      wrist_1:
+        driver: {kind: realsense, serial: "218622270001", model: d405, fps: 15}
+      front:
+        driver:
+          kind: usb_cam
+          device: /dev/video2
+          parameters: {brightness: 128}     # passed to the driver unchanged
+
+`plan()` turns those blocks (with the launch arguments as overrides) into the driver nodes
+to start and the topic each camera key is remapped to. Two keys naming one physical camera
+(the same serial or device, or `same_as: <key>`) share one driver: two crops of one view.
+What each driver is called, which parameters it declares and what it publishes lives in its
+own module (realsense.py, usb_cam.py, v4l2_camera.py) and in docs/camera-drivers.md.
+"""
+import dataclasses
+import difflib
+import re
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+
+from hil_serl_reward.ros.drivers import realsense, usb_cam, v4l2_camera
+from hil_serl_reward.ros.drivers.common import DriverError, DriverNode, DriverSettings
+
+DRIVERS = {'realsense': realsense, 'usb_cam': usb_cam, 'v4l2_camera': v4l2_camera}
+KINDS = (*DRIVERS, 'none')
+DEFAULT_KIND = 'realsense'              # hil-serl's cameras
+_TYPES = {field.name: field.type for field in dataclasses.fields(DriverSettings)}
+FIELDS = tuple(name for name in _TYPES if name not in ('key', 'parameters')) + ('parameters',)
+
+__all__ = ['DRIVERS', 'KINDS', 'DriverError', 'DriverNode', 'DriverSettings', 'Overrides',
+           'plan', 'ros_name', 'settings_from']
+
+
+def ros_name(key: str) -> str:
+    """A camera key as a valid ROS node name / namespace token: 'left/side_classifier' ->
+    'left_side_classifier' (a '/' is invalid in a node name)."""
+    name = re.sub(r'[^A-Za-z0-9_]', '_', key)
+    return name if name[:1].isalpha() else f'camera_{name}'
+
+
+def _typed(key: str, field: str, value: Any) -> Any:
+    kind = _TYPES[field]
+    where = f"cameras.{key}.driver.{field}"
+    if kind in ('int', int):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise DriverError(f'{where}: expected a whole number >= 0, got {value!r}')
+        return value
+    if kind in ('float', float):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+            raise DriverError(f'{where}: expected a number >= 0, got {value!r}')
+        return float(value)
+    if isinstance(value, (dict, list, bool)):
+        raise DriverError(f'{where}: expected a string, got {value!r}')
+    return str(value)                   # serial numbers written unquoted arrive as int
+
+
+def settings_from(values: Mapping[str, Any], key: str) -> Optional[DriverSettings]:
+    """The `cameras.<key>.driver` block of flattened params, or None when there is none."""
+    prefix = f'cameras.{key}.driver.'
+    block = {name[len(prefix):]: value for name, value in values.items()
+             if name.startswith(prefix)}
+    if not block:
+        return None
+    fields: Dict[str, Any] = {}
+    parameters: Dict[str, Any] = {}
+    for name, value in block.items():
+        if name.startswith('parameters.'):
+            parameters[name[len('parameters.'):]] = value
+            continue
+        if name not in _TYPES or name in ('key', 'parameters'):
+            nearest = difflib.get_close_matches(name, FIELDS, n=1)
+            hint = f" (did you mean '{nearest[0]}'?)" if nearest else ''
+            raise DriverError(f"cameras.{key}.driver.{name}: unknown field{hint}; a driver "
+                              f"block takes {', '.join(FIELDS)}")
+        fields[name] = _typed(key, name, value)
+    return DriverSettings(key=key, parameters=parameters, **fields)
+
+
+@dataclasses.dataclass(frozen=True)
+class Overrides:
+    """The launch arguments that override every camera's block (empty = not given)."""
+
+    kind: str = ''
+    serials: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    devices: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    model: str = ''
+    color_profile: str = ''
+    width: int = 0
+    height: int = 0
+    fps: float = 0.0
+
+    def apply(self, settings: DriverSettings) -> DriverSettings:
+        changes: Dict[str, Any] = {}
+        if self.kind:
+            changes['kind'] = self.kind
+        if settings.key in self.serials:
+            changes['serial'] = self.serials[settings.key]
+        if settings.key in self.devices:
+            changes['device'] = self.devices[settings.key]
+        if self.model:
+            changes['model'] = self.model
+        for field in ('width', 'height', 'fps'):
+            if getattr(self, field):
+                changes[field] = getattr(self, field)
+        kind = changes.get('kind', settings.kind) or DEFAULT_KIND
+        if self.color_profile and kind == 'realsense':
+            changes.update(realsense.parse_profile(self.color_profile))
+        return dataclasses.replace(settings, **changes)
+
+
+def plan(values: Mapping[str, Any], keys: Sequence[str], overrides: Overrides = Overrides()
+         ) -> Tuple[List[DriverNode], Dict[str, str]]:
+    """(driver nodes to start, camera key -> the image topic its driver publishes, relative
+    to the launch namespace). Keys whose driver kind is 'none' are left out of both."""
+    settings = {}
+    for key in keys:
+        block = settings_from(values, key) or DriverSettings(key=key)
+        block = overrides.apply(block)
+        if not block.kind:
+            block = dataclasses.replace(block, kind=DEFAULT_KIND)
+        if block.kind not in KINDS:
+            raise DriverError(f"cameras.{key}.driver.kind: one of {list(KINDS)}, got "
+                              f"'{block.kind}'")
+        settings[key] = block
+    _check_names(keys)
+    nodes: Dict[str, DriverNode] = {}           # by the physical camera it opens
+    topics: Dict[str, str] = {}
+    owner: Dict[str, str] = {}                  # key -> identity of its driver
+    for key in keys:
+        block = settings[key]
+        if block.kind == 'none' or block.same_as:
+            continue
+        module = DRIVERS[block.kind]
+        node = module.node(ros_name(block.name or key), block)
+        identity = module.identity(block) or f'{block.kind}:{key}'
+        if identity in nodes:
+            _merge(nodes[identity], node, key, identity)
+            nodes[identity] = dataclasses.replace(nodes[identity],
+                                                  keys=nodes[identity].keys + (key,))
+        else:
+            nodes[identity] = node
+        owner[key] = identity
+    for key in keys:
+        block = settings[key]
+        if block.same_as:
+            if block.same_as not in owner:
+                raise DriverError(f"cameras.{key}.driver.same_as: '{block.same_as}' is not a "
+                                  f'camera key with a driver of its own ({sorted(owner)})')
+            owner[key] = owner[block.same_as]
+            identity = owner[key]
+            nodes[identity] = dataclasses.replace(nodes[identity],
+                                                  keys=nodes[identity].keys + (key,))
+    for key, identity in owner.items():
+        topics[key] = nodes[identity].image_topic
+    _check_unopened_devices(list(nodes.values()))
+    return list(nodes.values()), topics
+
+
+def _check_names(keys: Sequence[str]) -> None:
+    seen: Dict[str, str] = {}
+    for key in keys:
+        name = ros_name(key)
+        if name in seen:
+            raise DriverError(f"camera keys '{seen[name]}' and '{key}' both become the ROS name "
+                              f"'{name}': rename one, or set driver.name for one of them")
+        seen[name] = key
+
+
+def _merge(first: DriverNode, second: DriverNode, key: str, identity: str) -> None:
+    differ = sorted(name for name in set(first.parameters) | set(second.parameters)
+                    if name not in first.identity_free and
+                    first.parameters.get(name) != second.parameters.get(name))
+    if differ:
+        raise DriverError(f"cameras '{first.keys[0]}' and '{key}' open the same camera "
+                          f"({identity}) with different settings ({', '.join(differ)}): one "
+                          f"driver serves both; give '{key}' `same_as: {first.keys[0]}`")
+
+
+def _check_unopened_devices(nodes: List[DriverNode]) -> None:
+    """Two RealSense drivers without serial_no both open the first device found."""
+    anonymous = [n.keys[0] for n in nodes if n.package == realsense.PACKAGE
+                 and not n.parameters.get('serial_no')]
+    if len(anonymous) > 1:
+        raise DriverError(f'cameras {anonymous} are RealSense cameras without a serial: each '
+                          f'driver would open the same first device; set driver.serial for '
+                          f'each (or serials:="key=serial,..."); `rs-enumerate-devices -s` '
+                          f'lists them')

@@ -1,0 +1,49 @@
+"""usb_cam (ros-drivers/usb_cam, ROS 2): what the launch file gives it.
+
+Read from the driver's source at 0.6.0 and 0.8.1 (docs/camera-drivers.md has the table).
+Node name `usb_cam`; topics relative to its namespace (`image_raw`, `image_raw/compressed`
+only with pixel_format `mjpeg`), so each camera gets namespace `camera/<key>`. QoS: reliable,
+keep last 100. Stamps: the V4L2 buffer's capture time. `pixel_format` defaults to `yuyv`,
+published as `yuv422_yuy2`; `yuyv2rgb` converts in the driver and publishes `rgb8` (every
+UVC camera offers YUYV; `mjpeg2rgb` reaches higher rates at 1280x720 on USB 2). Every camera
+gets frame id `default_cam` unless `frame_id` is set, so it is set per camera here.
+"""
+from typing import Any, Dict
+
+from hil_serl_reward.ros.drivers.common import DriverError, DriverNode, DriverSettings
+
+PACKAGE = 'usb_cam'
+EXECUTABLE = 'usb_cam_node_exe'
+NODE_NAME = 'usb_cam'
+DEFAULTS = {'width': 640, 'height': 480, 'fps': 30.0, 'pixel_format': 'yuyv2rgb'}
+# usb_cam pixel_format -> encoding of image_raw (include/usb_cam/formats/*.hpp)
+FORMATS = {'yuyv': 'yuv422_yuy2', 'yuyv2rgb': 'rgb8', 'uyvy': 'yuv422', 'uyvy2rgb': 'rgb8',
+           'mjpeg2rgb': 'rgb8', 'rgb8': 'rgb8', 'bgr8': 'bgr8', 'mono8': 'mono8',
+           'mono16': 'mono16', 'y102mono8': 'mono8', 'm4202rgb': 'rgb8'}
+
+
+def identity(settings: DriverSettings) -> str:
+    return f'v4l2:{settings.device}' if settings.device else ''
+
+
+def node(name: str, settings: DriverSettings) -> DriverNode:
+    if not settings.device:
+        raise DriverError(f'cameras.{settings.key}: usb_cam needs driver.device '
+                          f'(or devices:="{settings.key}=/dev/videoN,...")')
+    pixel_format = settings.pixel_format or DEFAULTS['pixel_format']
+    if pixel_format not in FORMATS:
+        raise DriverError(f"cameras.{settings.key}.driver.pixel_format: one of usb_cam's "
+                          f"{sorted(FORMATS)}, got '{pixel_format}'")
+    frame_id = settings.frame_id or f'{name}_optical_frame'
+    parameters: Dict[str, Any] = {
+        'video_device': settings.device, 'camera_name': name, 'frame_id': frame_id,
+        'image_width': settings.width or DEFAULTS['width'],
+        'image_height': settings.height or DEFAULTS['height'],
+        'framerate': float(settings.fps or DEFAULTS['fps']), 'pixel_format': pixel_format}
+    parameters.update(settings.parameters)
+    namespace = f'camera/{name}'
+    return DriverNode(
+        package=PACKAGE, executable=EXECUTABLE, name=NODE_NAME, namespace=namespace,
+        parameters=parameters, image_topic=f'{namespace}/image_raw', frame_id=frame_id,
+        encoding=FORMATS[pixel_format], keys=(settings.key,),
+        identity_free=frozenset({'camera_name', 'frame_id'}))

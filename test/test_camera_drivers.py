@@ -1,0 +1,142 @@
+"""The driver blocks of a params file become driver nodes and remaps (no launch needed), and
+what those nodes are given is what the stand-ins, built from each driver's source, accept."""
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from hil_serl_reward.ros import drivers
+from hil_serl_reward.ros.drivers import DriverError, Overrides, plan
+from hil_serl_reward.ros.params_file import flatten
+
+HERE = Path(__file__).resolve().parent
+KEYS = ['wrist_1', 'front']
+
+
+def params(cameras: dict) -> dict:
+    return flatten({'cameras': {key: {'driver': block} for key, block in cameras.items()}})
+
+
+def test_a_mixed_d405_and_d435_rig():
+    nodes, topics = plan(params({
+        'wrist_1': {'kind': 'realsense', 'serial': 218622270001, 'model': 'd405'},
+        'front': {'kind': 'realsense', 'serial': '130322270002', 'fps': 15,
+                  'parameters': {'rgb_camera': {'exposure': 20000}}}}), KEYS)
+    wrist, front = nodes
+    assert wrist.parameters['serial_no'] == '218622270001'   # unquoted YAML: an int, sent as str
+    assert wrist.parameters['depth_module.color_profile'] == '1280x720x15'
+    assert 'rgb_camera.color_profile' not in wrist.parameters
+    assert front.parameters['rgb_camera.color_profile'] == '1280x720x15'
+    assert front.parameters['rgb_camera.exposure'] == 20000
+    assert topics == {'wrist_1': 'camera/wrist_1/color/image_rect_raw',
+                      'front': 'camera/front/color/image_raw'}
+    assert (wrist.name, wrist.namespace) == ('wrist_1', 'camera')
+
+
+def test_launch_arguments_override_the_blocks():
+    nodes, topics = plan(params({'wrist_1': {'kind': 'usb_cam', 'device': '/dev/video0'}}),
+                         KEYS, Overrides(kind='realsense', serials={'wrist_1': '1', 'front': '2'},
+                                         color_profile='640x480x30'))
+    assert [n.package for n in nodes] == ['realsense2_camera'] * 2
+    assert nodes[0].parameters['rgb_camera.color_profile'] == '640x480x30'
+
+
+def test_usb_cam_gets_types_its_declarations_take_and_a_frame_id_per_camera():
+    nodes, _ = plan(params({k: {'kind': 'usb_cam', 'device': f'/dev/video{i}', 'fps': 15}
+                            for i, k in enumerate(KEYS)}), KEYS)
+    assert [n.parameters['frame_id'] for n in nodes] == ['wrist_1_optical_frame',
+                                                         'front_optical_frame']
+    assert isinstance(nodes[0].parameters['framerate'], float)
+    assert nodes[0].parameters['pixel_format'] == 'yuyv2rgb' and nodes[0].encoding == 'rgb8'
+
+
+def test_v4l2_camera_rate_is_time_per_frame():
+    nodes, _ = plan(params({'wrist_1': {'kind': 'v4l2_camera', 'device': '/dev/video0',
+                                        'fps': 7.5, 'width': 1280, 'height': 720},
+                            'front': {'kind': 'none'}}), KEYS)
+    assert nodes[0].parameters['time_per_frame'] == [2, 15]
+    assert nodes[0].parameters['image_size'] == [1280, 720]
+    assert 'framerate' not in nodes[0].parameters
+
+
+def test_two_keys_cropped_from_one_camera_share_its_driver():
+    blocks = {'left/side_classifier': {'kind': 'realsense', 'serial': '1'},
+              'left/wrist': {'kind': 'realsense', 'serial': '1'},
+              'right': {'same_as': 'left/wrist'}}
+    nodes, topics = plan(params(blocks), list(blocks))
+    assert len(nodes) == 1 and nodes[0].keys == tuple(blocks)
+    assert nodes[0].name == 'left_side_classifier'      # '/' is invalid in a node name
+    assert set(topics.values()) == {'camera/left_side_classifier/color/image_raw'}
+
+
+@pytest.mark.parametrize('blocks, message', [
+    ({'wrist_1': {'kind': 'realsense'}, 'front': {'kind': 'realsense'}}, 'without a serial'),
+    ({'wrist_1': {'kind': 'usb_cam'}}, 'needs driver.device'),
+    ({'wrist_1': {'kind': 'usb_cam', 'device': '/dev/video0', 'framerate': 15}},
+     "unknown field \\(did you mean 'frame_id'\\?\\)|unknown field"),
+    ({'wrist_1': {'kind': 'gige'}}, 'one of'),
+    ({'wrist_1': {'kind': 'realsense', 'serial': '1', 'fps': 'fast'}}, 'number'),
+    ({'wrist_1': {'kind': 'usb_cam', 'device': '/dev/video0'},
+      'front': {'kind': 'usb_cam', 'device': '/dev/video0', 'fps': 10}}, 'same camera'),
+    ({'wrist_1': {'same_as': 'elbow'}}, "'elbow' is not a camera key"),
+])
+def test_blocks_that_cannot_start_say_why(blocks, message):
+    with pytest.raises(DriverError, match=message):
+        plan(params(blocks), list(blocks))
+
+
+def test_keys_that_collide_as_ros_names_are_refused():
+    with pytest.raises(DriverError, match="both become the ROS name 'a_b'"):
+        plan(params({'a/b': {'kind': 'none'}, 'a_b': {'kind': 'none'}}), ['a/b', 'a_b'])
+    assert drivers.ros_name('2nd') == 'camera_2nd'
+
+
+# ---- the stand-ins refuse what the real driver would not use --------------------------
+
+def standin(kind: str, *ros_args: str, env: dict = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(HERE / 'driver_standins.py'), kind, '--ros-args',
+                           *ros_args], capture_output=True, text=True, timeout=60,
+                          env={**os.environ, **(env or {})})
+
+
+def test_a_standin_fails_on_a_parameter_the_driver_does_not_have(tmp_path):
+    """v4l2_camera has no `framerate`: the real one would ignore it and run at 30 fps."""
+    done = standin('v4l2_camera', '-p', 'framerate:=15.0',
+                   env={'STANDIN_VIDEO_DEVICES': '/dev/video0', 'STANDIN_LOCK_DIR': str(tmp_path)})
+    assert done.returncode == 1 and "['framerate']" in done.stderr
+
+
+def test_a_standin_fails_on_a_parameter_of_the_wrong_type(tmp_path):
+    done = standin('usb_cam', '-p', 'framerate:=15',
+                   env={'STANDIN_VIDEO_DEVICES': '/dev/video0', 'STANDIN_LOCK_DIR': str(tmp_path)})
+    assert done.returncode != 0 and "'framerate'" in done.stderr and 'DOUBLE' in done.stderr
+
+
+def test_what_plan_gives_each_driver_is_accepted_by_its_standin(tmp_path):
+    """Every parameter name and type of a plan, for each driver, against the stand-in's
+    declarations (written from the driver's source, independently of drivers/)."""
+    import driver_standins
+    blocks = {'a': {'kind': 'realsense', 'serial': '11', 'model': 'd405'},
+              'b': {'kind': 'realsense', 'serial': '12', 'pixel_format': 'bgr8'},
+              'c': {'kind': 'usb_cam', 'device': '/dev/video0', 'pixel_format': 'yuyv'},
+              'd': {'kind': 'v4l2_camera', 'device': '/dev/video1'}}
+    models = {'11': 'd405', '12': 'd435'}
+    types = {bool: 'bool', int: 'integer', float: 'double', str: 'string', list: 'integer_array'}
+    for node in plan(params(blocks), list(blocks))[0]:
+        kind = {'realsense2_camera': 'realsense'}.get(node.package, node.package)
+        model = models.get(node.parameters.get('serial_no'), '')
+        declared = driver_standins._declared(driver_standins.DRIVERS[kind], model)
+        for name, value in node.parameters.items():
+            assert name in declared, (node.package, name)
+            assert types[type(value)] == declared[name][0], (node.package, name, value)
+
+
+def test_the_node_leaves_driver_blocks_to_the_launch_file():
+    """The node ignores `driver` blocks (the launch file's), it does not refuse them."""
+    from hil_serl_reward.ros import config
+    names = flatten({'cameras': {'wrist_1': {'driver': {'kind': 'usb_cam', 'parameters': {
+        'brightness': 3}}}}})
+    assert all(config.is_driver_parameter(name, ['wrist_1']) for name in names)
+    assert not config.is_driver_parameter('cameras.wrist_1.crop', ['wrist_1'])
