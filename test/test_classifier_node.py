@@ -460,3 +460,30 @@ def test_a_camera_topic_carrying_the_other_type_is_named(bench, checkpoint_for):
         rclpy.shutdown(context=context)
     assert "camera 'front'" in message and 'sensor_msgs/msg/CompressedImage' in message
     assert 'cameras.front.compressed: true' in message
+
+
+@pytest.mark.parametrize('front, why', [
+    ({'offset_ns': 50_000_000}, 'no frames match within sync_slop 0.0300 s'),
+    ({'encoding': '16UC1'}, "every image from 'front' is refused"),
+])
+def test_streaming_cameras_without_sets_say_why(bench, checkpoint_for, front, why):
+    """Nothing is silent: both cameras stream, no set is classified, and the diagnostics
+    (and the log) say which camera and which check."""
+    node = bench.start_node(checkpoint_path=str(checkpoint_for(KEYS)), image_keys=list(KEYS),
+                            sync_slop=0.03, camera_timeout=0.5)
+    bench.connect(list(KEYS))
+    rgb = frames(3)
+    deadline = time.monotonic() + 15.0
+    while time.monotonic() < deadline and node.status()[0] == DiagnosticStatus.OK:
+        now = node.get_clock().now().nanoseconds - 100_000_000
+        bench.publish('wrist_1', image_msg(rgb['wrist_1'], now))
+        if front.get('encoding') == '16UC1':
+            depth = image_msg(rgb['front'], now, 'mono8')
+            depth.encoding, depth.step, depth.data = '16UC1', W * 2, bytes(W * H * 2)
+            bench.publish('front', depth)
+        else:
+            bench.publish('front', image_msg(rgb['front'], now + front['offset_ns']))
+        time.sleep(0.1)
+    level, message = node.status()
+    assert level == DiagnosticStatus.WARN and why in message, message
+    assert bench.outputs['reward'] == []
