@@ -5,7 +5,7 @@ import pytest
 from sensor_msgs.msg import CompressedImage, Image
 
 from hil_serl_reward.pipeline.image_conversion import (
-    ImageConverter, ImageError, make_converter, numpy_to_rgb, rgb_to_msg)
+    ImageError, numpy_to_rgb, rgb_to_msg)
 
 
 @pytest.fixture
@@ -80,13 +80,3 @@ def test_corrupt_compressed_image(rgb):
     with pytest.raises(ImageError) as err:       # a sound header, the scan cut short
         numpy_to_rgb(CompressedImage(format='jpeg', data=buf.tobytes()[:300]))
     assert err.value.reason == 'decode'
-
-
-def test_backend_is_reported():
-    converter = make_converter()
-    try:
-        import cv_bridge  # noqa: F401
-        assert converter.backend == 'cv_bridge'
-    except ImportError:
-        assert converter.backend == 'numpy'
-    assert ImageConverter().backend == 'numpy'

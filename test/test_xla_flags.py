@@ -25,6 +25,16 @@ def test_flag_is_added_beside_other_flags():
     assert environ['XLA_FLAGS'].count('ynn_fusion_type') == 1
 
 
+def test_an_older_jaxlib_gets_no_flag_it_would_abort_on():
+    for version in ('0.6.2', '0.8.0', '0.4.38'):
+        environ = {'XLA_FLAGS': '--xla_cpu_enable_fast_math=false'}
+        assert not use_eigen_convolutions(environ, jaxlib_version=version)
+        assert environ == {'XLA_FLAGS': '--xla_cpu_enable_fast_math=false'}
+    environ = {}
+    assert use_eigen_convolutions(environ, jaxlib_version='0.8.1')
+    assert environ['XLA_FLAGS'] == EIGEN_CONVOLUTIONS
+
+
 def test_users_choice_is_kept():
     environ = {'XLA_FLAGS': '--xla_cpu_experimental_ynn_fusion_type=+individual_convolution'}
     assert not use_eigen_convolutions(environ)

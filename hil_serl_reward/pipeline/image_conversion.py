@@ -6,8 +6,8 @@ layouts USB cameras send (`yuv422` = UYVY, `yuv422_yuy2` = YUYV, and their newer
 and `yuyv`) and the four Bayer patterns. As in cv_bridge the colour conversion runs at the
 source depth and 16-bit data is then scaled by 255/65535; a big-endian image is byte-swapped.
 
-`cv_bridge` is used for raw images where it is installed; elsewhere our numpy/OpenCV
-conversion gives the same pixels. Compressed images are always decoded here: cv_bridge
+`cv_bridge` is used for raw images where it is installed and works (ros/cv_bridge_probe.py
+decides); elsewhere our numpy/OpenCV conversion gives the same pixels. Compressed images are always decoded here: cv_bridge
 ignores the `format` field, which says in image_transport's form (`rgb8; jpeg compressed
 bgr8`) which channel order the codec holds. Both paths first run the same cheap checks on
 the message metadata (for a compressed image: its header), so a malformed or oversized
@@ -281,15 +281,6 @@ class ImageConverter:
             return self._bridge.imgmsg_to_cv2(msg, desired_encoding='rgb8')
         except Exception as exc:  # cv_bridge raises CvBridgeError or cv2.error
             raise ImageError('decode', f'cv_bridge could not convert: {exc}') from exc
-
-
-def make_converter(max_pixels: int = DEFAULT_MAX_PIXELS) -> ImageConverter:
-    """cv_bridge where installed, our numpy conversion elsewhere."""
-    try:
-        from cv_bridge import CvBridge
-    except ImportError:
-        return ImageConverter(max_pixels=max_pixels)
-    return ImageConverter(CvBridge(), max_pixels)
 
 
 def rgb_to_msg(frame: np.ndarray, encoding: str = 'rgb8', step_padding: int = 0) -> Dict[str, Any]:

@@ -38,11 +38,12 @@ from hil_serl_reward.pipeline.camera_set import (
     CameraSetError, CameraSetPreprocessor, ConsecutiveSuccess, NonFiniteOutput, RewardResult,
     classify)
 from hil_serl_reward.pipeline.debug_view import model_view
-from hil_serl_reward.pipeline.image_conversion import make_converter, rgb_to_msg
+from hil_serl_reward.pipeline.image_conversion import rgb_to_msg
 from hil_serl_reward.pipeline.stamps import write_stamp
 from hil_serl_reward.pipeline.stats import Window
 from hil_serl_reward.ros import classification, config
 from hil_serl_reward.ros.camera_input import CameraSetInput, StartupError, declare_parameters
+from hil_serl_reward.ros.cv_bridge_probe import make_converter
 from hil_serl_reward.ros.malloc_tuning import malloc_setting
 from hil_serl_reward.ros.node_main import run_node
 from hil_serl_reward.ros.params_file import NODE_NAME
@@ -73,7 +74,8 @@ class ClassifierNode(LifecycleNode):
         self._loader = loader or self._load_classifier
         self._model_lock = threading.Lock()
         self.classifier: Optional[RewardClassifier] = None
-        self.converter = make_converter(int(self._values['max_image_pixels']))
+        self.converter = make_converter(int(self._values['max_image_pixels']),
+                                        self.get_logger().warning)
         self.preprocessor = CameraSetPreprocessor(self.cameras, self.converter)
         self.input: Optional[CameraSetInput] = None
         self._configure_failure: Optional[Exception] = None

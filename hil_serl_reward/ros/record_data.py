@@ -20,9 +20,9 @@ from std_msgs.msg import Bool
 
 from hil_serl_reward.data.classifier_data import ClassifierDataWriter, DataWriteError, transition
 from hil_serl_reward.pipeline.camera_set import CameraSetError, CameraSetPreprocessor
-from hil_serl_reward.pipeline.image_conversion import make_converter
 from hil_serl_reward.ros import config
 from hil_serl_reward.ros.camera_input import CameraSetInput, StartupError, declare_parameters
+from hil_serl_reward.ros.cv_bridge_probe import make_converter
 from hil_serl_reward.ros.node_main import run_node
 
 
@@ -34,7 +34,8 @@ class DataRecorder(Node):
         self.cameras = config.cameras_from(values)
         self.input = CameraSetInput(self, values, self.cameras)
         self.preprocessor = CameraSetPreprocessor(
-            self.cameras, make_converter(int(values['max_image_pixels'])))
+            self.cameras, make_converter(int(values['max_image_pixels']),
+                                         self.get_logger().warning))
         self.successes_needed = int(values['successes_needed'])
         state_dim = int(values['state_dim'])
         self._extra = {'state': np.zeros((1, state_dim), np.float32)} if state_dim else {}

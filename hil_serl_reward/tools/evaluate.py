@@ -29,11 +29,12 @@ from hil_serl_reward.model.metrics import binary_metrics, describe_suggestion, s
 from hil_serl_reward.model.xla_flags import use_eigen_convolutions
 from hil_serl_reward.pipeline.camera_set import (
     CameraSetError, CameraSetPreprocessor, set_stamp)
-from hil_serl_reward.pipeline.image_conversion import ImageError, make_converter, validate
+from hil_serl_reward.pipeline.image_conversion import ImageError, validate
 from hil_serl_reward.pipeline.stamps import stamp_to_ns
 from hil_serl_reward.pipeline.sync_slop import SlopPolicy
 from hil_serl_reward.pipeline.synchronizer import ApproximateTimeSync
 from hil_serl_reward.ros import config
+from hil_serl_reward.ros.cv_bridge_probe import make_converter
 from hil_serl_reward.ros.params_file import read_node_parameters
 from hil_serl_reward.tools.contact_sheet import contact_sheet, review_rows
 from hil_serl_reward.tools.output_files import write_png

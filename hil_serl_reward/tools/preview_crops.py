@@ -24,10 +24,11 @@ import numpy as np
 from hil_serl_reward.model.atomic_files import check_writable
 from hil_serl_reward.pipeline.camera_set import Camera
 from hil_serl_reward.pipeline.debug_view import enlarge
-from hil_serl_reward.pipeline.image_conversion import ImageError, make_converter
+from hil_serl_reward.pipeline.image_conversion import ImageError
 from hil_serl_reward.pipeline.preprocessing import Crop, CropError, preprocess
 from hil_serl_reward.ros import config
 from hil_serl_reward.ros.camera_sim import FolderSource
+from hil_serl_reward.ros.cv_bridge_probe import make_converter
 from hil_serl_reward.ros.params_file import read_node_parameters
 from hil_serl_reward.tools.output_files import write_png
 

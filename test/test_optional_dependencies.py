@@ -1,0 +1,23 @@
+"""A minimal ROS 2 install has no gymnasium (the RL extra): `colcon test` must still pass,
+the wrapper's tests skipping with the reason (and not by a module-level skip, which
+launch_testing's collector would turn into skipping the whole folder)."""
+import subprocess
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+WITHOUT_GYMNASIUM = '''
+import sys
+sys.modules['gymnasium'] = None          # import gymnasium raises ImportError
+import pytest
+sys.exit(pytest.main(['-q', '-rs', '-p', 'no:cacheprovider', sys.argv[1]]))
+'''
+
+
+def test_the_wrapper_tests_skip_without_gymnasium():
+    done = subprocess.run([sys.executable, '-c', WITHOUT_GYMNASIUM,
+                           str(HERE / 'test_gym_wrapper.py')],
+                          capture_output=True, text=True, timeout=300, cwd=HERE.parent)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert 'gymnasium is not installed' in done.stdout
+    assert ' passed' not in done.stdout and 'error' not in done.stdout.lower()
