@@ -1,29 +1,46 @@
 # hil_serl_reward: one entry point for set-up, demo, tests and checks.
 # DISTRO=jazzy (default, the LTS) or DISTRO=kilted; each distro gets its own venv.
+# STACK=numpy1: the NumPy-1 stack of apt-installed ROS 2 (requirements/core-numpy1.txt).
 DISTRO ?= jazzy
-VENV ?= $(if $(filter jazzy,$(DISTRO)),.venv,.venv-$(DISTRO))
+STACK ?=
+VENV ?= $(if $(filter jazzy,$(DISTRO)),.venv,.venv-$(DISTRO))$(if $(STACK),-$(STACK))
 PY := $(VENV)/bin/python
 ISOLATED := scripts/ros_isolated.sh
-REQS := requirements/core.txt requirements/dev.txt requirements/rl.txt requirements/ros-$(DISTRO).txt \
+REQS := requirements/core$(if $(STACK),-$(STACK)).txt requirements/dev.txt requirements/rl.txt requirements/ros-$(DISTRO).txt \
 	requirements/rosidl-$(DISTRO).txt setup.py scripts/build_vision_msgs.sh $(wildcard msgs/vision_msgs/*.* msgs/vision_msgs/msg/*)
 
-.PHONY: venv test colcon-test upstream-test upstream-test-run demo inspect compat bench lock clean
+.PHONY: venv test cv-bridge colcon-test upstream-test upstream-test-run py310 demo inspect compat bench lock clean
 
 venv: $(VENV)/.installed
 
 $(VENV)/.installed: $(REQS)
-	scripts/build_venv.sh $(DISTRO) $(VENV)
+	scripts/build_venv.sh $(DISTRO) $(VENV) $(STACK)
 
 ## The whole test suite (pytest), DDS kept on loopback.
 test: venv
 	$(ISOLATED) $(PY) -m pytest -q test
 
-## The ROS 2 route: colcon build + colcon test; a failing test fails the command.
+## ROS 2's real cv_bridge compiled into the venv (../shared/ros2-upstream/cv_bridge), as an
+## apt install has it: `make STACK=numpy1 cv-bridge test` is CI's stand-in for apt.
+CV_BRIDGE := ../shared/ros2-upstream/cv_bridge/build_cv_bridge.sh
+cv-bridge: $(VENV)/.cv_bridge
+
+$(VENV)/.cv_bridge: $(VENV)/.installed
+	@if [ -x $(CV_BRIDGE) ]; then $(CV_BRIDGE) $(VENV) && touch $@; \
+	else echo "cv-bridge: $(CV_BRIDGE) is absent: the venv stays without cv_bridge"; fi
+
+## The ROS 2 route: colcon build + colcon test (the tests of the installed package and of the
+## colcon set-up; the whole suite runs in `make test`); a failing test fails the command.
+COLCON_TESTS := test_launch_files or test_readme or test_layers or test_params_file or test_camera_drivers or test_optional_dependencies
 colcon-test: venv
 	rm -rf build install log
 	. $(VENV)/bin/activate && colcon build --packages-select hil_serl_reward
-	. $(VENV)/bin/activate && $(ISOLATED) colcon test --packages-select hil_serl_reward --return-code-on-test-failure --event-handlers console_direct+
+	. $(VENV)/bin/activate && $(ISOLATED) colcon test --packages-select hil_serl_reward --return-code-on-test-failure --event-handlers console_direct+ --pytest-args -k "$(COLCON_TESTS)"
 	. $(VENV)/bin/activate && colcon test-result --verbose
+
+## Humble's Python: every module compiles under a real Python 3.10 (skipped where none is).
+py310:
+	scripts/check_py310.sh
 
 ## The real ROS 2 install path: a Jazzy venv of its own with upstream's message_filters, launch,
 ## launch_testing and ros2 CLI (../shared/ros2-upstream), the whole suite on it, then colcon
@@ -78,7 +95,7 @@ bench: venv
 ## Re-pin every transitive package of the current venv into the distro's lock file (vision_msgs
 ## is built here, not installed from an index: not pinned).
 lock: venv
-	$(PY) -m pip freeze --exclude-editable | grep -v -e '^-e' -e '^vision_msgs==' > requirements/lock-$(DISTRO).txt
+	$(PY) -m pip freeze --exclude-editable | grep -v -e '^-e' -e '^vision_msgs==' > requirements/lock-$(DISTRO)$(if $(STACK),-$(STACK)).txt
 
 clean:
 	rm -rf build install log build-upstream install-upstream log-upstream .pytest_cache

@@ -199,12 +199,24 @@ def test_an_oversized_tiff_is_refused_before_decoding(rgb):
 
 def test_the_real_cv_bridge_gives_the_same_pixels():
     """Only where ROS 2's cv_bridge is installed (an apt install, or built with
-    ../shared/ros2-upstream/cv_bridge/build_cv_bridge.sh)."""
+    ../shared/ros2-upstream/cv_bridge/build_cv_bridge.sh: CI's NumPy-1 leg). Row padding of
+    whole pixels only: with a part of a pixel cv_bridge's Python layer shears the image, so
+    the converter does not hand such images to it."""
     cv_bridge = pytest.importorskip('cv_bridge')
-    bridge = ImageConverter(cv_bridge.CvBridge())
+    real = cv_bridge.CvBridge()
     rng = np.random.default_rng(8)
     for encoding in sorted(set(CV_BRIDGE_TABLE) | {'rgb8', 'bgr8', 'rgba8', 'bgra8', 'mono8'}):
         pixels = random_pixels(encoding, rng) if encoding in CV_BRIDGE_TABLE else \
             rng.integers(0, 256, (6, 8, ENCODINGS[encoding].channels), dtype=np.uint8).squeeze()
-        msg = message(pixels, encoding, padding=4)
-        np.testing.assert_array_equal(bridge.to_rgb(msg), numpy_to_rgb(msg), err_msg=encoding)
+        for padding in (0, 2 * ENCODINGS[encoding].bytes_per_pixel):
+            msg = message(pixels, encoding, padding=padding)
+            np.testing.assert_array_equal(real.imgmsg_to_cv2(msg, 'rgb8'), numpy_to_rgb(msg),
+                                          err_msg=encoding)
+        sheared = message(pixels, encoding, padding=ENCODINGS[encoding].bytes_per_pixel + 1)
+        np.testing.assert_array_equal(ImageConverter(real).to_rgb(sheared),
+                                      numpy_to_rgb(sheared))
+    bgr = cv2.cvtColor(rng.integers(0, 256, (16, 24, 3), dtype=np.uint8), cv2.COLOR_RGB2BGR)
+    for suffix in ('.png', '.jpg'):                 # what image_transport sends: BGR data
+        msg = compressed(bgr, suffix, f'bgr8; {suffix[1:]} compressed bgr8')
+        np.testing.assert_array_equal(real.compressed_imgmsg_to_cv2(msg, 'rgb8'),
+                                      numpy_to_rgb(msg), err_msg=suffix)

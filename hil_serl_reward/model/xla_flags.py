@@ -24,7 +24,7 @@ YNN_FUSION_SINCE = (0, 8, 1)        # the first jaxlib whose XLA knows the flag
 PREALLOCATE = 'XLA_PYTHON_CLIENT_PREALLOCATE'
 
 
-def _release(version: str) -> Tuple[int, ...]:
+def release_of(version: str) -> Tuple[int, ...]:
     return tuple(int(part) for part in re.findall(r'\d+', version)[:3])
 
 
@@ -41,7 +41,7 @@ def use_eigen_convolutions(environ: MutableMapping[str, str] = os.environ,
     """Adds EIGEN_CONVOLUTIONS to XLA_FLAGS; False when the user already chose, or when the
     jaxlib is older than the flag."""
     version = jaxlib_version or installed_jaxlib()
-    if version is None or _release(version) < YNN_FUSION_SINCE:
+    if version is None or release_of(version) < YNN_FUSION_SINCE:
         return False
     flags = environ.get('XLA_FLAGS', '')
     if YNN_FUSION_FLAG in flags:

@@ -263,6 +263,14 @@ def numpy_to_rgb(msg: Any, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
     return array_to_rgb(_raw_pixels(msg, encoding), encoding)
 
 
+def whole_pixel_rows(msg: Any) -> bool:
+    """cv_bridge's Python layer reads a row as `step // bytes per pixel` whole pixels, so a
+    `step` padded by a part of a pixel shears its image (measured with the real cv_bridge);
+    such images are converted here, honouring `step` as cv_bridge's C++ side does."""
+    encoding = ENCODINGS.get(msg.encoding)
+    return encoding is None or msg.step % encoding.bytes_per_pixel == 0
+
+
 class ImageConverter:
     """The one interface the pipeline uses; `backend` says which implementation converts raw
     images (compressed ones are always decoded here, honouring `format`)."""
@@ -274,7 +282,8 @@ class ImageConverter:
         self.backend = 'cv_bridge' if bridge is not None else 'numpy'
 
     def to_rgb(self, msg: Any) -> np.ndarray:
-        if self._bridge is None or is_compressed(msg) or msg.encoding in NOT_IN_CV_BRIDGE:
+        if self._bridge is None or is_compressed(msg) or msg.encoding in NOT_IN_CV_BRIDGE \
+                or not whole_pixel_rows(msg):
             return numpy_to_rgb(msg, self.max_pixels)
         validate(msg, self.max_pixels)
         try:

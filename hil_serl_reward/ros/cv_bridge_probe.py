@@ -51,7 +51,7 @@ def _samples() -> dict:
     samples = {}
     for encoding, bytes_per_pixel in zip(PROBE_ENCODINGS, (3, 3, 2, 2)):
         height, width = 2, 4
-        step = width * bytes_per_pixel + 2                  # row padding, as drivers send
+        step = (width + 1) * bytes_per_pixel     # whole-pixel row padding (see whole_pixel_rows)
         data = [(7 * i + 13) % 256 for i in range(step * height)]
         samples[encoding] = (height, width, step, data)
     return samples
