@@ -141,6 +141,14 @@ def test_min_consecutive_debounces_success_and_changes_at_runtime(bench, checkpo
     assert bench.outputs['success'][4:] == [False, False, False, True]
     diag = bench.latest_diagnostics()
     assert diag['min consecutive'] == '1' and diag['sets above threshold in a row'] == '3'
+    set_param('min_consecutive', 2)
+    send(1)                                          # one above the threshold in a row ...
+    node = bench.node
+    node.trigger_deactivate()
+    node.trigger_activate()                          # ... is not carried over a pause
+    bench.connect(list(KEYS))
+    send(1)
+    assert bench.outputs['success'][-1] is False
 
 
 def test_reload_service_and_checkpoint_change(bench, two_camera_node, checkpoint_for):

@@ -286,6 +286,8 @@ def test_the_recorder_checks_its_parameters_too(bench, tmp_path):
     ('a: [1\n', "parameters file '{path}' is not valid YAML"),
     ('- just\n- a list\n', "parameters file '{path}' holds list"),
     ('x: 1\n', 'cannot start: failed to initialize rcl'),
+    ('/**:\n  ros__parameters:\n    image_keys: []\n',       # an empty list has no type
+     'image_keys: needs a list of camera key strings'),
 ])
 def test_an_unreadable_params_file_is_one_line(tmp_path, content, message):
     path = tmp_path / 'rig.yaml'

@@ -141,6 +141,7 @@ class ClassifierNode(LifecycleNode):
 
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
         self._init_counters()
+        self.consecutive.streak = 0     # sets before a pause are not in a row with those after
         self.input = CameraSetInput(self, self._values, self.cameras)
         self._worker = threading.Thread(target=self._work, args=(self.input,),
                                         name='inference', daemon=True)

@@ -44,6 +44,9 @@ def _one_of(choices: Sequence[str]) -> Validator:
 
 
 def _image_keys(value: Any) -> Optional[str]:
+    if not isinstance(value, (list, tuple)):       # `image_keys: []` arrives without a type
+        return (f'needs a list of camera key strings, e.g. ["wrist_1", "front"], got '
+                f'{value!r}')
     keys = list(value)
     if not keys:
         return 'needs at least one camera key'
