@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from hil_serl_reward.model.xla_flags import YNN_FUSION_SINCE, installed_jaxlib, release_of
+
 BENCH = Path(__file__).resolve().parents[1] / 'bench'
 pytestmark = pytest.mark.skipif(os.environ.get('HIL_SERL_BENCH_TESTS_RAN') == '1',
                                 reason='the benchmark scripts ran earlier in this CI run')
@@ -27,7 +29,9 @@ def test_model_bench_variants_agree_and_report():
     report = json.loads(done.stdout)
     node, direct, defaults = (report['node'], report['node_direct_convolutions'],
                               report['xla_defaults'])
-    assert node['xla_flags'].endswith('--xla_cpu_experimental_ynn_fusion_type=')
+    # the node's flag where the installed jaxlib knows it (xla_flags.py), none where not
+    assert node['xla_flags'].endswith('--xla_cpu_experimental_ynn_fusion_type=') == \
+        (release_of(installed_jaxlib()) >= YNN_FUSION_SINCE)
     assert node['fast_convolutions'] and not direct['fast_convolutions']
     assert 'ynn_fusion_type' not in defaults['xla_flags']
     assert defaults['max_abs_logit_diff_vs_node'] < 1e-4

@@ -6,7 +6,6 @@ beside the camera simulator; rewards and the stamped classification must arrive,
 launch_testing ends the launch (SIGINT to every process) all exit 0 without an error line.
 """
 import os
-import time
 import unittest
 import uuid
 
@@ -15,26 +14,18 @@ import pytest
 launch_testing = pytest.importorskip(
     'launch_testing', reason='launch_testing is not installed here (it is on every ROS 2 '
     'install; make upstream-test installs it)')
-from ament_index_python.packages import (  # noqa: E402
-    PackageNotFoundError, get_package_share_directory)
-
-try:
-    SHARE = get_package_share_directory('hil_serl_reward')
-except (PackageNotFoundError, OSError, ValueError):
-    SHARE = None
-
 import launch  # noqa: E402
 import launch_testing.asserts  # noqa: E402
-import rclpy  # noqa: E402
 from launch.launch_description_sources import PythonLaunchDescriptionSource  # noqa: E402
 from launch_ros.actions import Node  # noqa: E402
-from rclpy.qos import QoSProfile, ReliabilityPolicy  # noqa: E402
 from std_msgs.msg import Float32  # noqa: E402
 
 from hil_serl_reward.pipeline.stamps import stamp_to_ns  # noqa: E402
 from hil_serl_reward.ros import classification  # noqa: E402
+from launch_support import error_lines, installed_share, receive  # noqa: E402
 
 NAMESPACE = f'/launch_test_{uuid.uuid4().hex[:8]}'
+SHARE = installed_share()
 
 
 def test_needs_the_package_installed():
@@ -62,25 +53,13 @@ if SHARE is not None:           # a launch test module only where the package is
 
     class TestRewardsArrive(unittest.TestCase):
         def test_rewards_and_stamped_classifications(self):
-            context = rclpy.Context()
-            rclpy.init(context=context)
-            node = rclpy.create_node('launch_test_probe', namespace=NAMESPACE, context=context)
-            rewards, results = [], []
-            qos = QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE)
-            node.create_subscription(Float32, 'reward', rewards.append, qos)
+            topics = {'reward': Float32}
             if not classification.UNAVAILABLE:
-                node.create_subscription(classification.Classification, classification.TOPIC,
-                                         results.append, qos)
-            executor = rclpy.executors.SingleThreadedExecutor(context=context)
-            executor.add_node(node)
-            try:
-                deadline = time.monotonic() + 180           # compiling the model takes seconds
-                while time.monotonic() < deadline and (len(rewards) < 5 or (
-                        not classification.UNAVAILABLE and len(results) < 5)):
-                    executor.spin_once(timeout_sec=0.1)
-            finally:
-                node.destroy_node()
-                rclpy.shutdown(context=context)
+                topics[classification.TOPIC] = classification.Classification
+            received = receive(NAMESPACE, topics, lambda got: all(
+                len(messages) >= 5 for messages in got.values()), 180)  # compiling takes s
+            rewards = received['reward']
+            results = received.get(classification.TOPIC, [])
             self.assertGreaterEqual(len(rewards), 5)
             if not classification.UNAVAILABLE:
                 stamps = [stamp_to_ns(r.header.stamp) for r in results]
@@ -95,7 +74,4 @@ if SHARE is not None:           # a launch test module only where the package is
             launch_testing.asserts.assertExitCodes(proc_info)
 
         def test_no_error_line(self, proc_output):
-            for output in proc_output:
-                text = output.text.decode(errors='replace')
-                self.assertNotIn('Traceback', text)
-                self.assertNotIn('[ERROR]', text)
+            self.assertEqual(error_lines(proc_output), [])

@@ -8,7 +8,6 @@ launch_testing and the installed package are (make upstream-test); skipped elsew
 """
 import os
 import tempfile
-import time
 import unittest
 import uuid
 from pathlib import Path
@@ -19,24 +18,16 @@ import yaml
 launch_testing = pytest.importorskip(
     'launch_testing', reason='launch_testing is not installed here (it is on every ROS 2 '
     'install; make upstream-test installs it)')
-from ament_index_python.packages import (  # noqa: E402
-    PackageNotFoundError, get_package_share_directory)
-
-try:
-    SHARE = get_package_share_directory('hil_serl_reward')
-except (PackageNotFoundError, OSError, ValueError):
-    SHARE = None
-
 import launch  # noqa: E402
 import launch_testing.asserts  # noqa: E402
-import rclpy  # noqa: E402
 from launch.launch_description_sources import PythonLaunchDescriptionSource  # noqa: E402
-from rclpy.qos import QoSProfile, ReliabilityPolicy  # noqa: E402
 from std_msgs.msg import Float32  # noqa: E402
 
 from driver_standins import make_overlay  # noqa: E402
+from launch_support import error_lines, installed_share, receive  # noqa: E402
 
 NAMESPACE = f'/drivers_test_{uuid.uuid4().hex[:8]}'
+SHARE = installed_share()
 WORK = Path(tempfile.mkdtemp(prefix='hil_serl_drivers_'))
 SMALL = {'width': 320, 'height': 240, 'fps': 15}
 
@@ -102,21 +93,8 @@ if SHARE is not None:           # a launch test module only where the package is
 
     class TestRewardsArrive(unittest.TestCase):
         def test_rewards_within_seconds(self, rig):
-            context = rclpy.Context()
-            rclpy.init(context=context)
-            node = rclpy.create_node('drivers_test_probe', namespace=NAMESPACE, context=context)
-            rewards = []
-            node.create_subscription(Float32, 'reward', rewards.append,
-                                     QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE))
-            executor = rclpy.executors.SingleThreadedExecutor(context=context)
-            executor.add_node(node)
-            try:
-                deadline = time.monotonic() + 120          # compiling the model takes seconds
-                while time.monotonic() < deadline and len(rewards) < 10:
-                    executor.spin_once(timeout_sec=0.1)
-            finally:
-                node.destroy_node()
-                rclpy.shutdown(context=context)
+            rewards = receive(NAMESPACE, {'reward': Float32},
+                              lambda got: len(got['reward']) >= 10, 120)['reward']
             self.assertGreaterEqual(len(rewards), 10, f'rig {rig}: too few rewards')
 
     @launch_testing.post_shutdown_test()
@@ -125,8 +103,4 @@ if SHARE is not None:           # a launch test module only where the package is
             launch_testing.asserts.assertExitCodes(proc_info)
 
         def test_no_error_line(self, proc_output, rig):
-            for output in proc_output:
-                text = output.text.decode(errors='replace')
-                self.assertNotIn('Traceback', text)
-                self.assertNotIn('[ERROR]', text)
-                self.assertNotIn('[FATAL]', text)
+            self.assertEqual(error_lines(proc_output), [])
