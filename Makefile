@@ -43,7 +43,8 @@ py310:
 	scripts/check_py310.sh
 
 ## The real ROS 2 install path: a Jazzy venv of its own with upstream's message_filters, launch,
-## launch_testing and ros2 CLI (../shared/ros2-upstream), the whole suite on it, then colcon
+## launch_testing and ros2 CLI and ROS 2's cv_bridge (../shared/ros2-upstream), the whole suite
+## on it, then colcon
 ## build + colcon test of what needs the installed package: the launch_testing test of
 ## classifier.launch.py, the ros2 CLI commands and the launch descriptions. Skips, saying so,
 ## where ../shared/ros2-upstream is absent (a user's clone: a real ROS 2 install has these).
@@ -65,6 +66,7 @@ $(UPSTREAM_VENV)/.upstream: $(REQS) requirements/upstream.txt $(UPSTREAM)/source
 	$(MAKE) --no-print-directory VENV=$(UPSTREAM_VENV) DISTRO=jazzy venv
 	$(UPSTREAM)/install.sh $(UPSTREAM_VENV)
 	$(UPSTREAM_VENV)/bin/python -m pip install --quiet -r requirements/upstream.txt
+	$(MAKE) --no-print-directory VENV=$(UPSTREAM_VENV) DISTRO=jazzy cv-bridge
 	touch $@
 
 ## The main job: train a classifier on simulated scenes, then camera simulator + reward node,

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Cross-version checkpoint compatibility: build small venvs with the flax/orbax releases
-# hil-serl pinned, then run test/test_compat.py, which writes checkpoints there with flax's
+# hil-serl pinned (and take the NumPy-1 stack's venv where it is built), then run test/test_compat.py, which writes checkpoints there with flax's
 # own save_checkpoint, reads ours there with restore_checkpoint, and compares both ways.
 set -euo pipefail
 py=${1:-.venv/bin/python}
@@ -17,5 +17,10 @@ for era in flax080 flax0102; do
   fi
   peers+=("$venv/bin/python")
 done
+# The NumPy-1 stack (make STACK=numpy1 venv; flax 0.10.7, jax 0.6.2), where built: checkpoints
+# cross between the two stacks the package is pinned to, as they cross flax eras.
+if [ -f "$here/.venv-numpy1/.installed" ]; then
+  peers+=("$here/.venv-numpy1/bin/python")
+fi
 export HIL_SERL_COMPAT_PYTHONS="${peers[*]}"
 exec "$py" -m pytest -q "$here/test/test_compat.py" -p no:cacheprovider
