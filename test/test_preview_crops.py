@@ -172,3 +172,26 @@ def test_a_silent_live_camera_is_one_line(tmp_path, capsys):
                                    '--output', str(tmp_path / 'preview')]) == 2
     assert f"no image on ['{topics['wrist_1']}']" in capsys.readouterr().err
     assert not (tmp_path / 'preview').exists()
+
+
+def test_a_decompression_bomb_in_the_folder_is_refused_from_its_header(tmp_path, capsys):
+    """A 100000 x 100000 PNG (a few KB on disk, 30 GB decoded): one line, nothing decoded."""
+    import struct
+    import zlib
+    for key, frame in frames().items():
+        (tmp_path / 'frames' / key).mkdir(parents=True)
+        cv2.imwrite(str(tmp_path / 'frames' / key / '0001.png'), frame)
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack('>I', len(body)) + kind + body + \
+            struct.pack('>I', zlib.crc32(kind + body))
+    bomb = b'\x89PNG\r\n\x1a\n' + chunk(b'IHDR', struct.pack('>IIBBBBB', 100_000, 100_000,
+                                                               8, 2, 0, 0, 0)) + \
+        chunk(b'IDAT', zlib.compress(b'\x00' * 1000)) + chunk(b'IEND', b'')
+    (tmp_path / 'frames' / 'front' / '0001.png').write_bytes(bomb)
+    assert preview_crops.main(['--params-file', str(params_yaml(tmp_path, CROPS)),
+                               '--folder', str(tmp_path / 'frames'),
+                               '--output', str(tmp_path / 'preview')]) == 2
+    err = capsys.readouterr().err
+    assert 'preview_crops: ' in err and '100000x100000' in err and 'max_image_pixels' in err
+    assert not (tmp_path / 'preview').exists()

@@ -14,6 +14,7 @@ the message metadata (for a compressed image: its header), so a malformed or ove
 image is rejected in the subscription callback before it can enter a synchronised set.
 """
 import dataclasses
+from pathlib import Path
 from typing import Any, Dict, Optional, Tuple
 
 import cv2
@@ -236,6 +237,21 @@ def _decode(msg: Any, max_pixels: int) -> np.ndarray:
         raise ImageError('decode', f"cannot decode compressed image (format '{msg.format}')")
     _check_pixels(frame.shape[1], frame.shape[0], max_pixels, 'decoded image')
     return frame
+
+
+def image_file_to_rgb(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    """An image file as RGB uint8, refused from its header when larger than `max_pixels` (a
+    decompression bomb among a folder of frames) or in a codec whose header cannot say."""
+    data = Path(path).read_bytes()
+    size = compressed_size(data)
+    if size is None:
+        raise ImageError('format', f"'{path}': not a JPEG, PNG or TIFF whose header gives its "
+                         'size')
+    _check_pixels(*size, max_pixels, f"'{path}' header says")
+    frame = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    if frame is None:
+        raise ImageError('decode', f"'{path}': cannot be decoded")
+    return cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
 
 
 def compressed_to_rgb(msg: Any, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:

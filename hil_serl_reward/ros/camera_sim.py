@@ -14,7 +14,6 @@ import time
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
-import cv2
 import numpy as np
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
@@ -23,7 +22,8 @@ from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Bool
 
 from hil_serl_reward.data.scenes import SyntheticScene
-from hil_serl_reward.pipeline.image_conversion import rgb_to_msg
+from hil_serl_reward.pipeline.image_conversion import (
+    DEFAULT_MAX_PIXELS, image_file_to_rgb, rgb_to_msg)
 from hil_serl_reward.ros.bags import MESSAGE_TYPES, bag_topics, read_messages
 from hil_serl_reward.ros.node_main import run_node
 
@@ -32,9 +32,12 @@ IMAGE_SUFFIXES = ('.png', '.jpg', '.jpeg')
 
 
 class FolderSource:
-    """Cycles through <folder>/<key>/ images; every key must have the same count."""
+    """Cycles through <folder>/<key>/ images; every key must have the same count. An image
+    larger than `max_pixels` (from its header) or unreadable raises ImageError."""
 
-    def __init__(self, folder: Path, keys: List[str]) -> None:
+    def __init__(self, folder: Path, keys: List[str], max_pixels: int = DEFAULT_MAX_PIXELS
+                 ) -> None:
+        self.max_pixels = max_pixels
         self.files = {}
         for key in keys:
             files = sorted(p for p in (folder / key).glob('*')
@@ -48,7 +51,7 @@ class FolderSource:
         self.length = next(iter(counts.values()))
 
     def frames(self, index: int) -> Dict[str, np.ndarray]:
-        return {key: cv2.cvtColor(cv2.imread(str(files[index % self.length])), cv2.COLOR_BGR2RGB)
+        return {key: image_file_to_rgb(files[index % self.length], self.max_pixels)
                 for key, files in self.files.items()}
 
 
@@ -92,6 +95,8 @@ class CameraSimulator(Node):
             self.scene = SyntheticScene(width, height, float(p('scene_period', 4.0).value),
                                         seed=seed)
             self.folder = FolderSource(Path(folder), self.keys) if self.source == 'folder' else None
+            if self.folder is not None:
+                self.folder.frames(0)           # an unreadable first image fails the start
             self._start = time.monotonic()
             self.create_timer(1.0 / self.rate, self._publish_set)
         self.get_logger().info(f'publishing {self.source} images for {self.keys} at '

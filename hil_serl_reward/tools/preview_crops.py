@@ -178,7 +178,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             raise ValueError('; '.join(problems))
         cameras = config.cameras_from(values)
         if args.folder:                     # the first image per camera, as camera_sim reads
-            frames = FolderSource(args.folder, [c.key for c in cameras]).frames(0)
+            frames = FolderSource(args.folder, [c.key for c in cameras],
+                                  int(values['max_image_pixels'])).frames(0)
         else:
             messages = (messages_from_bag(args.bag, cameras) if args.bag else
                         messages_from_topics(cameras, args.seconds, values['qos_reliability']))
