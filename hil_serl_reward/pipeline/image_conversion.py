@@ -97,7 +97,7 @@ _JPEG_SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0
 _TIFF_WIDTH, _TIFF_HEIGHT = 256, 257
 
 
-def _jpeg_size(data: bytes) -> Optional[Tuple[int, int]]:
+def _jpeg_size(data: memoryview) -> Optional[Tuple[int, int]]:
     """Walks the segments up to the first frame header (SOF), however many APPn precede it."""
     at = 2
     while at + 9 <= len(data):
@@ -119,7 +119,7 @@ def _jpeg_size(data: bytes) -> Optional[Tuple[int, int]]:
     return None
 
 
-def _tiff_size(data: bytes) -> Optional[Tuple[int, int]]:
+def _tiff_size(data: memoryview) -> Optional[Tuple[int, int]]:
     """ImageWidth and ImageLength of the first IFD (the page OpenCV decodes)."""
     order = 'little' if data[:2] == b'II' else 'big'
     number = lambda at, size: int.from_bytes(data[at:at + size], order)  # noqa: E731
@@ -140,9 +140,9 @@ def _tiff_size(data: bytes) -> Optional[Tuple[int, int]]:
 
 
 def compressed_size(data: bytes) -> Optional[Tuple[int, int]]:
-    """(width, height) from a PNG, JPEG or TIFF header, without decoding; None for anything
-    else (another codec, or a header that does not say)."""
-    data = bytes(data)
+    """(width, height) from a PNG, JPEG or TIFF header, without decoding or copying; None for
+    anything else (another codec, or a header that does not say)."""
+    data = memoryview(data).cast('B')
     if data[:8] == b'\x89PNG\r\n\x1a\n' and data[12:16] == b'IHDR' and len(data) >= 24:
         return int.from_bytes(data[16:20], 'big'), int.from_bytes(data[20:24], 'big')
     if data[:2] == b'\xff\xd8':
@@ -171,22 +171,26 @@ def stored_encoding(compressed_format: str) -> Optional[str]:
     return name if name in ENCODINGS else None
 
 
+def check_compressed(data: Any, what: str, max_pixels: int) -> None:
+    """An encoded image (a CompressedImage's data, an image file) must say its size in its
+    header, and that size must be within `max_pixels`: its pixels are never decoded first."""
+    if not len(data):
+        raise ImageError('empty', f'{what}: no data')
+    size = compressed_size(data)
+    if size is None and bytes(data[:2]) in (b'\xff\xd8', b'\x89P', b'II', b'MM'):
+        raise ImageError('header', f'{what}: a JPEG, PNG or TIFF whose header gives no image '
+                         'size (truncated or corrupt)')
+    if size is None:
+        raise ImageError('format', f'{what}: not JPEG, PNG or TIFF, whose size can be read '
+                         'from the header before decoding')
+    _check_pixels(*size, max_pixels, f'{what}: header says')
+
+
 def validate(msg: Any, max_pixels: int = DEFAULT_MAX_PIXELS) -> None:
-    """Reject what no conversion can use, from metadata only (cheap enough for a callback).
-    A compressed image's size is read from its PNG, JPEG or TIFF header and an oversized one
-    is refused before anything is decoded; a codec whose header cannot be read that way is
-    refused too (its size could only be learnt by decoding it)."""
+    """Reject what no conversion can use, from metadata only (cheap enough for a callback);
+    a compressed image by its header (check_compressed)."""
     if is_compressed(msg):
-        if not msg.data:
-            raise ImageError('empty', 'compressed image with no data')
-        size = compressed_size(msg.data)
-        if size is None and bytes(msg.data[:2]) in (b'\xff\xd8', b'\x89P', b'II', b'MM'):
-            raise ImageError('header', f"format '{msg.format}': a JPEG, PNG or TIFF whose "
-                             'header gives no image size (truncated or corrupt)')
-        if size is None:
-            raise ImageError('format', f"format '{msg.format}': not JPEG, PNG or TIFF, whose "
-                             'size can be read from the header before decoding')
-        _check_pixels(*size, max_pixels, f"'{msg.format}' header says")
+        check_compressed(msg.data, f"compressed image (format '{msg.format}')", max_pixels)
         return
     encoding = ENCODINGS.get(msg.encoding)
     if encoding is None:
@@ -227,54 +231,45 @@ def _raw_pixels(msg: Any, encoding: Encoding) -> np.ndarray:
     return packed.reshape(msg.height, msg.width, encoding.channels)
 
 
-def _decode(msg: Any, max_pixels: int) -> np.ndarray:
+def decode_to_rgb(data: Any, what: str, stored_format: str = '',
+                  max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    """Decodes checked bytes as the codec stored them; the channel order is `stored_format`'s
+    stored encoding ('... compressed rgb8' keeps RGB), else BGR, what image_transport and
+    OpenCV write."""
     try:
-        frame = cv2.imdecode(np.frombuffer(msg.data, np.uint8), cv2.IMREAD_UNCHANGED)
+        frame = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
     except cv2.error as exc:                     # e.g. a header OpenCV refuses to allocate for
-        raise ImageError('decode', f"cannot decode compressed image (format "
-                         f"'{msg.format}'): {str(exc).strip().splitlines()[-1]}") from exc
+        raise ImageError('decode', f'cannot decode {what}: '
+                         f'{str(exc).strip().splitlines()[-1]}') from exc
     if frame is None or frame.dtype not in (np.uint8, np.uint16) or frame.ndim not in (2, 3):
-        raise ImageError('decode', f"cannot decode compressed image (format '{msg.format}')")
-    _check_pixels(frame.shape[1], frame.shape[0], max_pixels, 'decoded image')
-    return frame
-
-
-def image_file_to_rgb(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
-    """An image file as RGB uint8, refused from its header when larger than `max_pixels` (a
-    decompression bomb among a folder of frames) or in a codec whose header cannot say."""
-    data = Path(path).read_bytes()
-    size = compressed_size(data)
-    if size is None:
-        raise ImageError('format', f"'{path}': not a JPEG, PNG or TIFF whose header gives its "
-                         'size')
-    _check_pixels(*size, max_pixels, f"'{path}' header says")
-    frame = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
-    if frame is None:
-        raise ImageError('decode', f"'{path}': cannot be decoded")
-    return cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
-
-
-def compressed_to_rgb(msg: Any, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
-    """Decodes as the codec stored it; the channel order is the `format`'s stored encoding
-    ('... compressed rgb8' keeps RGB), else BGR, what image_transport and OpenCV write."""
-    frame = _decode(msg, max_pixels)
+        raise ImageError('decode', f'cannot decode {what}')
+    _check_pixels(frame.shape[1], frame.shape[0], max_pixels, f'{what} decoded to')
     channels = 1 if frame.ndim == 2 else frame.shape[2]
     depth = 16 if frame.dtype == np.uint16 else 8
-    stored = ENCODINGS.get(stored_encoding(msg.format) or '')
+    stored = ENCODINGS.get(stored_encoding(stored_format) or '')
     if stored is None or (stored.channels, stored.depth) != (channels, depth):
         stored = {1: _MONO8, 3: _BGR8, 4: _BGRA8}.get(channels) if depth == 8 else \
             {1: _MONO16, 3: _BGR16, 4: _BGRA16}.get(channels)
     if stored is None:
-        raise ImageError('decode', f"compressed image (format '{msg.format}') decodes to "
-                         f'{channels} channels')
+        raise ImageError('decode', f'{what} decodes to {channels} channels')
     return array_to_rgb(frame, stored)
+
+
+def image_file_to_rgb(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    """An image file as RGB uint8, checked like a compressed image: refused from its header
+    when larger than `max_pixels` (a decompression bomb among a folder of frames) or in a
+    codec whose header cannot say."""
+    data = Path(path).read_bytes()
+    check_compressed(data, f"'{path}'", max_pixels)
+    return decode_to_rgb(data, f"'{path}'", max_pixels=max_pixels)
 
 
 def numpy_to_rgb(msg: Any, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
     """Our conversion (cv_bridge's pixels): row padding, byte order, depth and colour."""
     validate(msg, max_pixels)
     if is_compressed(msg):
-        return compressed_to_rgb(msg, max_pixels)
+        return decode_to_rgb(msg.data, f"compressed image (format '{msg.format}')", msg.format,
+                             max_pixels)
     encoding = ENCODINGS[msg.encoding]
     return array_to_rgb(_raw_pixels(msg, encoding), encoding)
 

@@ -10,7 +10,7 @@ small for some phase.
 """
 import collections
 import statistics
-from typing import Deque, List, Optional, Sequence
+from typing import Deque, List, Optional, Sequence, Tuple
 
 MIN_DELTAS = 10             # stamp intervals per camera before its period is trusted
 WINDOW = 60                 # intervals kept per camera
@@ -26,6 +26,10 @@ def needed_slop(periods: Sequence[float], jitters: Sequence[float]) -> float:
     if cameras < 2:
         return 0.0
     return (1 - 1 / cameras) * max(periods) + 2 * max(jitters, default=0.0) + MARGIN_S
+
+
+def describe(periods: Sequence[float], jitters: Sequence[float]) -> str:
+    return ', '.join(f'{1 / p:.1f} Hz' for p in periods) + f', jitter {max(jitters) * 1e3:.1f} ms'
 
 
 class StampPeriods:
@@ -49,16 +53,15 @@ class StampPeriods:
     def measured(self) -> bool:
         return all(len(d) >= MIN_DELTAS for d in self._deltas)
 
-    def periods(self) -> List[float]:
-        return [statistics.median(d) for d in self._deltas]
-
-    def jitters(self) -> List[float]:
-        """90th percentile of |interval - median| per camera."""
-        result = []
-        for deltas, period in zip(self._deltas, self.periods()):
+    def measure(self) -> Tuple[List[float], List[float]]:
+        """(median interval, 90th percentile of |interval - median|) per camera."""
+        periods, jitters = [], []
+        for deltas in self._deltas:
+            period = statistics.median(deltas)
             spread = sorted(abs(d - period) for d in deltas)
-            result.append(spread[int(0.9 * (len(spread) - 1))])
-        return result
+            periods.append(period)
+            jitters.append(spread[int(0.9 * (len(spread) - 1))])
+        return periods, jitters
 
 
 class SlopPolicy:
@@ -81,16 +84,17 @@ class SlopPolicy:
         self._seen += 1
         if self.cameras < 2 or self._seen % self.cameras or not self.periods.measured():
             return None
-        needed = needed_slop(self.periods.periods(), self.periods.jitters())
+        periods, jitters = self.periods.measure()
+        needed = needed_slop(periods, jitters)
         if self.auto:
             if abs(needed - self.slop_s) <= UPDATE_RATIO * self.slop_s:
                 return None
             self.slop_s = needed
-            return f'sync_slop auto: {needed:.4f} s ({self.describe_rates()})'
+            return f'sync_slop auto: {needed:.4f} s ({describe(periods, jitters)})'
         if needed > self.slop_s and not self._warned:
             self._warned = True
             return (f'sync_slop {self.slop_s:g} s is below what free-running cameras at these '
-                    f'rates need at some phase offsets ({needed:.4f} s: {self.describe_rates()}'
+                    f'rates need at some phase offsets ({needed:.4f} s: {describe(periods, jitters)}'
                     f'); no set may be built for minutes at a time. Set sync_slop: 0 (auto) or '
                     f'at least {needed:.3f}')
         return None
@@ -98,8 +102,7 @@ class SlopPolicy:
     def describe_rates(self) -> str:
         if not self.periods.measured():
             return 'rates not measured yet'
-        return ', '.join(f'{1 / p:.1f} Hz' for p in self.periods.periods()) + \
-            f', jitter {max(self.periods.jitters()) * 1e3:.1f} ms'
+        return describe(*self.periods.measure())
 
     def reset(self) -> None:
         self.periods.reset()

@@ -45,11 +45,11 @@ def ros_name(key: str) -> str:
 def _typed(key: str, field: str, value: Any) -> Any:
     kind = _TYPES[field]
     where = f"cameras.{key}.driver.{field}"
-    if kind in ('int', int):
+    if kind is int:
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
             raise DriverError(f'{where}: expected a whole number >= 0, got {value!r}')
         return value
-    if kind in ('float', float):
+    if kind is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
             raise DriverError(f'{where}: expected a number >= 0, got {value!r}')
         return float(value)
@@ -96,7 +96,7 @@ class Overrides:
     def apply(self, settings: DriverSettings) -> DriverSettings:
         changes: Dict[str, Any] = {}
         if self.kind:
-            changes['kind'] = self.kind
+            changes['kind'] = self.kind         # else the block's, else DEFAULT_KIND (below)
         if settings.key in self.serials:
             changes['serial'] = self.serials[settings.key]
         if settings.key in self.devices:
@@ -106,8 +106,8 @@ class Overrides:
         for field in ('width', 'height', 'fps'):
             if getattr(self, field):
                 changes[field] = getattr(self, field)
-        kind = changes.get('kind', settings.kind) or DEFAULT_KIND
-        if self.color_profile and kind == 'realsense':
+        changes['kind'] = changes.get('kind', settings.kind) or DEFAULT_KIND
+        if self.color_profile and changes['kind'] == 'realsense':
             changes.update(realsense.parse_profile(self.color_profile))
         return dataclasses.replace(settings, **changes)
 
@@ -119,9 +119,7 @@ def plan(values: Mapping[str, Any], keys: Sequence[str], overrides: Overrides = 
     settings = {}
     for key in keys:
         block = settings_from(values, key) or DriverSettings(key=key)
-        block = overrides.apply(block)
-        if not block.kind:
-            block = dataclasses.replace(block, kind=DEFAULT_KIND)
+        block = overrides.apply(block)         # the launch arguments, then the default kind
         if block.kind not in KINDS:
             raise DriverError(f"cameras.{key}.driver.kind: one of {list(KINDS)}, got "
                               f"'{block.kind}'")

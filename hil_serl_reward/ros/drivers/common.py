@@ -42,3 +42,8 @@ class DriverNode:
     keys: Tuple[str, ...]
     # parameters that follow the key, not the camera: may differ when two keys share one
     identity_free: FrozenSet[str] = frozenset()
+
+
+def device_identity(settings: DriverSettings) -> str:
+    """What a V4L2 driver opens: one device, whichever driver (usb_cam, v4l2_camera) asks."""
+    return f'v4l2:{settings.device}' if settings.device else ''

@@ -10,7 +10,8 @@ gets frame id `default_cam` unless `frame_id` is set, so it is set per camera he
 """
 from typing import Any, Dict
 
-from hil_serl_reward.ros.drivers.common import DriverError, DriverNode, DriverSettings
+from hil_serl_reward.ros.drivers.common import (
+    DriverError, DriverNode, DriverSettings, device_identity)
 
 PACKAGE = 'usb_cam'
 EXECUTABLE = 'usb_cam_node_exe'
@@ -22,8 +23,7 @@ FORMATS = {'yuyv': 'yuv422_yuy2', 'yuyv2rgb': 'rgb8', 'uyvy': 'yuv422', 'uyvy2rg
            'mono16': 'mono16', 'y102mono8': 'mono8', 'm4202rgb': 'rgb8'}
 
 
-def identity(settings: DriverSettings) -> str:
-    return f'v4l2:{settings.device}' if settings.device else ''
+identity = device_identity
 
 
 def node(name: str, settings: DriverSettings) -> DriverNode:

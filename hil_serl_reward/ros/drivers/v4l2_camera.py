@@ -12,7 +12,8 @@ with use_sensor_data_qos). Frame id `camera` for every camera unless `camera_fra
 from fractions import Fraction
 from typing import Any, Dict
 
-from hil_serl_reward.ros.drivers.common import DriverError, DriverNode, DriverSettings
+from hil_serl_reward.ros.drivers.common import (
+    DriverError, DriverNode, DriverSettings, device_identity)
 
 PACKAGE = 'v4l2_camera'
 EXECUTABLE = 'v4l2_camera_node'
@@ -21,8 +22,7 @@ DEFAULTS = {'width': 640, 'height': 480, 'fps': 30.0, 'pixel_format': 'YUYV'}
 OUTPUT_ENCODING = 'rgb8'
 
 
-def identity(settings: DriverSettings) -> str:
-    return f'v4l2:{settings.device}' if settings.device else ''
+identity = device_identity
 
 
 def time_per_frame(fps: float) -> list:
