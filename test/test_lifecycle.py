@@ -147,10 +147,12 @@ def test_the_executable_under_its_own_executor(bench, checkpoint_for):
         assert bench.outputs['probability'][-1] == pytest.approx(expected, abs=1e-6)
 
         assert bench.set_parameter('checkpoint_path', str(second), node_name=name).successful
-        time.sleep(0.5)                                 # let sets sent before it drain
-        serve(len(bench.outputs['probability']) + 1)
         expected = expected_probability(RewardClassifier.from_checkpoint(second, device='cpu'),
                                         rgb, {})
+        for _ in range(60):                     # the old model serves while the new one loads
+            serve(len(bench.outputs['probability']) + 1)
+            if bench.outputs['probability'][-1] == pytest.approx(expected, abs=1e-6):
+                break
         assert bench.outputs['probability'][-1] == pytest.approx(expected, abs=1e-6)
 
         response = bench.reload(node_name=name)

@@ -8,7 +8,7 @@ Upstream names them `{exp}_{N}_success_images_{ts}.pkl` and `{exp}_failure_image
 import datetime
 import pickle
 from pathlib import Path
-from typing import Any, Dict, List, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -27,32 +27,69 @@ def files(folder: Path) -> Tuple[List[Path], List[Path]]:
 
 
 def load_transitions(path: Path, trusted: bool = False) -> List[Dict[str, Any]]:
-    """Restricted unpickling (safe_pickle.py) unless the user trusts the file."""
+    """Restricted unpickling (safe_pickle.py) unless the user trusts the file; any file that
+    does not unpickle is one line."""
     try:
         data = safe_pickle.load_path(path, trusted)
     except safe_pickle.UnsafePickleError as exc:
         raise ClassifierDataError(str(exc)) from None
+    except Exception as exc:  # truncated, not a pickle, or a reader error on a crafted one
+        raise ClassifierDataError(f"'{path}' is not a readable pickle: "
+                                  f"{type(exc).__name__}: {exc}") from None
     if not isinstance(data, list):
         raise ClassifierDataError(f"'{path}' holds a {type(data).__name__}, not a list of "
                                   f"transitions")
     return data
 
 
-def stack_images(transitions: Sequence[Dict[str, Any]], keys: Sequence[str], path: Path
-                 ) -> Dict[str, np.ndarray]:
-    """(N, 128, 128, 3) uint8 per key; raw-observation transitions are skipped as upstream."""
-    usable = [t for t in transitions if 'images' not in t['observations']]
+def _describe(value: Any) -> str:
+    if isinstance(value, np.ndarray):
+        return f'{value.dtype} {value.shape}'
+    return type(value).__name__
+
+
+def stack_images(transitions: Sequence[Any], keys: Sequence[str], path: Path,
+                 max_bytes: Optional[int] = None) -> Dict[str, np.ndarray]:
+    """(N, 128, 128, 3) uint8 per key, the last frame of each observation; raw-observation
+    transitions are skipped as upstream skips them. Every transition is checked (a dict with
+    an observations dict holding uint8 (..., 128, 128, 3) images: float images would be
+    cast, NaN included, without a word), and no more than `max_bytes` are stacked: a pickle
+    that repeats one memoised array 80,000 times is 217 KB on disk and 3.8 GB stacked."""
+    usable = []
+    for index, item in enumerate(transitions):
+        observations = item.get('observations') if isinstance(item, dict) else None
+        if not isinstance(observations, dict):
+            raise ClassifierDataError(
+                f"'{path}': transition {index} is not a dict with an 'observations' dict "
+                f"(found {_describe(item)})")
+        if 'images' not in observations:
+            usable.append((index, observations))
+    frame_shape = (*IMAGE_SIZE, 3)
+    images = {key: [] for key in keys}
+    for index, observations in usable:
+        for key in keys:
+            if key not in observations:
+                raise ClassifierDataError(f"'{path}': observations lack camera '{key}' "
+                                          f"(they hold {sorted(map(str, observations))})")
+            image = observations[key]
+            if not (isinstance(image, np.ndarray) and image.dtype == np.uint8
+                    and image.ndim in (3, 4) and image.shape[-3:] == frame_shape):
+                raise ClassifierDataError(
+                    f"'{path}': transition {index}, camera '{key}': expected uint8 images "
+                    f"(128, 128, 3) or (T, 128, 128, 3), found {_describe(image)}")
+            images[key].append(image)
+    needed = len(usable) * len(keys) * int(np.prod(frame_shape))
+    if max_bytes is not None and needed > max_bytes:
+        raise ClassifierDataError(
+            f"'{path}': its {len(usable)} transitions hold {needed / 2**20:.0f} MiB of images, "
+            f"more than the file's own {max_bytes / 2**20:.1f} MiB: they repeat shared "
+            f"arrays (a crafted file)")
     out = {}
-    for key in keys:
-        try:
-            frames = [np.asarray(t['observations'][key]) for t in usable]
-        except KeyError:
-            found = sorted(usable[0]['observations']) if usable else []
-            raise ClassifierDataError(f"'{path}': observations lack camera '{key}' "
-                                      f"(they hold {found})") from None
-        array = np.stack(frames).reshape(len(frames), -1, *IMAGE_SIZE, 3)[:, -1] if frames \
-            else np.zeros((0, *IMAGE_SIZE, 3), np.uint8)
-        out[key] = array.astype(np.uint8)
+    for key, frames in images.items():
+        stacked = np.empty((len(frames), *frame_shape), np.uint8)
+        for row, image in enumerate(frames):
+            stacked[row] = image.reshape(-1, *frame_shape)[-1]
+        out[key] = stacked
     return out
 
 
@@ -65,7 +102,8 @@ def load_classifier_data(folder: Path, keys: Sequence[str], trusted: bool = Fals
     parts, labels = [], []
     for label, paths in ((1, successes), (0, failures)):
         for path in paths:
-            images = stack_images(load_transitions(path, trusted), keys, path)
+            images = stack_images(load_transitions(path, trusted), keys, path,
+                                  max_bytes=None if trusted else path.stat().st_size)
             parts.append(images)
             labels.append(np.full(len(images[keys[0]]), label, np.int32))
     images = {k: np.concatenate([p[k] for p in parts]) for k in keys}

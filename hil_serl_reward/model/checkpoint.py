@@ -15,6 +15,7 @@ import dataclasses
 import json
 import os
 import re
+import stat
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
@@ -33,6 +34,11 @@ SIDECAR_PREFIX = 'hil_serl_reward_'
 SIDECAR_VERSION = 1
 _CHECKPOINT_NAME = re.compile(r'^checkpoint_(\d+)$')
 _ORBAX_MARKERS = ('_METADATA', 'checkpoint', 'manifest.ocdbt')
+# The largest checkpoint read, on disk or as declared by Orbax metadata before anything is
+# allocated: two cameras with a shared backbone and Adam's state take 87 MB, eight cameras with
+# independent backbones about 0.6 GB. A larger claim is a crafted or foreign file.
+MAX_CHECKPOINT_BYTES = 2 * 2**30
+MAX_SIDECAR_BYTES = 2**20
 
 
 class CheckpointError(ValueError):
@@ -77,8 +83,13 @@ def resolve_checkpoint(path: os.PathLike) -> Tuple[Path, str]:
             f"no checkpoint at '{path}': expected a classifier_ckpt/ folder holding "
             f"checkpoint_<N>, or one checkpoint_<N> file or folder (hil-serl's own loader "
             f"would silently serve an untrained classifier here)")
-    if path.is_file():
+    mode = path.stat().st_mode
+    if stat.S_ISREG(mode):
         return path, LEGACY_MSGPACK
+    if not stat.S_ISDIR(mode):
+        raise CheckpointError(
+            f"'{path}' is {_file_kind(mode)}, not a checkpoint: expected a classifier_ckpt/ "
+            f"folder, or one checkpoint_<N> file or folder")
     if any((path / marker).exists() for marker in _ORBAX_MARKERS):
         return path, ORBAX
     steps = {int(m.group(1)): child for child in path.iterdir()
@@ -91,13 +102,22 @@ def resolve_checkpoint(path: os.PathLike) -> Tuple[Path, str]:
     return resolve_checkpoint(steps[max(steps)])
 
 
+def _file_kind(mode: int) -> str:
+    kinds = ((stat.S_ISFIFO, 'a FIFO'), (stat.S_ISCHR, 'a character device'),
+             (stat.S_ISBLK, 'a block device'), (stat.S_ISSOCK, 'a socket'))
+    return next((name for test, name in kinds if test(mode)), 'not a regular file')
+
+
 def read_state_dict(path: Path, fmt: str) -> Dict[str, Any]:
     """The raw saved pytree (TrainState state dict or bare params), leaves as numpy."""
     try:
         if fmt == LEGACY_MSGPACK:
+            _check_size(path, path.stat().st_size, 'is')
             tree = serialization.msgpack_restore(path.read_bytes())
         else:
             tree = _restore_orbax(path)
+    except CheckpointError:
+        raise
     except Exception as exc:  # every reader error means the same thing to the user
         raise CheckpointError(
             f"cannot read {fmt} checkpoint '{path}': {type(exc).__name__}: {exc}") from exc
@@ -113,12 +133,42 @@ def _restore_orbax(path: Path) -> Any:
     (§8); asking for numpy leaves avoids shardings altogether.
     """
     import orbax.checkpoint as ocp
+    _check_orbax_files(path)
     checkpointer = ocp.PyTreeCheckpointer()
     metadata = checkpointer.metadata(str(path.resolve()))
     tree = getattr(metadata, 'item_metadata', metadata)
     tree = getattr(tree, 'tree', tree)
+    declared = sum(int(np.prod(leaf.shape, dtype=object)) * np.dtype(leaf.dtype).itemsize
+                   for leaf in jax.tree_util.tree_leaves(tree)
+                   if getattr(leaf, 'shape', None) is not None)
+    _check_size(path, declared, 'declares arrays of')
     restore_args = jax.tree_util.tree_map(lambda _: ocp.RestoreArgs(restore_type=np.ndarray), tree)
     return checkpointer.restore(str(path.resolve()), restore_args=restore_args)
+
+
+MAX_ORBAX_ENTRIES = 10_000
+
+
+def _check_orbax_files(path: Path) -> None:
+    """Only files and folders, and not too many: a FIFO inside would block the reader
+    for ever."""
+    count = 0
+    for folder, subfolders, names in os.walk(path):
+        for name in names + subfolders:
+            count += 1
+            mode = os.lstat(os.path.join(folder, name)).st_mode
+            if count > MAX_ORBAX_ENTRIES or not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+                found = (f'more than {MAX_ORBAX_ENTRIES} entries' if count > MAX_ORBAX_ENTRIES
+                         else f"'{name}', {_file_kind(mode)}")
+                raise CheckpointError(f"Orbax checkpoint '{path}' holds {found}: expected "
+                                      f"files and folders only")
+
+
+def _check_size(path: Path, size: int, says: str) -> None:
+    if size > MAX_CHECKPOINT_BYTES:
+        raise CheckpointError(
+            f"'{path}' {says} {size / 2**30:.1f} GiB; a classifier checkpoint takes at most "
+            f"{MAX_CHECKPOINT_BYTES / 2**30:.0f} GiB (two cameras: 0.09 GiB): refusing to read it")
 
 
 def extract_params(tree: Mapping[str, Any], path: Path) -> Tuple[Params, Optional[int]]:
@@ -172,11 +222,16 @@ def _flat_shapes(tree: Mapping[str, Any]) -> Dict[str, Tuple[int, ...]]:
     return {name: tuple(np.shape(leaf)) for name, leaf in _flat_leaves(tree).items()}
 
 
-def check_finite(params: Params, path: Path) -> None:
-    """Corrupt bytes inside an array load without complaint and serve NaN: refuse them."""
+def check_values(params: Params, path: Path) -> None:
+    """Weights are floating point and finite. A bool or int head loads and serves a constant
+    probability (1.0 or 0.0); corrupt bytes inside an array load and serve NaN."""
     for name, leaf in _flat_leaves(params).items():
         values = np.asarray(leaf)
-        if np.issubdtype(values.dtype, np.floating) and not np.isfinite(values).all():
+        if not np.issubdtype(values.dtype, np.floating):
+            raise CheckpointError(
+                f"'{path}': parameter {name} {values.shape} is {values.dtype}, expected "
+                f"floating point (float32): not a classifier's weights")
+        if not np.isfinite(values).all():
             bad = values.size - int(np.isfinite(values).sum())
             raise CheckpointError(
                 f"'{path}': parameter {name} {values.shape} holds {bad} non-finite values "
@@ -206,12 +261,17 @@ def read_sidecar(checkpoint: Path) -> Optional[Dict[str, Any]]:
     path = sidecar_path(checkpoint)
     if not path.exists():
         return None
+    if not path.is_file() or path.stat().st_size > MAX_SIDECAR_BYTES:
+        raise CheckpointError(f"sidecar '{path}' is not a JSON file of at most "
+                              f"{MAX_SIDECAR_BYTES // 1024} KiB")
     try:
         data = json.loads(path.read_text())
-    except ValueError as exc:
-        raise CheckpointError(f"sidecar '{path}' is not valid JSON: {exc}") from exc
-    if not isinstance(data, dict) or not isinstance(data.get('image_keys'), list):
-        raise CheckpointError(f"sidecar '{path}' has no image_keys list")
+    except (ValueError, RecursionError) as exc:
+        reason = 'nested too deeply' if isinstance(exc, RecursionError) else exc
+        raise CheckpointError(f"sidecar '{path}' is not valid JSON: {reason}") from None
+    keys = data.get('image_keys') if isinstance(data, dict) else None
+    if not isinstance(keys, list) or not all(isinstance(key, str) for key in keys):
+        raise CheckpointError(f"sidecar '{path}' has no image_keys list of camera names")
     return data
 
 
@@ -271,7 +331,7 @@ def load_checkpoint(path: os.PathLike, image_keys: Optional[Sequence[str]] = Non
     frozen = bool(sidecar.get('frozen', True)) if sidecar else True
     spec = ClassifierSpec(keys, n_way=layout.n_way, backbone=layout.backbone, frozen=frozen)
     check_tree(params, spec, ckpt)
-    check_finite(params, ckpt)
+    check_values(params, ckpt)
     return LoadedCheckpoint(ckpt, fmt, step, params, spec, layout, sidecar, notes)
 
 

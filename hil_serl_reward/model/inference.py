@@ -16,7 +16,7 @@ from typing import Callable, Dict, Mapping, Optional, Sequence
 import jax
 import numpy as np
 
-from hil_serl_reward.model.checkpoint import LoadedCheckpoint, load_checkpoint
+from hil_serl_reward.model.checkpoint import CheckpointError, LoadedCheckpoint, load_checkpoint
 from hil_serl_reward.model.convolutions import winograd_params
 from hil_serl_reward.model.reward_classifier import (
     ClassifierSpec, Params, build_classifier, param_shapes, probabilities, sample_observation)
@@ -69,6 +69,18 @@ def as_model_input(images: Mapping[str, np.ndarray], image_keys: Sequence[str]
     return out
 
 
+def probe_observations(spec: ClassifierSpec) -> Dict[str, Dict[str, np.ndarray]]:
+    """Black, mid-grey, white and seeded-noise observations (batch 1) for every camera."""
+    black = sample_observation(spec)
+    shape = black[spec.image_keys[0]].shape
+    noise = np.random.default_rng(0).integers(0, 256, shape, dtype=np.uint8)
+    images = {'black': 0, 'grey': 128, 'white': 255}
+    probes = {name: {key: np.full(shape, value, np.uint8) for key in spec.image_keys}
+              for name, value in images.items()}
+    probes['noise'] = {key: noise for key in spec.image_keys}
+    return probes
+
+
 @functools.lru_cache(maxsize=None)
 def jitted_forward(spec: ClassifierSpec, fast_convolutions: bool) -> Callable:
     """One jitted forward per model shape, shared by every classifier of that shape: a
@@ -111,7 +123,22 @@ class RewardClassifier:
         self.params = jax.device_put(params, self.device)
         self._forward = jitted_forward(spec, self.fast_convolutions)
         if warm_up:
-            self.predict(sample_observation(spec))
+            self.check_probe_outputs()
+
+    def check_probe_outputs(self) -> None:
+        """Compiles (first call) and refuses a model whose outputs on probe images (black,
+        mid-grey, white, seeded noise, one at a time: the shape the node feeds) are not
+        finite: finite but corrupt weights (an exponent bit flipped) load without complaint
+        and then give NaN on every camera set."""
+        for name, probe in probe_observations(self.spec).items():
+            prediction = self.predict(probe)
+            if not (np.isfinite(prediction.logits).all()
+                    and np.isfinite(prediction.probabilities).all()):
+                where = self.checkpoint.path if self.checkpoint else 'the classifier'
+                raise CheckpointError(
+                    f"'{where}': the output on a {name} probe image is not finite (logits "
+                    f"{np.asarray(prediction.logits).ravel().tolist()}): corrupt weights; "
+                    f"refusing to serve it")
 
     @classmethod
     def from_checkpoint(cls, path: os.PathLike, image_keys: Optional[Sequence[str]] = None,

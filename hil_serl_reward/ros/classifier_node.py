@@ -30,7 +30,7 @@ from std_srvs.srv import Trigger
 
 from hil_serl_reward.data.classifier_data import DataWriteError
 from hil_serl_reward.data.review import ReviewFolder
-from hil_serl_reward.model.checkpoint import CheckpointError
+from hil_serl_reward.model.checkpoint import CheckpointError, resolve_checkpoint
 from hil_serl_reward.model.inference import DeviceError, RewardClassifier
 from hil_serl_reward.model.reward_classifier import ClassifierSpec, init_params
 from hil_serl_reward.model.xla_flags import PREALLOCATE, share_the_gpu, use_eigen_convolutions
@@ -39,6 +39,7 @@ from hil_serl_reward.pipeline.camera_set import (
     classify)
 from hil_serl_reward.pipeline.debug_view import model_view
 from hil_serl_reward.pipeline.image_conversion import rgb_to_msg
+from hil_serl_reward.pipeline.model_reload import ModelReload
 from hil_serl_reward.pipeline.stamps import write_stamp
 from hil_serl_reward.pipeline.stats import Window
 from hil_serl_reward.ros import classification, config
@@ -74,6 +75,9 @@ class ClassifierNode(LifecycleNode):
         self._loader = loader or self._load_classifier
         self._model_lock = threading.Lock()
         self.classifier: Optional[RewardClassifier] = None
+        self._reloader = ModelReload(self._load_or_fail, self._reloaded)
+        self._reload_problem: Optional[str] = None
+        self._generation = 0            # cleanups so far: a reload started before one is void
         self.converter = make_converter(int(self._values['max_image_pixels']),
                                         self.get_logger().warning)
         self.preprocessor = CameraSetPreprocessor(self.cameras, self.converter)
@@ -168,6 +172,8 @@ class ClassifierNode(LifecycleNode):
         self._close_review_folder()
         with self._model_lock:
             self.classifier = None
+            self._generation += 1
+            self._reload_problem = None
         self.input = None
         self._init_counters()
         for publisher in (self.reward_pub, self.success_pub, self.probability_pub,
@@ -229,6 +235,9 @@ class ClassifierNode(LifecycleNode):
             classifier = self._loader(path)
         except (CheckpointError, DeviceError, ValueError) as exc:
             raise StartupError(f'cannot load the classifier: {exc}') from exc
+        except Exception as exc:   # a reader's own failure on a crafted file: one line too
+            raise StartupError(f'cannot load the classifier from {path!r}: '
+                               f'{type(exc).__name__}: {exc}') from exc
         if classifier.spec.n_way != 2:
             raise StartupError(
                 f'{path} is a {classifier.spec.n_way}-way classifier; the reward node serves '
@@ -259,7 +268,7 @@ class ClassifierNode(LifecycleNode):
         if 'checkpoint_path' in new_values and self.classifier is None:
             self.checkpoint_path = new_values['checkpoint_path']     # loaded by configure
         elif 'checkpoint_path' in new_values:
-            error = self._reload(new_values['checkpoint_path'])
+            error = self._start_reload(new_values['checkpoint_path'])
             if error:
                 return SetParametersResult(successful=False, reason=error)
         if 'threshold' in new_values:
@@ -272,20 +281,44 @@ class ClassifierNode(LifecycleNode):
             self.debug_image_rate = float(new_values['debug_image_rate'])
         return SetParametersResult(successful=True)
 
-    def _reload(self, path: str) -> Optional[str]:
-        """Load `path` and swap it in; on failure keep the old model and return why."""
+    def _start_reload(self, path: str) -> Optional[str]:
+        """Checks what can be checked at once (the path designates a checkpoint), then loads
+        on the reload thread while the current model serves; returns why not."""
         try:
-            classifier = self._load_or_fail(path)
-        except StartupError as exc:
+            if path:
+                resolve_checkpoint(path)
+        except CheckpointError as exc:
             self.counts['reload_failures'] += 1
-            message = f'reload of {path!r} failed, keeping {self._model_description()}: {exc}'
+            message = f'reload of {path!r} refused, keeping {self._model_description()}: {exc}'
             self.get_logger().error(message)
             return message
         with self._model_lock:
-            self.classifier, self.checkpoint_path = classifier, path
-        self.counts['reloads'] += 1
-        self.get_logger().info(f'reloaded: now serving {self._model_description()}')
+            generation = self._generation
+        busy = self._reloader.start(path, generation)
+        if busy:
+            return busy
+        self.get_logger().info(f'loading {path!r}; {self._model_description()} serves until '
+                               f'it is ready')
         return None
+
+    def _reloaded(self, path: str, generation: int, classifier: Optional[RewardClassifier],
+                  error: Optional[Exception]) -> None:
+        """On the reload thread: swap the new model in between two sets, or keep the old one
+        and say why in the log and, until the next reload succeeds, in diagnostics."""
+        with self._model_lock:
+            if self.classifier is None or self._generation != generation:
+                return                  # cleaned up meanwhile: configure loads anew
+            if classifier is not None:
+                self.classifier, self.checkpoint_path = classifier, path
+                self._reload_problem = None
+        if classifier is not None:
+            self.counts['reloads'] += 1
+            self.get_logger().info(f'reloaded: now serving {self._model_description()}')
+            return
+        self.counts['reload_failures'] += 1
+        self._reload_problem = (f'reload of {path!r} failed, keeping '
+                                f'{self._model_description()}: {error}')
+        self.get_logger().error(self._reload_problem)
 
     def _on_reload(self, request: Trigger.Request, response: Trigger.Response
                    ) -> Trigger.Response:
@@ -293,9 +326,11 @@ class ClassifierNode(LifecycleNode):
             response.success = False
             response.message = 'not configured: configure loads checkpoint_path'
             return response
-        error = self._reload(self.checkpoint_path)
+        error = self._start_reload(self.checkpoint_path)
         response.success = error is None
-        response.message = error or f'serving {self._model_description()}'
+        response.message = error or (
+            f'loading {self.checkpoint_path!r}; {self._model_description()} serves until it '
+            f'is ready (diagnostics: reload, checkpoint)')
         return response
 
     # ---- counters -------------------------------------------------------------------------
@@ -335,9 +370,10 @@ class ClassifierNode(LifecycleNode):
             classifier = self.classifier
         try:
             result = self.consecutive(classify(images, classifier, self.threshold, stamp))
-        except NonFiniteOutput as exc:
+        except NonFiniteOutput as exc:      # diagnostics: ERROR until a set is published
             self.counts['non_finite_outputs'] += 1
-            self.get_logger().error(f'not publishing: {exc}', throttle_duration_sec=2.0)
+            self._last_error = f'not publishing: {exc}'
+            self.get_logger().error(self._last_error, throttle_duration_sec=2.0)
             return
         publishing = time.perf_counter()
         frame_id = self.frame_id or classification.newest_frame_id(messages)
@@ -402,6 +438,8 @@ class ClassifierNode(LifecycleNode):
             return DiagnosticStatus.WARN, stalled
         if self.review is not None and self.review.last_error:
             return DiagnosticStatus.WARN, f'review folder failing: {self.review.last_error}'
+        if self._reload_problem:
+            return DiagnosticStatus.WARN, self._reload_problem
         return DiagnosticStatus.OK, 'publishing rewards'
 
     def diagnostic_values(self) -> Dict[str, str]:
@@ -436,6 +474,7 @@ class ClassifierNode(LifecycleNode):
                 'review write failures': str(self.review.write_failures)}),
             'non-finite outputs': str(self.counts['non_finite_outputs']),
             'processing errors': str(self.counts['processing_errors']),
+            'reload': f'loading {loading}' if (loading := self._reloader.loading) else 'idle',
             'reloads': str(self.counts['reloads']),
             'reload failures': str(self.counts['reload_failures']),
         }
@@ -470,6 +509,7 @@ class ClassifierNode(LifecycleNode):
         self.diagnostics_pub.publish(array)
 
     def destroy_node(self) -> None:
+        self._reloader.join(timeout=10.0)     # not torn down under a load still compiling
         self._stop_serving()
         self._close_review_folder()
         super().destroy_node()
