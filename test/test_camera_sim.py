@@ -159,7 +159,7 @@ def test_stopping_a_replay_stops_its_thread_before_its_publishers(bench, tmp_pat
 
 
 def test_unreadable_bag_fails_at_start(bench, tmp_path):
-    with pytest.raises(ValueError, match="cannot read bag '.*missing'"):
+    with pytest.raises(ValueError, match="cannot read the recording '.*missing'"):
         start_sim(bench, source='bag', bag=str(tmp_path / 'missing'))
 
 

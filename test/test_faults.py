@@ -27,7 +27,7 @@ from hil_serl_reward.model.inference import RewardClassifier
 from hil_serl_reward.model.pretrained import PretrainedWeightsError, load_resnet10_weights
 from hil_serl_reward.ros.camera_input import StartupError
 from hil_serl_reward.ros.record_data import DataRecorder
-from hil_serl_reward.tools import evaluate, train_classifier
+from hil_serl_reward.tools import evaluate, preview_crops, train_classifier
 from ros_harness import ns_stamp
 from test_classifier_node import KEYS, frames, send_set, send_set_front_compressed
 from test_lifecycle import Lifecycle
@@ -273,6 +273,23 @@ def test_misspelt_parameters_stop_start_up_with_the_nearest_name(tmp_path):
     assert "'cameras.wrist_1.crpo' (did you mean 'cameras.wrist_1.crop'?)" in result.stderr
 
 
+@pytest.mark.parametrize('tool', ['preview_crops', 'evaluate', 'train_classifier'])
+def test_every_tool_reads_a_hostile_params_file_in_one_line(tmp_path, capsys, tool):
+    path = tmp_path / 'rig.yaml'
+    path.write_text('[' * 100_000)
+    data = tmp_path / 'data'
+    write_scene_data(data, count=4)                # train_classifier reads the data first
+    args = {'preview_crops': ['--folder', str(tmp_path)],
+            'evaluate': [str(tmp_path), '--classifier-data', str(data)],
+            'train_classifier': ['--data', str(data), '--random-init', '--image-keys', *KEYS,
+                                 '--output', str(tmp_path / 'out')]}[tool]
+    module = {'preview_crops': preview_crops, 'evaluate': evaluate,
+              'train_classifier': train_classifier}[tool]
+    assert module.main(['--params-file', str(path), *args]) == 2
+    err = capsys.readouterr().err
+    assert f"parameters file '{path}' is nested too deeply" in err and len(err.splitlines()) == 1
+
+
 def test_unknown_parameters_only_warn_when_asked(bench, checkpoint_for):
     node = bench.start_node(checkpoint_path=str(checkpoint_for(KEYS)), image_keys=list(KEYS),
                             reject_unknown_parameters=False, thresold=0.9)
@@ -293,6 +310,9 @@ def test_the_recorder_checks_its_parameters_too(bench, tmp_path):
     ('x: 1\n', 'cannot start: failed to initialize rcl'),
     ('/**:\n  ros__parameters:\n    image_keys: []\n',       # an empty list has no type
      'image_keys: needs a list of camera key strings'),
+    ('[' * 100_000, "parameters file '{path}' is nested too deeply"),      # RecursionError
+    ('[' * 3_000_000, "parameters file '{path}' is 2.9 MiB"),
+    ('', "parameters file '{path}' holds nothing"),
 ])
 def test_an_unreadable_params_file_is_one_line(tmp_path, content, message):
     path = tmp_path / 'rig.yaml'

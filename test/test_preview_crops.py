@@ -195,3 +195,60 @@ def test_a_decompression_bomb_in_the_folder_is_refused_from_its_header(tmp_path,
     err = capsys.readouterr().err
     assert 'preview_crops: ' in err and '100000x100000' in err and 'max_image_pixels' in err
     assert not (tmp_path / 'preview').exists()
+
+
+# ---- hostile recordings: one line, never a traceback ---------------------------------------
+
+def bag_of(tmp_path, rgb, encoding='rgb8'):
+    return write_bag(tmp_path / 'bag', [
+        (f'/{key}/image_raw', 1_000 + i, image_msg(frame, 1_000 + i, encoding))
+        for i, (key, frame) in enumerate(rgb.items())])
+
+
+def test_frames_lower_than_the_model_input_are_previewed(tmp_path, capsys):
+    """100-row frames: the 128-row model input is taller than the frame (it was a numpy
+    broadcast error)."""
+    rgb = frames(width=160, height=100)
+    out = tmp_path / 'preview'
+    assert preview_crops.main(['--params-file', str(params_yaml(tmp_path, {
+        'wrist_1': '', 'front': ''})), '--bag', str(bag_of(tmp_path, rgb)),
+        '--output', str(out)]) == 0
+    preview = cv2.imread(str(out / 'front.png'))
+    assert preview.shape == (128, 160 + 8 + 128, 3)
+    inside = (slice(2, 98), slice(2, 158))                     # within the drawn rectangle
+    assert np.array_equal(cv2.cvtColor(preview[:100, :160], cv2.COLOR_BGR2RGB)[inside],
+                          rgb['front'][inside])
+
+
+def truncated_db3(bag):
+    [db3] = bag.glob('*.db3')
+    db3.write_bytes(db3.read_bytes()[:3000])
+
+
+def nested_metadata(bag):
+    (bag / 'metadata.yaml').write_text('[' * 100_000)
+
+
+def huge_declared_image(bag):
+    """An Image that declares 100000 x 100000 pixels over 12 bytes of data."""
+    write_bag(bag, [(f'/{key}/image_raw', 1, Image(height=100_000, width=100_000,
+                                                   encoding='rgb8', step=300_000,
+                                                   data=bytes(12)))
+                    for key in ('wrist_1', 'front')])
+
+
+@pytest.mark.parametrize('spoil, message', [
+    (truncated_db3, 'cannot read the recording'),
+    (nested_metadata, 'cannot read the recording'),
+    (huge_declared_image, '100000x100000'),
+])
+def test_a_hostile_recording_is_one_line(tmp_path, capsys, spoil, message):
+    bag = bag_of(tmp_path, frames())
+    if spoil is huge_declared_image:
+        import shutil
+        shutil.rmtree(bag)
+    spoil(bag)
+    assert preview_crops.main(['--params-file', str(params_yaml(tmp_path, CROPS)),
+                               '--bag', str(bag), '--output', str(tmp_path / 'out')]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith('preview_crops: ') and message in err and len(err.splitlines()) == 1, err

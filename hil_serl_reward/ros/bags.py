@@ -3,6 +3,7 @@
 Messages travel as CDR bytes and are (de)serialised with rclpy, so what comes out is the
 same message class a subscription delivers.
 """
+import contextlib
 from pathlib import Path
 from typing import Any, Dict, Iterable, Iterator, Optional, Sequence, Tuple
 
@@ -25,10 +26,27 @@ def type_name(msg_type: type) -> str:
     return next(name for name, cls in MESSAGE_TYPES.items() if cls is msg_type)
 
 
+class BagError(ValueError):
+    """A recording that cannot be read: truncated, corrupt or crafted."""
+
+
+@contextlib.contextmanager
+def _reading(path: Path) -> Iterator[AnyReader]:
+    """rosbags' reader, with whatever it or the deserialiser raises on a damaged recording
+    (sqlite errors, ruamel's RecursionError on a deeply nested metadata.yaml, ...) as one
+    BagError line."""
+    try:
+        with AnyReader([Path(path)], default_typestore=_TYPESTORE) as reader:
+            yield reader
+    except Exception as exc:
+        raise BagError(f"cannot read the recording '{path}': {type(exc).__name__}: "
+                       f"{' '.join(str(exc).split())[:300]}") from None
+
+
 def read_messages(path: Path, topics: Optional[Sequence[str]] = None
                   ) -> Iterator[Tuple[str, int, Any]]:
     """(topic, receive time ns, message) in recorded order, for the supported types."""
-    with AnyReader([Path(path)], default_typestore=_TYPESTORE) as reader:
+    with _reading(path) as reader:
         connections = [c for c in reader.connections
                        if c.msgtype in MESSAGE_TYPES and (topics is None or c.topic in topics)]
         for connection, timestamp, raw in reader.messages(connections=connections):
@@ -37,7 +55,7 @@ def read_messages(path: Path, topics: Optional[Sequence[str]] = None
 
 
 def bag_topics(path: Path) -> Dict[str, str]:
-    with AnyReader([Path(path)], default_typestore=_TYPESTORE) as reader:
+    with _reading(path) as reader:
         return {c.topic: c.msgtype for c in reader.connections}
 
 

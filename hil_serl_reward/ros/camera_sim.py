@@ -133,10 +133,7 @@ class CameraSimulator(Node):
         """A publisher per replayed topic, made before the first message is sent: a
         subscriber has to match a publisher before it receives anything, so publishers made
         on the fly lost a recording's first frames."""
-        try:
-            topics = bag_topics(bag)
-        except Exception as exc:  # rosbags raises its own errors for missing or bad bags
-            raise ValueError(f"cannot read bag '{bag}': {type(exc).__name__}: {exc}") from exc
+        topics = bag_topics(bag)                        # BagError (a ValueError) if bad
         return {topic: self.label_pub if MESSAGE_TYPES[name] is Bool
                 else self.create_publisher(MESSAGE_TYPES[name], topic.lstrip('/'), qos)
                 for topic, name in topics.items() if name in MESSAGE_TYPES}

@@ -14,7 +14,6 @@ import threading
 from typing import Callable, Optional, Sequence, Tuple, Type
 
 import rclpy
-import yaml
 from rclpy.impl.implementation_singleton import rclpy_implementation as _rclpy
 from rclpy.executors import Executor, ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
@@ -22,6 +21,7 @@ from rclpy.signals import SignalHandlerOptions
 
 from hil_serl_reward.ros.malloc_tuning import keep_image_buffers
 from hil_serl_reward.ros.node_executables import exit_interrupted_while_starting
+from hil_serl_reward.ros.params_file import ParamsFileError, read_params_document
 
 
 def make_executor() -> Executor:
@@ -41,18 +41,11 @@ def params_file_problem(args: Sequence[str]) -> Optional[str]:
     """What is wrong with a `--params-file` of `args`, in one line: rcl's own parser would
     end the process in a traceback."""
     for flag, path in zip(args, args[1:]):
-        if flag != '--params-file':
-            continue
-        try:
-            with open(path) as f:
-                document = yaml.safe_load(f)
-        except OSError as exc:
-            return f"cannot read parameters file '{path}': {exc.strerror}"
-        except yaml.YAMLError as exc:
-            return f"parameters file '{path}' is not valid YAML: {' '.join(str(exc).split())}"
-        if not isinstance(document, dict):
-            return (f"parameters file '{path}' holds {type(document).__name__}, not a mapping "
-                    f"of node names to their ros__parameters")
+        if flag == '--params-file':
+            try:
+                read_params_document(path)
+            except ParamsFileError as exc:
+                return str(exc)
     return None
 
 

@@ -16,6 +16,35 @@ import yaml
 
 NODE_NAME = 'hil_serl_reward'
 PathLike = Union[str, Path]
+# A rig's params file is a few KB; 3 MB of '[' made PyYAML recurse until RecursionError.
+MAX_PARAMS_FILE_BYTES = 1 << 20
+
+
+class ParamsFileError(ValueError):
+    """A params file that cannot be read as `node_name: ros__parameters: ...` sections."""
+
+
+def read_params_document(path: PathLike) -> Dict[str, Any]:
+    """The YAML mapping of a params file, or ParamsFileError saying in one line why not."""
+    try:
+        size = Path(path).stat().st_size
+        if size > MAX_PARAMS_FILE_BYTES:
+            raise ParamsFileError(f"parameters file '{path}' is {size / 2**20:.1f} MiB; a "
+                                  f"params file takes at most {MAX_PARAMS_FILE_BYTES >> 20} MiB")
+        with Path(path).open() as f:
+            document = yaml.safe_load(f)
+    except OSError as exc:
+        raise ParamsFileError(f"cannot read parameters file '{path}': {exc.strerror}") from None
+    except yaml.YAMLError as exc:
+        raise ParamsFileError(f"parameters file '{path}' is not valid YAML: "
+                              f"{' '.join(str(exc).split())}") from None
+    except RecursionError:
+        raise ParamsFileError(f"parameters file '{path}' is nested too deeply") from None
+    if not isinstance(document, dict):
+        found = 'nothing' if document is None else type(document).__name__
+        raise ParamsFileError(f"parameters file '{path}' holds {found}, not a mapping of "
+                              f"node names to their ros__parameters")
+    return document
 
 
 def _pattern(section: str) -> 're.Pattern[str]':
@@ -39,12 +68,7 @@ def _sections(paths: Sequence[PathLike]) -> Dict[str, Dict[str, Any]]:
     """Section name -> flattened ros__parameters, in first-appearance order over the files."""
     merged: Dict[str, Dict[str, Any]] = {}
     for path in paths:
-        with Path(path).open() as f:
-            document = yaml.safe_load(f) or {}
-        if not isinstance(document, dict):
-            raise ValueError(f"'{path}' is not a params file: expected 'node_name: "
-                             f"ros__parameters: ...' sections, got a {type(document).__name__}")
-        for name, section in document.items():
+        for name, section in read_params_document(path).items():
             if isinstance(section, dict) and isinstance(section.get('ros__parameters'), dict):
                 merged.setdefault(str(name), {}).update(flatten(section['ros__parameters']))
     return merged

@@ -89,14 +89,14 @@ def describe(camera: Camera, width: int, height: int, box: CropBox) -> str:
 
 def preview_image(frame: np.ndarray, camera: Camera, box: CropBox) -> np.ndarray:
     """RGB: the frame with the crop drawn, and the model input scaled to the frame's height."""
-    height = frame.shape[0]
-    drawn = frame.copy()
+    model_input = preprocess(frame, camera.crop)
+    enlarged = enlarge(model_input, max(1, frame.shape[0] // model_input.shape[0]))
+    height = max(frame.shape[0], enlarged.shape[0])   # a frame may be lower than the input
+    drawn = np.zeros((height, *frame.shape[1:]), np.uint8)
+    drawn[:frame.shape[0]] = frame
     thickness = max(2, frame.shape[1] // 320)
     cv2.rectangle(drawn, (box.left, box.top), (box.right - 1, box.bottom - 1), (255, 0, 255),
                   thickness)
-    model_input = preprocess(frame, camera.crop)
-    scale = max(1, height // model_input.shape[0])
-    enlarged = enlarge(model_input, scale)
     panel = np.zeros((height, enlarged.shape[1], 3), np.uint8)
     panel[:enlarged.shape[0]] = enlarged
     return np.concatenate([drawn, np.zeros((height, 8, 3), np.uint8), panel], axis=1)
