@@ -6,18 +6,26 @@ questions: what is the latest result, and what is the result for the camera set 
 fresher than it is: waiting ends with that set's result or with `ClassificationTimeout`.
 
 It runs inside the caller's node (which the caller spins, from another thread than the one
-that waits) or, without one, on a node, context and executor thread of its own. Only rclpy and
-vision_msgs are imported: no JAX in the actor's process on this account.
+that waits) or, without one, on a node, context and executor thread of its own, on the ROS
+clock the reward node runs on: `use_sim_time=True` where it does (a simulator or a bag
+publishing /clock); a timeout says so when a /clock is published and the client ignores it.
+Only rclpy and vision_msgs are imported: no JAX in the actor's process on this account.
+
+DDS does not authenticate publishers (README, Security): results are believed from whoever
+publishes on the topic. A second publisher (a stale reward node left running, a forged one)
+is named in a warning, and so is every time the stamps go back, which is what two nodes'
+results mixed on one topic look like.
 """
 import collections
 import threading
 import time
 import uuid
-from typing import Any, Deque, Optional
+from typing import Any, Deque, List, Optional
 
 import rclpy
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
+from rclpy.parameter import Parameter
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 
 from hil_serl_reward.pipeline.stamps import stamp_to_ns
@@ -32,11 +40,11 @@ class ClassificationTimeout(TimeoutError):
     """No result for the awaited set arrived in time (the reward node stopped, slow, or
     never got the set's frames)."""
 
-    def __init__(self, stamp_ns: int, timeout: float, newest: Optional[ClassificationResult]
-                 ) -> None:
+    def __init__(self, stamp_ns: int, timeout: float, newest: Optional[ClassificationResult],
+                 hint: str = '') -> None:
         seen = 'none received yet' if newest is None else f'newest seen {newest.stamp_ns} ns'
         super().__init__(f'no classification for a set stamped at or after {stamp_ns} ns '
-                         f'within {timeout:g} s ({seen})')
+                         f'within {timeout:g} s ({seen}){hint}')
         self.stamp_ns = stamp_ns
         self.newest = newest
 
@@ -45,15 +53,17 @@ class ClassificationClient:
     """The latest results of a reward node, kept in a bounded history of `history` sets."""
 
     def __init__(self, node: Optional[Node] = None, topic: str = classification.TOPIC,
-                 history: int = 256) -> None:
+                 history: int = 256, use_sim_time: bool = False) -> None:
         if classification.UNAVAILABLE:
             raise ImportError(classification.UNAVAILABLE)
         self._context: Optional[rclpy.context.Context] = None
         self._executor: Optional[SingleThreadedExecutor] = None
         self._spinner: Optional[threading.Thread] = None
         if node is None:
-            node = self._own_node()
+            node = self._own_node(use_sim_time)
         self.node = node
+        self._warned_publishers: List[str] = []
+        self._publishers_checked = float('-inf')
         self._cond = threading.Condition()
         self._history: Deque[ClassificationResult] = collections.deque(maxlen=history)
         self.ignored = 0            # messages on the topic that are not reward results
@@ -65,12 +75,13 @@ class ClassificationClient:
                                              name='classification_client')
             self._spinner.start()
 
-    def _own_node(self) -> Node:
+    def _own_node(self, use_sim_time: bool) -> Node:
         """A node in a context of its own: the caller's rclpy state is left alone."""
         self._context = rclpy.Context()
         rclpy.init(context=self._context)
-        node = rclpy.create_node(f'classification_client_{uuid.uuid4().hex[:8]}',
-                                 context=self._context)
+        node = rclpy.create_node(
+            f'classification_client_{uuid.uuid4().hex[:8]}', context=self._context,
+            parameter_overrides=[Parameter('use_sim_time', value=use_sim_time)])
         self._executor = SingleThreadedExecutor(context=self._context)
         self._executor.add_node(node)
         return node
@@ -85,7 +96,8 @@ class ClassificationClient:
         result = ClassificationResult(stamp_to_ns(msg.header.stamp), msg.header.frame_id,
                                       probability, time.monotonic())
         with self._cond:
-            if self._history and result.stamp_ns <= self._history[-1].stamp_ns:
+            went_back = bool(self._history) and result.stamp_ns <= self._history[-1].stamp_ns
+            if went_back:
                 # The node publishes sets in stamp order: a stamp that is not newer starts
                 # a new timeline (a bag looping, a restarted simulation clock). Results of the
                 # old one must not answer waits on the new one.
@@ -93,6 +105,32 @@ class ClassificationClient:
                 self.timelines += 1
             self._history.append(result)
             self._cond.notify_all()
+        if went_back:
+            self.node.get_logger().info(
+                f'results went back in time ({self.timelines} times so far): a new timeline '
+                f'(a restarted node, a looping bag or simulator clock)', throttle_duration_sec=5.0)
+            self._check_publishers('results went back in time', force=True)
+
+    def publishers(self) -> List[str]:
+        """The nodes publishing on the results topic, by their full names."""
+        return sorted(f"{info.node_namespace.rstrip('/')}/{info.node_name}" for info in
+                      self.node.get_publishers_info_by_topic(self.subscription.topic_name))
+
+    def _check_publishers(self, why: str, force: bool = False) -> None:
+        """Warns, naming them, when more than one node publishes results (once per set of
+        publishers; the graph is looked at most once a second unless `force`)."""
+        now = time.monotonic()
+        if not force and now - self._publishers_checked < 1.0:
+            return
+        self._publishers_checked = now
+        publishers = self.publishers()
+        if len(publishers) > 1 and publishers != self._warned_publishers:
+            self.node.get_logger().warning(
+                f'{why}: {len(publishers)} nodes publish on {self.subscription.topic_name}: '
+                f'{publishers}; results of all of them are taken (a stale reward node left '
+                f'running, or a forged one: DDS does not authenticate publishers, see the '
+                f'README, Security)')
+        self._warned_publishers = publishers if len(publishers) > 1 else []
 
     def latest(self) -> Optional[ClassificationResult]:
         with self._cond:
@@ -110,10 +148,21 @@ class ClassificationClient:
         `stamp_ns`), waiting up to `timeout` seconds; ClassificationTimeout otherwise."""
         with self._cond:
             found = self._cond.wait_for(lambda: self._find(stamp_ns, exact), timeout)
-            if found is None:
-                raise ClassificationTimeout(stamp_ns, timeout,
-                                            self._history[-1] if self._history else None)
-            return found
+            newest = self._history[-1] if self._history else None
+        if found is None:
+            raise ClassificationTimeout(stamp_ns, timeout, newest, self.clock_hint())
+        self._check_publishers('a result arrived')
+        return found
+
+    def clock_hint(self) -> str:
+        """Why waits fail when the client and the reward node keep different clocks."""
+        if self.node.count_publishers('/clock') and not self._uses_sim_time():
+            return ('; /clock is published but this client runs on system time: give '
+                    'use_sim_time=True, as the reward node runs')
+        return ''
+
+    def _uses_sim_time(self) -> bool:
+        return bool(self.node.get_parameter('use_sim_time').value)
 
     def publisher_count(self) -> int:
         """Reward nodes matched on the topic (0 until DDS discovery has found one)."""

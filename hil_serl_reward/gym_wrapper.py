@@ -18,6 +18,9 @@ an older one. Two ways for the frames to reach the node:
   empty crop the node classifies those pixels unchanged: the reward equals hil-serl's
   in-process call on the same observation.
 
+Stamps and waits run on the client's ROS clock: with a simulator or a bag publishing /clock
+(the reward node on `use_sim_time`), give `use_sim_time=True`.
+
 On timeout: `on_timeout='raise'` raises ClassificationTimeout; `'zero'` gives reward 0 with
 `info['reward_timeout'] = True`. A stale reward is never returned. gymnasium is an optional
 dependency (`pip install hil_serl_reward[rl]`); this module needs it, the node does not.
@@ -72,7 +75,7 @@ class RemoteRewardClassifierWrapper(gym.Wrapper):
                  image_topics: Optional[Mapping[str, str]] = None,
                  capture_stamp: CaptureStamp = reported_capture_stamp,
                  timeout: float = 1.0, on_timeout: str = 'raise',
-                 republish_after: float = 0.5) -> None:
+                 republish_after: float = 0.5, use_sim_time: bool = False) -> None:
         super().__init__(env)
         if on_timeout not in ON_TIMEOUT:
             raise ValueError(f'on_timeout must be one of {ON_TIMEOUT}, got {on_timeout!r}')
@@ -83,7 +86,7 @@ class RemoteRewardClassifierWrapper(gym.Wrapper):
         self.on_timeout = on_timeout
         self.capture_stamp = capture_stamp
         self._owns_client = client is None
-        self.client = client or ClassificationClient()
+        self.client = client or ClassificationClient(use_sim_time=use_sim_time)
         self.image_publishers = {
             key: self.client.node.create_publisher(Image, topic, IMAGE_QOS)
             for key, topic in (image_topics or {}).items()}
@@ -97,12 +100,13 @@ class RemoteRewardClassifierWrapper(gym.Wrapper):
         deadline = time.monotonic() + timeout
         def image_subscribers() -> list:
             return [p.get_subscription_count() for p in self.image_publishers.values()]
-        while not (self.client.publisher_count() > 0 and all(image_subscribers())):
+        while not (self.client.publisher_count() > 0 and all(image_subscribers())
+                   and self._now_ns() > 0):        # a simulator clock: until /clock came
             if time.monotonic() > deadline:
                 raise TimeoutError(
                     f'no reward node matched within {timeout:g} s: '
                     f'{self.client.publisher_count()} classification publishers, image '
-                    f'subscribers {image_subscribers()}')
+                    f'subscribers {image_subscribers()}, clock {self._now_ns()} ns')
             time.sleep(0.01)
 
     def publish_images(self, obs: Mapping[str, Any]) -> int:
@@ -134,8 +138,8 @@ class RemoteRewardClassifierWrapper(gym.Wrapper):
                                                                   remaining)))
             except ClassificationTimeout:
                 if remaining <= self.republish_after:
-                    raise ClassificationTimeout(first, self.timeout,
-                                                self.client.latest()) from None
+                    raise ClassificationTimeout(first, self.timeout, self.client.latest(),
+                                                self.client.clock_hint()) from None
                 self.publish_images(obs)
 
     def compute_reward(self, obs: Any, info: Dict[str, Any]) -> int:

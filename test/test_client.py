@@ -155,3 +155,33 @@ def test_a_client_of_its_own_leaves_the_callers_rclpy_alone(bench):
             pytest.fail('no result reached the client of its own in 10 s')
         assert own.node.context is not bench.probe.context
     assert rclpy.ok()
+
+
+def test_a_second_results_publisher_is_named_in_a_warning(bench, client, capfd):
+    """A stale or forged node publishing on `classification` too: its older stamps look like
+    a new timeline, and the client names both publishers instead of following silently."""
+    nodes = {name: rclpy.create_node(name, namespace=bench.namespace)
+             for name in ('hil_serl_reward', 'forger')}
+    for node in nodes.values():
+        bench.executor.add_node(node)
+    try:
+        real, forged = Results(bench, nodes['hil_serl_reward']), Results(bench, nodes['forger'])
+        connected(bench, client, real)
+        connected(bench, client, forged)
+        bench.wait(lambda: len(client.publishers()) == 2, 10, 'both publishers in the graph')
+        real.send(2_000_000_000)
+        bench.wait(lambda: client.latest() is not None)
+        forged.send(1_000_000_000, probability=0.99)
+        bench.wait(lambda: client.timelines == 1)
+        assert client.publishers() == [f'{bench.namespace}/forger',
+                                       f'{bench.namespace}/hil_serl_reward']
+        printed = []
+        bench.wait(lambda: printed.append(capfd.readouterr().err)
+                   or 'nodes publish on' in ''.join(printed), 5, 'the warning')
+        err = ''.join(printed)
+        assert (f"results went back in time: 2 nodes publish on {bench.namespace}/"
+                f"classification: ['{bench.namespace}/forger', '{bench.namespace}/"
+                f"hil_serl_reward']") in err, err
+    finally:
+        for node in nodes.values():
+            bench.remove(node)

@@ -5,6 +5,7 @@ import time
 
 import numpy as np
 import pytest
+from rclpy.time import Time
 
 try:
     import gymnasium as gym
@@ -236,3 +237,56 @@ def test_published_observations_are_sent_again_until_one_is_classified(bench, ch
     finally:
         activate.cancel()
         wrapper.close()
+
+
+class SimulatorClock:
+    """/clock at 1000 s + the time since start, 100 times a second, as a simulator does."""
+
+    def __init__(self, bench):
+        import threading
+        from rosgraph_msgs.msg import Clock
+        self.publisher = bench.probe.create_publisher(Clock, '/clock', 10)
+        self.start = time.monotonic()
+        self.stop = threading.Event()
+
+        def tick():
+            while not self.stop.wait(0.01):
+                sim = int(1000e9 + (time.monotonic() - self.start) * 1e9)
+                self.publisher.publish(Clock(clock=Time(nanoseconds=sim).to_msg()))
+        self.thread = threading.Thread(target=tick, daemon=True)
+        self.thread.start()
+
+    def close(self):
+        self.stop.set()
+        self.thread.join()
+
+
+@pytest.mark.parametrize('use_sim_time', [True, False])
+def test_on_a_simulator_clock_the_wrapper_runs_on_it(bench, checkpoint_for, use_sim_time):
+    """The node on use_sim_time: a wrapper on the same clock gets its rewards, stamped in
+    simulated time; one on system time stamps its images 1.8e9 s ahead of the node's clock
+    (refused), and its timeout says why."""
+    from hil_serl_reward.client import ClassificationClient, ClassificationTimeout
+    from hil_serl_reward.gym_wrapper import RemoteRewardClassifierWrapper
+    clock = SimulatorClock(bench)
+    bench.start_node(checkpoint_path=str(checkpoint_for(KEYS)), image_keys=list(KEYS),
+                     camera_timeout=60.0, use_sim_time=True)
+    ns = bench.namespace
+    wrapper = RemoteRewardClassifierWrapper(
+        CroppingEnv(), timeout=3.0, republish_after=0.5, image_topics={
+            k: f'{ns}/{k}/image_raw' for k in KEYS},
+        client=ClassificationClient(topic=f'{ns}/classification', use_sim_time=use_sim_time))
+    try:
+        wrapper.wait_for_node()
+        wrapper.reset()
+        if use_sim_time:
+            _, _, _, _, info = wrapper.step(0)
+            assert 1000e9 < info['reward_stamp_ns'] < 1100e9
+        else:
+            with pytest.raises(ClassificationTimeout,
+                               match='/clock is published but this client runs on system '
+                                     'time: give use_sim_time=True'):
+                wrapper.step(0)
+    finally:
+        wrapper.close()
+        clock.close()
