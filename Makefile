@@ -9,7 +9,7 @@ ISOLATED := scripts/ros_isolated.sh
 REQS := requirements/core$(if $(STACK),-$(STACK)).txt requirements/dev.txt requirements/rl.txt requirements/ros-$(DISTRO).txt \
 	requirements/rosidl-$(DISTRO).txt setup.py scripts/build_vision_msgs.sh $(wildcard msgs/vision_msgs/*.* msgs/vision_msgs/msg/*)
 
-.PHONY: venv test cv-bridge colcon-test upstream-test upstream-test-run py310 demo inspect compat bench lock clean
+.PHONY: venv test cv-bridge colcon-test upstream-test upstream-test-run py310 demo inspect compat bench fuzz lock clean
 
 venv: $(VENV)/.installed
 
@@ -93,6 +93,12 @@ bench: venv
 	@$(PRIORITY) $(PY) bench/sync_bench.py
 	@$(PRIORITY) $(ISOLATED) $(PY) bench/e2e_bench.py --flood --debug-image $(BENCH_ARGS)
 	@$(PRIORITY) $(ISOLATED) $(PY) bench/wrapper_bench.py
+
+## Seeded random mutations of every file kind the node and tools read (test/fuzz_inputs.py):
+## counts per kind as JSON; fails on a crash, hang, unbounded allocation or traceback.
+FUZZ_ARGS ?= --seed 0 --cases 200
+fuzz: venv
+	$(ISOLATED) $(PY) test/fuzz_inputs.py $(FUZZ_ARGS)
 
 ## Re-pin every transitive package of the current venv into the distro's lock file (vision_msgs
 ## is built here, not installed from an index: not pinned).

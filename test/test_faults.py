@@ -1,6 +1,15 @@
 """Fault injection: what a hostile or clumsy user and a faulty robot do to the nodes, over DDS
 where there is DDS. Each case was found to fail once (issue: reliability); the module keeps
-it fixed, next to cases that held then and must keep holding."""
+it fixed, next to cases that held then and must keep holding.
+
+Hostile files (issue "Hostile files"), class by class: 1 reload/start-up of a FIFO, /dev/zero,
+a deep sidecar, a huge Orbax claim (HOSTILE_CHECKPOINTS); 2-3 crafted pickles
+(CRAFTED_PICKLES, the memoised-array case in test_malformed_classifier_data_is_one_line);
+4 dtypes and finite corruption (HOSTILE_CHECKPOINTS, NanOnCameraSets); 5 decompression bombs
+(section 3 and test_preview_crops.py); 6 use_sim_time (test_gym_wrapper.py,
+test_on_a_simulator_clock_the_wrapper_runs_on_it); 7 a second results publisher
+(test_client.py); 8 params files (section 4); 9 hostile recordings (test_preview_crops.py);
+10 malformed classifier_data. The fuzz run: test_fuzz.py, `make fuzz`."""
 import codecs
 import os
 import pickle
@@ -361,6 +370,35 @@ def test_non_finite_weights_are_refused_naming_the_array(bench, checkpoint_for, 
         load_checkpoint(bad, image_keys=KEYS)
     with pytest.raises(StartupError, match='non-finite'):
         bench.start_node(checkpoint_path=str(bad), image_keys=list(KEYS))
+
+
+class NanOnCameraSets:
+    """The real classifier whose outputs turn NaN on camera sets after loading: corrupt
+    weights that the probe images did not reveal."""
+
+    def __init__(self, inner):
+        self.inner = inner
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+    def predict(self, images):
+        prediction = self.inner.predict(images)
+        return type(prediction)(prediction.logits * np.nan, prediction.probabilities * np.nan)
+
+
+def test_non_finite_outputs_publish_nothing_and_diagnostics_say_error(bench, checkpoint_for):
+    """It published nothing while diagnostics said OK."""
+    bench.start_node(loader=lambda path: NanOnCameraSets(RewardClassifier.from_checkpoint(
+        path, image_keys=KEYS, device='cpu')), checkpoint_path=str(checkpoint_for(KEYS)),
+        image_keys=list(KEYS), camera_timeout=60.0)
+    bench.connect(list(KEYS))
+    send_set(bench, frames(0), 100_000_000)
+    bench.wait(lambda: (d := bench.latest_diagnostics())['non-finite outputs'] == '1'
+               and d['level'] == DiagnosticStatus.ERROR, 15, 'ERROR for the non-finite set')
+    diag = bench.latest_diagnostics()
+    assert 'not publishing: classifier output is not finite' in diag['message']
+    assert bench.outputs['probability'] == [] and diag['sets published'] == '0'
 
 
 def test_a_reload_of_corrupt_weights_keeps_the_old_model(bench, node, checkpoint_for,

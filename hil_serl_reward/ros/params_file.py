@@ -40,6 +40,8 @@ def read_params_document(path: PathLike) -> Dict[str, Any]:
                               f"{' '.join(str(exc).split())}") from None
     except RecursionError:
         raise ParamsFileError(f"parameters file '{path}' is nested too deeply") from None
+    except UnicodeDecodeError as exc:
+        raise ParamsFileError(f"parameters file '{path}' is not UTF-8 text: {exc}") from None
     if not isinstance(document, dict):
         found = 'nothing' if document is None else type(document).__name__
         raise ParamsFileError(f"parameters file '{path}' holds {found}, not a mapping of "
