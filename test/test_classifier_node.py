@@ -1,4 +1,7 @@
 """The reward node over real DDS: a probe node publishes camera images and listens."""
+import signal
+import subprocess
+import sys
 import time
 
 import cv2
@@ -11,6 +14,7 @@ from sensor_msgs.msg import CompressedImage, Image
 
 from hil_serl_reward.model.inference import RewardClassifier
 from hil_serl_reward.pipeline.stamps import stamp_to_ns
+from hil_serl_reward.ros import classification
 from hil_serl_reward.ros.camera_input import StartupError
 from hil_serl_reward.ros.classifier_node import ClassifierNode
 from ros_harness import SlowClassifier, image_msg, ns_stamp
@@ -191,29 +195,68 @@ def test_reload_service_and_checkpoint_change(bench, two_camera_node, checkpoint
     assert two_camera_node.classifier._forward is first._forward     # again: same code
 
 
-def test_a_reload_at_15_fps_leaves_no_gap(bench, two_camera_node, checkpoint_for):
-    """Sets at 15 fps through a reload: the old model serves while the new one loads, so no
-    two published sets are more than two frame periods apart (it was 1.7-3.5 s with the
-    load on the executor thread), and the new model serves afterwards."""
+SLOW_RELOAD_NODE = """
+import sys, time
+from hil_serl_reward.model.inference import RewardClassifier
+from hil_serl_reward.ros import classifier_node
+loads = []
+def load(path):  # every load after the first takes 1.5 s longer, as compiling a new shape does
+    if loads:
+        time.sleep(1.5)
+    loads.append(path)
+    return RewardClassifier.from_checkpoint(path, image_keys=('wrist_1', 'front'), device='cpu')
+classifier_node.use_eigen_convolutions()              # what main() does before running
+sys.setswitchinterval(classifier_node.GIL_SWITCH_INTERVAL_S)
+sys.exit(classifier_node.run_node(lambda: classifier_node.ClassifierNode(loader=load),
+                                  classifier_node.NODE_NAME, (classifier_node.StartupError,)))
+"""
+
+
+def test_a_reload_at_15_fps_leaves_no_gap(bench, checkpoint_for):
+    """The node in its own process (executor and GIL as on a robot), with loads made 1.5 s
+    slow, gets sets at 15 fps through a reload: the old model goes on serving while the new
+    one loads (with the load on the executor thread, as before, nothing was published for as
+    long as it took: 1.7-3.5 s), then the new model serves. No two results more than two
+    frame periods apart is a speed target for a benchmark, not this test: on the 2-core VM,
+    gaps of up to 10 periods were seen at 15 fps without any reload."""
     period_ns = 1_000_000_000 // 15
     rgb = frames(4)
-    other = checkpoint_for(KEYS, seed=1)
-    new = expected_probability(RewardClassifier.from_checkpoint(other, device='cpu'), rgb,
-                               CROPS)
-    start = time.monotonic()
-    for i in range(75):                                 # 5 s
-        send_set(bench, rgb, (i + 1) * period_ns)
-        if i == 15:
-            assert bench.set_parameter('checkpoint_path', str(other), timeout=1.0).successful
-        time.sleep(max(0.0, start + (i + 1) / 15 - time.monotonic()))
-    bench.wait(lambda: bench.classifications and stamp_to_ns(
-        bench.classifications[-1].header.stamp) == 75 * period_ns, 10, 'the last set sent')
-    results = [(stamp_to_ns(m.header.stamp), m.results[0].score) for m in bench.classifications]
-    stamps = [stamp for stamp, _ in results]
-    gaps = [(b - a) / period_ns for a, b in zip(stamps, stamps[1:])]
-    assert max(gaps) <= 2, f'a gap of {max(gaps):.0f} frame periods: {gaps}'
-    assert results[-1][1] == pytest.approx(new, abs=1e-6)          # the new model serves
-    assert bench.latest_diagnostics()['reloads'] == '1'
+    first, other = checkpoint_for(KEYS), checkpoint_for(KEYS, seed=1)
+    old, new = (expected_probability(RewardClassifier.from_checkpoint(path, device='cpu'), rgb,
+                                     {}) for path in (first, other))
+    received = []
+    bench.probe.create_subscription(
+        classification.Classification, 'classification', lambda msg: received.append(
+            (time.monotonic(), msg.results[0].score)), 50)
+    node = subprocess.Popen(
+        [sys.executable, '-c', SLOW_RELOAD_NODE, '--ros-args', '-r', f'__ns:={bench.namespace}',
+         '-p', f'checkpoint_path:={first}', '-p', 'camera_timeout:=60.0'],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        bench.wait(lambda: all(bench.camera(k).get_subscription_count() for k in KEYS)
+                   and bench.probe.count_publishers(f'{bench.namespace}/classification'), 60,
+                   'the node up and matched')
+        start = time.monotonic()
+        for i in range(75):                                 # 5 s
+            send_set(bench, rgb, (i + 1) * period_ns)
+            if i == 15:
+                assert bench.set_parameter('checkpoint_path', str(other), timeout=1.0,
+                                           node_name=f'{bench.namespace}/hil_serl_reward'
+                                           ).successful
+                requested = time.monotonic()
+            time.sleep(max(0.0, start + (i + 1) / 15 - time.monotonic()))
+        bench.wait(lambda: received and received[-1][1] == pytest.approx(new, abs=1e-6), 10,
+                   'a result of the new model')
+        node.send_signal(signal.SIGINT)
+        log = node.communicate(timeout=30)[0]
+    finally:
+        node.kill()
+    while_loading = [p for t, p in received if requested < t < requested + 1.4]
+    assert len(while_loading) >= 5, (len(while_loading), log)     # 21 at 15 fps
+    assert all(p == pytest.approx(old, abs=1e-6) for p in while_loading), log
+    arrivals = [t for t, _ in received if t > start + 0.5]
+    assert max(b - a for a, b in zip(arrivals, arrivals[1:])) < 1.0, log
+    assert 'reloaded: now serving' in log and node.returncode == 0, log
 
 
 def test_bad_inputs_are_skipped_counted_and_survived(bench, two_camera_node):
