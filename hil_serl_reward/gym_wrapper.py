@@ -21,10 +21,16 @@ an older one. Two ways for the frames to reach the node:
 Stamps and waits run on the client's ROS clock: with a simulator or a bag publishing /clock
 (the reward node on `use_sim_time`), give `use_sim_time=True`.
 
+`reward_func(probability, obs)` decides the reward; its value passes unchanged (a shaped float
+reward stays a float). Left out, the rule is hil-serl's `int(p > threshold)` in float32;
+`None` gives 0, as upstream's wrapper does without a function. hil-serl's one-argument
+`reward_func(obs)` is refused at construction, before the env has moved.
+
 On timeout: `on_timeout='raise'` raises ClassificationTimeout; `'zero'` gives reward 0 with
 `info['reward_timeout'] = True`. A stale reward is never returned. gymnasium is an optional
 dependency (`pip install hil_serl_reward[rl]`); this module needs it, the node does not.
 """
+import inspect
 import time
 from typing import Any, Callable, Dict, Mapping, Optional, Tuple
 
@@ -35,6 +41,7 @@ from rclpy.time import Time
 from sensor_msgs.msg import Image
 
 from hil_serl_reward.client import ClassificationClient, ClassificationTimeout
+from hil_serl_reward.pipeline.decision import above_threshold
 from hil_serl_reward.pipeline.image_conversion import rgb_to_msg
 from hil_serl_reward.ros.classification import ClassificationResult
 
@@ -46,10 +53,34 @@ IMAGE_QOS = QoSProfile(depth=5, reliability=ReliabilityPolicy.RELIABLE)
 
 
 def threshold_reward(threshold: float) -> RewardFunc:
-    """hil-serl's rule, `int(sigmoid(logit) > threshold)`, on the node's probability."""
+    """hil-serl's rule, `int(sigmoid(logit) > threshold)` compared in float32 as upstream
+    does, on the node's probability."""
     def reward(probability: float, obs: Any) -> int:
-        return int(probability > threshold)
+        return int(above_threshold(probability, threshold))
     return reward
+
+
+THRESHOLD_RULE = object()      # reward_func's default: threshold_reward(threshold)
+
+
+def check_reward_func(reward_func: Any) -> None:
+    """At construction, before any env.step: hil-serl's own `reward_func(obs)` (around
+    `classifier(obs)`) would fail with a TypeError at the first step, after the env moved."""
+    if reward_func is None:
+        return
+    try:
+        signature = inspect.signature(reward_func)
+    except (TypeError, ValueError):
+        return                                      # a builtin: cannot tell, trust it
+    try:
+        signature.bind(0.5, {})
+    except TypeError:
+        raise TypeError(
+            f'reward_func{signature} does not take (probability, obs): this wrapper gives it '
+            f"the reward node's success probability and the observation, e.g. "
+            f'`lambda p, obs: int(p > 0.85 and obs["state"][0, 0] > 0.4)`; hil-serl\'s '
+            f'one-argument reward_func(obs) calls classifier(obs), which runs in the node '
+            f'here') from None
 
 
 def reported_capture_stamp(obs: Any, info: Dict[str, Any]) -> Optional[int]:
@@ -69,17 +100,19 @@ def camera_frame(image: np.ndarray) -> np.ndarray:
 
 
 class RemoteRewardClassifierWrapper(gym.Wrapper):
-    def __init__(self, env: gym.Env, reward_func: Optional[RewardFunc] = None,
+    def __init__(self, env: gym.Env, reward_func: Any = THRESHOLD_RULE,
                  target_hz: Optional[float] = None, *, threshold: float = 0.5,
                  client: Optional[ClassificationClient] = None,
                  image_topics: Optional[Mapping[str, str]] = None,
                  capture_stamp: CaptureStamp = reported_capture_stamp,
                  timeout: float = 1.0, on_timeout: str = 'raise',
                  republish_after: float = 0.5, use_sim_time: bool = False) -> None:
+        check_reward_func(reward_func if reward_func is not THRESHOLD_RULE else None)
         super().__init__(env)
         if on_timeout not in ON_TIMEOUT:
             raise ValueError(f'on_timeout must be one of {ON_TIMEOUT}, got {on_timeout!r}')
-        self.reward_func = reward_func or threshold_reward(threshold)
+        self.reward_func: Optional[RewardFunc] = (
+            threshold_reward(threshold) if reward_func is THRESHOLD_RULE else reward_func)
         self.target_hz = target_hz
         self.timeout = timeout
         self.republish_after = republish_after
@@ -142,7 +175,11 @@ class RemoteRewardClassifierWrapper(gym.Wrapper):
                                                 self.client.clock_hint()) from None
                 self.publish_images(obs)
 
-    def compute_reward(self, obs: Any, info: Dict[str, Any]) -> int:
+    def compute_reward(self, obs: Any, info: Dict[str, Any]) -> Any:
+        """reward_func's value, unchanged (a shaped float stays a float); 0 without a
+        reward_func, as upstream's wrapper gives (no result is awaited then)."""
+        if self.reward_func is None:
+            return 0
         try:
             result = self.await_result(obs, info)
         except ClassificationTimeout:
@@ -152,7 +189,7 @@ class RemoteRewardClassifierWrapper(gym.Wrapper):
             return 0
         info.update(reward_timeout=False, reward_probability=result.probability,
                     reward_stamp_ns=result.stamp_ns)
-        return int(self.reward_func(result.probability, obs))
+        return self.reward_func(result.probability, obs)
 
     def step(self, action: Any) -> Tuple[Any, float, bool, bool, Dict[str, Any]]:
         start = time.time()

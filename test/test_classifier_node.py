@@ -445,7 +445,8 @@ def test_compressed_camera(bench, checkpoint_for):
     ({'checkpoint_path': '/nonexistent'}, 'no checkpoint at'),
     ({}, 'checkpoint_path is empty'),
     ({'checkpoint_path': 'x', 'threshold': 2.0}, 'threshold out of range Min: 0.0, Max: 1.0'),
-    ({'checkpoint_path': 'x', 'cameras.front.crop': '1:2'}, "expected 'rows, cols'"),
+    ({'checkpoint_path': 'x', 'cameras.front.crop': '1:2, 3:4, 5:6, 7:8'},
+     "expected 'rows', 'rows, cols' or 'rows, cols, channels'"),
     ({'checkpoint_path': 'x', 'qos_reliability': 'sometimes'}, 'qos_reliability'),
     ({'checkpoint_path': 'x', 'sync_slop': -0.01}, 'sync_slop'),
 ])

@@ -290,3 +290,51 @@ def test_on_a_simulator_clock_the_wrapper_runs_on_it(bench, checkpoint_for, use_
     finally:
         wrapper.close()
         clock.close()
+
+
+# ---- hil-serl's reward_func semantics ------------------------------------------------------
+
+def test_hil_serls_one_argument_reward_func_is_refused_before_the_env_moves():
+    """Upstream's `reward_func(obs)` raised TypeError at the first step, after env.step."""
+    from hil_serl_reward.gym_wrapper import RemoteRewardClassifierWrapper
+    env = CroppingEnv()
+
+    def reward_func(obs):
+        return 0
+
+    with pytest.raises(TypeError, match=r'reward_func\(obs\) does not take \(probability, obs\)'):
+        RemoteRewardClassifierWrapper(env, reward_func)
+
+
+def test_the_default_rule_compares_in_float32_as_upstream():
+    """hil-serl compares a float32 sigmoid with 0.85: float32(0.85) is not above it (in
+    float64 it is)."""
+    from hil_serl_reward.gym_wrapper import threshold_reward
+    at_threshold = float(np.float32(0.85))
+    assert at_threshold > 0.85                                     # what float64 said
+    assert threshold_reward(0.85)(at_threshold, None) == 0
+    assert threshold_reward(0.85)(float(np.nextafter(np.float32(0.85), np.float32(1))),
+                                  None) == 1
+
+
+def test_shaped_rewards_pass_unchanged_and_none_gives_zero(bench, checkpoint_for, classifier):
+    node = bench.start_node(checkpoint_path=str(checkpoint_for(KEYS)), image_keys=list(KEYS),
+                            camera_timeout=60.0, **camera_params(CROPS))
+    bench.connect(list(KEYS))
+    shaped = wrapped(CameraEnv(bench), bench, reward_func=lambda p, obs: 0.25 * p,
+                     timeout=10.0)
+    none = wrapped(CameraEnv(bench), bench, reward_func=None)
+    try:
+        shaped.wait_for_node()
+        shaped.reset()
+        _, reward, done, _, info = shaped.step(0)
+        assert reward == 0.25 * info['reward_probability'] and isinstance(reward, float)
+        assert done is bool(reward)
+        none.reset()
+        _, reward, done, _, info = none.step(0)
+        assert reward == 0 and done is False and info['succeed'] is False
+        assert 'reward_probability' not in info                     # nothing was awaited
+    finally:
+        shaped.close()
+        none.close()
+    assert node.serving

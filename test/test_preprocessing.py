@@ -18,6 +18,9 @@ def frame():
     ('270:398, 500:628', slice(270, 398), slice(500, 628)),         # side_classifier
     (':, 250:', slice(None), slice(250, None)),                     # handover left wrist
     ('::-1, ::-1', slice(None, None, -1), slice(None, None, -1)),   # flipped camera
+    ('200:, :, :', slice(200, None), slice(None)),                  # egg_flip, three slices
+    ('200:', slice(200, None), slice(None)),                        # rows only
+    ('100:-100, :, 0:3', slice(100, -100), slice(None)),
     ('', slice(None), slice(None)),
 ])
 def test_crop_matches_numpy_slicing_and_cv2_resize(frame, text, rows, cols):
@@ -42,7 +45,9 @@ def test_interpolation_is_inter_linear_not_area(frame):
 
 
 @pytest.mark.parametrize('text, message', [
-    ('150:450', "expected 'rows, cols'"),
+    ('1:2, 1:2, 1:2, 1:2', "expected 'rows', 'rows, cols' or 'rows, cols, channels'"),
+    ('1:100, :, ::-1', "channel slice '::-1' does not keep all three colour channels"),
+    ('1:100, :, 0:1', "channel slice '0:1' does not keep"),
     ('a:b, 1:2', 'is not a slice'),
     ('5, 1:2', 'single row'),
     ('1:2:0, 1:2', 'step cannot be zero'),

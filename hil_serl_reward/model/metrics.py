@@ -39,8 +39,9 @@ class BinaryMetrics:
 
 def binary_metrics(probabilities: np.ndarray, labels: np.ndarray,
                    threshold: float) -> BinaryMetrics:
-    """Decision = probability > threshold, as the reward node decides."""
-    predicted = np.asarray(probabilities) > threshold
+    """Decision = probability > threshold in float32, as the reward node decides
+    (pipeline/decision.py)."""
+    predicted = np.asarray(probabilities, np.float32) > np.float32(threshold)
     actual = np.asarray(labels).astype(bool)
     return BinaryMetrics(threshold, int(np.sum(predicted & actual)),
                          int(np.sum(predicted & ~actual)), int(np.sum(~predicted & ~actual)),

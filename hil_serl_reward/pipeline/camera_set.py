@@ -11,6 +11,7 @@ from typing import Any, Dict, Sequence
 import numpy as np
 
 from hil_serl_reward.model.inference import RewardClassifier
+from hil_serl_reward.pipeline.decision import above_threshold
 from hil_serl_reward.pipeline.image_conversion import ImageConverter, ImageError, describe
 from hil_serl_reward.pipeline.preprocessing import Crop, CropError, preprocess
 
@@ -86,7 +87,8 @@ def classify(images: Dict[str, np.ndarray], classifier: RewardClassifier, thresh
     if not (math.isfinite(logit) and math.isfinite(probability)):
         raise NonFiniteOutput(f'classifier output is not finite (logit {logit}, '
                               f'probability {probability})')
-    return RewardResult(stamp_ns, logit, probability, probability > threshold, inference_s)
+    return RewardResult(stamp_ns, logit, probability, above_threshold(probability, threshold),
+                        inference_s)
 
 
 class ConsecutiveSuccess:

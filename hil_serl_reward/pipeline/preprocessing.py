@@ -4,8 +4,8 @@ hil-serl (franka_env.get_im, hil-serl-classifier.md §5) does `IMAGE_CROP[key](b
 (numpy slicing), `cv2.resize(crop, (128, 128))` (INTER_LINEAR, aspect ratio not kept), then
 BGR->RGB. Crop and resize act on each channel alone, so converting to RGB first gives the
 same pixels. Crops are written as the slice inside `img[...]`: "150:450, 350:1100",
-"50:-200, 200:-200", ":, 250:" — the same semantics as the upstream lambdas, negative
-bounds included. An empty string keeps the whole frame.
+"50:-200, 200:-200", ":, 250:", "200:, :, :" — the same semantics as the upstream lambdas,
+negative bounds included. An empty string keeps the whole frame.
 """
 import dataclasses
 import re
@@ -53,14 +53,21 @@ def _parse_slice(text: str, crop: str) -> slice:
 
 
 def parse_crop(text: Optional[str]) -> Crop:
-    """'rows, cols' as in `img[rows, cols]`; '' is the full frame."""
+    """The slices inside hil-serl's `img[...]`: 'rows', 'rows, cols' or 'rows, cols,
+    channels' (egg_flip's `img[200:, :, :]` is '200:, :, :'); '' is the full frame. The
+    channel slice must keep the three channels the model takes."""
     text = (text or '').strip()
     if not text:
         return Crop()
     parts = text.split(',')
-    if len(parts) != 2:
-        raise CropError(f"crop '{text}': expected 'rows, cols' such as '150:450, 350:1100'")
-    return Crop(_parse_slice(parts[0], text), _parse_slice(parts[1], text), text)
+    if len(parts) > 3:
+        raise CropError(f"crop '{text}': expected 'rows', 'rows, cols' or 'rows, cols, "
+                        f"channels' such as '150:450, 350:1100'")
+    slices = [_parse_slice(part, text) for part in parts] + [slice(None)] * (3 - len(parts))
+    if slice(None).indices(3) != slices[2].indices(3):
+        raise CropError(f"crop '{text}': the channel slice '{parts[2].strip()}' does not keep "
+                        f"all three colour channels, which the classifier takes")
+    return Crop(slices[0], slices[1], text)
 
 
 def preprocess(frame_rgb: np.ndarray, crop: Crop, size: Tuple[int, int] = IMAGE_SIZE
