@@ -168,6 +168,16 @@ class ClassificationClient:
         """Reward nodes matched on the topic (0 until DDS discovery has found one)."""
         return self.subscription.get_publisher_count()
 
+    def wait_for_node(self, timeout: float = 10.0) -> None:
+        """Until DDS discovery has matched a reward node (0.2-1.4 s after the constructor):
+        a wait_for before that finds nothing; TimeoutError naming the topic otherwise."""
+        deadline = time.monotonic() + timeout
+        while self.publisher_count() == 0:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f'no reward node publishes on {self.subscription.topic_name} '
+                                   f'within {timeout:g} s')
+            time.sleep(0.01)
+
     def close(self) -> None:
         self.node.destroy_subscription(self.subscription)
         if self._executor is not None:

@@ -185,3 +185,42 @@ def test_a_second_results_publisher_is_named_in_a_warning(bench, client, capfd):
     finally:
         for node in nodes.values():
             bench.remove(node)
+
+
+def readme_block(marker):
+    """The README's ```python block containing `marker`, as written."""
+    from pathlib import Path
+    text = (Path(__file__).resolve().parents[1] / 'README.md').read_text()
+    [block] = [b for b in text.split('```python\n')[1:] if marker in b.split('```')[0]]
+    return block.split('```')[0]
+
+
+def test_the_readmes_client_snippet_runs_as_written(bench, checkpoint_for):
+    """In an actor process of its own (the snippet's own context, remapped into this bench's
+    namespace), against the node serving a camera streaming at 15 fps."""
+    import threading
+    import time
+    from test_classifier_node import KEYS, frames, send_set
+    bench.start_node(checkpoint_path=str(checkpoint_for(KEYS)), image_keys=list(KEYS),
+                     camera_timeout=60.0)
+    bench.connect(list(KEYS))
+    stop = threading.Event()
+
+    def stream():
+        rgb = frames(0)
+        while not stop.wait(1 / 15):
+            send_set(bench, rgb, bench.probe.get_clock().now().nanoseconds)
+    streaming = threading.Thread(target=stream, daemon=True)
+    streaming.start()
+    try:
+        result = subprocess.run(
+            [sys.executable, '-c', readme_block('ClassificationClient()'), '--ros-args',
+             '-r', f'__ns:={bench.namespace}'], capture_output=True, text=True, timeout=60)
+    finally:
+        stop.set()
+        streaming.join()
+    assert result.returncode == 0, result.stderr
+    first, latest = result.stdout.splitlines()
+    stamp, probability = first.split()[:2]                      # no ClassificationTimeout
+    assert int(stamp) > 0 and 0.0 <= float(probability) <= 1.0, first
+    assert latest.startswith('ClassificationResult(stamp_ns=')
