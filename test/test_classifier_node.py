@@ -212,6 +212,28 @@ sys.exit(classifier_node.run_node(lambda: classifier_node.ClassifierNode(loader=
 """
 
 
+@pytest.mark.parametrize('convolutions, fast', [('direct', False), ('fast', True)])
+def test_convolutions_direct_gives_hil_serls_form_bit_for_bit(bench, checkpoint_for,
+                                                             convolutions, fast):
+    """`convolutions: direct` runs the backbone as hil-serl's model code writes it: the
+    published probability equals that form's in-process result exactly; the fast CPU form
+    equals its own exactly and the direct one to float32 rounding."""
+    checkpoint = checkpoint_for(KEYS)
+    bench.start_node(checkpoint_path=str(checkpoint), image_keys=list(KEYS),
+                     camera_timeout=60.0, convolutions=convolutions, **camera_params(CROPS))
+    bench.connect(list(KEYS))
+    rgb = frames(6)
+    send_set(bench, rgb, 100_000_000)
+    bench.wait_outputs(1)
+    published = bench.outputs['probability'][0]
+    same_form, direct = (expected_probability(RewardClassifier.from_checkpoint(
+        checkpoint, device='cpu', fast_convolutions=form), rgb, CROPS) for form in (fast, False))
+    assert published == same_form
+    assert published == pytest.approx(direct, abs=1e-5)
+    assert bench.latest_diagnostics()['convolutions'] == (
+        'fast (Winograd, space-to-depth)' if fast else 'direct')
+
+
 def test_a_reload_at_15_fps_leaves_no_gap(bench, checkpoint_for):
     """The node in its own process (executor and GIL as on a robot), with loads made 1.5 s
     slow, gets sets at 15 fps through a reload: the old model goes on serving while the new

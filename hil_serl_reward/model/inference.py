@@ -22,6 +22,10 @@ from hil_serl_reward.model.reward_classifier import (
     ClassifierSpec, Params, build_classifier, param_shapes, probabilities, sample_observation)
 
 DEVICES = ('auto', 'cpu', 'gpu')
+# `auto`: the fast CPU inference form where it was measured faster (a CPU, a shared
+# backbone), else direct; `direct`: the backbone's convolutions as hil-serl's model code
+# writes them (nn.Conv), for rewards bit-identical to its in-process classifier.
+CONVOLUTIONS = {'auto': None, 'fast': True, 'direct': False}
 
 
 class DeviceError(RuntimeError):
@@ -142,10 +146,11 @@ class RewardClassifier:
 
     @classmethod
     def from_checkpoint(cls, path: os.PathLike, image_keys: Optional[Sequence[str]] = None,
-                        device: str = 'auto', backbone: Optional[str] = None
-                        ) -> 'RewardClassifier':
+                        device: str = 'auto', backbone: Optional[str] = None,
+                        fast_convolutions: Optional[bool] = None) -> 'RewardClassifier':
         loaded = load_checkpoint(path, image_keys=image_keys, backbone=backbone)
-        return cls(loaded.spec, loaded.params, device=device, checkpoint=loaded)
+        return cls(loaded.spec, loaded.params, device=device, checkpoint=loaded,
+                   fast_convolutions=fast_convolutions)
 
     def device_memory_mib(self) -> Dict[str, float]:
         """What this process holds on the device, where it tells (a GPU; a CPU does not)."""

@@ -31,7 +31,7 @@ from std_srvs.srv import Trigger
 from hil_serl_reward.data.classifier_data import DataWriteError
 from hil_serl_reward.data.review import ReviewFolder
 from hil_serl_reward.model.checkpoint import CheckpointError, resolve_checkpoint
-from hil_serl_reward.model.inference import DeviceError, RewardClassifier
+from hil_serl_reward.model.inference import CONVOLUTIONS, DeviceError, RewardClassifier
 from hil_serl_reward.model.reward_classifier import ClassifierSpec, init_params
 from hil_serl_reward.model.xla_flags import PREALLOCATE, share_the_gpu, use_eigen_convolutions
 from hil_serl_reward.pipeline.camera_set import (
@@ -217,9 +217,10 @@ class ClassifierNode(LifecycleNode):
 
     def _load_classifier(self, path: str) -> RewardClassifier:
         device = self._values['device']
+        fast = CONVOLUTIONS[self._values['convolutions']]
         if path:
             return RewardClassifier.from_checkpoint(path, image_keys=self.image_keys,
-                                                    device=device)
+                                                    device=device, fast_convolutions=fast)
         if not self._values['random_init']:
             raise StartupError(
                 'checkpoint_path is empty: set it to a classifier_ckpt/ folder or a '
@@ -228,7 +229,7 @@ class ClassifierNode(LifecycleNode):
             'serving an UNTRAINED, randomly initialised classifier (random_init, no '
             'checkpoint_path): its rewards mean nothing')
         spec = ClassifierSpec(self.image_keys)
-        return RewardClassifier(spec, init_params(spec), device=device)
+        return RewardClassifier(spec, init_params(spec), device=device, fast_convolutions=fast)
 
     def _load_or_fail(self, path: str) -> RewardClassifier:
         try:

@@ -11,7 +11,7 @@ import dataclasses
 import re
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
 
-from hil_serl_reward.model.inference import DEVICES
+from hil_serl_reward.model.inference import CONVOLUTIONS, DEVICES
 from hil_serl_reward.pipeline.camera_set import Camera
 from hil_serl_reward.pipeline.image_conversion import DEFAULT_MAX_PIXELS
 from hil_serl_reward.pipeline.preprocessing import CropError, parse_crop
@@ -135,6 +135,10 @@ NODE_PARAMETERS: List[Parameter] = [
               validate=_one_of(RELIABILITIES)),
     Parameter('device', 'auto', 'auto (GPU when JAX has one), cpu or gpu',
               validate=_one_of(DEVICES)),
+    Parameter('convolutions', 'auto',
+              "auto (the fast CPU form on a CPU with a shared backbone, else direct), fast, "
+              "or direct: hil-serl's own form, for bit-identical rewards",
+              validate=_one_of(tuple(CONVOLUTIONS))),
     Parameter('debug_image_rate', 5.0,
               'most ~/debug_image messages per second (the model inputs, probability and '
               'decision drawn for a person); published only while something subscribes; 0 = '
