@@ -1,4 +1,5 @@
 """The reward node over real DDS: a probe node publishes camera images and listens."""
+import re
 import signal
 import subprocess
 import sys
@@ -11,6 +12,7 @@ from diagnostic_msgs.msg import DiagnosticStatus
 from rcl_interfaces.msg import ParameterType
 from rclpy.parameter import Parameter
 from sensor_msgs.msg import CompressedImage, Image
+from std_msgs.msg import Float32
 
 from hil_serl_reward.model.inference import RewardClassifier
 from hil_serl_reward.pipeline.stamps import stamp_to_ns
@@ -596,3 +598,74 @@ def test_streaming_cameras_without_sets_say_why(bench, checkpoint_for, front, wh
     level, message = node.status()
     assert level == DiagnosticStatus.WARN and why in message, message
     assert bench.outputs['reward'] == []
+
+
+# ---- n-way checkpoints (hil-serl's egg_flip) ---------------------------------------------------
+
+EGG_CLASSES = ['no_egg', 'egg_up', 'egg_down']
+
+
+@pytest.fixture
+def egg_flip_checkpoint(tmp_path):
+    """A 3-way checkpoint of egg_flip's shape, written by the project."""
+    from conftest import params_for
+    from hil_serl_reward.model.checkpoint import save_checkpoint
+    from hil_serl_reward.model.reward_classifier import ClassifierSpec
+    spec = ClassifierSpec(KEYS, n_way=3)
+    save_checkpoint(tmp_path / 'egg_flip', params_for(spec, 3), spec, step=10)
+    return tmp_path / 'egg_flip'
+
+
+@pytest.mark.parametrize('the_winner_is_a_target', [True, False])
+def test_a_three_way_checkpoint_is_served_with_its_classes(bench, egg_flip_checkpoint,
+                                                           the_winner_is_a_target):
+    """Every class's softmax score in the classification, the winning class and its
+    probability on `class`/`confidence`, success when the winner is a target class."""
+    from std_msgs.msg import String
+    rgb = frames(7)
+    classifier = RewardClassifier.from_checkpoint(egg_flip_checkpoint, device='cpu')
+    expected = classifier.predict({k: cv2.resize(rgb[k], (128, 128)) for k in KEYS}
+                                  ).probabilities[0]
+    winner = int(np.argmax(expected))
+    target = EGG_CLASSES[winner if the_winner_is_a_target else (winner + 1) % 3]
+    bench.start_node(checkpoint_path=str(egg_flip_checkpoint), image_keys=list(KEYS),
+                     camera_timeout=60.0, class_names=EGG_CLASSES, target_classes=[target],
+                     threshold=0.0)
+    plain = {'class': [], 'confidence': []}
+    bench.probe.create_subscription(String, 'class', lambda m: plain['class'].append(m.data), 10)
+    bench.probe.create_subscription(Float32, 'confidence',
+                                    lambda m: plain['confidence'].append(m.data), 10)
+    bench.connect(list(KEYS))
+    bench.wait(lambda: bench.node.class_pub.get_subscription_count() > 0, 10, 'class topic')
+    send_set(bench, rgb, 100_000_000)
+    bench.wait_outputs(1)
+    bench.wait(lambda: bench.classifications and plain['class'] and plain['confidence'], 10,
+               'the classification and the plain class topics')
+    hypotheses = bench.classifications[0].results
+    assert [h.class_id for h in hypotheses] == EGG_CLASSES
+    np.testing.assert_allclose([h.score for h in hypotheses], expected, atol=1e-6)
+    assert plain['class'] == [EGG_CLASSES[winner]]
+    assert plain['confidence'][0] == pytest.approx(expected[winner], abs=1e-6)
+    assert bench.outputs['success'] == [the_winner_is_a_target]
+    assert bench.outputs['probability'][0] == pytest.approx(
+        expected[EGG_CLASSES.index(target)], abs=1e-6)
+
+
+@pytest.mark.parametrize('params, message', [
+    ({}, "a 3-way checkpoint needs target_classes, the classes that count as success, among "
+         "class_names ['class_0', 'class_1', 'class_2']; got []"),
+    ({'class_names': ['a', 'b'], 'target_classes': ['a']},
+     "the checkpoint is 3-way, class_names has 2: ['a', 'b']"),
+    ({'class_names': EGG_CLASSES, 'target_classes': ['egg_sideways']}, "got ['egg_sideways']"),
+])
+def test_an_n_way_configuration_that_does_not_fit_stops_start_up(bench, egg_flip_checkpoint,
+                                                                  params, message):
+    with pytest.raises(StartupError, match=re.escape(message)):
+        bench.start_node(checkpoint_path=str(egg_flip_checkpoint), image_keys=list(KEYS),
+                         **params)
+
+
+def test_class_names_on_a_binary_checkpoint_stop_start_up(bench, checkpoint_for):
+    with pytest.raises(StartupError, match='are for n-way checkpoints; this one is binary'):
+        bench.start_node(checkpoint_path=str(checkpoint_for(KEYS)), image_keys=list(KEYS),
+                         target_classes=['success'])

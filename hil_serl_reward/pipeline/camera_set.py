@@ -4,14 +4,13 @@ The reward node and the data recorder share this: the recorder stores exactly th
 the node classifies.
 """
 import dataclasses
-import math
 import time
-from typing import Any, Dict, Sequence
+from typing import Any, Dict, Sequence, Tuple
 
 import numpy as np
 
 from hil_serl_reward.model.inference import RewardClassifier
-from hil_serl_reward.pipeline.decision import above_threshold
+from hil_serl_reward.pipeline.decision import above_threshold, winning_target
 from hil_serl_reward.pipeline.image_conversion import ImageConverter, ImageError, describe
 from hil_serl_reward.pipeline.preprocessing import Crop, CropError, preprocess
 
@@ -63,10 +62,12 @@ class CameraSetPreprocessor:
 @dataclasses.dataclass(frozen=True)
 class RewardResult:
     stamp_ns: int
-    logit: float
-    probability: float
+    logit: float            # binary: the logit; n-way: the winning class's
+    probability: float      # binary: of success; n-way: of the target classes together
     success: bool
     inference_s: float
+    class_probabilities: Tuple[float, ...] = ()     # n-way: softmax, in the classes' order
+    winner: int = -1                                # n-way: the argmax class
 
     @property
     def reward(self) -> float:
@@ -78,17 +79,25 @@ class NonFiniteOutput(ValueError):
 
 
 def classify(images: Dict[str, np.ndarray], classifier: RewardClassifier, threshold: float,
-             stamp_ns: int) -> RewardResult:
+             stamp_ns: int, targets: Sequence[int] = ()) -> RewardResult:
+    """Binary: success when the probability is above `threshold`. n-way: when the winning
+    class is one of `targets` with a probability of at least `threshold`."""
     start = time.perf_counter()
     prediction = classifier.predict(images)
     inference_s = time.perf_counter() - start
-    logit = float(prediction.logits[0, 0])
-    probability = float(prediction.probabilities[0])
-    if not (math.isfinite(logit) and math.isfinite(probability)):
-        raise NonFiniteOutput(f'classifier output is not finite (logit {logit}, '
-                              f'probability {probability})')
-    return RewardResult(stamp_ns, logit, probability, above_threshold(probability, threshold),
-                        inference_s)
+    logits = np.asarray(prediction.logits[0], np.float64)
+    probabilities = np.atleast_1d(np.asarray(prediction.probabilities[0], np.float64))
+    if not (np.isfinite(logits).all() and np.isfinite(probabilities).all()):
+        raise NonFiniteOutput(f'classifier output is not finite (logits {logits.tolist()}, '
+                              f'probabilities {probabilities.tolist()})')
+    if logits.shape[-1] == 1:
+        probability = float(probabilities[0])
+        return RewardResult(stamp_ns, float(logits[0]), probability,
+                            above_threshold(probability, threshold), inference_s)
+    success, winner = winning_target(probabilities, targets, threshold)
+    return RewardResult(stamp_ns, float(logits[winner]),
+                        float(sum(probabilities[i] for i in targets)), success, inference_s,
+                        tuple(float(p) for p in probabilities), winner)
 
 
 class ConsecutiveSuccess:

@@ -12,6 +12,7 @@ import rclpy
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.node import Node
+from rclpy.parameter import Parameter as RosParameter
 from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from sensor_msgs.msg import CompressedImage, Image
 
@@ -45,6 +46,9 @@ def declare_parameters(node: Node, parameters: Sequence[config.Parameter]) -> Di
             else:
                 descriptor.floating_point_range = [FloatingPointRange(
                     from_value=float(p.validate.low), to_value=float(p.validate.high), step=0.0)]
+        if default == []:       # rclpy types an empty list as a byte array: say strings
+            value = node.declare_parameter(name, RosParameter.Type.STRING_ARRAY, descriptor).value
+            return [] if value is None else list(value)
         return node.declare_parameter(name, default, descriptor).value
 
     values: Dict[str, Any] = {}

@@ -3,11 +3,12 @@ the node builds it, the RL side (client.py) reads it. No JAX here: the client im
 
 vision_msgs' own definition asks for the header of the classified data, so the header is the
 camera set's: stamp = the set's stamp (its newest frame), frame_id = the newest frame's unless
-the node's `frame_id` parameter names one. One hypothesis per class: `success` with the
-classifier's probability, `failure` with one minus it.
+the node's `frame_id` parameter names one. One hypothesis per class: binary, `success` with
+the classifier's probability and `failure` with one minus it; n-way, each of `class_names`
+with its softmax probability, in the checkpoint's class order.
 """
 import dataclasses
-from typing import Any, Optional, Sequence
+from typing import Any, Optional, Sequence, Tuple
 
 from hil_serl_reward.pipeline.stamps import stamp_to_ns, write_stamp
 
@@ -29,9 +30,12 @@ def newest_frame_id(messages: Sequence[Any]) -> str:
     return max(messages, key=lambda m: stamp_to_ns(m.header.stamp)).header.frame_id
 
 
-def classification_message(stamp: int, frame_id: str, probability: float) -> Any:
-    msg = Classification(results=[ObjectHypothesis(class_id=SUCCESS, score=probability),
-                                  ObjectHypothesis(class_id=FAILURE, score=1.0 - probability)])
+def classification_message(stamp: int, frame_id: str, probability: float,
+                           class_scores: Sequence[Tuple[str, float]] = ()) -> Any:
+    """`class_scores` (n-way) replaces the binary pair."""
+    scores = class_scores or ((SUCCESS, probability), (FAILURE, 1.0 - probability))
+    msg = Classification(results=[ObjectHypothesis(class_id=name, score=score)
+                                  for name, score in scores])
     write_stamp(msg.header.stamp, stamp)
     msg.header.frame_id = frame_id
     return msg

@@ -25,7 +25,7 @@ from rclpy.impl.implementation_singleton import rclpy_implementation as _rclpy
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.parameter import Parameter as RosParameter
 from sensor_msgs.msg import Image
-from std_msgs.msg import Bool, Float32
+from std_msgs.msg import Bool, Float32, String
 from std_srvs.srv import Trigger
 
 from hil_serl_reward.data.classifier_data import DataWriteError
@@ -71,6 +71,10 @@ class ClassifierNode(LifecycleNode):
         self._last_debug_image = float('-inf')
         self._last_problem: Optional[str] = None
         self.classification_pub: Optional[Any] = None
+        self.class_pub: Optional[Any] = None             # n-way only, as confidence_pub
+        self.confidence_pub: Optional[Any] = None
+        self.class_names: Tuple[str, ...] = ()
+        self.targets: Tuple[int, ...] = ()
         self.checkpoint_path = self._values['checkpoint_path']
         self._loader = loader or self._load_classifier
         self._model_lock = threading.Lock()
@@ -129,6 +133,11 @@ class ClassifierNode(LifecycleNode):
             return TransitionCallbackReturn.FAILURE
         with self._model_lock:
             self.classifier = classifier
+        self.class_names, self.targets = config.resolve_classes(
+            classifier.spec.n_way, self._values['class_names'], self._values['target_classes'])
+        if self.targets:                                # n-way: the winning class, plainly
+            self.class_pub = self.create_lifecycle_publisher(String, 'class', 10)
+            self.confidence_pub = self.create_lifecycle_publisher(Float32, 'confidence', 10)
         self.reward_pub = self.create_lifecycle_publisher(Float32, 'reward', 10)
         self.success_pub = self.create_lifecycle_publisher(Bool, 'success', 10)
         self.probability_pub = self.create_lifecycle_publisher(Float32, 'probability', 10)
@@ -177,10 +186,11 @@ class ClassifierNode(LifecycleNode):
         self.input = None
         self._init_counters()
         for publisher in (self.reward_pub, self.success_pub, self.probability_pub,
-                          self.debug_image_pub, self.classification_pub):
+                          self.debug_image_pub, self.classification_pub, self.class_pub,
+                          self.confidence_pub):
             if publisher is not None:
                 self.destroy_lifecycle_publisher(publisher)
-        self.classification_pub = None
+        self.classification_pub = self.class_pub = self.confidence_pub = None
         return TransitionCallbackReturn.SUCCESS
 
     def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
@@ -239,10 +249,17 @@ class ClassifierNode(LifecycleNode):
         except Exception as exc:   # a reader's own failure on a crafted file: one line too
             raise StartupError(f'cannot load the classifier from {path!r}: '
                                f'{type(exc).__name__}: {exc}') from exc
-        if classifier.spec.n_way != 2:
-            raise StartupError(
-                f'{path} is a {classifier.spec.n_way}-way classifier; the reward node serves '
-                f'binary success classifiers')
+        n_way = classifier.spec.n_way
+        serving = self.classifier
+        if serving is not None and serving.spec.n_way != n_way:
+            raise StartupError(f'{path} is {n_way}-way, the serving classifier '
+                               f'{serving.spec.n_way}-way: a reload keeps the outputs (cleanup '
+                               f'and configure to change them)')
+        try:
+            config.resolve_classes(n_way, self._values['class_names'],
+                                   self._values['target_classes'])
+        except ValueError as exc:
+            raise StartupError(f'{path}: {exc}') from None
         if classifier.checkpoint is not None:
             for note in classifier.checkpoint.notes:
                 self.get_logger().warning(note)
@@ -370,7 +387,8 @@ class ClassifierNode(LifecycleNode):
         with self._model_lock:
             classifier = self.classifier
         try:
-            result = self.consecutive(classify(images, classifier, self.threshold, stamp))
+            result = self.consecutive(classify(images, classifier, self.threshold, stamp,
+                                               self.targets))
         except NonFiniteOutput as exc:      # diagnostics: ERROR until a set is published
             self.counts['non_finite_outputs'] += 1
             self._last_error = f'not publishing: {exc}'
@@ -381,9 +399,13 @@ class ClassifierNode(LifecycleNode):
         self.reward_pub.publish(Float32(data=result.reward))
         self.success_pub.publish(Bool(data=result.success))
         self.probability_pub.publish(Float32(data=result.probability))
+        if self.class_pub is not None:
+            self.class_pub.publish(String(data=self.class_names[result.winner]))
+            self.confidence_pub.publish(Float32(data=result.class_probabilities[result.winner]))
         if self.classification_pub is not None:
             self.classification_pub.publish(classification.classification_message(
-                stamp, frame_id, result.probability))
+                stamp, frame_id, result.probability,
+                tuple(zip(self.class_names, result.class_probabilities))))
         self._publish_debug_image(images, result, frame_id)
         if self.review is not None and result.success:
             self.review.keep(images)

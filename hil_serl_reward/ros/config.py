@@ -9,7 +9,7 @@ uses them at start-up and for every runtime change.
 """
 import dataclasses
 import re
-from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from hil_serl_reward.model.inference import CONVOLUTIONS, DEVICES
 from hil_serl_reward.pipeline.camera_set import Camera
@@ -54,6 +54,14 @@ def _image_keys(value: Any) -> Optional[str]:
         return f'keys must be unique, got {keys}'
     if any(not k or not k.replace('_', '').replace('/', '').isalnum() for k in keys):
         return f'keys must be letters, digits, _ or /, got {keys}'
+    return None
+
+
+def _names(value: Any) -> Optional[str]:
+    if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) and v for v in value):
+        return f'needs a list of class name strings, got {value!r}'
+    if len(set(value)) != len(value):
+        return f'names must be unique, got {list(value)}'
     return None
 
 
@@ -105,8 +113,17 @@ NODE_PARAMETERS: List[Parameter] = [
     Parameter('image_keys', ['wrist_1', 'front'],
               "camera keys in the checkpoint's classifier_keys order (the concatenation order)",
               validate=_image_keys),
-    Parameter('threshold', 0.5, 'reward is 1.0 when the success probability exceeds this',
+    Parameter('threshold', 0.5, 'reward is 1.0 when the success probability exceeds this '
+              '(float32, as hil-serl); n-way: the least probability of a winning target class',
               read_only=False, validate=_in_range(0.0, 1.0)),
+    Parameter('class_names', [],
+              "an n-way checkpoint's classes in its output order (hil-serl's egg_flip: 3); "
+              'empty = class_0, class_1, ...; binary checkpoints: success and failure',
+              validate=_names),
+    Parameter('target_classes', [],
+              'n-way: the classes that count as success; a set succeeds when the winning '
+              'class is one of them with a probability of at least `threshold`',
+              validate=_names),
     Parameter('min_consecutive', 1, 'success (reward 1.0) only after this many processed sets '
               'in a row above the threshold; 1 = hil-serl, each set on its own',
               read_only=False, validate=_in_range(1, 1000)),
@@ -242,6 +259,29 @@ def validator_for(name: str) -> Optional[Parameter]:
             if parameter.name == field:
                 return parameter
     return None
+
+
+def resolve_classes(n_way: int, class_names: Sequence[str], target_classes: Sequence[str]
+                    ) -> Tuple[Tuple[str, ...], Tuple[int, ...]]:
+    """The class names of a checkpoint's outputs and the indices of the success classes;
+    ValueError saying what was expected and found. Binary: ('success', 'failure'), no
+    targets (the threshold decides)."""
+    if n_way == 2:
+        if class_names or target_classes:
+            raise ValueError(f'class_names {list(class_names)} / target_classes '
+                             f'{list(target_classes)} are for n-way checkpoints; this one is '
+                             f'binary (one logit): leave them empty')
+        return ('success', 'failure'), ()
+    names = tuple(class_names) or tuple(f'class_{i}' for i in range(n_way))
+    if len(names) != n_way:
+        raise ValueError(f'the checkpoint is {n_way}-way, class_names has {len(names)}: '
+                         f'{list(names)}')
+    unknown = [name for name in target_classes if name not in names]
+    if not target_classes or unknown:
+        raise ValueError(f'a {n_way}-way checkpoint needs target_classes, the classes that '
+                         f'count as success, among class_names {list(names)}; got '
+                         f'{list(target_classes)}')
+    return names, tuple(names.index(name) for name in target_classes)
 
 
 def check(values: Mapping[str, Any]) -> List[str]:
