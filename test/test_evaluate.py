@@ -168,3 +168,17 @@ def test_cli_reports_missing_data(tmp_path, capsys, checkpoint_for):
     assert evaluate.main([str(checkpoint_for(('wrist_1', 'front'))), '--classifier-data',
                           str(tmp_path)]) == 2
     assert 'no *success*.pkl' in capsys.readouterr().err
+
+
+def test_an_n_way_checkpoint_is_one_line(tmp_path, capsys):
+    """evaluate's metrics, plot and review sheet are binary: an egg_flip-shaped 3-way
+    checkpoint is refused before any data is read."""
+    from conftest import params_for
+    from hil_serl_reward.model.checkpoint import save_checkpoint
+    from hil_serl_reward.model.reward_classifier import ClassifierSpec
+    spec = ClassifierSpec(('wrist_1', 'front'), n_way=3)
+    save_checkpoint(tmp_path / 'egg', params_for(spec, 3), spec, step=1)
+    code = evaluate.main([str(tmp_path / 'egg'), '--classifier-data', str(tmp_path / 'none'),
+                          '--output', str(tmp_path / 'out')])
+    err = capsys.readouterr().err
+    assert code == 2 and 'is a 3-way classifier; evaluate scores binary' in err, err

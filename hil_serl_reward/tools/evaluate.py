@@ -164,6 +164,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         classifier = RewardClassifier.from_checkpoint(args.checkpoint, image_keys=keys,
                                                       device=args.device)
         keys = list(classifier.spec.image_keys)
+        if classifier.spec.n_way != 2:
+            raise ValueError(f"'{args.checkpoint}' is a {classifier.spec.n_way}-way classifier; "
+                             f'evaluate scores binary success classifiers')
         for note in classifier.checkpoint.notes:
             print(f'evaluate: note: {note}', file=sys.stderr)
         if args.classifier_data:
