@@ -14,6 +14,7 @@ setup(
         ('share/' + package_name, ['package.xml']),
         ('share/' + package_name + '/launch', glob('launch/*.py')),
         ('share/' + package_name + '/config', glob('config/*.yaml') + glob('config/*.xml')),
+        ('share/' + package_name + '/config/examples', glob('config/examples/*.yaml')),
     ],
     install_requires=['setuptools'],
     # setuptools >= 72 ignores tests_require; colcon reads the 'test' extra instead.

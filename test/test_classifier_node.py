@@ -4,6 +4,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -669,3 +670,40 @@ def test_class_names_on_a_binary_checkpoint_stop_start_up(bench, checkpoint_for)
     with pytest.raises(StartupError, match='are for n-way checkpoints; this one is binary'):
         bench.start_node(checkpoint_path=str(checkpoint_for(KEYS)), image_keys=list(KEYS),
                          target_classes=['success'])
+
+
+# ---- hil-serl's example tasks (config/examples) ------------------------------------------------
+
+EXAMPLES = sorted((Path(__file__).resolve().parents[1] / 'config' / 'examples').glob('*.yaml'))
+
+
+@pytest.mark.parametrize('example', EXAMPLES, ids=lambda path: path.stem)
+def test_each_hil_serl_example_task_is_served(bench, tmp_path, example):
+    """Each example's params file as written (cameras, crops, threshold, classes) with a
+    checkpoint of that task's shape written by the project, 1280x720 frames on its topics:
+    every class's score in `classification` is the in-process classifier's."""
+    from conftest import params_for
+    from hil_serl_reward.model.checkpoint import save_checkpoint
+    from hil_serl_reward.model.reward_classifier import ClassifierSpec
+    from hil_serl_reward.pipeline.preprocessing import parse_crop, preprocess
+    from hil_serl_reward.ros.params_file import read_node_parameters
+    params = read_node_parameters(example)
+    keys = tuple(params['image_keys'])
+    spec = ClassifierSpec(keys, n_way=len(params.get('class_names', [])) or 2)
+    save_checkpoint(tmp_path / 'ckpt', params_for(spec, 5), spec, step=1)
+    bench.start_node(**{**params, 'checkpoint_path': str(tmp_path / 'ckpt'),
+                        'camera_timeout': 60.0})
+    for key in keys:
+        bench.camera(key, topic=params[f'cameras.{key}.topic'])
+    bench.connect(list(keys))
+    rng = np.random.default_rng(0)
+    rgb = {key: rng.integers(0, 256, (720, 1280, 3), dtype=np.uint8) for key in keys}
+    for key in keys:
+        bench.publish(key, image_msg(rgb[key], 100_000_000))
+    bench.wait(lambda: bench.classifications, 20, 'a classification')
+    classifier = RewardClassifier.from_checkpoint(tmp_path / 'ckpt', device='cpu')
+    expected = np.atleast_1d(classifier.predict({
+        key: preprocess(rgb[key], parse_crop(params[f'cameras.{key}.crop'])) for key in keys
+    }).probabilities[0])
+    scores = [h.score for h in bench.classifications[0].results]
+    np.testing.assert_allclose(scores[:len(expected)], expected, atol=1e-6)

@@ -16,7 +16,8 @@ from hil_serl_reward.ros.params_file import read_node_parameters
 
 ROOT = Path(__file__).resolve().parents[1]
 LAUNCH_FILES = sorted((ROOT / 'launch').glob('*.launch.py'))
-NODE_YAMLS = ['classifier.yaml', 'side_classifier.yaml', 'demo.yaml']
+NODE_YAMLS = ['classifier.yaml', 'demo.yaml', *(f'examples/{p.name}' for p in sorted(
+    (ROOT / 'config' / 'examples').glob('*.yaml')))]
 
 
 def launch_installed():
@@ -101,8 +102,8 @@ def test_default_yaml_lists_every_declared_parameter():
     assert params['cameras.wrist_1.crop'] and params['cameras.front.crop']
 
 
-def test_side_classifier_example_is_one_camera_128_crop():
-    params = read_node_parameters(ROOT / 'config' / 'side_classifier.yaml')
+def test_usb_pickup_insertion_example_is_one_camera_128_crop():
+    params = read_node_parameters(ROOT / 'config' / 'examples' / 'usb_pickup_insertion.yaml')
     assert params['image_keys'] == ['side_classifier']
     assert params['cameras.side_classifier.crop'] == '270:398, 500:628'
 
@@ -110,6 +111,7 @@ def test_side_classifier_example_is_one_camera_128_crop():
 def test_referenced_files_are_installed():
     setup = (ROOT / 'setup.py').read_text()
     assert "glob('launch/*.py')" in setup and "glob('config/*.yaml')" in setup
+    assert "glob('config/examples/*.yaml')" in setup
     assert "glob('config/*.xml')" in setup
     for path in LAUNCH_FILES:
         for ref in re.findall(r"'config', '([\w.]+)'", path.read_text()):
