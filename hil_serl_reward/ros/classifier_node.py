@@ -59,6 +59,9 @@ class ClassifierNode(LifecycleNode):
         # also destroys a node whose __init__ raised.
         self._worker: Optional[threading.Thread] = None
         self.review: Optional[ReviewFolder] = None
+        self._reloader = ModelReload(self._load_or_fail, self._reloaded)
+        self._reload_problem: Optional[str] = None
+        self._generation = 0            # cleanups so far: a reload started before one is void
         self._refuse_unregistered_transitions()
         self._values = declare_parameters(self, config.NODE_PARAMETERS)
         self.image_keys: Tuple[str, ...] = tuple(self._values['image_keys'])
@@ -79,9 +82,6 @@ class ClassifierNode(LifecycleNode):
         self._loader = loader or self._load_classifier
         self._model_lock = threading.Lock()
         self.classifier: Optional[RewardClassifier] = None
-        self._reloader = ModelReload(self._load_or_fail, self._reloaded)
-        self._reload_problem: Optional[str] = None
-        self._generation = 0            # cleanups so far: a reload started before one is void
         self.converter = make_converter(int(self._values['max_image_pixels']),
                                         self.get_logger().warning)
         self.preprocessor = CameraSetPreprocessor(self.cameras, self.converter)
