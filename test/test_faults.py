@@ -322,7 +322,8 @@ def test_the_recorder_checks_its_parameters_too(bench, tmp_path):
     ('[' * 100_000, "parameters file '{path}' is nested too deeply"),      # RecursionError
     ('[' * 3_000_000, "parameters file '{path}' is 2.9 MiB"),
     ('', "parameters file '{path}' holds nothing"),
-])
+], ids=['missing', 'bad_yaml', 'a_list', 'no_section', 'empty_image_keys', 'deep', 'huge',
+        'empty'])     # the contents as ids: a 3 MB PYTEST_CURRENT_TEST, too long for exec
 def test_an_unreadable_params_file_is_one_line(tmp_path, content, message):
     path = tmp_path / 'rig.yaml'
     if content is not None:
