@@ -9,7 +9,7 @@ ISOLATED := scripts/ros_isolated.sh
 REQS := requirements/core$(if $(STACK),-$(STACK)).txt requirements/dev.txt requirements/rl.txt requirements/ros-$(DISTRO).txt \
 	requirements/rosidl-$(DISTRO).txt setup.py scripts/build_vision_msgs.sh $(wildcard msgs/vision_msgs/*.* msgs/vision_msgs/msg/*)
 
-.PHONY: venv test cv-bridge colcon-test upstream-test upstream-test-run py310 demo inspect compat bench fuzz lock clean
+.PHONY: venv test cv-bridge colcon-test apt-route upstream-test upstream-test-run py310 demo inspect compat bench fuzz lock clean
 
 venv: $(VENV)/.installed
 
@@ -37,6 +37,13 @@ colcon-test: venv
 	. $(VENV)/bin/activate && colcon build --packages-select hil_serl_reward
 	. $(VENV)/bin/activate && $(ISOLATED) colcon test --packages-select hil_serl_reward --return-code-on-test-failure --event-handlers console_direct+ --pytest-args -k "$(COLCON_TESTS)"
 	. $(VENV)/bin/activate && colcon test-result --verbose
+
+## The README's apt route, command for command, on a stand-in for an apt-installed ROS 2 Jazzy
+## (.apt-jazzy/: the Jazzy wheels, NumPy 1.26.4, ROS 2's cv_bridge, upstream's launch and ros2
+## CLI, the camera-driver stand-ins): venv, pip, colcon build, ros2 launch until a reward, colcon
+## test of the install-specific tests. Skips, saying so, where ../shared/ros2-upstream is absent.
+apt-route:
+	scripts/apt_route.sh
 
 ## Humble's Python: every module compiles under a real Python 3.10, and the tests that need no
 ## ROS (model, pipeline, data) pass there with the NumPy-1 stack (skipped where none is).

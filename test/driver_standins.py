@@ -16,6 +16,7 @@ import fcntl
 import os
 import random
 import re
+import signal
 import sys
 import tempfile
 import threading
@@ -246,6 +247,9 @@ def run(kind: str) -> int:
     except (KeyboardInterrupt, rclpy.executors.ExternalShutdownException):
         pass
     finally:
+        # A terminal's Ctrl-C reaches a launched driver twice (from the terminal and from
+        # `ros2 launch`); the real drivers stop once, cleanly.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
         stop.set()
         thread.join(timeout=2.0)
         del lock

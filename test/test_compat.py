@@ -3,7 +3,8 @@
 Each peer is a venv with the flax/orbax release hil-serl pinned. Upstream -> us: the peer
 saves with flax's save_checkpoint (Orbax aggregate in 0.8, OCDBT in 0.10) and we load it.
 Us -> upstream: we save, the peer restores with restore_checkpoint into a TrainState.
-Same arrays both ways; logits within 1e-4 (XLA versions differ by ~2e-5, §6).
+Same arrays both ways; logits within 1e-4 (XLA versions differ by ~2e-5, §6) and the
+probabilities the node would publish within 1e-5 (#26: the reward must not depend on the stack).
 """
 import os
 import subprocess
@@ -23,6 +24,11 @@ KEYS = ['wrist_1', 'front']
 pytestmark = pytest.mark.skipif(not PEERS, reason='needs the old-flax venvs: make compat')
 sys.path.insert(0, str(REPO / 'compat'))
 from peer import flat, probe_images  # noqa: E402
+
+
+def sigmoid(logits):
+    """The probability the node publishes for a binary head, in float64 to compare."""
+    return 1.0 / (1.0 + np.exp(-np.asarray(logits, np.float64)))
 
 
 def run_peer(python, *args):
@@ -56,6 +62,7 @@ def test_upstream_checkpoint_loads_here(python, tmp_path):
     classifier = RewardClassifier(loaded.spec, loaded.params, device='cpu')
     logits = classifier.predict(probe_images(KEYS)).logits
     np.testing.assert_allclose(logits, peer['logits'], atol=1e-4)
+    np.testing.assert_allclose(sigmoid(logits), sigmoid(peer['logits']), rtol=0, atol=1e-5)
 
 
 @pytest.mark.parametrize('python', PEERS, ids=[peer_version(p) for p in PEERS])
@@ -68,5 +75,6 @@ def test_our_checkpoint_restores_upstream(python, tmp_path, two_camera_spec, two
     for name, value in flat(two_camera_params).items():
         np.testing.assert_array_equal(peer['param:' + name], value)
     ours = RewardClassifier(two_camera_spec, two_camera_params, device='cpu')
-    np.testing.assert_allclose(ours.predict(probe_images(KEYS)).logits, peer['logits'],
-                               atol=1e-4)
+    logits = ours.predict(probe_images(KEYS)).logits
+    np.testing.assert_allclose(logits, peer['logits'], atol=1e-4)
+    np.testing.assert_allclose(sigmoid(logits), sigmoid(peer['logits']), rtol=0, atol=1e-5)

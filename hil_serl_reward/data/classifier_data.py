@@ -14,7 +14,7 @@ import numpy as np
 
 from hil_serl_reward.model import safe_pickle
 from hil_serl_reward.model.atomic_files import check_writable, write_atomically
-from hil_serl_reward.model.resnet_v1 import IMAGE_SIZE
+from hil_serl_reward.model.constants import IMAGE_SIZE
 
 
 class ClassifierDataError(ValueError):

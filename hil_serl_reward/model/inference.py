@@ -17,15 +17,11 @@ import jax
 import numpy as np
 
 from hil_serl_reward.model.checkpoint import CheckpointError, LoadedCheckpoint, load_checkpoint
+from hil_serl_reward.model.constants import CONVOLUTIONS, DEVICES
 from hil_serl_reward.model.convolutions import winograd_params
 from hil_serl_reward.model.reward_classifier import (
     ClassifierSpec, Params, build_classifier, param_shapes, probabilities, sample_observation)
 
-DEVICES = ('auto', 'cpu', 'gpu')
-# `auto`: the fast CPU inference form where it was measured faster (a CPU, a shared
-# backbone), else direct; `direct`: the backbone's convolutions as hil-serl's model code
-# writes them (nn.Conv), for rewards bit-identical to its in-process classifier.
-CONVOLUTIONS = {'auto': None, 'fast': True, 'direct': False}
 
 
 class DeviceError(RuntimeError):

@@ -13,7 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from hil_serl_reward.model.resnet_v1 import IMAGE_SIZE
+from hil_serl_reward.model.constants import IMAGE_SIZE
 from hil_serl_reward.model.reward_classifier import ClassifierSpec, Params, build_classifier
 
 

@@ -12,11 +12,11 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from hil_serl_reward.model.constants import IMAGE_SIZE
 from hil_serl_reward.model.convolutions import WinogradConv3x3, space_to_depth_conv
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-IMAGE_SIZE = (128, 128)
 BACKBONE_MODULES = (
     'conv_init', 'norm_init', 'ResNetBlock_0', 'ResNetBlock_1', 'ResNetBlock_2', 'ResNetBlock_3',
 )

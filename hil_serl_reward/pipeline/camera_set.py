@@ -5,14 +5,16 @@ the node classifies.
 """
 import dataclasses
 import time
-from typing import Any, Dict, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Dict, Sequence, Tuple
 
 import numpy as np
 
-from hil_serl_reward.model.inference import RewardClassifier
 from hil_serl_reward.pipeline.decision import above_threshold, winning_target
 from hil_serl_reward.pipeline.image_conversion import ImageConverter, ImageError, describe
 from hil_serl_reward.pipeline.preprocessing import Crop, CropError, preprocess
+
+if TYPE_CHECKING:   # a type only: the launch files import Camera under a Python without JAX
+    from hil_serl_reward.model.inference import RewardClassifier
 
 
 @dataclasses.dataclass(frozen=True)
@@ -78,7 +80,7 @@ class NonFiniteOutput(ValueError):
     """The classifier returned NaN or inf; nothing is published for that set."""
 
 
-def classify(images: Dict[str, np.ndarray], classifier: RewardClassifier, threshold: float,
+def classify(images: Dict[str, np.ndarray], classifier: 'RewardClassifier', threshold: float,
              stamp_ns: int, targets: Sequence[int] = ()) -> RewardResult:
     """Binary: success when the probability is above `threshold`. n-way: when the winning
     class is one of `targets` with a probability of at least `threshold`."""

@@ -14,7 +14,7 @@ from typing import Optional, Tuple
 import cv2
 import numpy as np
 
-from hil_serl_reward.model.resnet_v1 import IMAGE_SIZE
+from hil_serl_reward.model.constants import IMAGE_SIZE
 
 INTERPOLATION = cv2.INTER_LINEAR
 _BOUND = r'\s*(-?\d+)?\s*'

@@ -31,7 +31,8 @@ from std_srvs.srv import Trigger
 from hil_serl_reward.data.classifier_data import DataWriteError
 from hil_serl_reward.data.review import ReviewFolder
 from hil_serl_reward.model.checkpoint import CheckpointError, resolve_checkpoint
-from hil_serl_reward.model.inference import CONVOLUTIONS, DeviceError, RewardClassifier
+from hil_serl_reward.model.constants import CONVOLUTIONS
+from hil_serl_reward.model.inference import DeviceError, RewardClassifier
 from hil_serl_reward.model.reward_classifier import ClassifierSpec, init_params
 from hil_serl_reward.model.xla_flags import PREALLOCATE, share_the_gpu, use_eigen_convolutions
 from hil_serl_reward.pipeline.camera_set import (

@@ -11,7 +11,7 @@ import dataclasses
 import re
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
-from hil_serl_reward.model.inference import CONVOLUTIONS, DEVICES
+from hil_serl_reward.model.constants import CONVOLUTIONS, DEVICES
 from hil_serl_reward.pipeline.camera_set import Camera
 from hil_serl_reward.pipeline.image_conversion import DEFAULT_MAX_PIXELS
 from hil_serl_reward.pipeline.preprocessing import CropError, parse_crop
