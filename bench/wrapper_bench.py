@@ -89,7 +89,7 @@ def way(name: str, crops: Dict[str, np.ndarray], rates: List[float], seconds: fl
         node_overrides = []
         image_topics = None
     else:
-        node_overrides = [f"cameras.{k}.crop:=''" for k in KEYS]
+        node_overrides = [f"cameras.{k}.crop:=''" for k in KEYS] + ['sync_slop:=1.0e-9']
         image_topics = {k: f'{k}/image_raw' for k in KEYS}
     processes.append(start('classifier_node', params, node_overrides, env,
                            logs / f'node_{name}.log'))

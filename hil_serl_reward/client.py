@@ -20,7 +20,7 @@ import collections
 import threading
 import time
 import uuid
-from typing import Any, Deque, List, Optional
+from typing import Any, Callable, Collection, Deque, List, Optional
 
 import rclpy
 from rclpy.executors import SingleThreadedExecutor
@@ -28,7 +28,6 @@ from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 
-from hil_serl_reward.pipeline.stamps import stamp_to_ns
 from hil_serl_reward.ros import classification
 from hil_serl_reward.ros.classification import ClassificationResult, NotAClassification
 
@@ -88,13 +87,11 @@ class ClassificationClient:
 
     def _on_message(self, msg: Any) -> None:
         try:
-            probability = classification.success_probability(msg)
+            result = classification.result_from_message(msg, time.monotonic())
         except NotAClassification as exc:
             self.ignored += 1
             self.node.get_logger().warning(str(exc), throttle_duration_sec=5.0)
             return
-        result = ClassificationResult(stamp_to_ns(msg.header.stamp), msg.header.frame_id,
-                                      probability, time.monotonic())
         with self._cond:
             went_back = bool(self._history) and result.stamp_ns <= self._history[-1].stamp_ns
             if went_back:
@@ -136,23 +133,33 @@ class ClassificationClient:
         with self._cond:
             return self._history[-1] if self._history else None
 
-    def _find(self, stamp_ns: int, exact: bool) -> Optional[ClassificationResult]:
-        for result in self._history:
-            if result.stamp_ns == stamp_ns or (not exact and result.stamp_ns > stamp_ns):
-                return result
-        return None
-
-    def wait_for(self, stamp_ns: int, timeout: float, exact: bool = False
-                 ) -> ClassificationResult:
-        """The result of the first set stamped at or after `stamp_ns` (with `exact`, stamped
-        `stamp_ns`), waiting up to `timeout` seconds; ClassificationTimeout otherwise."""
+    def _wait(self, match: Callable[[ClassificationResult], bool], stamp_ns: int,
+              timeout: float) -> ClassificationResult:
         with self._cond:
-            found = self._cond.wait_for(lambda: self._find(stamp_ns, exact), timeout)
+            found = self._cond.wait_for(
+                lambda: next((r for r in self._history if match(r)), None), timeout)
             newest = self._history[-1] if self._history else None
         if found is None:
             raise ClassificationTimeout(stamp_ns, timeout, newest, self.clock_hint())
         self._check_publishers('a result arrived')
         return found
+
+    def wait_for(self, stamp_ns: int, timeout: float, exact: bool = False
+                 ) -> ClassificationResult:
+        """The result of the first set stamped at or after `stamp_ns` (with `exact`, stamped
+        `stamp_ns`), waiting up to `timeout` seconds; ClassificationTimeout otherwise."""
+        def match(result: ClassificationResult) -> bool:
+            return result.stamp_ns == stamp_ns or (not exact and result.stamp_ns > stamp_ns)
+        return self._wait(match, stamp_ns, timeout)
+
+    def wait_for_one_of(self, stamps: Collection[int], timeout: float,
+                        frame_id: Optional[str] = None) -> ClassificationResult:
+        """The result of a set stamped exactly one of `stamps` (and, given, with that
+        `frame_id`): an actor that sent its observation under those stamps takes nothing else."""
+        wanted = set(stamps)
+        return self._wait(lambda r: r.stamp_ns in wanted
+                          and (frame_id is None or r.frame_id == frame_id),
+                          min(wanted), timeout)
 
     def clock_hint(self) -> str:
         """Why waits fail when the client and the reward node keep different clocks."""

@@ -13,10 +13,11 @@ an older one. Two ways for the frames to reach the node:
   later than);
 - the env reads its cameras itself, as hil-serl's Franka env does (`image_topics={key: topic}`):
   the wrapper publishes the observation's images (the env's 128x128 crops) on the node's
-  camera topics under one fresh stamp and waits for the result of that set (published again,
-  under a newer stamp, every `republish_after` seconds until one is classified). With an
-  empty crop the node classifies those pixels unchanged: the reward equals hil-serl's
-  in-process call on the same observation.
+  camera topics as one set and takes the result of exactly that set
+  (remote_classifier.RemoteClassifier: published again, under a newer stamp, every
+  `republish_after` seconds until one is classified; several actors on one node never see
+  each other's results). With an empty crop the node classifies those pixels unchanged: the
+  reward equals hil-serl's in-process call on the same observation.
 
 Stamps and waits run on the client's ROS clock: with a simulator or a bag publishing /clock
 (the reward node on `use_sim_time`), give `use_sim_time=True`.
@@ -29,27 +30,24 @@ reward stays a float). Left out, the rule is hil-serl's `int(p > threshold)` in 
 On timeout: `on_timeout='raise'` raises ClassificationTimeout; `'zero'` gives reward 0 with
 `info['reward_timeout'] = True`. A stale reward is never returned. gymnasium is an optional
 dependency (`pip install hil_serl_reward[rl]`); this module needs it, the node does not.
+The wrapper takes binary results; for an n-way node (egg_flip) run hil-serl's own wrapper with
+`remote_classifier.load_classifier_func`.
 """
 import inspect
 import time
 from typing import Any, Callable, Dict, Mapping, Optional, Tuple
 
 import gymnasium as gym
-import numpy as np
-from rclpy.qos import QoSProfile, ReliabilityPolicy
-from rclpy.time import Time
-from sensor_msgs.msg import Image
 
 from hil_serl_reward.client import ClassificationClient, ClassificationTimeout
 from hil_serl_reward.pipeline.decision import above_threshold
-from hil_serl_reward.pipeline.image_conversion import rgb_to_msg
+from hil_serl_reward.remote_classifier import RemoteClassifier
 from hil_serl_reward.ros.classification import ClassificationResult
 
 RewardFunc = Callable[[float, Any], Any]
 CaptureStamp = Callable[[Any, Dict[str, Any]], Optional[int]]
 ON_TIMEOUT = ('raise', 'zero')
 CAPTURE_STAMP_KEY = 'capture_stamp_ns'
-IMAGE_QOS = QoSProfile(depth=5, reliability=ReliabilityPolicy.RELIABLE)
 
 
 def threshold_reward(threshold: float) -> RewardFunc:
@@ -87,18 +85,6 @@ def reported_capture_stamp(obs: Any, info: Dict[str, Any]) -> Optional[int]:
     return info.get(CAPTURE_STAMP_KEY)
 
 
-def camera_frame(image: np.ndarray) -> np.ndarray:
-    """An observation image (H, W, 3), possibly with leading length-1 axes (hil-serl's time
-    axis, a batch axis), as the (H, W, 3) uint8 frame to publish."""
-    frame = np.asarray(image)
-    while frame.ndim > 3 and frame.shape[0] == 1:
-        frame = frame[0]
-    if frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
-        raise ValueError(f'expected an (H, W, 3) uint8 RGB image, optionally with leading '
-                         f'axes of length 1; got {image.shape} {image.dtype}')
-    return np.ascontiguousarray(frame)
-
-
 class RemoteRewardClassifierWrapper(gym.Wrapper):
     def __init__(self, env: gym.Env, reward_func: Any = THRESHOLD_RULE,
                  target_hz: Optional[float] = None, *, threshold: float = 0.5,
@@ -115,14 +101,12 @@ class RemoteRewardClassifierWrapper(gym.Wrapper):
             threshold_reward(threshold) if reward_func is THRESHOLD_RULE else reward_func)
         self.target_hz = target_hz
         self.timeout = timeout
-        self.republish_after = republish_after
         self.on_timeout = on_timeout
         self.capture_stamp = capture_stamp
         self._owns_client = client is None
         self.client = client or ClassificationClient(use_sim_time=use_sim_time)
-        self.image_publishers = {
-            key: self.client.node.create_publisher(Image, topic, IMAGE_QOS)
-            for key, topic in (image_topics or {}).items()}
+        self.remote = (RemoteClassifier(self.client, image_topics, timeout, republish_after)
+                       if image_topics else None)
 
     def _now_ns(self) -> int:
         return self.client.node.get_clock().now().nanoseconds
@@ -130,50 +114,24 @@ class RemoteRewardClassifierWrapper(gym.Wrapper):
     def wait_for_node(self, timeout: float = 10.0) -> None:
         """Until DDS discovery has matched the reward node on every topic this wrapper uses:
         images published before that would be lost."""
+        if self.remote is not None:
+            self.remote.wait_for_node(timeout)
+            return
         deadline = time.monotonic() + timeout
-        def image_subscribers() -> list:
-            return [p.get_subscription_count() for p in self.image_publishers.values()]
-        while not (self.client.publisher_count() > 0 and all(image_subscribers())
-                   and self._now_ns() > 0):        # a simulator clock: until /clock came
+        while not (self.client.publisher_count() > 0 and self._now_ns() > 0):  # sim: /clock
             if time.monotonic() > deadline:
-                raise TimeoutError(
-                    f'no reward node matched within {timeout:g} s: '
-                    f'{self.client.publisher_count()} classification publishers, image '
-                    f'subscribers {image_subscribers()}, clock {self._now_ns()} ns')
+                raise TimeoutError(f'no reward node matched within {timeout:g} s: '
+                                   f'{self.client.publisher_count()} classification '
+                                   f'publishers, clock {self._now_ns()} ns')
             time.sleep(0.01)
 
-    def publish_images(self, obs: Mapping[str, Any]) -> int:
-        """Publishes the observation's images as one camera set; returns its stamp."""
-        stamp = self._now_ns()
-        header_stamp = Time(nanoseconds=stamp).to_msg()
-        for key, publisher in self.image_publishers.items():
-            msg = Image(**rgb_to_msg(camera_frame(obs[key])))
-            msg.header.stamp = header_stamp
-            publisher.publish(msg)
-        return stamp
-
     def await_result(self, obs: Any, info: Dict[str, Any]) -> ClassificationResult:
-        """This step's result, or ClassificationTimeout after `timeout` seconds. Published
-        observations go out again every `republish_after` seconds until one is classified: DDS
-        can lose a message even after discovery has matched both ends (seen with the first
-        one), and any set stamped since the first publication carries this observation's
-        images, as only this wrapper publishes on these topics."""
-        if not self.image_publishers:
-            reported = self.capture_stamp(obs, info)
-            stamp = self._now_ns() if reported is None else int(reported)
-            return self.client.wait_for(stamp, self.timeout)
-        first = self.publish_images(obs)
-        deadline = time.monotonic() + self.timeout
-        while True:
-            remaining = deadline - time.monotonic()
-            try:
-                return self.client.wait_for(first, max(0.0, min(self.republish_after,
-                                                                  remaining)))
-            except ClassificationTimeout:
-                if remaining <= self.republish_after:
-                    raise ClassificationTimeout(first, self.timeout, self.client.latest(),
-                                                self.client.clock_hint()) from None
-                self.publish_images(obs)
+        """This step's result, or ClassificationTimeout after `timeout` seconds."""
+        if self.remote is not None:
+            return self.remote.classify(obs)
+        reported = self.capture_stamp(obs, info)
+        stamp = self._now_ns() if reported is None else int(reported)
+        return self.client.wait_for(stamp, self.timeout)
 
     def compute_reward(self, obs: Any, info: Dict[str, Any]) -> Any:
         """reward_func's value, unchanged (a shaped float stays a float); 0 without a
@@ -187,6 +145,12 @@ class RemoteRewardClassifierWrapper(gym.Wrapper):
                 raise
             info.update(reward_timeout=True, reward_probability=None, reward_stamp_ns=None)
             return 0
+        if result.n_way:
+            raise ValueError(
+                f'the reward node serves an n-way classifier ({[n for n, _ in result.scores]}):'
+                f' this wrapper takes binary results; use hil-serl\'s wrapper (e.g. '
+                f'EggClassifierWrapper) with hil_serl_reward.remote_classifier.'
+                f'load_classifier_func')
         info.update(reward_timeout=False, reward_probability=result.probability,
                     reward_stamp_ns=result.stamp_ns)
         return self.reward_func(result.probability, obs)
@@ -209,8 +173,8 @@ class RemoteRewardClassifierWrapper(gym.Wrapper):
         return obs, info
 
     def close(self) -> None:
-        for publisher in self.image_publishers.values():
-            self.client.node.destroy_publisher(publisher)
+        if self.remote is not None:
+            self.remote.close()
         if self._owns_client:
             self.client.close()
         super().close()

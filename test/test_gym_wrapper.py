@@ -173,7 +173,7 @@ def test_published_observations_get_hil_serls_in_process_reward(bench, checkpoin
     from hil_serl_reward.client import ClassificationClient
     from hil_serl_reward.gym_wrapper import RemoteRewardClassifierWrapper
     bench.start_node(checkpoint_path=str(checkpoint_for(KEYS)), image_keys=list(KEYS),
-                     camera_timeout=60.0)
+                     camera_timeout=60.0, sync_slop=1e-9)
     bench.connect(list(KEYS))
     ns = bench.namespace
     wrapper = RemoteRewardClassifierWrapper(
@@ -198,7 +198,7 @@ def test_the_nodes_preprocessing_is_the_identity_on_128x128_frames():
 
 
 def test_observation_images_must_be_rgb_uint8():
-    from hil_serl_reward.gym_wrapper import camera_frame
+    from hil_serl_reward.remote_classifier import camera_frame
     assert camera_frame(np.zeros((1, 1, 128, 128, 3), np.uint8)).shape == (128, 128, 3)
     with pytest.raises(ValueError, match=r'\(2, 128, 128, 3\) uint8'):
         camera_frame(np.zeros((2, 128, 128, 3), np.uint8))
@@ -216,7 +216,7 @@ def test_published_observations_are_sent_again_until_one_is_classified(bench, ch
     from hil_serl_reward.gym_wrapper import RemoteRewardClassifierWrapper
     from test_lifecycle import Lifecycle
     node = bench.start_node(checkpoint_path=str(checkpoint_for(KEYS)), image_keys=list(KEYS),
-                            camera_timeout=60.0, autostart=False)
+                            camera_timeout=60.0, autostart=False, sync_slop=1e-9)
     lifecycle = Lifecycle(bench, node)
     assert lifecycle.transition(1)                                   # configure
     ns = bench.namespace
@@ -270,7 +270,7 @@ def test_on_a_simulator_clock_the_wrapper_runs_on_it(bench, checkpoint_for, use_
     from hil_serl_reward.gym_wrapper import RemoteRewardClassifierWrapper
     clock = SimulatorClock(bench)
     bench.start_node(checkpoint_path=str(checkpoint_for(KEYS)), image_keys=list(KEYS),
-                     camera_timeout=60.0, use_sim_time=True)
+                     camera_timeout=60.0, use_sim_time=True, sync_slop=1e-9)
     ns = bench.namespace
     wrapper = RemoteRewardClassifierWrapper(
         CroppingEnv(), timeout=3.0, republish_after=0.5, image_topics={

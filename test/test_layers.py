@@ -14,7 +14,8 @@ ROS_MODULES = {'rclpy', 'launch', 'launch_ros', 'launch_testing', 'message_filte
                'ament_index_python', 'builtin_interfaces', 'diagnostic_msgs', 'lifecycle_msgs',
                'rcl_interfaces', 'sensor_msgs', 'std_msgs', 'vision_msgs'}
 # The RL side's API at the top of the package: it reads results over DDS, never runs the model.
-TOP_LEVEL = {'client': {'ros', 'pipeline'}, 'gym_wrapper': {'ros', 'pipeline', 'client'}}
+TOP_LEVEL = {'client': {'ros', 'pipeline'}, 'remote_classifier': {'ros', 'pipeline', 'client'},
+             'gym_wrapper': {'ros', 'pipeline', 'client', 'remote_classifier'}}
 
 
 def imported_modules(path: Path):

@@ -10,6 +10,8 @@ with its softmax probability, in the checkpoint's class order.
 import dataclasses
 from typing import Any, Optional, Sequence, Tuple
 
+import numpy as np
+
 from hil_serl_reward.pipeline.stamps import stamp_to_ns, write_stamp
 
 SUCCESS = 'success'
@@ -43,22 +45,50 @@ def classification_message(stamp: int, frame_id: str, probability: float,
 
 @dataclasses.dataclass(frozen=True)
 class ClassificationResult:
-    """One `classification` message as the RL side sees it."""
+    """One `classification` message as the RL side sees it: binary (`probability` of success)
+    or n-way (`probability` None; the classes' softmax scores in `scores`)."""
 
     stamp_ns: int
     frame_id: str
-    probability: float
+    probability: Optional[float]
     received_at: float      # time.monotonic() on arrival, for latency measurements
+    scores: Tuple[Tuple[str, float], ...] = ()      # every hypothesis, in the message's order
+
+    @property
+    def n_way(self) -> bool:
+        return self.probability is None
+
+    def logits(self) -> np.ndarray:
+        """The classifier's logits as hil-serl's `classifier(obs)` returns them (float32),
+        recovered from the scores: binary, the log-odds of success (shape (1,)); n-way, the
+        log-probabilities (shape (n,)), which differ from the logits by a constant that
+        softmax and argmax ignore. A score of exactly 0 or 1 (|logit| > ~17 in float32)
+        gives an infinite logit, whose sigmoid or softmax is that score again."""
+        with np.errstate(divide='ignore'):
+            if not self.n_way:
+                p = np.float64(self.probability)
+                return np.array([np.log(p) - np.log1p(-p)], np.float32)
+            return np.log(np.array([score for _, score in self.scores], np.float64)
+                          ).astype(np.float32)
 
 
 class NotAClassification(ValueError):
-    """A `classification` message without a `success` hypothesis (another publisher?)."""
+    """A `classification` message that is not a reward node's result (another publisher?):
+    neither a `success`/`failure` pair nor n-way scores."""
 
 
-def success_probability(msg: Any) -> float:
-    for hypothesis in msg.results:
-        if hypothesis.class_id == SUCCESS:
-            return float(hypothesis.score)
+def result_from_message(msg: Any, received_at: float) -> ClassificationResult:
+    """The result in a reward node's message: binary when it holds `success` and `failure`,
+    n-way when it holds at least three distinct classes whose scores sum to 1 (softmax)."""
+    scores = tuple((h.class_id, float(h.score)) for h in msg.results)
+    names = [name for name, _ in scores]
+    stamp = stamp_to_ns(msg.header.stamp)
+    if set(names) == {SUCCESS, FAILURE} and len(names) == 2:
+        return ClassificationResult(stamp, msg.header.frame_id, dict(scores)[SUCCESS],
+                                    received_at, scores)
+    if (len(names) >= 3 and len(set(names)) == len(names)
+            and abs(sum(score for _, score in scores) - 1.0) < 1e-4):
+        return ClassificationResult(stamp, msg.header.frame_id, None, received_at, scores)
     raise NotAClassification(
-        f"no '{SUCCESS}' hypothesis in a classification stamped {stamp_to_ns(msg.header.stamp)} "
-        f"(class ids: {[h.class_id for h in msg.results]})")
+        f"a classification stamped {stamp} is not a reward node's result: neither "
+        f"'{SUCCESS}'/'{FAILURE}' nor n-way softmax scores (class ids: {names})")

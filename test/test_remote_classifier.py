@@ -1,0 +1,236 @@
+"""The drop-in for hil-serl's `load_classifier_func` (remote_classifier.py) against real reward
+nodes over DDS: hil-serl's own wrappers (as its code behaves: hil_serl_wrappers.py) give, step
+for step, what they give with the classifier in process: the binary wrapper, the multi-stage
+wrapper over two nodes (object_handover's latches), the egg-flip wrapper on a 3-way node.
+Several actors on one node each get only the results of their own observations."""
+import threading
+import time
+
+import numpy as np
+import pytest
+
+try:
+    import gymnasium as gym
+except ImportError:             # the RL extra (requirements/rl.txt); the node does not need it
+    gym = None
+
+from hil_serl_reward.ros import classification
+
+pytestmark = [pytest.mark.skipif(classification.UNAVAILABLE is not None,
+                                 reason=classification.UNAVAILABLE or ''),
+              pytest.mark.skipif(gym is None, reason='gymnasium is not installed (pip install '
+                                 '-r requirements/rl.txt, or rosdep key python3-gymnasium-pip)')]
+Env = object if gym is None else gym.Env
+KEYS = ('wrist_1', 'front')
+EGG_CLASSES = ['egg_0', 'egg_1', 'egg_lost']            # config/examples/egg_flip.yaml
+COLOURS = {'black': (0, 0, 0), 'white': (255, 255, 255), 'cyan': (0, 255, 255),
+           'yellow': (255, 255, 0), 'blue': (0, 0, 255)}
+
+
+def decisive_checkpoint(folder, n_way, seed):
+    """A checkpoint of hil-serl's shape whose head is scaled up so that plain colours get
+    confident, different answers (a random head sits near p = 0.5, where no rule fires)."""
+    import jax
+    from conftest import params_for
+    from hil_serl_reward.model.checkpoint import save_checkpoint
+    from hil_serl_reward.model.reward_classifier import ClassifierSpec
+    spec = ClassifierSpec(KEYS, n_way=n_way)
+    params = jax.tree_util.tree_map(np.asarray, dict(params_for(spec, seed)))
+    params['Dense_1'] = {**params['Dense_1'], 'kernel': params['Dense_1']['kernel'] * 30.0}
+    save_checkpoint(folder, params, spec, step=1)
+    return folder
+
+
+class ScriptedEnv(Env):
+    """hil-serl's env in miniature: 128x128 crops with a time axis and a `state`, showing the
+    scripted colour at reset (script[0]) and at each step."""
+
+    def __init__(self, script):
+        self.script = script
+        self.observation_space = gym.spaces.Dict({k: gym.spaces.Box(
+            0, 255, (1, 128, 128, 3), np.uint8) for k in KEYS})
+        self.action_space = gym.spaces.Discrete(1)
+        self.steps = 0
+
+    def observe(self):
+        colour = COLOURS[self.script[min(self.steps, len(self.script) - 1)]]
+        obs = {k: np.full((1, 128, 128, 3), colour, np.uint8) for k in KEYS}
+        obs['state'] = np.zeros((1, 2), np.float32)
+        return obs
+
+    def reset(self, seed=None, options=None):
+        self.steps = 0
+        return self.observe(), {}
+
+    def step(self, action):
+        self.steps += 1
+        return self.observe(), 0, False, False, {}
+
+
+def in_process(checkpoint):
+    """hil-serl's `classifier(obs) -> logits`, here in this process."""
+    from hil_serl_reward.model.inference import RewardClassifier
+    classifier = RewardClassifier.from_checkpoint(checkpoint, device='cpu')
+    return lambda obs: np.asarray(classifier.predict({k: obs[k][0] for k in KEYS}).logits[0])
+
+
+def serve(bench, checkpoint, **params):
+    """A reward node for actors that publish their crops: no crop, identical stamps only."""
+    bench.start_node(checkpoint_path=str(checkpoint), image_keys=list(KEYS),
+                     camera_timeout=60.0, sync_slop=1e-9, **params)
+
+
+def remote(bench, n_way=2, **kwargs):
+    from hil_serl_reward.remote_classifier import load_classifier_func
+    return load_classifier_func(None, None, KEYS, '/unused/classifier_ckpt', n_way,
+                                namespace=bench.namespace, timeout=10.0, **kwargs)
+
+
+def trajectory(wrapper, steps):
+    """(reward, done, succeed, state) of reset and each step until done."""
+    obs, info = wrapper.reset()
+    seen = [(None, False, info['succeed'], obs['state'].tolist())]
+    for _ in range(steps):
+        obs, reward, done, _, info = wrapper.step(0)
+        seen.append((int(reward), bool(done), info['succeed'], obs['state'].tolist()))
+        if done:
+            break
+    return seen
+
+
+def close(*funcs):
+    for func in funcs:
+        func.remote.close()
+        func.remote.client.close()
+
+
+def test_hil_serls_binary_wrapper_with_the_drop_in(bench, tmp_path):
+    from hil_serl_wrappers import MultiCameraBinaryRewardClassifierWrapper
+    checkpoint = decisive_checkpoint(tmp_path / 'ckpt', 2, seed=2)
+    serve(bench, checkpoint)
+    script = ['black', 'blue', 'white']
+    func = remote(bench)
+    local = in_process(checkpoint)
+    try:
+        import jax
+        def rule(classifier):            # ram_insertion's reward_func, gripper check left out
+            return lambda obs: int(jax.nn.sigmoid(classifier(obs).item()) > 0.7)
+        got = trajectory(MultiCameraBinaryRewardClassifierWrapper(
+            ScriptedEnv(script), rule(func)), 5)
+        want = trajectory(MultiCameraBinaryRewardClassifierWrapper(
+            ScriptedEnv(script), rule(local)), 5)
+        assert got == want
+        assert [step[0] for step in want[1:]] == [0, 1], want     # the rule fired on white
+        for colour in COLOURS:                   # the logits themselves, through the sigmoid
+            obs = ScriptedEnv([colour]).observe()
+            assert float(jax.nn.sigmoid(func(obs)[0])) == pytest.approx(
+                float(jax.nn.sigmoid(local(obs)[0])), abs=1e-6)
+    finally:
+        close(func)
+
+
+def test_object_handovers_two_stages_latch_as_upstream(bench, tmp_path):
+    """Two nodes (one checkpoint per stage, each in its own namespace), hil-serl's
+    MultiStageBinaryRewardClassifierWrapper: stage 1 fires on cyan, stage 2 on white; a stage
+    once latched gives no second reward, and the episode ends when both are."""
+    from hil_serl_wrappers import MultiStageBinaryRewardClassifierWrapper
+    from ros_harness import Bench
+    second = Bench()
+    checkpoints = [decisive_checkpoint(tmp_path / f'stage_{i}', 2, seed)
+                   for i, seed in ((1, 1), (2, 2))]
+    serve(bench, checkpoints[0])
+    serve(second, checkpoints[1])
+    script = ['black', 'black', 'cyan', 'cyan', 'white', 'black']
+    funcs = [remote(bench), remote(second)]
+    try:
+        got = trajectory(MultiStageBinaryRewardClassifierWrapper(ScriptedEnv(script), funcs), 8)
+        want = trajectory(MultiStageBinaryRewardClassifierWrapper(
+            ScriptedEnv(script), [in_process(c) for c in checkpoints]), 8)
+        assert got == want
+        assert [(r, d, s) for r, d, s, _ in want[1:]] == [
+            (0, False, False), (1, False, False), (0, False, False), (1, True, True)], want
+        again = MultiStageBinaryRewardClassifierWrapper(ScriptedEnv(['cyan', 'cyan']), funcs)
+        assert [step[0] for step in trajectory(again, 1)[1:]] == [1]    # reset un-latches
+    finally:
+        close(*funcs)
+        second.close()
+
+
+def test_egg_flip_on_a_three_way_node(bench, tmp_path):
+    """hil-serl's EggClassifierWrapper with the drop-in (n_way=3): the class at reset is 0
+    (yellow); blue stays class 0, black is class 1 below the 0.9 confidence, white is class 1
+    with it: reward 1 and done there, as with the classifier in process; the class sequence
+    appended to obs['state'] is the same."""
+    from hil_serl_wrappers import EggClassifierWrapper
+    checkpoint = decisive_checkpoint(tmp_path / 'egg', 3, seed=3)
+    serve(bench, checkpoint, class_names=EGG_CLASSES, target_classes=['egg_1'], threshold=0.9)
+    script = ['yellow', 'yellow', 'blue', 'black', 'white', 'yellow']
+    func = remote(bench, n_way=3)
+    try:
+        got = trajectory(EggClassifierWrapper(ScriptedEnv(script), func), 8)
+        want = trajectory(EggClassifierWrapper(ScriptedEnv(script), in_process(checkpoint)), 8)
+        assert got == want
+        assert [(r, d) for r, d, _, _ in want[1:]] == [(0, False)] * 3 + [(1, True)], want
+        assert [s[0][-1] for _, _, _, s in want] == [0, 0, 0, 1, 1], want     # the classes
+        with pytest.raises(ValueError, match='expects a binary result; the node .* answered '
+                                             'with 3 classes'):
+            binary = remote(bench, n_way=2)
+            try:
+                binary(ScriptedEnv(['white']).observe())
+            finally:
+                close(binary)
+    finally:
+        close(func)
+
+
+@pytest.mark.parametrize('actors', [2, 4])
+def test_actors_on_one_node_get_only_their_own_results(bench, checkpoint_for, actors):
+    """Actors publishing to one node at once, at different rates, each with its own images:
+    every result an actor gets is the classifier's answer for that actor's observation."""
+    checkpoint = checkpoint_for(KEYS)
+    serve(bench, checkpoint)
+    local = in_process(checkpoint)
+    funcs = [remote(bench) for _ in range(actors)]
+    outcomes = {i: [] for i in range(actors)}
+    errors = []
+
+    def actor(i):
+        rng = np.random.default_rng(100 + i)
+        try:
+            for step in range(6):
+                obs = {k: rng.integers(0, 256, (1, 128, 128, 3), dtype=np.uint8) for k in KEYS}
+                outcomes[i].append((funcs[i](obs)[0], local(obs)[0]))
+                time.sleep(0.03 * i)
+        except Exception as exc:        # noqa: BLE001 - reported below with the actor
+            errors.append((i, repr(exc)))
+
+    threads = [threading.Thread(target=actor, args=(i,)) for i in range(actors)]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=120)
+        assert not errors, errors
+        for i, results in outcomes.items():
+            assert len(results) == 6, (i, results)
+            for got, want in results:
+                sigmoid = lambda x: 1.0 / (1.0 + np.exp(-np.float64(x)))   # noqa: E731
+                assert sigmoid(got) == pytest.approx(sigmoid(want), abs=1e-6), (i, results)
+        ids = {f.remote.actor_id for f in funcs}
+        assert len(ids) == actors
+    finally:
+        close(*funcs)
+
+
+def test_a_node_that_pairs_different_stamps_is_refused_at_the_first_call(bench, checkpoint_for):
+    """With the default sync_slop (auto, sized for free-running cameras) one observation's
+    wrist image could be classified with another's front image: refused, saying what to set."""
+    bench.start_node(checkpoint_path=str(checkpoint_for(KEYS)), image_keys=list(KEYS),
+                     camera_timeout=60.0)
+    func = remote(bench)
+    try:
+        with pytest.raises(ValueError, match=r'hil_serl_reward pairs frames up to auto apart '
+                                             r'\(sync_slop\).*sync_slop: 1.0e-9'):
+            func(ScriptedEnv(['white']).observe())
+    finally:
+        close(func)
