@@ -6,7 +6,9 @@ node's result for exactly that set. `load_classifier_func` has the shape of hil-
 `serl_launcher.networks.reward_classifier.load_classifier_func`: hil-serl's config code and
 its wrappers (MultiCameraBinaryRewardClassifierWrapper, MultiStageBinaryRewardClassifierWrapper,
 the egg-flip EggClassifierWrapper) run unchanged with only that import swapped; the logits come
-from the node (ClassificationResult.logits: exact log-odds / log-probabilities of the scores).
+from the node's published probabilities (ClassificationResult.logits: their log-odds /
+log-probabilities, so a rule's decision is the in-process one except within one float32 step
+of its threshold).
 
 Several actors on one node (two rigs, a training and an evaluation actor): each one's sets
 carry its own stamps and its own frame_id (`actor_id`), and it takes only results stamped

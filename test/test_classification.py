@@ -140,3 +140,39 @@ def test_the_module_says_why_when_vision_msgs_cannot_be_imported():
     out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True,
                          check=True).stdout
     assert out.startswith('vision_msgs is not importable') and 'rosdep' in out
+
+
+def test_results_read_back_with_hil_serls_logits():
+    """Binary: the log-odds of the published (float32) success probability: its sigmoid is
+    that probability again within one float32 step, and near the thresholds rules use it is
+    the model's logit; n-way: the log-probabilities give the same softmax and argmax; a score
+    of 1 gives an infinite logit whose sigmoid is 1 again; other messages are refused."""
+    import numpy as np
+    for logit in np.array([-7.25, -0.3, 0.0, 0.85, 2.5, 11.0], np.float32):
+        p = np.float32(1.0 / (1.0 + np.exp(-logit)))        # the node's float32 probability
+        msg = classification.classification_message(5, 'f', float(p))
+        result = classification.result_from_message(msg, 0.0)
+        assert not result.n_way and result.scores[0][0] == classification.SUCCESS
+        recovered = result.logits()
+        assert recovered.dtype == np.float32 and recovered.shape == (1,)
+        again = np.float32(1.0 / (1.0 + np.exp(-np.float64(recovered[0]))))
+        assert abs(again - p) <= np.spacing(p)
+        if abs(logit) <= 3:             # p in [0.05, 0.95]: where thresholds sit
+            assert recovered[0] == pytest.approx(logit, rel=1e-5, abs=1e-6)
+    saturated = classification.result_from_message(
+        classification.classification_message(5, 'f', 1.0), 0.0)
+    assert saturated.logits()[0] == np.inf
+    scores = np.exp([1.0, 3.0, -2.0]) / np.exp([1.0, 3.0, -2.0]).sum()
+    msg = classification.classification_message(
+        6, 'f', 0.0, tuple(zip(['a', 'b', 'c'], scores.tolist())))
+    result = classification.result_from_message(msg, 0.0)
+    assert result.n_way and result.probability is None
+    recovered = result.logits()
+    assert recovered.dtype == np.float32 and recovered.shape == (3,)
+    np.testing.assert_allclose(np.exp(recovered) / np.exp(recovered).sum(), scores, rtol=1e-6)
+    for names, values in ((['cat'], [0.9]), (['a', 'b'], [0.5, 0.5]),
+                          (['a', 'b', 'c'], [0.5, 0.5, 0.5]), (['a', 'a', 'b'], [0.2, 0.3, 0.5])):
+        stranger = classification.Classification(results=[
+            classification.ObjectHypothesis(class_id=n, score=v) for n, v in zip(names, values)])
+        with pytest.raises(classification.NotAClassification, match='not a reward node'):
+            classification.result_from_message(stranger, 0.0)

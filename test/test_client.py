@@ -16,8 +16,9 @@ pytestmark = pytest.mark.skipif(classification.UNAVAILABLE is not None,
 RELIABLE = QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE)
 
 
-def test_importing_the_client_does_not_import_jax():
-    code = ('import sys\nimport hil_serl_reward.client\n'
+@pytest.mark.parametrize('module', ['client', 'remote_classifier'])
+def test_importing_the_rl_side_does_not_import_jax(module):
+    code = (f'import sys\nimport hil_serl_reward.{module}\n'
             'print(sorted(m for m in sys.modules if m.split(".")[0] in ("jax", "flax")))')
     out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True,
                          check=True).stdout

@@ -3,8 +3,12 @@ nodes over DDS: hil-serl's own wrappers (as its code behaves: hil_serl_wrappers.
 for step, what they give with the classifier in process: the binary wrapper, the multi-stage
 wrapper over two nodes (object_handover's latches), the egg-flip wrapper on a 3-way node.
 Several actors on one node each get only the results of their own observations."""
+import os
+import re
 import threading
 import time
+import types
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -27,14 +31,14 @@ COLOURS = {'black': (0, 0, 0), 'white': (255, 255, 255), 'cyan': (0, 255, 255),
            'yellow': (255, 255, 0), 'blue': (0, 0, 255)}
 
 
-def decisive_checkpoint(folder, n_way, seed):
+def decisive_checkpoint(folder, n_way, seed, keys=KEYS):
     """A checkpoint of hil-serl's shape whose head is scaled up so that plain colours get
     confident, different answers (a random head sits near p = 0.5, where no rule fires)."""
     import jax
     from conftest import params_for
     from hil_serl_reward.model.checkpoint import save_checkpoint
     from hil_serl_reward.model.reward_classifier import ClassifierSpec
-    spec = ClassifierSpec(KEYS, n_way=n_way)
+    spec = ClassifierSpec(tuple(keys), n_way=n_way)
     params = jax.tree_util.tree_map(np.asarray, dict(params_for(spec, seed)))
     params['Dense_1'] = {**params['Dense_1'], 'kernel': params['Dense_1']['kernel'] * 30.0}
     save_checkpoint(folder, params, spec, step=1)
@@ -43,19 +47,23 @@ def decisive_checkpoint(folder, n_way, seed):
 
 class ScriptedEnv(Env):
     """hil-serl's env in miniature: 128x128 crops with a time axis and a `state`, showing the
-    scripted colour at reset (script[0]) and at each step."""
+    scripted colour (or `noise<seed>`) at reset (script[0]) and at each step."""
 
-    def __init__(self, script):
+    def __init__(self, script, gripper=0.0, keys=KEYS):
         self.script = script
+        self.gripper = gripper
+        self.keys = keys
         self.observation_space = gym.spaces.Dict({k: gym.spaces.Box(
-            0, 255, (1, 128, 128, 3), np.uint8) for k in KEYS})
+            0, 255, (1, 128, 128, 3), np.uint8) for k in keys})
         self.action_space = gym.spaces.Discrete(1)
         self.steps = 0
 
     def observe(self):
-        colour = COLOURS[self.script[min(self.steps, len(self.script) - 1)]]
-        obs = {k: np.full((1, 128, 128, 3), colour, np.uint8) for k in KEYS}
-        obs['state'] = np.zeros((1, 2), np.float32)
+        name = self.script[min(self.steps, len(self.script) - 1)]
+        image = (np.random.default_rng(int(name[5:])).integers(0, 256, (128, 128, 3), np.uint8)
+                 if name.startswith('noise') else np.full((128, 128, 3), COLOURS[name], np.uint8))
+        obs = {k: image[None] for k in self.keys}
+        obs['state'] = np.array([[self.gripper, 0.0]], np.float32)
         return obs
 
     def reset(self, seed=None, options=None):
@@ -81,9 +89,14 @@ def serve(bench, checkpoint, **params):
 
 
 def remote(bench, n_way=2, **kwargs):
+    """The drop-in on a client of the bench's probe node: a DDS participant per actor, as
+    separate actor processes have, is what docs/rl.md's snippet test does; dozens of them in
+    one long test process made discovery take over 30 s here."""
+    from hil_serl_reward.client import ClassificationClient
     from hil_serl_reward.remote_classifier import load_classifier_func
     return load_classifier_func(None, None, KEYS, '/unused/classifier_ckpt', n_way,
-                                namespace=bench.namespace, timeout=10.0, **kwargs)
+                                namespace=bench.namespace, timeout=10.0,
+                                client=ClassificationClient(node=bench.probe), **kwargs)
 
 
 def trajectory(wrapper, steps):
@@ -234,3 +247,80 @@ def test_a_node_that_pairs_different_stamps_is_refused_at_the_first_call(bench, 
             func(ScriptedEnv(['white']).observe())
     finally:
         close(func)
+
+
+RL_DOC = Path(__file__).resolve().parents[1] / 'docs' / 'rl.md'
+
+
+def rl_snippet(containing):
+    """The python block of docs/rl.md that contains `containing`, as written there."""
+    blocks = [b for b in re.findall(r'```python\n(.*?)```', RL_DOC.read_text(), re.S)
+              if containing in b]
+    assert len(blocks) == 1, f'{len(blocks)} python blocks of docs/rl.md contain {containing!r}'
+    return blocks[0]
+
+
+def run_snippet(code, env, keys=KEYS):
+    """Runs a docs/rl.md snippet in a hil-serl config's scope: `self.classifier_keys`, `env`,
+    `classifier` (the config's flag), hil-serl's wrappers; returns the env it made."""
+    import jax
+    import hil_serl_wrappers
+    scope = {'jax': jax, 'os': os, 'env': env, 'classifier': True,
+             'self': types.SimpleNamespace(classifier_keys=list(keys)),
+             'EggClassifierWrapper': hil_serl_wrappers.EggClassifierWrapper,
+             'MultiStageBinaryRewardClassifierWrapper':
+                 hil_serl_wrappers.MultiStageBinaryRewardClassifierWrapper}
+    exec(compile(code, str(RL_DOC), 'exec'), scope)    # noqa: S102 - the documentation's code
+    return scope['env']
+
+
+def closing(env):
+    """Closes the clients a snippet's loaders made (the wrappers hold them)."""
+    funcs = getattr(env, 'reward_classifier_func', None)
+    funcs = funcs if isinstance(funcs, list) else [funcs] if funcs else []
+    close(*[f for f in funcs if hasattr(f, 'remote')])
+    if hasattr(env, 'remote'):
+        env.close()
+
+
+def test_the_docs_rl_snippets_run_as_written(bench, tmp_path):
+    """docs/rl.md's config snippets, as written, against nodes in the namespaces they name
+    (the root and /stage_1, /stage_2): the egg flip, the two stages, the package's wrapper
+    with ram_insertion's gripper check."""
+    from ros_harness import Bench
+    stages = [Bench(), Bench()]
+    try:
+        from hil_serl_reward.ros.params_file import read_node_parameters
+        yaml_block = re.search(r'```yaml\n(.*?)```', RL_DOC.read_text(), re.S).group(1)
+        (tmp_path / 'egg.yaml').write_text(yaml_block)
+        params = read_node_parameters(tmp_path / 'egg.yaml')      # the node's, as written
+        keys = tuple(params['image_keys'])
+        bench.namespace = ''                                   # the snippets' root namespace
+        bench.start_node(**{**params, 'camera_timeout': 60.0, 'checkpoint_path': str(
+            decisive_checkpoint(tmp_path / 'egg', len(params['class_names']), 3, keys))})
+        env = run_snippet(rl_snippet('EggClassifierWrapper(env'),
+                          ScriptedEnv(['noise5', 'noise5', 'black'], keys=keys), keys)
+        try:
+            assert [step[0] for step in trajectory(env, 4)[1:]] == [0, 1]
+        finally:
+            closing(env)
+        bench.remove(bench.node)
+        for stage, (name, seed) in zip(stages, (('/stage_1', 1), ('/stage_2', 2))):
+            stage.namespace = name
+            serve(stage, decisive_checkpoint(tmp_path / name[1:], 2, seed))
+        env = run_snippet(rl_snippet('MultiStageBinaryRewardClassifierWrapper(env'),
+                          ScriptedEnv(['black', 'cyan', 'cyan', 'white']))
+        try:
+            assert [step[0] for step in trajectory(env, 5)[1:]] == [1, 0, 1]
+        finally:
+            closing(env)
+        serve(bench, decisive_checkpoint(tmp_path / 'binary', 2, seed=2))
+        env = run_snippet(rl_snippet('RemoteRewardClassifierWrapper(\n'),
+                          ScriptedEnv(['black', 'blue', 'white'], gripper=1.0))
+        try:
+            assert [step[0] for step in trajectory(env, 4)[1:]] == [0, 1]
+        finally:
+            closing(env)
+    finally:
+        for stage in stages:
+            stage.close()

@@ -59,11 +59,13 @@ class ClassificationResult:
         return self.probability is None
 
     def logits(self) -> np.ndarray:
-        """The classifier's logits as hil-serl's `classifier(obs)` returns them (float32),
-        recovered from the scores: binary, the log-odds of success (shape (1,)); n-way, the
-        log-probabilities (shape (n,)), which differ from the logits by a constant that
-        softmax and argmax ignore. A score of exactly 0 or 1 (|logit| > ~17 in float32)
-        gives an infinite logit, whose sigmoid or softmax is that score again."""
+        """hil-serl's `classifier(obs)` output (float32), recovered from the scores: binary,
+        the log-odds of success (shape (1,)); n-way, the log-probabilities (shape (n,)), which
+        differ from the logits by a constant that softmax and argmax ignore. The scores are
+        the node's float32 probabilities, so the sigmoid / softmax of these logits gives them
+        back within one float32 step; near p = 0.5 they are the model's logits to 1e-5, far
+        from it less precise (|logit| 11: 1e-4), where no threshold rule looks. A score of 0
+        or 1 gives an infinite logit, whose sigmoid or softmax is that score again."""
         with np.errstate(divide='ignore'):
             if not self.n_way:
                 p = np.float64(self.probability)
