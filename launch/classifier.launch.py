@@ -37,6 +37,9 @@ ARGUMENTS = [
     ('params_file', '', 'node parameters YAML (default: config/classifier.yaml of the package)'),
     ('checkpoint_path', '', 'overrides checkpoint_path of the params file when not empty'),
     ('namespace', '', 'namespace of the reward node and the camera drivers'),
+    ('stages', '', 'several reward nodes, one per name (e.g. "stage_1,stage_2": hil-serl\'s '
+     'multi-stage tasks), each in <namespace>/<name> with its own section of the params file '
+     '(/**/<name>/hil_serl_reward: its checkpoint, threshold...); the cameras once, shared'),
     ('log_level', 'info', 'debug, info, warn, error or fatal'),
     ('start_cameras', 'false', "start the cameras' drivers (cameras.<key>.driver blocks)"),
     ('camera_driver', '', f'overrides every driver.kind: one of {", ".join(drivers.KINDS)} '
@@ -93,30 +96,44 @@ def launch_setup(context, *args, **kwargs):
 
     share = FindPackageShare(PACKAGE).perform(context)
     params_file = get('params_file') or os.path.join(share, 'config', 'classifier.yaml')
-    params = node_parameters(params_file, NODE_NAME, get('namespace') or '/')
+    namespace = '/' + get('namespace').strip('/')
+    stages = [name.strip() for name in get('stages').split(',') if name.strip()]
+    if stages and get('checkpoint_path'):
+        raise RuntimeError('checkpoint_path:= would give every stage the same checkpoint: '
+                           'give each stage its own in the params file '
+                           '(/**/<stage>/hil_serl_reward: checkpoint_path: ...)')
+    stage_params = {stage: node_parameters(params_file, NODE_NAME,
+                                           f"{namespace.rstrip('/')}/{stage}" if stage
+                                           else namespace)
+                    for stage in stages or ['']}
+    params = next(iter(stage_params.values()))      # the cameras: the first stage's blocks
     keys = params.get('image_keys', ['wrist_1', 'front'])
     actions = []
     if get('use_large_image_profile').lower() == 'true':
         for variable, value in profile_env(os.path.join(share, 'config', PROFILE)).items():
             actions.append(SetEnvironmentVariable(variable, value))
-    remappings = []
+    driver_topics = {}
     if get('start_cameras').lower() == 'true' and get('camera_driver') != 'none':
         try:
-            nodes, topics = drivers.plan(params, keys, overrides_from(get))
+            nodes, driver_topics = drivers.plan(params, keys, overrides_from(get))
         except drivers.DriverError as exc:
             raise RuntimeError(f'{params_file}: {exc}') from None
         actions += [driver_action(driver) for driver in nodes]
-        for key, topic in topics.items():
-            own_topic = params.get(f'cameras.{key}.topic', f'{key}/image_raw')
-            compressed = bool(params.get(f'cameras.{key}.compressed', False))
-            remappings.append((transport_topic(own_topic, compressed),
-                               transport_topic(topic, compressed)))
     overrides = [{'checkpoint_path': get('checkpoint_path')}] if get('checkpoint_path') else []
-    reward_node = Node(
-        package=PACKAGE, executable='classifier_node', name=PACKAGE, output='screen',
-        parameters=[params_file, *overrides], remappings=remappings,
-        arguments=['--ros-args', '--log-level', get('log_level')])
-    actions += [reward_node, shut_down_when_it_fails(reward_node)]
+    for stage, values in stage_params.items():
+        remappings = []
+        for key, topic in driver_topics.items():
+            own_topic = values.get(f'cameras.{key}.topic', f'{key}/image_raw')
+            compressed = bool(values.get(f'cameras.{key}.compressed', False))
+            # a stage's node sits one namespace below the drivers: their topics, absolute
+            target = topic if not stage else f"{namespace.rstrip('/')}/{topic.lstrip('/')}"
+            remappings.append((transport_topic(own_topic, compressed),
+                               transport_topic(target, compressed)))
+        reward_node = Node(
+            package=PACKAGE, executable='classifier_node', name=PACKAGE, output='screen',
+            namespace=stage or None, parameters=[params_file, *overrides],
+            remappings=remappings, arguments=['--ros-args', '--log-level', get('log_level')])
+        actions += [reward_node, shut_down_when_it_fails(reward_node)]
     if get('namespace'):
         return [GroupAction([PushRosNamespace(get('namespace')), *actions])]
     return actions

@@ -38,7 +38,7 @@ def node_section(cameras: dict) -> dict:
         'threshold': 0.5, 'camera_timeout': 5.0, 'cameras': cameras}}
 
 
-# rig -> (params file, launch arguments, stand-in environment)
+# rig -> (params file, launch arguments, stand-in environment[, reward topics])
 RIGS = {
     'realsense_d405_d435': ({'/**': node_section({
         'wrist_1': {'crop': '20:-20, 40:-40', 'driver': {
@@ -54,6 +54,13 @@ RIGS = {
         'wrist_1': {'driver': {'kind': 'v4l2_camera', 'device': '/dev/video0', **SMALL}},
         'front': {'compressed': True, 'driver': {'kind': 'v4l2_camera',
                                                  'device': '/dev/video1', **SMALL}}})}, {}, {}),
+    # object_handover's shape: one node per stage, each with its section (threshold here),
+    # both on the same two cameras, started once
+    'two_stages': ({'/**': node_section({
+        key: {'driver': {'kind': 'usb_cam', 'device': f'/dev/video{i}', **SMALL}}
+        for i, key in enumerate(('wrist_1', 'front'))}),
+        '/**/stage_2/hil_serl_reward': {'ros__parameters': {'threshold': 0.75}}},
+        {'stages': 'stage_1,stage_2'}, {}, ('stage_1/reward', 'stage_2/reward')),
     'launch_arguments_only': ({'/**': node_section({k: {'topic': f'{k}/image_raw'}
                                                      for k in ('wrist_1', 'front')})},
                               {'camera_driver': 'realsense', 'color_profile': '320x240x15',
@@ -71,7 +78,7 @@ def test_needs_the_package_installed():
 
 
 def _launch_description(rig):
-    params, arguments, env = RIGS[rig]
+    params, arguments, env = RIGS[rig][:3]
     folder = WORK / rig
     folder.mkdir(exist_ok=True)
     params_file = folder / 'rig.yaml'
@@ -93,9 +100,12 @@ if SHARE is not None:           # a launch test module only where the package is
 
     class TestRewardsArrive(unittest.TestCase):
         def test_rewards_within_seconds(self, rig):
-            rewards = receive(NAMESPACE, {'reward': Float32},
-                              lambda got: len(got['reward']) >= 10, 120)['reward']
-            self.assertGreaterEqual(len(rewards), 10, f'rig {rig}: too few rewards')
+            topics = RIGS[rig][3] if len(RIGS[rig]) > 3 else ('reward',)
+            received = receive(NAMESPACE, {topic: Float32 for topic in topics},
+                               lambda got: all(len(got[t]) >= 10 for t in topics), 120)
+            for topic in topics:
+                self.assertGreaterEqual(len(received[topic]), 10,
+                                        f'rig {rig}: too few messages on {topic}')
 
     @launch_testing.post_shutdown_test()
     class TestCleanShutdown(unittest.TestCase):

@@ -189,3 +189,53 @@ def test_launch_description_builds_for_real(path, source_tree_prefix):
     assert any(n.node_executable == 'classifier_node' for n in nodes), actions
     # the launch fails with the reward node (launch_actions.shut_down_when_it_fails)
     assert any(type(a).__name__ == 'RegisterEventHandler' for a in actions), actions
+
+
+@pytest.mark.skipif(not launch_installed(),
+                    reason='launch is not installed here (it is on every ROS 2 install)')
+def test_stages_start_one_reward_node_each_on_cameras_started_once(source_tree_prefix,
+                                                                    tmp_path):
+    """stages:=stage_1,stage_2: two reward nodes in <namespace>/stage_1 and /stage_2, each
+    remapped to the one set of drivers (absolute topics) and each shutting the launch down
+    when it fails; checkpoint_path:= with stages is refused (it would be every stage's)."""
+    import yaml
+    from launch import LaunchContext
+    from launch.actions import DeclareLaunchArgument, OpaqueFunction
+    path = ROOT / 'launch' / 'classifier.launch.py'
+    spec = importlib.util.spec_from_file_location('classifier_launch', path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    rig = tmp_path / 'rig.yaml'
+    rig.write_text(yaml.safe_dump({'/**': {'ros__parameters': {
+        'image_keys': ['wrist_1', 'front'], 'cameras': {
+            key: {'driver': {'kind': 'usb_cam', 'device': f'/dev/video{i}'}}
+            for i, key in enumerate(('wrist_1', 'front'))}}}}))
+
+    def visit(**arguments):
+        context = LaunchContext()
+        context.launch_configurations.update(
+            {a.name: a.default_value[0].perform(context)
+             for a in module.generate_launch_description().entities
+             if isinstance(a, DeclareLaunchArgument)})
+        context.launch_configurations.update(arguments)
+        actions = []
+        for entity in module.generate_launch_description().entities:
+            if isinstance(entity, OpaqueFunction):
+                actions += entity.visit(context) or []
+        return actions
+
+    actions = visit(params_file=str(rig), start_cameras='true', stages='stage_1,stage_2')
+    nodes = [a for a in actions if type(a).__name__ == 'Node']
+    reward = [n for n in nodes if n.node_executable == 'classifier_node']
+    drivers = [n for n in nodes if n.node_executable != 'classifier_node']
+    assert [n._Node__node_namespace for n in reward] == ['stage_1', 'stage_2']
+    assert len(drivers) == 2
+    for node in reward:
+        remaps = {''.join(s.perform(LaunchContext()) for s in src):
+                  ''.join(s.perform(LaunchContext()) for s in dst)
+                  for src, dst in node._Node__remappings}
+        assert remaps == {'wrist_1/image_raw': '/camera/wrist_1/image_raw',
+                                                'front/image_raw': '/camera/front/image_raw'}
+    assert sum(type(a).__name__ == 'RegisterEventHandler' for a in actions) == 2
+    with pytest.raises(RuntimeError, match='every stage the same checkpoint'):
+        visit(params_file=str(rig), stages='stage_1,stage_2', checkpoint_path='/x')
