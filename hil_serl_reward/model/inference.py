@@ -17,7 +17,7 @@ import jax
 import numpy as np
 
 from hil_serl_reward.model.checkpoint import CheckpointError, LoadedCheckpoint, load_checkpoint
-from hil_serl_reward.model.constants import CONVOLUTIONS, DEVICES
+from hil_serl_reward.model.constants import DEVICES
 from hil_serl_reward.model.convolutions import winograd_params
 from hil_serl_reward.model.reward_classifier import (
     ClassifierSpec, Params, build_classifier, param_shapes, probabilities, sample_observation)
