@@ -7,25 +7,14 @@ import numpy as np
 import pytest
 from rclpy.time import Time
 
-try:
-    import gymnasium as gym
-except ImportError:             # the RL extra (requirements/rl.txt); the node does not need it
-    gym = None
-
 from hil_serl_reward.data.scenes import SyntheticScene
 from hil_serl_reward.model.inference import RewardClassifier
 from hil_serl_reward.pipeline.preprocessing import Crop, parse_crop, preprocess
-from hil_serl_reward.ros import classification
+from rl_side import RL_SIDE_MARKS, Env, gym
 from ros_harness import SlowClassifier, image_msg
 from test_classifier_node import CROPS, KEYS, camera_params, expected_probability
 
-# skip marks, not a module-level skip: launch_testing's collector imports every module of
-# test/, and a module-level skip there skips the whole folder
-pytestmark = [pytest.mark.skipif(classification.UNAVAILABLE is not None,
-                                 reason=classification.UNAVAILABLE or ''),
-              pytest.mark.skipif(gym is None, reason='gymnasium is not installed (pip install '
-                                 '-r requirements/rl.txt, or rosdep key python3-gymnasium-pip)')]
-Env = object if gym is None else gym.Env
+pytestmark = RL_SIDE_MARKS
 
 STEP_S = 0.3          # scene time between steps: the disc moves, so every step's frames differ
 

@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 HERE = Path(__file__).resolve().parent
 WITHOUT_GYMNASIUM = '''
 import sys
@@ -15,10 +17,10 @@ sys.exit(pytest.main(['-q', '-rs', '-p', 'no:cacheprovider', sys.argv[1]]))
 '''
 
 
-def test_the_wrapper_tests_skip_without_gymnasium():
+@pytest.mark.parametrize('module', ['test_gym_wrapper.py', 'test_remote_classifier.py'])
+def test_the_rl_side_tests_skip_without_gymnasium(module):
     env = {k: v for k, v in os.environ.items() if k != 'PYTEST_ADDOPTS'}   # colcon's -k
-    done = subprocess.run([sys.executable, '-c', WITHOUT_GYMNASIUM,
-                           str(HERE / 'test_gym_wrapper.py')],
+    done = subprocess.run([sys.executable, '-c', WITHOUT_GYMNASIUM, str(HERE / module)],
                           capture_output=True, text=True, timeout=300, cwd=HERE.parent, env=env)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     assert 'gymnasium is not installed' in done.stdout

@@ -13,18 +13,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-try:
-    import gymnasium as gym
-except ImportError:             # the RL extra (requirements/rl.txt); the node does not need it
-    gym = None
+from rl_side import RL_SIDE_MARKS, Env, gym
 
-from hil_serl_reward.ros import classification
-
-pytestmark = [pytest.mark.skipif(classification.UNAVAILABLE is not None,
-                                 reason=classification.UNAVAILABLE or ''),
-              pytest.mark.skipif(gym is None, reason='gymnasium is not installed (pip install '
-                                 '-r requirements/rl.txt, or rosdep key python3-gymnasium-pip)')]
-Env = object if gym is None else gym.Env
+pytestmark = RL_SIDE_MARKS
 KEYS = ('wrist_1', 'front')
 EGG_CLASSES = ['egg_0', 'egg_1', 'egg_lost']            # config/examples/egg_flip.yaml
 COLOURS = {'black': (0, 0, 0), 'white': (255, 255, 255), 'cyan': (0, 255, 255),
