@@ -66,6 +66,7 @@ class RemoteClassifier:
         self.actor_id = actor_id or f'actor_{uuid.uuid4().hex[:12]}'
         self._stamp_lock = threading.Lock()
         self._last_stamp = 0
+        self.node_checked = False       # wait_for_node found the node and its sync_slop right
         self.publishers = {key: client.node.create_publisher(Image, topic, IMAGE_QOS)
                            for key, topic in image_topics.items()}
 
@@ -95,6 +96,7 @@ class RemoteClassifier:
                     f'subscribers {[p.get_subscription_count() for p in self.publishers.values()]}')
             time.sleep(0.01)
         self.check_sync_slop(max(0.5, deadline - time.monotonic()))
+        self.node_checked = True
 
     def check_sync_slop(self, timeout: float) -> None:
         """ValueError when a reward node on the results topic would pair frames of different
@@ -192,12 +194,10 @@ def load_classifier_func(key: Any = None, sample: Any = None,
                                                 use_sim_time=use_sim_time)
     remote = RemoteClassifier(own_client, topics, timeout=timeout)
     expected = 1 if n_way == 2 else n_way
-    matched_once: list = []         # discovery is waited for at the first call only
 
     def classifier(obs: Dict[str, Any]) -> np.ndarray:
-        if not matched_once:
+        if not remote.node_checked:
             remote.wait_for_node(timeout=discovery_timeout)
-            matched_once.append(True)
         logits = remote.classify(obs).logits()
         if logits.shape != (expected,):
             raise ValueError(f'load_classifier_func(n_way={n_way}) expects '

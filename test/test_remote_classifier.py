@@ -3,8 +3,11 @@ nodes over DDS: hil-serl's own wrappers (as its code behaves: hil_serl_wrappers.
 for step, what they give with the classifier in process: the binary wrapper, the multi-stage
 wrapper over two nodes (object_handover's latches), the egg-flip wrapper on a 3-way node.
 Several actors on one node each get only the results of their own observations."""
+import json
 import os
 import re
+import subprocess
+import sys
 import threading
 import time
 import types
@@ -274,6 +277,31 @@ def closing(env):
         env.close()
 
 
+SNIPPET_ACTOR = """
+import json, sys
+sys.path.insert(0, {test_dir!r})
+from test_remote_classifier import ScriptedEnv, closing, rl_snippet, run_snippet, trajectory
+env = run_snippet(rl_snippet({containing!r}),
+                  ScriptedEnv({script!r}, gripper={gripper!r}, keys={keys!r}), {keys!r})
+try:
+    print(json.dumps([step[0] for step in trajectory(env, {steps})[1:]]))
+finally:
+    closing(env)
+"""
+
+
+def snippet_rewards(containing, script, steps, keys=KEYS, gripper=0.0):
+    """The rewards of an actor process running a docs/rl.md snippet (its own DDS participant,
+    as an actor has) on a ScriptedEnv."""
+    code = SNIPPET_ACTOR.format(test_dir=str(Path(__file__).resolve().parent),
+                                containing=containing, script=script, gripper=gripper,
+                                keys=tuple(keys), steps=steps)
+    done = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
 def test_the_docs_rl_snippets_run_as_written(bench, tmp_path):
     """docs/rl.md's config snippets, as written, against nodes in the namespaces they name
     (the root and /stage_1, /stage_2): the egg flip, the two stages, the package's wrapper
@@ -289,29 +317,17 @@ def test_the_docs_rl_snippets_run_as_written(bench, tmp_path):
         bench.namespace = ''                                   # the snippets' root namespace
         bench.start_node(**{**params, 'camera_timeout': 60.0, 'checkpoint_path': str(
             decisive_checkpoint(tmp_path / 'egg', len(params['class_names']), 3, keys))})
-        env = run_snippet(rl_snippet('EggClassifierWrapper(env'),
-                          ScriptedEnv(['noise5', 'noise5', 'black'], keys=keys), keys)
-        try:
-            assert [step[0] for step in trajectory(env, 4)[1:]] == [0, 1]
-        finally:
-            closing(env)
+        assert snippet_rewards('EggClassifierWrapper(env', ['noise5', 'noise5', 'black'], 4,
+                               keys=keys) == [0, 1]
         bench.remove(bench.node)
         for stage, (name, seed) in zip(stages, (('/stage_1', 1), ('/stage_2', 2))):
             stage.namespace = name
             serve(stage, decisive_checkpoint(tmp_path / name[1:], 2, seed))
-        env = run_snippet(rl_snippet('MultiStageBinaryRewardClassifierWrapper(env'),
-                          ScriptedEnv(['black', 'cyan', 'cyan', 'white']))
-        try:
-            assert [step[0] for step in trajectory(env, 5)[1:]] == [1, 0, 1]
-        finally:
-            closing(env)
+        assert snippet_rewards('MultiStageBinaryRewardClassifierWrapper(env',
+                               ['black', 'cyan', 'cyan', 'white'], 5) == [1, 0, 1]
         serve(bench, decisive_checkpoint(tmp_path / 'binary', 2, seed=2))
-        env = run_snippet(rl_snippet('RemoteRewardClassifierWrapper(\n'),
-                          ScriptedEnv(['black', 'blue', 'white'], gripper=1.0))
-        try:
-            assert [step[0] for step in trajectory(env, 4)[1:]] == [0, 1]
-        finally:
-            closing(env)
+        assert snippet_rewards('RemoteRewardClassifierWrapper(\n', ['black', 'blue', 'white'],
+                               4, gripper=1.0) == [0, 1]
     finally:
         for stage in stages:
             stage.close()
