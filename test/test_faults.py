@@ -114,9 +114,14 @@ def test_a_full_disk_stops_the_recorder_loudly_and_leaves_no_partial_file(bench,
     assert 'Traceback' not in log, log
     left = log.split('LEFT:')[1].split()
     assert left and not [name for name in left if name.endswith('.tmp')], left
-    errors = [s for s in bench.diagnostics
-              if s.level == DiagnosticStatus.ERROR and 'write failed' in s.message]
-    assert errors, [s.message for s in bench.diagnostics]
+    def errors():
+        return [s for s in bench.diagnostics
+                if s.level == DiagnosticStatus.ERROR and 'write failed' in s.message]
+    try:        # published just before the recorder exits: it may still be on its way here
+        bench.wait(lambda: errors(), 5.0, 'the write-failed diagnostics')
+    except AssertionError:
+        pass
+    assert errors(), [s.message for s in bench.diagnostics]
 
 
 def test_a_read_only_output_dir_fails_at_start(bench, tmp_path):
