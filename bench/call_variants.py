@@ -35,10 +35,10 @@ def variants(device: str) -> Dict[str, Callable[[], np.ndarray]]:
         ClassifierSpec, build_classifier, probabilities)
     spec = ClassifierSpec(KEYS)
     params = RewardClassifier(spec, random_params(), device=device,
-                              fast_convolutions=False).params
+                              form='direct').params
     observation = as_model_input(images(1), KEYS)
     model = build_classifier(spec)
-    forward = jitted_forward(spec, False)
+    forward = jitted_forward(spec, 'direct')
     logits_only = jax.jit(lambda p, o: model.apply({'params': p}, o))
 
     def from_stack(p, stacked):

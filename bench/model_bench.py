@@ -12,7 +12,9 @@ FLOP count from XLA's cost analysis, and per contender the first-call time, batc
   torch_compile   the same under torch.compile with inductor freezing
   torch_compile_cudagraphs  on a GPU: the same in mode='reduce-overhead' (CUDA graphs)
   xla_defaults    jit(model.apply) with XLA's default flags, in a fresh process because XLA
-                  reads its flags once per process (timed alone, after the others)
+                  reads its flags once per process (timed after the others)
+  node_hil_serl_form  RewardClassifier(form='hil-serl'), hil-serl's own computation, with
+                  the XLA flags the node leaves it (the defaults), in rounds with xla_defaults
 The torch contenders run in a worker process of their own, as the node never has torch
 loaded (in one A/B on the CI VM, torch imported into the JAX process slowed JAX by 20 %).
 Batch-1 latencies are taken in interleaved rounds, so that load changes on a shared machine
@@ -204,6 +206,16 @@ def images(batch: int) -> Dict[str, np.ndarray]:
     return {k: rng.integers(0, 256, (batch, 128, 128, 3), dtype=np.uint8) for k in KEYS}
 
 
+NUMERICS_SETS = 200
+
+
+def numerics_sets():
+    """Random two-camera sets, one at a time, in hil-serl's observation shape (T=1)."""
+    rng = np.random.default_rng(2024)
+    return [{k: rng.integers(0, 256, (1, 128, 128, 3), dtype=np.uint8) for k in KEYS}
+            for _ in range(NUMERICS_SETS)]
+
+
 def random_params():
     """Weights of the right tree; timing does not depend on their values, and init's
     compile would cost seconds."""
@@ -250,7 +262,7 @@ def matmul_gflops(seconds: float, device: 'jax.Device') -> Dict[str, float]:
     return result
 
 
-def xla_flops_per_pair(fast_convolutions: bool = False) -> float:
+def xla_flops_per_pair(form: str = 'direct') -> float:
     """The network's FLOPs as XLA:CPU counts them (plain form: what defines the floor), or
     what the fast form executes (fewer: Winograd). Counted on the CPU whatever the model's
     device, so that every machine's floor divides the same number."""
@@ -258,19 +270,21 @@ def xla_flops_per_pair(fast_convolutions: bool = False) -> float:
     from hil_serl_reward.model.reward_classifier import (
         ClassifierSpec, build_classifier, param_shapes, sample_observation)
     spec = ClassifierSpec(KEYS)
-    model = build_classifier(spec, fast_convolutions)
+    model = build_classifier(spec, form)
     with jax.default_device(jax.devices('cpu')[0]):
         cost = jax.jit(lambda p, o: model.apply({'params': p}, o)).lower(
-            param_shapes(spec, fast_convolutions), sample_observation(spec)
+            param_shapes(spec, form), sample_observation(spec)
         ).compile().cost_analysis()
     cost = cost[0] if isinstance(cost, list) else cost
     return float(cost['flops'])
 
 
 def xla_defaults(seconds: float) -> Dict:
-    """The straightforward jitted model with XLA's default flags (run in a fresh process)."""
+    """The straightforward jitted model with XLA's default flags, and the node's `hil-serl`
+    form, which runs with them (classifier_node.xla_flags_for), timed in interleaved rounds
+    (run in a fresh process)."""
     import jax
-    from hil_serl_reward.model.inference import as_model_input
+    from hil_serl_reward.model.inference import RewardClassifier, as_model_input
     from hil_serl_reward.model.reward_classifier import ClassifierSpec, build_classifier
     model = build_classifier(ClassifierSpec(KEYS))
     jitted = jax.jit(lambda p, o: model.apply({'params': p}, o, train=False))
@@ -282,12 +296,21 @@ def xla_defaults(seconds: float) -> Dict:
     start = time.perf_counter()
     predict(images(1))
     result = {'first_call_s': round(time.perf_counter() - start, 3),
-              'xla_flags': os.environ.get('XLA_FLAGS', ''),
-              'batch1': interleaved_batch1({'xla_defaults': predict}, seconds)['xla_defaults']}
+              'xla_flags': os.environ.get('XLA_FLAGS', '')}
+    start = time.perf_counter()
+    hil_serl = RewardClassifier(ClassifierSpec(KEYS), random_params(), form='hil-serl')
+    hil_serl_form = {'first_call_s': round(time.perf_counter() - start, 3),
+                     'xla_flags': result['xla_flags'], 'device': str(hil_serl.device)}
+    batch1 = interleaved_batch1({'xla_defaults': predict, 'node_hil_serl_form':
+                                 lambda batch: hil_serl.predict(batch).logits}, seconds)
+    result['batch1'], hil_serl_form['batch1'] = batch1['xla_defaults'], batch1['node_hil_serl_form']
     for batch in (8, 32):
         result[f'batch{batch}_pairs_per_s'] = throughput(predict, batch, seconds)
     result['logits_batch8'] = predict(images(8)).ravel().tolist()
-    return result
+    hil_serl_form['logits_batch8'] = hil_serl.predict(images(8)).logits.ravel().tolist()
+    hil_serl_form['logits_numerics_sets'] = [float(hil_serl.predict(obs).logits[0, 0])
+                                             for obs in numerics_sets()]
+    return {'xla_defaults': result, 'node_hil_serl_form': hil_serl_form}
 
 
 def xla_defaults_in_subprocess(seconds: float) -> Dict:
@@ -305,18 +328,17 @@ def logits_against_cpu(logits: np.ndarray) -> Dict[str, float]:
     from hil_serl_reward.model.inference import RewardClassifier
     from hil_serl_reward.model.reward_classifier import ClassifierSpec
     cpu = RewardClassifier(ClassifierSpec(KEYS), random_params(), device='cpu',
-                           fast_convolutions=False).predict(images(8)).logits.ravel()
+                           form='direct').predict(images(8)).logits.ravel()
     return {'max_abs_logit_diff_vs_cpu': float(np.max(np.abs(logits - cpu))),
             'max_abs_cpu_logit': float(np.max(np.abs(cpu)))}
 
 
-def node_contender(device: str, fast_convolutions: Optional[bool] = None
-                   ) -> Tuple[Predict, Dict]:
+def node_contender(device: str, form: Optional[str] = None) -> Tuple[Predict, Dict]:
     from hil_serl_reward.model.inference import RewardClassifier
     from hil_serl_reward.model.reward_classifier import ClassifierSpec
     start = time.perf_counter()
     classifier = RewardClassifier(ClassifierSpec(KEYS), random_params(), device=device,
-                                  fast_convolutions=fast_convolutions)
+                                  form=form)
     info = {'first_call_s': round(time.perf_counter() - start, 3),
             'device': str(classifier.device), 'xla_flags': os.environ.get('XLA_FLAGS', ''),
             'fast_convolutions': classifier.fast_convolutions}
@@ -387,12 +409,12 @@ def main() -> None:
                     'backend': jax.default_backend(), 'device_kind': device.device_kind,
                     'matmul_gflops': matmul_gflops(args.seconds, device),
                     'xla_flops_per_pair': xla_flops_per_pair(),
-                    'xla_flops_per_pair_fast_form': xla_flops_per_pair(fast_convolutions=True)}
+                    'xla_flops_per_pair_fast_form': xla_flops_per_pair('fast')}
     node, report['node'] = node_contender(args.device)
     contenders = {'node': node}
     if report['node']['fast_convolutions']:
         contenders['node_direct_convolutions'], report['node_direct_convolutions'] = (
-            node_contender(args.device, fast_convolutions=False))
+            node_contender(args.device, form='direct'))
     for name, summary in interleaved_batch1(contenders, args.seconds).items():
         report[name]['batch1'] = summary
     for rate_hz in PACED_RATES_HZ:
@@ -422,10 +444,19 @@ def main() -> None:
                 np.max(np.abs(np.asarray(logits) - reference)))
     if worker:
         worker.close()
-    report['xla_defaults'] = defaults = xla_defaults_in_subprocess(args.seconds)
-    if 'logits_batch8' in defaults:
-        defaults['max_abs_logit_diff_vs_node'] = float(
-            np.max(np.abs(np.asarray(defaults.pop('logits_batch8')) - reference)))
+    fresh = xla_defaults_in_subprocess(args.seconds)
+    report.update(fresh if 'error' not in fresh else {'xla_defaults': fresh})
+    hil_serls = report.get('node_hil_serl_form', {}).pop('logits_numerics_sets', None)
+    if hil_serls is not None:      # what the node's forms give, against hil-serl's own bits
+        for name, predict in contenders.items():
+            ours = [float(predict(obs)[0, 0]) for obs in numerics_sets()]
+            report[name]['max_abs_logit_diff_vs_hil_serl'] = float(
+                np.max(np.abs(np.asarray(ours) - np.asarray(hil_serls))))
+            report[name]['numerics_sets'] = NUMERICS_SETS
+    for name in ('xla_defaults', 'node_hil_serl_form'):
+        if 'logits_batch8' in report.get(name, {}):
+            report[name]['max_abs_logit_diff_vs_node'] = float(
+                np.max(np.abs(np.asarray(report[name].pop('logits_batch8')) - reference)))
     peak_gflops = max(v for k, v in report['matmul_gflops'].items() if k.startswith('jax_'))
     report['floor_ms'] = round(report['xla_flops_per_pair'] / (peak_gflops * 1e9) * 1e3, 3)
     report['batch32_gflops'] = {

@@ -30,14 +30,16 @@ reward stays a float). Left out, the rule is hil-serl's `int(p > threshold)` in 
 On timeout: `on_timeout='raise'` raises ClassificationTimeout; `'zero'` gives reward 0 with
 `info['reward_timeout'] = True`. A stale reward is never returned. gymnasium is an optional
 dependency (`pip install hil_serl_reward[rl]`); this module needs it, the node does not.
-The wrapper takes binary results; for an n-way node (egg_flip) run hil-serl's own wrapper with
-`remote_classifier.load_classifier_func`.
+The wrapper takes binary results, and n-way ones with `reward_func=ClassFlip(...)`: egg_flip's
+rule, as hil-serl's EggClassifierWrapper decides it (hil-serl's own wrapper also runs
+unchanged with `remote_classifier.load_classifier_func`).
 """
 import inspect
 import time
-from typing import Any, Callable, Dict, Mapping, Optional, Tuple
+from typing import Any, Callable, Dict, Mapping, Optional, Sequence, Tuple, Union
 
 import gymnasium as gym
+import numpy as np
 
 from hil_serl_reward.client import ClassificationClient, ClassificationTimeout
 from hil_serl_reward.pipeline.decision import above_threshold
@@ -79,6 +81,78 @@ def check_reward_func(reward_func: Any) -> None:
             f'`lambda p, obs: int(p > 0.85 and obs["state"][0, 0] > 0.4)`; hil-serl\'s '
             f'one-argument reward_func(obs) calls classifier(obs), which runs in the node '
             f'here') from None
+
+
+def ask_to_restart(class_name: str) -> None:
+    """ClassFlip's default when an episode starts in neither class, as upstream asks."""
+    input(f"The episode starts in class '{class_name}' (e.g. the egg is lost): set the scene "
+          f"up again and press Enter... ")
+
+
+class ClassFlip:
+    """egg_flip's reward on an n-way node, as hil-serl's EggClassifierWrapper decides it.
+
+    At reset the episode's class is the winning class (argmax of the node's softmax scores);
+    when it is neither of `between`, `restart(class_name)` runs (default: ask a person, as
+    upstream does) and the env is reset again. A step is rewarded 1 (and ends the episode)
+    when its winning class, with a score >= `confidence` (compared as upstream, in float64),
+    is the other one of `between`. Like upstream, the winning class is appended to
+    `obs['state']` at reset and at every step (`append_class_to_state`). Classes are given by
+    index or by the node's class names (`class_names`).
+    """
+
+    def __init__(self, between: Sequence[Union[int, str]] = (0, 1), confidence: float = 0.9,
+                 append_class_to_state: bool = True,
+                 restart: Callable[[str], None] = ask_to_restart) -> None:
+        if len(between) != 2 or between[0] == between[1]:
+            raise ValueError(f'ClassFlip needs two different classes, got {list(between)}')
+        self.between = tuple(between)
+        self.confidence = confidence
+        self.append_class_to_state = append_class_to_state
+        self.restart = restart
+        self.initial: Optional[int] = None
+
+    def classes(self, result: ClassificationResult) -> Tuple[int, int]:
+        """`between` as indices into the node's classes."""
+        names = [name for name, _ in result.scores]
+        if not result.n_way:
+            raise ValueError('ClassFlip needs an n-way reward node (class_names); this one '
+                             'publishes binary results')
+        indices = []
+        for wanted in self.between:
+            index = names.index(wanted) if wanted in names else wanted
+            if not isinstance(index, int) or not 0 <= index < len(names):
+                raise ValueError(f'ClassFlip class {wanted!r} is not one of the node\'s '
+                                 f'classes {names} (by name or index)')
+            indices.append(index)
+        return indices[0], indices[1]
+
+    @staticmethod
+    def winner(result: ClassificationResult) -> Tuple[int, float]:
+        scores = [score for _, score in result.scores]
+        index = int(np.argmax(scores))
+        return index, scores[index]
+
+    def _record(self, obs: Any, index: int) -> None:
+        if self.append_class_to_state:
+            obs['state'] = np.concatenate((obs['state'], np.array([index])[None]), -1)
+
+    def start(self, result: ClassificationResult, obs: Any) -> bool:
+        """The reset observation's class; False (after `restart`) when it is neither of
+        `between`: the caller resets the env again."""
+        self.initial, _ = self.winner(result)
+        if self.initial not in self.classes(result):
+            self.restart(result.scores[self.initial][0])
+            return False
+        self._record(obs, self.initial)
+        return True
+
+    def __call__(self, result: ClassificationResult, obs: Any) -> int:
+        index, score = self.winner(result)
+        flipped = (float(score) >= self.confidence
+                   and {index, self.initial} == set(self.classes(result)))
+        self._record(obs, index)
+        return int(flipped)
 
 
 def reported_capture_stamp(obs: Any, info: Dict[str, Any]) -> Optional[int]:
@@ -145,14 +219,15 @@ class RemoteRewardClassifierWrapper(gym.Wrapper):
                 raise
             info.update(reward_timeout=True, reward_probability=None, reward_stamp_ns=None)
             return 0
+        info.update(reward_timeout=False, reward_probability=result.probability,
+                    reward_stamp_ns=result.stamp_ns)
+        if isinstance(self.reward_func, ClassFlip):
+            return self.reward_func(result, obs)
         if result.n_way:
             raise ValueError(
                 f'the reward node serves an n-way classifier ({[n for n, _ in result.scores]}):'
-                f' this wrapper takes binary results; use hil-serl\'s wrapper (e.g. '
-                f'EggClassifierWrapper) with hil_serl_reward.remote_classifier.'
-                f'load_classifier_func')
-        info.update(reward_timeout=False, reward_probability=result.probability,
-                    reward_stamp_ns=result.stamp_ns)
+                f' give reward_func=ClassFlip(...) (egg_flip\'s rule), or run hil-serl\'s own '
+                f'wrapper with hil_serl_reward.remote_classifier.load_classifier_func')
         return self.reward_func(result.probability, obs)
 
     def step(self, action: Any) -> Tuple[Any, float, bool, bool, Dict[str, Any]]:
@@ -168,7 +243,13 @@ class RemoteRewardClassifierWrapper(gym.Wrapper):
         return obs, reward, done, truncated, info
 
     def reset(self, **kwargs: Any) -> Tuple[Any, Dict[str, Any]]:
+        """With ClassFlip, the reset observation is classified too (a timeout raises: the
+        episode has no class to start from) and the env is reset until it starts in one of
+        the rule's classes, as upstream's egg wrapper does."""
         obs, info = self.env.reset(**kwargs)
+        if isinstance(self.reward_func, ClassFlip):
+            while not self.reward_func.start(self.await_result(obs, info), obs):
+                obs, info = self.env.reset()
         info['succeed'] = False
         return obs, info
 

@@ -35,6 +35,13 @@ def test_model_bench_variants_agree_and_report():
     assert node['fast_convolutions'] and not direct['fast_convolutions']
     assert 'ynn_fusion_type' not in defaults['xla_flags']
     assert defaults['max_abs_logit_diff_vs_node'] < 1e-4
+    hil_serl = report['node_hil_serl_form']
+    assert 'ynn_fusion_type' not in hil_serl['xla_flags']
+    assert hil_serl['max_abs_logit_diff_vs_node'] < 1e-4 and hil_serl['batch1']['calls'] >= 50
+    for form in (node, direct):              # against hil-serl's own logits, set by set
+        assert 0 < form['max_abs_logit_diff_vs_hil_serl'] < 1e-4 or \
+            form['max_abs_logit_diff_vs_hil_serl'] == 0.0
+        assert form['numerics_sets'] == 200
     assert direct['max_abs_logit_diff_vs_node'] < 1e-4
     assert 0.9e9 < report['xla_flops_per_pair'] < 1.2e9
     assert report['xla_flops_per_pair_fast_form'] < 0.8 * report['xla_flops_per_pair']
@@ -45,7 +52,7 @@ def test_model_bench_variants_agree_and_report():
         assert result['batch1']['calls'] >= 50
         assert 0 < result['batch1']['min_ms'] <= result['batch1']['median_ms']
         assert result['batch8_pairs_per_s'] > 0 and result['batch32_pairs_per_s'] > 0
-    jax_contenders = {'node', 'node_direct_convolutions', 'xla_defaults'}
+    jax_contenders = {'node', 'node_direct_convolutions', 'xla_defaults', 'node_hil_serl_form'}
     if 'error' in report['torch']:      # torch is a bench-only extra (requirements/bench.txt)
         assert 'not installed' in report['torch']['error']
         assert set(report['batch1_median_over_floor']) == jax_contenders

@@ -1,4 +1,5 @@
 """The reward node over real DDS: a probe node publishes camera images and listens."""
+import os
 import re
 import signal
 import subprocess
@@ -82,7 +83,7 @@ def test_no_recompilation_whatever_the_cameras_send(bench, two_camera_node):
     uint8 input: the warm-up's compilation is the only one. (The jitted function is shared
     by every classifier of this shape in the process, so other tests may have added other
     input shapes before: count what serving adds.)"""
-    compiled = two_camera_node.classifier._forward._cache_size()
+    compiled = two_camera_node.classifier._compiled._cache_size()
     sizes = [(120, 160), (480, 640), (720, 1280), (130, 200)]
     encodings = ['rgb8', 'bgr8', 'mono8', 'bgra8']
     rng = np.random.default_rng(3)
@@ -90,7 +91,7 @@ def test_no_recompilation_whatever_the_cameras_send(bench, two_camera_node):
         rgb = {k: rng.integers(0, 256, (height, width, 3), dtype=np.uint8) for k in KEYS}
         send_set(bench, rgb, (i + 1) * 100_000_000, encodings={'front': encoding})
         bench.wait_outputs(i + 1)
-    assert two_camera_node.classifier._forward._cache_size() == compiled
+    assert two_camera_node.classifier._compiled._cache_size() == compiled
 
 
 def test_unmatched_frames_give_no_reward(bench, two_camera_node):
@@ -195,7 +196,7 @@ def test_reload_service_and_checkpoint_change(bench, two_camera_node, checkpoint
     assert bench.outputs['probability'][-1] == pytest.approx(expected, abs=1e-6)
     assert bench.outputs['probability'][-1] != pytest.approx(before, abs=1e-6)
     assert two_camera_node.classifier is not first            # reloaded, and not compiled
-    assert two_camera_node.classifier._forward is first._forward     # again: same code
+    assert two_camera_node.classifier._compiled is first._compiled     # again: same code
 
 
 SLOW_RELOAD_NODE = """
@@ -208,19 +209,22 @@ def load(path):  # every load after the first takes 1.5 s longer, as compiling a
         time.sleep(1.5)
     loads.append(path)
     return RewardClassifier.from_checkpoint(path, image_keys=('wrist_1', 'front'), device='cpu')
-classifier_node.use_eigen_convolutions()              # what main() does before running
-sys.setswitchinterval(classifier_node.GIL_SWITCH_INTERVAL_S)
-sys.exit(classifier_node.run_node(lambda: classifier_node.ClassifierNode(loader=load),
+sys.setswitchinterval(classifier_node.GIL_SWITCH_INTERVAL_S)   # what main() does
+sys.exit(classifier_node.run_node(lambda: classifier_node.ClassifierNode(
+    loader=load, before_jax=classifier_node.xla_flags_for),
                                   classifier_node.NODE_NAME, (classifier_node.StartupError,)))
 """
 
 
-@pytest.mark.parametrize('convolutions, fast', [('direct', False), ('fast', True)])
-def test_convolutions_direct_gives_hil_serls_form_bit_for_bit(bench, checkpoint_for,
-                                                             convolutions, fast):
-    """`convolutions: direct` runs the backbone as hil-serl's model code writes it: the
-    published probability equals that form's in-process result exactly; the fast CPU form
-    equals its own exactly and the direct one to float32 rounding."""
+@pytest.mark.parametrize('convolutions, shown', [
+    ('hil-serl', 'hil-serl'), ('direct', 'direct'), ('fast', 'fast (Winograd, space-to-depth)')])
+def test_each_model_form_publishes_what_it_promises(bench, checkpoint_for, convolutions, shown):
+    """`convolutions: hil-serl` publishes the sigmoid of hil-serl's own logit for the crops
+    (its model code form, test/hil_serl_model.py) to the bit; every form publishes its own
+    in-process result exactly and hil-serl's to float32 rounding."""
+    import jax
+    from hil_serl_model import classifier_func
+    from hil_serl_reward.model.checkpoint import load_checkpoint
     checkpoint = checkpoint_for(KEYS)
     bench.start_node(checkpoint_path=str(checkpoint), image_keys=list(KEYS),
                      camera_timeout=60.0, convolutions=convolutions, **camera_params(CROPS))
@@ -229,12 +233,34 @@ def test_convolutions_direct_gives_hil_serls_form_bit_for_bit(bench, checkpoint_
     send_set(bench, rgb, 100_000_000)
     bench.wait_outputs(1)
     published = bench.outputs['probability'][0]
-    same_form, direct = (expected_probability(RewardClassifier.from_checkpoint(
-        checkpoint, device='cpu', fast_convolutions=form), rgb, CROPS) for form in (fast, False))
+    same_form = expected_probability(RewardClassifier.from_checkpoint(
+        checkpoint, device='cpu', form=convolutions), rgb, CROPS)
+    loaded = load_checkpoint(checkpoint, image_keys=KEYS)
+    upstream = classifier_func(loaded.params, KEYS)
+    crops = {key: cv2.resize(np.ascontiguousarray(rgb[key][10:-10, 20:120] if key == 'wrist_1'
+                                                  else rgb[key]), (128, 128))[None]
+             for key in KEYS}                          # hil-serl's observation: (T=1, H, W, 3)
+    hil_serls = float(jax.nn.sigmoid(upstream(crops))[0])
     assert published == same_form
-    assert published == pytest.approx(direct, abs=1e-5)
-    assert bench.latest_diagnostics()['convolutions'] == (
-        'fast (Winograd, space-to-depth)' if fast else 'direct')
+    if convolutions == 'hil-serl':
+        assert published == hil_serls
+    assert published == pytest.approx(hil_serls, abs=1e-6)
+    assert bench.latest_diagnostics()['convolutions'] == shown
+
+
+def test_the_executable_leaves_xla_flags_alone_for_the_hil_serl_form(monkeypatch):
+    """hil-serl's bits need hil-serl's process's XLA flags; other forms get the node's."""
+    from hil_serl_reward.model.xla_flags import (
+        EIGEN_CONVOLUTIONS, YNN_FUSION_SINCE, installed_jaxlib, release_of)
+    from hil_serl_reward.ros.classifier_node import xla_flags_for
+    monkeypatch.delenv('XLA_FLAGS', raising=False)
+    xla_flags_for('hil-serl')
+    assert 'XLA_FLAGS' not in os.environ
+    for convolutions in ('auto', 'fast', 'direct'):
+        monkeypatch.delenv('XLA_FLAGS', raising=False)
+        xla_flags_for(convolutions)
+        assert (os.environ.get('XLA_FLAGS') == EIGEN_CONVOLUTIONS) == (
+            release_of(installed_jaxlib()) >= YNN_FUSION_SINCE)
 
 
 def test_a_reload_at_15_fps_leaves_no_gap(bench, checkpoint_for):

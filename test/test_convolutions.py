@@ -79,7 +79,7 @@ def flat(tree):
 def test_winograd_params_transform_only_the_3x3_stride1_kernels(backbone, transformed):
     spec = ClassifierSpec(('wrist_1', 'front'), backbone=backbone)
     plain = params_for(spec)
-    fast = flat(winograd_params(plain, param_shapes(spec, fast_convolutions=True)))
+    fast = flat(winograd_params(plain, param_shapes(spec, 'fast')))
     changed = [name for name, leaf in flat(plain).items() if leaf.shape != fast[name].shape]
     assert len(changed) == transformed
     assert all(name.endswith("['Conv_1']['kernel']") or "ResNetBlock_0']['Conv_0" in name
@@ -95,7 +95,7 @@ def test_winograd_params_names_a_mismatched_shape():
     three_way = params_for(ClassifierSpec(('a', 'b'), n_way=3))
     with pytest.raises(ValueError, match=r'Dense_1/bias has shape \(3,\), the model expects \(1,\)'):
         winograd_params(three_way, param_shapes(ClassifierSpec(('a', 'b')),
-                                                fast_convolutions=True))
+                                                'fast'))
 
 
 @pytest.mark.parametrize('keys, backbone', [
@@ -106,11 +106,11 @@ def test_winograd_params_names_a_mismatched_shape():
 def test_fast_form_gives_the_plain_logits(keys, backbone, images):
     spec = ClassifierSpec(keys, backbone=backbone)
     params = params_for(spec)
-    fast_params = winograd_params(params, param_shapes(spec, fast_convolutions=True))
+    fast_params = winograd_params(params, param_shapes(spec, 'fast'))
     batch = {k: images[{'a': 'wrist_1', 'b': 'front', 'c': 'side'}.get(k, k)][:, None]
              for k in keys}
     plain = jax.jit(build_classifier(spec).apply)({'params': params}, batch)
-    fast = jax.jit(build_classifier(spec, fast_convolutions=True).apply)(
+    fast = jax.jit(build_classifier(spec, 'fast').apply)(
         {'params': fast_params}, batch)
     assert np.max(np.abs(plain)) > 0.05
     np.testing.assert_allclose(fast, plain, rtol=1e-5, atol=1e-5)
@@ -131,10 +131,64 @@ def test_classifier_uses_the_fast_form_on_cpu_with_a_shared_backbone(
         two_camera_spec, two_camera_params, images):
     fast = RewardClassifier(two_camera_spec, two_camera_params, device='cpu')
     plain = RewardClassifier(two_camera_spec, two_camera_params, device='cpu',
-                             fast_convolutions=False)
+                             form='direct')
     assert fast.fast_convolutions and not plain.fast_convolutions
     np.testing.assert_allclose(fast.predict(images).logits, plain.predict(images).logits,
                                rtol=1e-5, atol=1e-5)
     independent = ClassifierSpec(two_camera_spec.image_keys, backbone='independent')
     assert not RewardClassifier(independent, params_for(independent), device='cpu',
                                 warm_up=False).fast_convolutions
+
+
+@pytest.mark.parametrize('keys, n_way', [
+    (('wrist_1', 'front'), 2), (('wrist_1', 'front'), 3), (('b', 'a', 'c'), 2)])
+def test_hil_serl_form_gives_hil_serls_logits_bit_for_bit(keys, n_way):
+    """`form='hil-serl'` against hil-serl's model code form (test/hil_serl_model.py, compiled
+    as its load_classifier_func compiles it) on hil-serl's observation shape: the same
+    logits and sigmoid / softmax to the bit, also for a batch."""
+    from hil_serl_model import classifier_func
+    spec = ClassifierSpec(keys, n_way=n_way)
+    params = params_for(spec, seed=3)
+    upstream = classifier_func(params, keys, n_way)
+    hil_serl = RewardClassifier(spec, params, device='cpu', form='hil-serl', warm_up=False)
+    rng = np.random.default_rng(11)
+    seen = []
+    for _ in range(8):
+        obs = {key: rng.integers(0, 256, (1, 128, 128, 3), dtype=np.uint8) for key in keys}
+        logits = np.asarray(upstream(obs))
+        seen.append(logits)
+        probability = np.asarray(jax.nn.sigmoid(logits)[0] if n_way == 2
+                                 else jax.nn.softmax(logits))
+        prediction = hil_serl.predict(obs)
+        np.testing.assert_array_equal(prediction.logits, logits[None])
+        np.testing.assert_array_equal(prediction.probabilities, probability[None])
+    assert np.ptp(np.stack(seen), axis=0).max() > 1e-3     # the images change the logits
+    batch = {key: rng.integers(0, 256, (3, 1, 128, 128, 3), dtype=np.uint8) for key in keys}
+    prediction = hil_serl.predict(batch)
+    np.testing.assert_array_equal(prediction.logits, np.asarray(upstream(batch)))
+    assert prediction.probabilities.shape == ((3,) if n_way == 2 else (3, n_way))
+
+
+def test_the_hil_serl_form_compiles_each_classifiers_weights_in(two_camera_spec,
+                                                                two_camera_params):
+    """hil-serl compiles with the weights inside the program: classifiers of one shape share
+    the direct form's code, and each hil-serl-form classifier computes with its own weights
+    (a cache by shape would serve the first one's)."""
+    other = params_for(two_camera_spec, seed=1)
+    direct = [RewardClassifier(two_camera_spec, p, device='cpu', form='direct', warm_up=False)
+              for p in (two_camera_params, other)]
+    assert direct[0]._compiled is direct[1]._compiled
+    obs = {key: np.full((128, 128, 3), 90, np.uint8) for key in two_camera_spec.image_keys}
+    for params, same_weights in zip((two_camera_params, other), direct):
+        hil_serl = RewardClassifier(two_camera_spec, params, device='cpu', form='hil-serl',
+                                    warm_up=False)
+        np.testing.assert_allclose(hil_serl.predict(obs).logits,
+                                   same_weights.predict(obs).logits, rtol=0, atol=1e-5)
+    assert not np.allclose(direct[0].predict(obs).logits, direct[1].predict(obs).logits,
+                           rtol=0, atol=1e-3)
+
+
+def test_an_unknown_model_form_is_refused(two_camera_spec):
+    with pytest.raises(ValueError, match=r"model form must be one of \('fast', 'direct', "
+                                         r"'hil-serl'\), got 'winograd'"):
+        build_classifier(two_camera_spec, 'winograd')

@@ -327,3 +327,50 @@ def test_shaped_rewards_pass_unchanged_and_none_gives_zero(bench, checkpoint_for
         shaped.close()
         none.close()
     assert node.serving
+
+
+def n_way_result(*scores, names=('egg_0', 'egg_1', 'egg_lost')):
+    from hil_serl_reward.ros.classification import ClassificationResult
+    return ClassificationResult(1, 'actor', None, 0.0, tuple(zip(names, scores)))
+
+
+def test_class_flip_decides_as_hil_serls_egg_wrapper():
+    """Upstream's rule: the reset class, then reward only on the other one of the pair with a
+    score >= confidence (float64 compare); the winning class appended to obs['state']."""
+    from hil_serl_reward.gym_wrapper import ClassFlip
+    rule = ClassFlip()
+    obs = {'state': np.zeros((1, 2), np.float32)}
+    assert rule.start(n_way_result(0.2, 0.7, 0.1), obs) and rule.initial == 1
+    assert obs['state'].tolist() == [[0, 0, 1]]
+    for scores, reward in (((0.95, 0.05, 0.0), 1),           # egg_0 from egg_1: a flip
+                           ((0.89, 0.11, 0.0), 0),           # below the confidence
+                           ((0.9, 0.1, 0.0), 0),      # float32 0.9 < 0.9 in float64, as upstream
+                           ((0.0, 1.0, 0.0), 0),              # still egg_1
+                           ((0.0, 0.0, 1.0), 0)):             # egg_lost is no flip
+        obs = {'state': np.zeros((1, 2), np.float32)}
+        assert rule(n_way_result(*[np.float32(s) for s in scores]), obs) == reward, scores
+        assert obs['state'][0, -1] == int(np.argmax(scores))
+    restarts = []
+    lost = ClassFlip(('egg_0', 1), restart=restarts.append, append_class_to_state=False)
+    obs = {'state': np.zeros((1, 2), np.float32)}
+    assert not lost.start(n_way_result(0.1, 0.1, 0.8), obs) and restarts == ['egg_lost']
+    assert obs['state'].shape == (1, 2)
+
+
+@pytest.mark.parametrize('between, scores, message', [
+    ((0, 0), (0.5, 0.5, 0.0), r'two different classes, got \[0, 0\]'),
+    (('egg_0', 'egg_2'), (0.5, 0.5, 0.0), r"class 'egg_2' is not one of the node's classes"),
+    ((0, 3), (0.5, 0.5, 0.0), r"class 3 is not one of the node's classes"),
+])
+def test_class_flip_names_a_class_the_node_does_not_have(between, scores, message):
+    from hil_serl_reward.gym_wrapper import ClassFlip
+    with pytest.raises(ValueError, match=message):
+        ClassFlip(between).start(n_way_result(*scores), {'state': np.zeros((1, 1))})
+
+
+def test_class_flip_refuses_a_binary_node():
+    from hil_serl_reward.gym_wrapper import ClassFlip
+    from hil_serl_reward.ros.classification import ClassificationResult
+    binary = ClassificationResult(1, '', 0.7, 0.0, (('success', 0.7), ('failure', 0.3)))
+    with pytest.raises(ValueError, match='needs an n-way reward node'):
+        ClassFlip().start(binary, {'state': np.zeros((1, 1))})

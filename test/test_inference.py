@@ -59,11 +59,11 @@ def test_new_weights_of_the_same_shape_reuse_the_compiled_model(two_camera_spec,
     one jitted function, each with its own weights."""
     one = images['wrist_1'][0], images['front'][0]
     first = RewardClassifier(two_camera_spec, params_for(two_camera_spec, 0), device='cpu')
-    compiled = first._forward._cache_size()
+    compiled = first._compiled._cache_size()
     second = RewardClassifier(two_camera_spec, params_for(two_camera_spec, 1), device='cpu')
-    assert second._forward is first._forward and second._forward._cache_size() == compiled
+    assert second._compiled is first._compiled and second._compiled._cache_size() == compiled
     a, b = (c.predict(dict(zip(('wrist_1', 'front'), one))).logits for c in (first, second))
     assert not np.allclose(a, b)                       # each serves its own weights
     front = ClassifierSpec(('front',))
     one_camera = RewardClassifier(front, params_for(front), device='cpu')
-    assert one_camera._forward is not first._forward   # another shape, another function
+    assert one_camera._compiled is not first._compiled   # another shape, another function

@@ -111,13 +111,24 @@ def close(*funcs):
         func.remote.client.close()
 
 
+def hil_serls_own(checkpoint):
+    """hil-serl's `load_classifier_func(...)` itself, in its model code's form
+    (test/hil_serl_model.py), with the checkpoint's weights."""
+    from hil_serl_model import classifier_func
+    from hil_serl_reward.model.checkpoint import load_checkpoint
+    return classifier_func(load_checkpoint(checkpoint, image_keys=KEYS).params, KEYS)
+
+
 def test_hil_serls_binary_wrapper_with_the_drop_in(bench, tmp_path):
+    """On a node in hil-serl's form the wrapper gets hil-serl's own classifier's rewards; the
+    logits come back through the published float32 probability, so their sigmoid is hil-serl's
+    to one float32 step."""
     from hil_serl_wrappers import MultiCameraBinaryRewardClassifierWrapper
     checkpoint = decisive_checkpoint(tmp_path / 'ckpt', 2, seed=2)
-    serve(bench, checkpoint)
+    serve(bench, checkpoint, convolutions='hil-serl')
     script = ['black', 'blue', 'white']
     func = remote(bench)
-    local = in_process(checkpoint)
+    local = hil_serls_own(checkpoint)
     try:
         import jax
         def rule(classifier):            # ram_insertion's reward_func, gripper check left out
@@ -130,8 +141,8 @@ def test_hil_serls_binary_wrapper_with_the_drop_in(bench, tmp_path):
         assert [step[0] for step in want[1:]] == [0, 1], want     # the rule fired on white
         for colour in COLOURS:                   # the logits themselves, through the sigmoid
             obs = ScriptedEnv([colour]).observe()
-            assert float(jax.nn.sigmoid(func(obs)[0])) == pytest.approx(
-                float(jax.nn.sigmoid(local(obs)[0])), abs=1e-6)
+            want = np.float32(jax.nn.sigmoid(local(obs))[0])
+            assert abs(np.float32(jax.nn.sigmoid(func(obs))[0]) - want) <= np.spacing(want)
     finally:
         close(func)
 
@@ -188,6 +199,46 @@ def test_egg_flip_on_a_three_way_node(bench, tmp_path):
                 close(binary)
     finally:
         close(func)
+
+
+def test_the_packages_wrapper_with_class_flip_rewards_as_hil_serls_egg_wrapper(bench, tmp_path):
+    """RemoteRewardClassifierWrapper(reward_func=ClassFlip()) on the 3-way node: the same
+    rewards, ends and classes appended to obs['state'] as hil-serl's EggClassifierWrapper
+    with the classifier in process; an episode that starts in neither class is reset again
+    after `restart`, here with the rule's classes given by name."""
+    from hil_serl_reward.client import ClassificationClient
+    from hil_serl_reward.gym_wrapper import ClassFlip, RemoteRewardClassifierWrapper
+    from hil_serl_wrappers import EggClassifierWrapper
+    checkpoint = decisive_checkpoint(tmp_path / 'egg', 3, seed=3)
+    serve(bench, checkpoint, class_names=EGG_CLASSES, target_classes=['egg_1'], threshold=0.9)
+    script = ['yellow', 'yellow', 'blue', 'black', 'white', 'yellow']
+    client = ClassificationClient(node=bench.probe)
+    topics = {key: f'{bench.namespace}/{key}/image_raw' for key in KEYS}
+
+    def wrapper(env, rule):
+        return RemoteRewardClassifierWrapper(env, rule, client=client, image_topics=topics,
+                                             timeout=10.0)
+    try:
+        flip = wrapper(ScriptedEnv(script), ClassFlip())
+        flip.wait_for_node()
+        got = trajectory(flip, 8)
+        want = trajectory(EggClassifierWrapper(ScriptedEnv(script), in_process(checkpoint)), 8)
+        assert got == want
+        assert [(r, d) for r, d, _, _ in got[1:]] == [(0, False)] * 3 + [(1, True)], got
+
+        restarts = []
+        starts = iter(['white', 'yellow'])            # classes egg_1, then egg_0
+
+        class Restarting(ScriptedEnv):
+            def reset(self, seed=None, options=None):
+                self.script = [next(starts), 'blue']
+                return super().reset(seed=seed, options=options)
+        lost = wrapper(Restarting([]), ClassFlip(('egg_0', 'egg_lost'), restart=restarts.append))
+        obs, _ = lost.reset()
+        assert restarts == ['egg_1'] and obs['state'][0, -1] == 0     # started again, in egg_0
+        assert lost.step(0)[1] == 0                                   # blue: egg_0, no flip
+    finally:
+        client.close()
 
 
 @pytest.mark.parametrize('actors', [2, 4])
@@ -304,8 +355,9 @@ def snippet_rewards(containing, script, steps, keys=KEYS, gripper=0.0):
 
 def test_the_docs_rl_snippets_run_as_written(bench, tmp_path):
     """docs/rl.md's config snippets, as written, against nodes in the namespaces they name
-    (the root and /stage_1, /stage_2): the egg flip, the two stages, the package's wrapper
-    with ram_insertion's gripper check."""
+    (the root and /stage_1, /stage_2): the egg flip (hil-serl's wrapper, and the package's
+    with ClassFlip), the two stages, the package's wrapper with ram_insertion's gripper
+    check."""
     from ros_harness import Bench
     stages = [Bench(), Bench()]
     try:
@@ -319,6 +371,8 @@ def test_the_docs_rl_snippets_run_as_written(bench, tmp_path):
             decisive_checkpoint(tmp_path / 'egg', len(params['class_names']), 3, keys))})
         assert snippet_rewards('EggClassifierWrapper(env', ['noise5', 'noise5', 'black'], 4,
                                keys=keys) == [0, 1]
+        assert snippet_rewards('ClassFlip((', ['noise5', 'noise5', 'black'], 4,
+                               keys=keys) == [0, 1]
         bench.remove(bench.node)
         for stage, (name, seed) in zip(stages, (('/stage_1', 1), ('/stage_2', 2))):
             stage.namespace = name
@@ -326,7 +380,7 @@ def test_the_docs_rl_snippets_run_as_written(bench, tmp_path):
         assert snippet_rewards('MultiStageBinaryRewardClassifierWrapper(env',
                                ['black', 'cyan', 'cyan', 'white'], 5) == [1, 0, 1]
         serve(bench, decisive_checkpoint(tmp_path / 'binary', 2, seed=2))
-        assert snippet_rewards('RemoteRewardClassifierWrapper(\n', ['black', 'blue', 'white'],
+        assert snippet_rewards('above_threshold(probability, 0.7)', ['black', 'blue', 'white'],
                                4, gripper=1.0) == [0, 1]
     finally:
         for stage in stages:

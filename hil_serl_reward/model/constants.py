@@ -10,7 +10,9 @@ take them from here.
 IMAGE_SIZE = (128, 128)
 
 DEVICES = ('auto', 'cpu', 'gpu')
-# `auto`: the fast CPU inference form where it was measured faster (a CPU, a shared
-# backbone), else direct; `direct`: the backbone's convolutions as hil-serl's model code
-# writes them (nn.Conv), for rewards bit-identical to its in-process classifier.
-CONVOLUTIONS = {'auto': None, 'fast': True, 'direct': False}
+# How the model computes (the node's `convolutions` parameter; `auto` picks `fast` on a CPU
+# with a shared backbone, where it was measured faster, else `direct`). Every form gives the
+# same logits up to float32 rounding; only `hil-serl`, hil-serl's model code op for op on
+# hil-serl's observation shape, gives its bits (model/reward_classifier.build_classifier).
+MODEL_FORMS = ('fast', 'direct', 'hil-serl')
+CONVOLUTIONS = ('auto',) + MODEL_FORMS

@@ -82,17 +82,36 @@ def probe_observations(spec: ClassifierSpec) -> Dict[str, Dict[str, np.ndarray]]
 
 
 @functools.lru_cache(maxsize=None)
-def jitted_forward(spec: ClassifierSpec, fast_convolutions: bool) -> Callable:
+def jitted_forward(spec: ClassifierSpec, form: str) -> Callable:
     """One jitted forward per model shape, shared by every classifier of that shape: a
     reload of a checkpoint with new weights reuses the compiled code (compiling the CPU
     form takes 4-5 s on the CI VM; loading the weights 0.3 s)."""
-    model = build_classifier(spec, fast_convolutions=fast_convolutions)
+    model = build_classifier(spec, form)
 
     def forward(params: Params, observations: Dict[str, jax.Array]):
         logits = model.apply({'params': params}, observations, train=False)
         return logits, probabilities(logits)
 
     return jax.jit(forward)
+
+
+def hil_serl_forward(spec: ClassifierSpec, params: Params) -> Callable:
+    """The `hil-serl` form's forward, compiled as hil-serl's `load_classifier_func` compiles
+    it: `jax.jit` of `apply` with the params closed over. XLA then holds the weights as
+    constants and folds them into the program, which changes its float32 rounding: the
+    same model taking the params as an argument differs from hil-serl in the last bits
+    (measured: up to 2e-6 in the logit). So this form compiles once per checkpoint, a reload
+    included. The probabilities are computed after, on the logits, as hil-serl's reward
+    functions do."""
+    model = build_classifier(spec, 'hil-serl')
+    logits_of = jax.jit(lambda observations: model.apply({'params': params}, observations,
+                                                         train=False))
+
+    def forward(observations: Dict[str, np.ndarray]):
+        logits = logits_of(observations)
+        return logits, probabilities(logits)
+
+    return forward
 
 
 @dataclasses.dataclass(frozen=True)
@@ -104,26 +123,39 @@ class Prediction:
 class RewardClassifier:
     """A loaded classifier bound to one device.
 
-    `fast_convolutions` (default: on a CPU with a shared backbone, where it was measured
-    faster) runs the backbone in its CPU inference form (convolutions.py), with the
-    Winograd kernels transformed once here; logits match the plain form to float32
-    rounding (~1e-6).
+    `form` (constants.MODEL_FORMS; default: `fast` on a CPU with a shared backbone, where it
+    was measured faster, else `direct`) is how the model computes: `fast` runs the backbone
+    in its CPU inference form (convolutions.py), with the Winograd kernels transformed once
+    here; logits match the plain form to float32 rounding (~1e-6). `hil-serl` computes as
+    hil-serl's `load_classifier_func(...)(obs)` does, on its observation shape (T=1, no batch
+    axis) when one set is classified: the same logits bit for bit in a process with the same
+    jaxlib and XLA flags (test_convolutions).
     """
 
     def __init__(self, spec: ClassifierSpec, params: Params, device: str = 'auto',
                  checkpoint: Optional[LoadedCheckpoint] = None, warm_up: bool = True,
-                 fast_convolutions: Optional[bool] = None) -> None:
+                 form: Optional[str] = None) -> None:
         self.spec = spec
         self.checkpoint = checkpoint
         self.device = select_device(device)
-        self.fast_convolutions = (self.device.platform == 'cpu' and spec.backbone == 'shared'
-                                  if fast_convolutions is None else fast_convolutions)
-        if self.fast_convolutions:
-            params = winograd_params(params, param_shapes(spec, fast_convolutions=True))
+        if form is None:
+            form = 'fast' if self.device.platform == 'cpu' and spec.backbone == 'shared' \
+                else 'direct'
+        self.form = form
+        if form == 'fast':
+            params = winograd_params(params, param_shapes(spec, form))
         self.params = jax.device_put(params, self.device)
-        self._forward = jitted_forward(spec, self.fast_convolutions)
+        if form == 'hil-serl':
+            self._forward = self._compiled = hil_serl_forward(spec, self.params)
+        else:
+            self._compiled = jitted_forward(spec, form)      # shared by classifiers of a shape
+            self._forward = functools.partial(self._compiled, self.params)
         if warm_up:
             self.check_probe_outputs()
+
+    @property
+    def fast_convolutions(self) -> bool:
+        return self.form == 'fast'
 
     def check_probe_outputs(self) -> None:
         """Compiles (first call) and refuses a model whose outputs on probe images (black,
@@ -143,10 +175,9 @@ class RewardClassifier:
     @classmethod
     def from_checkpoint(cls, path: os.PathLike, image_keys: Optional[Sequence[str]] = None,
                         device: str = 'auto', backbone: Optional[str] = None,
-                        fast_convolutions: Optional[bool] = None) -> 'RewardClassifier':
+                        form: Optional[str] = None) -> 'RewardClassifier':
         loaded = load_checkpoint(path, image_keys=image_keys, backbone=backbone)
-        return cls(loaded.spec, loaded.params, device=device, checkpoint=loaded,
-                   fast_convolutions=fast_convolutions)
+        return cls(loaded.spec, loaded.params, device=device, checkpoint=loaded, form=form)
 
     def device_memory_mib(self) -> Dict[str, float]:
         """What this process holds on the device, where it tells (a GPU; a CPU does not)."""
@@ -158,7 +189,15 @@ class RewardClassifier:
         """Numpy goes straight into the jitted call, which moves it to the params' device:
         a separate device_put of the camera dict cost 0.2 ms per call on the CPU. Both
         outputs come back in one device_get, which starts their copies together (two
-        np.asarray calls wait for one copy, then the other)."""
-        logits, probs = jax.device_get(
-            self._forward(self.params, as_model_input(images, self.spec.image_keys)))
+        np.asarray calls wait for one copy, then the other). The `hil-serl` form gets one
+        set as hil-serl's actor passes it, (1, H, W, 3) per camera: XLA compiles another
+        shape to another program, with other float32 rounding."""
+        observations = as_model_input(images, self.spec.image_keys)
+        one_observation = (self.form == 'hil-serl'
+                           and next(iter(observations.values())).shape[0] == 1)
+        if one_observation:
+            observations = {key: image[0] for key, image in observations.items()}
+        logits, probs = jax.device_get(self._forward(observations))
+        if one_observation:
+            logits, probs = logits[None], probs[None]
         return Prediction(logits, probs)

@@ -78,16 +78,18 @@ class ResNetEncoder(nn.Module):
 
     `frozen=True` is hil-serl's behaviour: the output goes through stop_gradient, so the
     backbone receives no gradient even though its params sit in the optimiser state.
-    `fast_convolutions=True` is the CPU inference form (convolutions.py): Winograd for the
-    3x3 stride-1 convolutions, whose params are then `winograd_params` of the usual ones,
-    and space-to-depth for the stem.
+    `form` (constants.MODEL_FORMS): `fast` is the CPU inference form (convolutions.py):
+    Winograd for the 3x3 stride-1 convolutions, whose params are then `winograd_params` of
+    the usual ones, and space-to-depth for the stem; `hil-serl` max-pools with flax's
+    `nn.max_pool` as hil-serl's code does (the same values; XLA then compiles the same
+    program, so the same float32 rounding downstream).
     """
 
     stage_sizes: Sequence[int] = (1, 1, 1, 1)
     num_filters: int = 64
     frozen: bool = True
     dtype: Any = jnp.float32
-    fast_convolutions: bool = False
+    form: str = 'direct'
 
     @nn.compact
     def __call__(self, observations: jax.Array, train: bool = True) -> jax.Array:
@@ -102,16 +104,19 @@ class ResNetEncoder(nn.Module):
                        kernel_init=nn.initializers.kaiming_normal())
         norm = partial(MyGroupNorm, num_groups=4, epsilon=1e-5, dtype=self.dtype)
 
+        fast = self.form == 'fast'
         x = conv(self.num_filters, (7, 7), (2, 2), padding=[(3, 3), (3, 3)], name='conv_init',
-                 conv_general_dilated=space_to_depth_conv if self.fast_convolutions else None)(x)
+                 conv_general_dilated=space_to_depth_conv if fast else None)(x)
         x = nn.relu(norm(name='norm_init')(x))
-        x = max_pool_3x3_stride2(x)
+        if self.form == 'hil-serl':
+            x = nn.max_pool(x, (3, 3), strides=(2, 2), padding='SAME')
+        else:
+            x = max_pool_3x3_stride2(x)
         for stage, block_count in enumerate(self.stage_sizes):
             for block in range(block_count):
                 strides = (2, 2) if stage > 0 and block == 0 else (1, 1)
                 x = ResNetBlock(self.num_filters * 2 ** stage, conv=conv, norm=norm,
-                                act=nn.relu, strides=strides,
-                                fast_convolutions=self.fast_convolutions)(x)
+                                act=nn.relu, strides=strides, fast_convolutions=fast)(x)
         return jax.lax.stop_gradient(x) if self.frozen else x
 
 
@@ -119,6 +124,8 @@ class SpatialLearnedEmbeddings(nn.Module):
     """Learned spatial pooling: one (H, W) weight map per channel and feature.
 
     The flattened output index is `channel * num_features + feature` (channel-major).
+    `multiply_and_sum` computes it as hil-serl's code does (a broadcast product summed over
+    H and W), which XLA rounds differently from the contraction (einsum) used otherwise.
     """
 
     height: int
@@ -126,6 +133,7 @@ class SpatialLearnedEmbeddings(nn.Module):
     channel: int
     num_features: int = 5
     kernel_init: Callable[..., jax.Array] = nn.initializers.lecun_normal()
+    multiply_and_sum: bool = False
 
     @nn.compact
     def __call__(self, features: jax.Array) -> jax.Array:
@@ -134,7 +142,10 @@ class SpatialLearnedEmbeddings(nn.Module):
             features = features[None]
         kernel = self.param('kernel', self.kernel_init,
                             (self.height, self.width, self.channel, self.num_features))
-        pooled = jnp.einsum('bhwc,hwcf->bcf', features, kernel)
+        if self.multiply_and_sum:
+            pooled = jnp.sum(features[..., None] * kernel[None], axis=(1, 2))
+        else:
+            pooled = jnp.einsum('bhwc,hwcf->bcf', features, kernel)
         pooled = pooled.reshape(features.shape[0], -1)
         return pooled[0] if squeeze else pooled
 
@@ -150,6 +161,7 @@ class PreTrainedResNetEncoder(nn.Module):
     num_spatial_blocks: int = 8
     bottleneck_dim: int = 256
     dropout_rate: float = 0.1
+    form: str = 'direct'
 
     def backbone_features(self, observations: jax.Array, train: bool = True) -> jax.Array:
         """Only the (possibly shared) backbone: lets EncodingWrapper run every camera's
@@ -161,14 +173,14 @@ class PreTrainedResNetEncoder(nn.Module):
                  train: bool = True) -> jax.Array:
         x = self.pretrained_encoder(observations, train=train) if encode else observations
         height, width, channel = x.shape[-3:]
-        x = SpatialLearnedEmbeddings(height, width, channel, self.num_spatial_blocks)(x)
+        x = SpatialLearnedEmbeddings(height, width, channel, self.num_spatial_blocks,
+                                     multiply_and_sum=self.form == 'hil-serl')(x)
         x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)
         x = nn.Dense(self.bottleneck_dim)(x)
         return nn.tanh(nn.LayerNorm()(x))
 
 
 def resnet10_backbone(frozen: bool = True, name: Optional[str] = 'pretrained_encoder',
-                      fast_convolutions: bool = False) -> ResNetEncoder:
+                      form: str = 'direct') -> ResNetEncoder:
     """hil-serl's `resnetv1-10-frozen` configuration (stage sizes 1,1,1,1)."""
-    return ResNetEncoder(stage_sizes=(1, 1, 1, 1), frozen=frozen, name=name,
-                         fast_convolutions=fast_convolutions)
+    return ResNetEncoder(stage_sizes=(1, 1, 1, 1), frozen=frozen, name=name, form=form)

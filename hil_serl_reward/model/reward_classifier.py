@@ -14,6 +14,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from hil_serl_reward.model.constants import MODEL_FORMS
 from hil_serl_reward.model.encoding import EncodingWrapper
 from hil_serl_reward.model.resnet_v1 import IMAGE_SIZE, PreTrainedResNetEncoder, resnet10_backbone
 
@@ -88,21 +89,28 @@ class ClassifierSpec:
         return 1 if self.n_way == 2 else self.n_way
 
 
-def build_classifier(spec: ClassifierSpec, fast_convolutions: bool = False) -> nn.Module:
+def build_classifier(spec: ClassifierSpec, form: str = 'direct') -> nn.Module:
     """The Flax module for `spec`, wired as hil-serl's create_classifier wires it.
 
-    `fast_convolutions=True` gives the CPU inference form (convolutions.py), whose 3x3
-    stride-1 kernels are Winograd-transformed; every checkpoint holds the plain form."""
-    shared = resnet10_backbone(frozen=spec.frozen, fast_convolutions=fast_convolutions)
+    `form` (constants.MODEL_FORMS) is how it computes, never what: `direct` runs a shared
+    backbone once over every camera's image as one batch; `fast` is that with the CPU
+    inference convolutions (convolutions.py), whose 3x3 stride-1 kernels are
+    Winograd-transformed; `hil-serl` is hil-serl's model code op for op (each camera through
+    the backbone in turn, flax's max pool, the spatial embeddings as a product and sum).
+    Every checkpoint holds the plain params."""
+    if form not in MODEL_FORMS:
+        raise ValueError(f"model form must be one of {MODEL_FORMS}, got '{form}'")
+    shared = resnet10_backbone(frozen=spec.frozen, form=form)
     encoders = {
         key: PreTrainedResNetEncoder(
             pretrained_encoder=shared if spec.backbone == 'shared'
-            else resnet10_backbone(frozen=spec.frozen, fast_convolutions=fast_convolutions),
-            num_spatial_blocks=8, bottleneck_dim=256, name=f'encoder_{key}')
+            else resnet10_backbone(frozen=spec.frozen, form=form),
+            num_spatial_blocks=8, bottleneck_dim=256, name=f'encoder_{key}', form=form)
         for key in spec.image_keys
     }
     encoder_def = EncodingWrapper(encoder=encoders, image_keys=spec.image_keys,
-                                  shared_backbone=spec.backbone == 'shared')
+                                  shared_backbone=spec.backbone == 'shared'
+                                  and form != 'hil-serl')
     if spec.n_way == 2:
         return BinaryClassifier(encoder_def=encoder_def)
     return NWayClassifier(encoder_def=encoder_def, n_way=spec.n_way)
@@ -121,9 +129,9 @@ def init_params(spec: ClassifierSpec, seed: int = 0) -> Params:
                                                    sample_observation(spec)))
 
 
-def param_shapes(spec: ClassifierSpec, fast_convolutions: bool = False) -> Params:
+def param_shapes(spec: ClassifierSpec, form: str = 'direct') -> Params:
     """The parameter tree of `spec` as ShapeDtypeStructs, without computing anything."""
-    model = build_classifier(spec, fast_convolutions)
+    model = build_classifier(spec, form)
     variables = jax.eval_shape(lambda: model.init(jax.random.PRNGKey(0),
                                                   sample_observation(spec), train=False))
     return variables['params']

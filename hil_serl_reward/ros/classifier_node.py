@@ -31,7 +31,6 @@ from std_srvs.srv import Trigger
 from hil_serl_reward.data.classifier_data import DataWriteError
 from hil_serl_reward.data.review import ReviewFolder
 from hil_serl_reward.model.checkpoint import CheckpointError, resolve_checkpoint
-from hil_serl_reward.model.constants import CONVOLUTIONS
 from hil_serl_reward.model.inference import DeviceError, RewardClassifier
 from hil_serl_reward.model.reward_classifier import ClassifierSpec, init_params
 from hil_serl_reward.model.xla_flags import PREALLOCATE, share_the_gpu, use_eigen_convolutions
@@ -54,7 +53,10 @@ ClassifierLoader = Callable[[str], RewardClassifier]
 
 
 class ClassifierNode(LifecycleNode):
-    def __init__(self, loader: Optional[ClassifierLoader] = None, **kwargs: Any) -> None:
+    def __init__(self, loader: Optional[ClassifierLoader] = None,
+                 before_jax: Optional[Callable[[str], None]] = None, **kwargs: Any) -> None:
+        """`before_jax(convolutions)` runs once the parameters are read and before anything
+        starts JAX (the first load): the executable's process settings that depend on them."""
         super().__init__(NODE_NAME, **kwargs)
         # What destroy_node stops, set before anything can fail: on Kilted, rclpy's shutdown
         # also destroys a node whose __init__ raised.
@@ -65,6 +67,8 @@ class ClassifierNode(LifecycleNode):
         self._generation = 0            # cleanups so far: a reload started before one is void
         self._refuse_unregistered_transitions()
         self._values = declare_parameters(self, config.NODE_PARAMETERS)
+        if before_jax is not None:
+            before_jax(self._values['convolutions'])
         self.image_keys: Tuple[str, ...] = tuple(self._values['image_keys'])
         self.cameras = config.cameras_from(self._values)
         self.threshold = float(self._values['threshold'])
@@ -228,10 +232,10 @@ class ClassifierNode(LifecycleNode):
 
     def _load_classifier(self, path: str) -> RewardClassifier:
         device = self._values['device']
-        fast = CONVOLUTIONS[self._values['convolutions']]
+        form = None if self._values['convolutions'] == 'auto' else self._values['convolutions']
         if path:
             return RewardClassifier.from_checkpoint(path, image_keys=self.image_keys,
-                                                    device=device, fast_convolutions=fast)
+                                                    device=device, form=form)
         if not self._values['random_init']:
             raise StartupError(
                 'checkpoint_path is empty: set it to a classifier_ckpt/ folder or a '
@@ -240,7 +244,7 @@ class ClassifierNode(LifecycleNode):
             'serving an UNTRAINED, randomly initialised classifier (random_init, no '
             'checkpoint_path): its rewards mean nothing')
         spec = ClassifierSpec(self.image_keys)
-        return RewardClassifier(spec, init_params(spec), device=device, fast_convolutions=fast)
+        return RewardClassifier(spec, init_params(spec), device=device, form=form)
 
     def _load_or_fail(self, path: str) -> RewardClassifier:
         try:
@@ -479,7 +483,7 @@ class ClassifierNode(LifecycleNode):
                                else f'on ({self.resolve_topic_name(classification.TOPIC)})'),
             'device': str(classifier.device) if classifier else '-',
             'convolutions': ('-' if classifier is None else 'fast (Winograd, space-to-depth)'
-                             if classifier.fast_convolutions else 'direct'),
+                             if classifier.form == 'fast' else classifier.form),
             'xla flags': os.environ.get('XLA_FLAGS', ''),
             'xla preallocate': os.environ.get(PREALLOCATE, 'JAX default (75 % of the GPU)'),
             **{f'device memory {name} (MiB)': f'{mib:.1f}'
@@ -547,11 +551,19 @@ class ClassifierNode(LifecycleNode):
 GIL_SWITCH_INTERVAL_S = 1e-4
 
 
+def xla_flags_for(convolutions: str) -> None:
+    """XLA's own convolutions (xla_flags.py) for every model form but `hil-serl`, which
+    promises hil-serl's bits: those need the XLA flags of hil-serl's process, left as the
+    environment gives them (XLA's defaults unless the user set XLA_FLAGS)."""
+    if convolutions != 'hil-serl':
+        use_eigen_convolutions()
+
+
 def main(args: Optional[List[str]] = None) -> int:
-    use_eigen_convolutions()
     share_the_gpu()
     sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
-    return run_node(ClassifierNode, NODE_NAME, (StartupError,), args=args)
+    return run_node(lambda: ClassifierNode(before_jax=xla_flags_for), NODE_NAME,
+                    (StartupError,), args=args)
 
 
 if __name__ == '__main__':

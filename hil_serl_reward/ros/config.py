@@ -153,8 +153,9 @@ NODE_PARAMETERS: List[Parameter] = [
     Parameter('device', 'auto', 'auto (GPU when JAX has one), cpu or gpu',
               validate=_one_of(DEVICES)),
     Parameter('convolutions', 'auto',
-              "auto (the fast CPU form on a CPU with a shared backbone, else direct), fast, "
-              "or direct: hil-serl's own form, for bit-identical rewards",
+              "how the model computes: auto (fast on a CPU with a shared backbone, else "
+              "direct), fast (Winograd), direct (plain convolutions, the cameras as one "
+              "batch), or hil-serl (hil-serl's model code op for op: its logits to the bit)",
               validate=_one_of(tuple(CONVOLUTIONS))),
     Parameter('debug_image_rate', 5.0,
               'most ~/debug_image messages per second (the model inputs, probability and '
