@@ -9,7 +9,7 @@ ISOLATED := scripts/ros_isolated.sh
 REQS := requirements/core$(if $(STACK),-$(STACK)).txt requirements/dev.txt requirements/rl.txt requirements/ros-$(DISTRO).txt \
 	requirements/rosidl-$(DISTRO).txt setup.py scripts/build_vision_msgs.sh $(wildcard msgs/vision_msgs/*.* msgs/vision_msgs/msg/*)
 
-.PHONY: venv test cv-bridge colcon-test apt-route upstream-test upstream-test-run py310 demo inspect compat bench fuzz lock clean
+.PHONY: venv test cv-bridge colcon-test apt-route upstream-test upstream-test-run py310 demo inspect compat bench bench-e2e fuzz lock clean
 
 venv: $(VENV)/.installed
 
@@ -52,7 +52,8 @@ apt-route:
 ## ROS (model, pipeline, data) pass there with the NumPy-1 stack (skipped where none is).
 PY310_TESTS := $(addprefix test/,test_checkpoint.py test_inference.py test_preprocessing.py \
 	test_convolutions.py test_reward_classifier.py test_synchronizer.py test_mailbox.py \
-	test_layers.py test_sync_phases.py test_training.py test_xla_flags.py test_introspection.py)
+	test_layers.py test_sync_phases.py test_training.py test_xla_flags.py test_introspection.py \
+	test_set_timing.py)
 py310:
 	scripts/check_py310.sh $(PY310_TESTS)
 
@@ -101,6 +102,10 @@ compat: venv
 ## wrapper's cost per env step, each at
 ## high priority in its own scheduler group where allowed (scripts/high_priority.sh).
 PRIORITY := scripts/high_priority.sh
+## A set's latency budget at 2 x 1280x720, 15 and 30 Hz, with the large-image DDS profile.
+bench-e2e: venv
+	@$(PRIORITY) $(ISOLATED) $(PY) bench/e2e_bench.py --configs 1280x720@15 1280x720@30 --profile on $(BENCH_ARGS)
+
 bench: venv
 	@$(PY) -m pip install --quiet -r requirements/bench.txt
 	@$(PRIORITY) $(ISOLATED) $(PY) bench/model_bench.py $(BENCH_ARGS)

@@ -14,7 +14,8 @@ The flood scenario (`--flood`) offers the node more than it can take: two 1280x7
 pre-rendered frames at --flood-rate Hz from a publisher process of its own (the simulator
 renders too slowly to flood), and reports the stamp-to-result latency of the `classification`
 topic in consecutive 5 s windows: bounded means the last windows are no worse than the first.
-`--debug-image` runs 2 x 640x480 @ 30 Hz twice, without and with a ~/debug_image subscriber:
+`latency_budget_ms` gives each stage of a set's latency (p50/p95; `make bench-e2e`: 2 x 1280x720
+at 15 and 30 Hz with the large-image profile). `--debug-image` runs 2 x 640x480 @ 30 Hz twice, without and with a ~/debug_image subscriber:
 what drawing and sending the model's view costs, and that nothing is spent without one.
 Run it through scripts/ros_isolated.sh (make bench does). JSON on stdout.
 
@@ -53,6 +54,11 @@ from hil_serl_reward.tools.demo import Monitor, start, stop  # noqa: E402
 
 KEYS = ('wrist_1', 'front')
 STAGES = ('transport', 'mailbox wait', 'convert', 'crop/resize', 'inference', 'publishing')
+# A set's latency budget in its order (the node's diagnostics): each camera's frame arriving
+# (stamp -> callback), the set's first frame waiting for the others, the set waiting behind
+# the previous inference, the node's stages, and the whole (stamp -> published).
+BUDGET = (*(f'{key} arrival' for key in KEYS), 'sync wait', 'transport', 'mailbox wait',
+          'convert', 'crop/resize', 'inference', 'publishing', 'stamp to publish')
 
 
 def cpu_seconds(pid: int) -> float:
@@ -262,6 +268,8 @@ def run(width: int, height: int, rate: float, profile: bool, seconds: float,
             'stamp_to_publish_ms': {q: number(d.get(f'stamp to publish latency {q} (ms)'))
                                     for q in ('p50', 'p95', 'p99')},
             'stage_median_ms': {s: number(d.get(f'{s} latency p50 (ms)')) for s in STAGES},
+            'latency_budget_ms': {s: {q: number(d.get(f'{s} latency {q} (ms)'))
+                                      for q in ('p50', 'p95')} for s in BUDGET},
             'inference_p95_ms': number(d.get('inference latency p95 (ms)')),
             'mailbox_wait_p95_ms': number(d.get('mailbox wait latency p95 (ms)')),
             'node_xla_flags': d.get('xla flags'),

@@ -21,7 +21,8 @@ Batch-1 latencies are taken in interleaved rounds, so that load changes on a sha
 hit the contenders alike: first node and node_direct_convolutions alone (`batch1`), then
 with the worker's rounds in between (the torch contenders' `batch1`, the node's
 `batch1_with_torch_rounds`: compare node and torch there). The node is also timed at
-camera rates, one call per period as the node makes them (`batch1_paced_30hz`, `_15hz`):
+camera rates, one call per period as the node makes them (`batch1_paced_30hz`, `_15hz`,
+`_10hz`; `paced_median_over_back_to_back`):
 on the CI VM a vCPU left idle between calls made each call much slower. Every loop reports
 how busy the benchmark's processes (`self_busy_cores`) and the rest of the machine
 (`others_busy_cores`) were. make bench runs this at high priority in
@@ -50,7 +51,7 @@ from hil_serl_reward.model.xla_flags import share_the_gpu, use_eigen_convolution
 
 KEYS = ('wrist_1', 'front')
 ROUND_CALLS = 20
-PACED_RATES_HZ = (30.0, 15.0)
+PACED_RATES_HZ = (30.0, 15.0, 10.0)
 Predict = Callable[[Dict[str, np.ndarray]], np.ndarray]
 
 
@@ -419,6 +420,10 @@ def main() -> None:
         report[name]['batch1'] = summary
     for rate_hz in PACED_RATES_HZ:
         report['node'][f'batch1_paced_{rate_hz:g}hz'] = paced_batch1(node, rate_hz, args.seconds)
+    report['node']['paced_median_over_back_to_back'] = {
+        f'{rate_hz:g}hz': round(report['node'][f'batch1_paced_{rate_hz:g}hz']['median_ms']
+                                / report['node']['batch1']['median_ms'], 2)
+        for rate_hz in PACED_RATES_HZ}
     worker = None if args.no_torch else TorchWorker(
         'cpu' if device.platform == 'cpu' else 'cuda')
     if worker:

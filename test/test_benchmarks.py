@@ -46,7 +46,8 @@ def test_model_bench_variants_agree_and_report():
     assert 0.9e9 < report['xla_flops_per_pair'] < 1.2e9
     assert report['xla_flops_per_pair_fast_form'] < 0.8 * report['xla_flops_per_pair']
     assert report['floor_ms'] > 0
-    for paced in (node['batch1_paced_30hz'], node['batch1_paced_15hz']):
+    assert set(node['paced_median_over_back_to_back']) == {'30hz', '15hz', '10hz'}
+    for paced in (node['batch1_paced_30hz'], node['batch1_paced_15hz'], node['batch1_paced_10hz']):
         assert paced['calls'] >= 50 and 0 < paced['min_ms'] <= paced['median_ms']
     for result in (node, direct, defaults):
         assert result['batch1']['calls'] >= 50
@@ -83,6 +84,13 @@ def test_end_to_end_bench_reports_stages_and_the_transport_floor():
     assert all(math.isfinite(v) and v >= 0 for v in stages.values()), stages
     latency = result['stamp_to_publish_ms']
     assert stages['inference'] < latency['p50'] <= latency['p95'] <= latency['p99']
+    budget = result['latency_budget_ms']
+    assert list(budget) == ['wrist_1 arrival', 'front arrival', 'sync wait', 'transport',
+                            'mailbox wait', 'convert', 'crop/resize', 'inference', 'publishing',
+                            'stamp to publish']
+    assert all(0 <= v['p50'] <= v['p95'] for v in budget.values()), budget
+    assert budget['stamp to publish']['p50'] == latency['p50']
+    assert budget['sync wait']['p50'] <= budget['transport']['p50']
     floor = result['transport_only']
     assert floor['frames_received'] > 0
     arrival = floor['stamp_to_arrival_ms']

@@ -104,6 +104,24 @@ def test_unmatched_frames_give_no_reward(bench, two_camera_node):
     bench.wait_outputs(1)
 
 
+def test_diagnostics_give_each_sets_latency_budget(bench, two_camera_node):
+    """Per camera stamp -> arrival, and the sync wait: the front frame sent 0.2 s after the
+    wrist frame of the same set makes the set's first frame wait about that long."""
+    rgb = frames(9)
+    now = bench.probe.get_clock().now().nanoseconds
+    for i in range(3):
+        bench.publish('wrist_1', image_msg(rgb['wrist_1'], now + i * 10_000_000))
+        time.sleep(0.2)
+        bench.publish('front', image_msg(rgb['front'], now + i * 10_000_000))
+        bench.wait_outputs(i + 1)
+    diagnostics = bench.latest_diagnostics()
+    sync_wait = float(diagnostics['sync wait latency p50 (ms)'])
+    assert 150 < sync_wait < 1000, diagnostics
+    arrival = {key: float(diagnostics[f'{key} arrival latency p50 (ms)']) for key in KEYS}
+    assert arrival['front'] > arrival['wrist_1'] + 150, arrival         # sent 0.2 s later
+    assert float(diagnostics['transport latency p50 (ms)']) >= arrival['front'] - 1
+
+
 def test_threshold_changes_at_runtime_and_rejects_invalid(bench, two_camera_node):
     set_param = bench.set_parameter
     assert set_param('threshold', 0.0).successful

@@ -19,6 +19,7 @@ from sensor_msgs.msg import CompressedImage, Image
 from hil_serl_reward.pipeline.camera_set import Camera, set_stamp
 from hil_serl_reward.pipeline.image_conversion import ImageError, describe, validate
 from hil_serl_reward.pipeline.mailbox import LatestMailbox
+from hil_serl_reward.pipeline.set_timing import ArrivalTimes
 from hil_serl_reward.pipeline.stamps import stamp_to_ns
 from hil_serl_reward.pipeline.stats import RateMeter, Window
 from hil_serl_reward.pipeline.sync_slop import SlopPolicy
@@ -119,7 +120,10 @@ class CameraSetInput:
         self._last_set_stamp: Optional[int] = None
         self._max_ahead_ns = int(float(values['max_stamp_ahead']) * 1e9)
         self._max_pixels = int(values['max_image_pixels'])
-        self.transport_latency = Window()
+        self.transport_latency = Window()          # camera stamp -> set complete
+        self.arrival_latency = [Window() for _ in self.cameras]     # stamp -> frame here
+        self.sync_wait = Window()           # the set's first frame here -> set complete
+        self._arrivals = ArrivalTimes(len(self.cameras), int(values['sync_queue_size']) + 2)
         self.set_rate = RateMeter()
         self.slop = SlopPolicy(float(values['sync_slop']), len(self.cameras))
         self._started = time.monotonic()
@@ -173,6 +177,9 @@ class CameraSetInput:
                                 f'stamp {stamp} ns is not after the previous {last} ns', msg)
         self._last_stamp[index] = stamp
         self._accepted_at[self.cameras[index].key] = time.monotonic()
+        if now:
+            self.arrival_latency[index].add((now - stamp) / 1e9)
+        self._arrivals.arrived(index, stamp)
         change = self.slop.observe(index, stamp)
         if change is not None:
             self.subscriber.set_slop(self.slop.slop_s)
@@ -189,6 +196,7 @@ class CameraSetInput:
             'looping bag or a reset clock): starting over on the new stamps')
         self._last_stamp = [None] * len(self.cameras)
         self._last_set_stamp = None
+        self._arrivals.clear()
         self.slop.reset()
         self.subscriber.reset()
 
@@ -201,6 +209,9 @@ class CameraSetInput:
         self.counts['sets_synchronised'] += 1
         self.set_rate.tick()
         self.transport_latency.add((self._node.get_clock().now().nanoseconds - stamp) / 1e9)
+        waited = self._arrivals.sync_wait(stamps)
+        if waited is not None:
+            self.sync_wait.add(waited)
         self.mailbox.post((messages, stamp))
 
     def topic_problems(self) -> List[str]:

@@ -506,12 +506,17 @@ class ClassifierNode(LifecycleNode):
             'reloads': str(self.counts['reloads']),
             'reload failures': str(self.counts['reload_failures']),
         }
-        windows = [] if self.input is None else [('transport', self.input.transport_latency),
-                                                 ('mailbox wait', self.input.mailbox.waits)]
+        # The latency budget of a set, in order: each camera's frame arriving, waiting for
+        # the set's other frames, behind the previous inference, then the node's own stages.
+        windows = [] if self.input is None else [
+            *((f'{camera.key} arrival', window) for camera, window in
+              zip(self.input.cameras, self.input.arrival_latency)),
+            ('sync wait', self.input.sync_wait), ('transport', self.input.transport_latency),
+            ('mailbox wait', self.input.mailbox.waits)]
         for name, window in windows + [('convert', self.convert_latency),
-                             ('crop/resize', self.resize_latency),
-                             ('inference', self.inference_latency),
-                             ('publishing', self.publishing_latency),
+                                       ('crop/resize', self.resize_latency),
+                                       ('inference', self.inference_latency),
+                                       ('publishing', self.publishing_latency),
                                        ('stamp to publish', self.publish_latency)]:
             for q, v in ms(window).items():
                 values[f'{name} latency {q} (ms)'] = v
