@@ -14,13 +14,14 @@ The flood scenario (`--flood`) offers the node more than it can take: two 1280x7
 pre-rendered frames at --flood-rate Hz from a publisher process of its own (the simulator
 renders too slowly to flood), and reports the stamp-to-result latency of the `classification`
 topic in consecutive 5 s windows: bounded means the last windows are no worse than the first.
-`latency_budget_ms` gives each stage of a set's latency (p50/p95; `make bench-e2e`: 2 x 1280x720
+`--reload N` changes `checkpoint_path` N times while the node serves 15 Hz cameras and reports
+the longest gap between results around each change. `latency_budget_ms` gives each stage of a set's latency (p50/p95; `make bench-e2e`: 2 x 1280x720
 at 15 and 30 Hz with the large-image profile). `--debug-image` runs 2 x 640x480 @ 30 Hz twice, without and with a ~/debug_image subscriber:
 what drawing and sending the model's view costs, and that nothing is spent without one.
 Run it through scripts/ros_isolated.sh (make bench does). JSON on stdout.
 
     python bench/e2e_bench.py [--seconds 15] [--configs 640x480@30 1280x720@15] [--flood]
-                              [--debug-image]
+                              [--debug-image] [--reload 3]
 """
 import argparse
 import json
@@ -209,6 +210,69 @@ def flood(rate: float, seconds: float, logs: Path) -> Dict:
         monitor.node.destroy_node()
 
 
+def reload_scenario(rate: float, reloads: int, logs: Path) -> Dict:
+    """The node serving 2 x 640x480 at `rate` while `checkpoint_path` is set to another
+    checkpoint of the same shape, `reloads` times, as `ros2 param set` does: the longest gap
+    between results from each change until 2 s after the new checkpoint shows in diagnostics
+    (a gap that spans the change counts), in frame periods (target: at most two), next to the
+    longest gap of a quiet stretch before."""
+    from rcl_interfaces.srv import SetParameters
+    from rclpy.parameter import Parameter
+    from hil_serl_reward.model.checkpoint import save_checkpoint
+    from hil_serl_reward.model.reward_classifier import ClassifierSpec, init_params
+    spec = ClassifierSpec(KEYS)
+    folders = []
+    for seed in (0, 1):
+        folders.append(logs / f'reload_checkpoint_{seed}')
+        save_checkpoint(folders[-1], init_params(spec, seed), spec, step=1)
+    env = dds_env(True)
+    params = config_dir() / 'demo.yaml'
+    sim = start('camera_sim', params, [f'rate:={rate}', 'width:=640', 'height:=480'], env,
+                logs / 'sim_reload.log')
+    node = start('classifier_node', params, [f'checkpoint_path:={folders[0]}',
+                                             'random_init:=false'], env, logs / 'node_reload.log')
+    monitor = Monitor()
+    client = monitor.node.create_client(SetParameters, '/hil_serl_reward/set_parameters')
+    executor = SingleThreadedExecutor()
+    executor.add_node(monitor.node)
+    period_ms = 1e3 / rate
+    report: Dict = {'scenario': 'reload', 'camera': '640x480', 'rate_hz': rate,
+                    'frame_period_ms': round(period_ms, 1), 'reloads': []}
+
+    def longest_gap_ms(start: float, end: float) -> float:
+        times = [t for t, _ in monitor.probabilities if start <= t <= end]
+        return round(max(np.diff(times)) * 1e3, 1) if len(times) > 1 else float('inf')
+    try:
+        spin_for(executor, 120, until=lambda: bool(monitor.probabilities) or node.poll() is not None)
+        if not monitor.probabilities:
+            report['error'] = 'no result within 120 s'
+            return report
+        quiet = time.monotonic()
+        spin_for(executor, 4.0)
+        report['quiet_longest_gap_ms'] = longest_gap_ms(quiet, time.monotonic())
+        for i in range(reloads):
+            target = str(folders[(i + 1) % 2])
+            changed = time.monotonic()
+            future = client.call_async(SetParameters.Request(parameters=[
+                Parameter('checkpoint_path', value=target).to_parameter_msg()]))
+            spin_for(executor, 10, until=future.done)
+            spin_for(executor, 30, until=lambda: monitor.diagnostics.get(
+                'checkpoint', '').startswith(target))
+            seen = time.monotonic()
+            spin_for(executor, 2.0)
+            last_before = max(t for t, _ in monitor.probabilities if t <= changed)
+            gap = longest_gap_ms(last_before, time.monotonic())
+            report['reloads'].append({
+                'accepted': bool(future.done() and future.result().results[0].successful),
+                'serving_new_checkpoint_within_s': round(seen - changed, 1),
+                'longest_gap_ms': gap, 'longest_gap_periods': round(gap / period_ms, 2)})
+        return report
+    finally:
+        stop(sim)
+        stop(node)
+        monitor.node.destroy_node()
+
+
 def run(width: int, height: int, rate: float, profile: bool, seconds: float,
         logs: Path, compile_cache: str, checkpoint: str, debug_image: bool = False) -> Dict:
     """One configuration; with `debug_image` a subscriber of ~/debug_image listens too."""
@@ -305,6 +369,8 @@ def main() -> None:
     parser.add_argument('--flood-rate', type=float, default=120.0)
     parser.add_argument('--flood-seconds', type=float, default=30.0)
     parser.add_argument('--flood-publisher', nargs=3, help=argparse.SUPPRESS)
+    parser.add_argument('--reload', type=int, default=0, metavar='N',
+                        help='also N checkpoint changes at 2 x 640x480 @ 15 Hz: the gaps')
     args = parser.parse_args()
     if args.flood_publisher:
         rate, size, seconds = args.flood_publisher
@@ -332,6 +398,9 @@ def main() -> None:
                 print(json.dumps(results[-1]), file=sys.stderr, flush=True)
         if args.flood:
             results.append(flood(args.flood_rate, args.flood_seconds, logs))
+            print(json.dumps(results[-1]), file=sys.stderr, flush=True)
+        if args.reload:
+            results.append(reload_scenario(15.0, args.reload, logs))
             print(json.dumps(results[-1]), file=sys.stderr, flush=True)
     finally:
         rclpy.try_shutdown()

@@ -148,12 +148,29 @@ def json_documents(text: str) -> list:
 
 def test_recorded_results_are_what_make_bench_prints():
     """The README's tables cite these files: each must read back as benchmark JSON in make
-    bench's order, nothing else (make's own echo once crept into one). A GPU session may
-    record fewer than the three (its device time is short)."""
+    bench's order (`e2e-*`: make bench-e2e's one document), nothing else (make's own echo
+    once crept into one). A GPU session may record fewer than the three (its device time is
+    short)."""
     order = ['model', 'synchroniser', 'end_to_end', 'gym_wrapper']
     results = sorted((BENCH / 'results').glob('*.json'))
     assert results
     for path in results:
         names = [d['benchmark'] for d in json_documents(path.read_text())]
+        if path.name.startswith('e2e-'):
+            assert names == ['end_to_end'], path
+            continue
         assert names and names[0] == 'model', path
         assert names == [name for name in order if name in names], path
+
+
+def test_the_reload_scenario_reports_the_gaps_around_each_change():
+    done = subprocess.run(
+        [sys.executable, str(BENCH / 'e2e_bench.py'), '--configs', '--reload', '1'],
+        capture_output=True, text=True, timeout=300, check=True)
+    [reload] = json.loads(done.stdout)['results']
+    assert reload['scenario'] == 'reload' and 'error' not in reload, reload
+    [change] = reload['reloads']
+    assert change['accepted'] and 0 < change['serving_new_checkpoint_within_s'] < 30
+    assert 0 < change['longest_gap_ms'] < 30_000 and math.isfinite(reload['quiet_longest_gap_ms'])
+    assert change['longest_gap_periods'] == pytest.approx(
+        change['longest_gap_ms'] / reload['frame_period_ms'], abs=0.01)
