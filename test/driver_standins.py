@@ -168,10 +168,17 @@ def run(kind: str) -> int:
     import rclpy
     from rclpy.node import Node
     from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+    from rclpy.signals import SignalHandlerOptions
     from sensor_msgs.msg import CompressedImage, Image
 
     driver = DRIVERS[kind]
-    rclpy.init(args=sys.argv)
+    # Ctrl-C / SIGTERM only ask the spin loop to end: rclpy's own handler shuts the context
+    # down inside the signal handler, which once hung the process for good while the stream
+    # thread was publishing (killed after SIGINT and SIGTERM went unanswered).
+    requested = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: requested.set())
+    rclpy.init(args=sys.argv, signal_handler_options=SignalHandlerOptions.NO)
     node = Node(driver.node_name, automatically_declare_parameters_from_overrides=False)
     given = dict(node._parameter_overrides)
     model, lock = '', None
@@ -243,15 +250,15 @@ def run(kind: str) -> int:
                            f'publishing {images.topic_name} {size[0]}x{size[1]} {encoding} '
                            f'at {fps:g} Hz, frame {frame_id}')
     try:
-        rclpy.spin(node)
-    except (KeyboardInterrupt, rclpy.executors.ExternalShutdownException):
-        pass
-    finally:
         # A terminal's Ctrl-C reaches a launched driver twice (from the terminal and from
-        # `ros2 launch`); the real drivers stop once, cleanly.
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        # `ros2 launch`); the real drivers stop once, cleanly, and so does this.
+        while not requested.is_set() and rclpy.ok():
+            rclpy.spin_once(node, timeout_sec=0.1)
+    finally:
         stop.set()
         thread.join(timeout=2.0)
+        node.destroy_node()
+        rclpy.try_shutdown()
         del lock
     return 0
 

@@ -140,3 +140,29 @@ def test_the_node_leaves_driver_blocks_to_the_launch_file():
         'brightness': 3}}}}})
     assert all(config.is_driver_parameter(name, ['wrist_1']) for name in names)
     assert not config.is_driver_parameter('cameras.wrist_1.crop', ['wrist_1'])
+
+
+@pytest.mark.parametrize('signals', [('SIGINT',), ('SIGTERM',), ('SIGINT', 'SIGINT')],
+                         ids=['sigint', 'sigterm', 'sigint-twice'])
+def test_a_streaming_standin_stops_cleanly_on_any_signal(tmp_path, signals):
+    """As the real drivers do when `ros2 launch` or a terminal stops them: exit 0, at once,
+    however often and while it publishes (rclpy's own handler once hung a stand-in through
+    SIGINT and SIGTERM until launch killed it)."""
+    import signal
+    import time
+    process = subprocess.Popen(
+        [sys.executable, str(HERE / 'driver_standins.py'), 'usb_cam', '--ros-args', '-p',
+         'framerate:=60.0'], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env={**os.environ, 'STANDIN_VIDEO_DEVICES': '/dev/video0',
+             'STANDIN_LOCK_DIR': str(tmp_path)})
+    try:
+        line = process.stdout.readline()                 # its "publishing ..." line
+        assert 'publishing' in line, line
+        time.sleep(0.3)                                  # streaming
+        for name in signals:
+            process.send_signal(getattr(signal, name))
+        output, _ = process.communicate(timeout=5)
+    finally:
+        process.kill()
+    assert process.returncode == 0, output
+    assert 'Traceback' not in output, output
