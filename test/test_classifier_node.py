@@ -105,20 +105,21 @@ def test_unmatched_frames_give_no_reward(bench, two_camera_node):
 
 
 def test_diagnostics_give_each_sets_latency_budget(bench, two_camera_node):
-    """Per camera stamp -> arrival, and the sync wait: the front frame sent 0.2 s after the
-    wrist frame of the same set makes the set's first frame wait about that long."""
+    """Per camera stamp -> arrival, and the sync wait: the front frame sent 0.5 s after the
+    wrist frame of the same set makes the set's first frame wait about that long (less by
+    however late a busy executor ran the wrist frame's callback: 76 ms once)."""
     rgb = frames(9)
     now = bench.probe.get_clock().now().nanoseconds
     for i in range(3):
         bench.publish('wrist_1', image_msg(rgb['wrist_1'], now + i * 10_000_000))
-        time.sleep(0.2)
+        time.sleep(0.5)
         bench.publish('front', image_msg(rgb['front'], now + i * 10_000_000))
         bench.wait_outputs(i + 1)
     diagnostics = bench.latest_diagnostics()
     sync_wait = float(diagnostics['sync wait latency p50 (ms)'])
-    assert 150 < sync_wait < 1000, diagnostics
+    assert 250 < sync_wait < 1500, diagnostics
     arrival = {key: float(diagnostics[f'{key} arrival latency p50 (ms)']) for key in KEYS}
-    assert arrival['front'] > arrival['wrist_1'] + 150, arrival         # sent 0.2 s later
+    assert arrival['front'] > arrival['wrist_1'] + 250, arrival         # sent 0.5 s later
     assert float(diagnostics['transport latency p50 (ms)']) >= arrival['front'] - 1
 
 
