@@ -24,4 +24,3 @@ def test_raising_the_count_mid_run_applies_to_the_run_so_far():
     assert decisions(consecutive, [True, True]) == [False, True]
     consecutive.needed = 4
     assert decisions(consecutive, [True, True]) == [False, True]
-
