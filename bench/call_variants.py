@@ -1,19 +1,31 @@
-"""The node's batch-1 call four ways, and XLA GPU flags: the leads of README "On a GPU",
-measured once on an H100, to confirm with a second run before the node adopts them.
+"""The node's batch-1 call on a GPU: where its time goes, and which XLA flags cut it.
 
 Variants, in interleaved rounds in one process (back to back, then one call per 30 Hz period):
-  two_asarray     the jitted forward, logits and probabilities fetched one after the other
-  device_get      both fetched in one jax.device_get (what RewardClassifier.predict does)
-  logits_only     one output (probabilities would be computed on the host)
-  stacked_input   both cameras as one array: one copy to the device instead of two
-Each XLA_FLAGS value in --flags runs `device_get` in a fresh process (XLA reads its flags once);
-a value the installed jaxlib does not know is reported as an error. JSON on stdout.
+  node             RewardClassifier.predict as the node calls it (on a GPU: gpu_forward, the
+                   weights closed over, the output written to pinned host memory)
+  dict_in_two_out  the call of 2026-11: a dict of cameras in (a copy per camera), the weights
+                   as an argument, logits and probabilities fetched by one jax.device_get
+  shared_weights   the CPU's call (jitted_forward): cameras as one array in, outputs as one
+                   array out, the weights as an argument
+  closed_over      the same with the weights closed over (XLA folds them in as constants)
+  pinned_in_out    the node's GPU call with the images also put in pinned host memory first
+                   (measured slower on an H200; kept to show it)
+  resident         the closed-over program on an input already on the device, its output left
+                   there, waited for with block_until_ready: no copies (the program's floor)
+Each XLA_FLAGS value in --flags runs them all in a fresh process (XLA reads its flags once),
+with exactly that XLA_FLAGS; a value the installed jaxlib does not know is reported as an
+error, as is a variant that fails. Per value also the optimised program's fusions and custom
+calls (cuDNN convolutions), each one kernel or more. With --torch the first value's process
+also times the variants in turn with model_bench's torch contenders (worker process, CUDA
+graphs included: `in_turn_with_torch`). JSON on stdout.
 
-    python bench/call_variants.py [--device auto] [--calls 1000] [--rounds 2] [--flags ...]
+    python bench/call_variants.py [--device auto] [--calls 500] [--rounds 2] [--torch]
+                                  [--flags=VALUE ...]
 """
 import argparse
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -23,36 +35,67 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from model_bench import KEYS, call_times, images, random_params  # noqa: E402
+from hil_serl_reward.model.xla_flags import GPU_COMMAND_BUFFERS  # noqa: E402
+from model_bench import (  # noqa: E402
+    KEYS, TorchWorker, call_times, images, interleaved_batch1, random_params)
 
-GPU_FLAGS = ('', '--xla_gpu_graph_min_graph_size=1', '--xla_gpu_enable_command_buffer=')
+FLAGS = ('', '--xla_gpu_enable_command_buffer=', '--xla_gpu_graph_min_graph_size=1',
+         '--xla_gpu_enable_command_buffer=+CONVOLUTION', ' '.join(GPU_COMMAND_BUFFERS))
 
 
-def variants(device: str) -> Dict[str, Callable[[], np.ndarray]]:
+def variants(device: str) -> Dict[str, Callable[[], object]]:
+    """Each call returns when its output is on the host (resident: on the device)."""
     import jax
-    from hil_serl_reward.model.inference import RewardClassifier, as_model_input, jitted_forward
+    from jax.sharding import SingleDeviceSharding
+    from hil_serl_reward.model.inference import (
+        RewardClassifier, as_model_input, jitted_forward, stack_cameras, stacked_outputs)
     from hil_serl_reward.model.reward_classifier import (
         ClassifierSpec, build_classifier, probabilities)
     spec = ClassifierSpec(KEYS)
-    params = RewardClassifier(spec, random_params(), device=device,
-                              form='direct').params
-    observation = as_model_input(images(1), KEYS)
-    model = build_classifier(spec)
-    forward = jitted_forward(spec, 'direct')
-    logits_only = jax.jit(lambda p, o: model.apply({'params': p}, o))
+    node = RewardClassifier(spec, random_params(), device=device, form='direct')
+    one = images(1)
+    observation = as_model_input(one, KEYS)
+    stacked = stack_cameras(observation, KEYS)
+    model = build_classifier(spec, 'direct')
+    params = node.params
 
-    def from_stack(p, stacked):
-        logits = model.apply({'params': p}, {k: stacked[i] for i, k in enumerate(KEYS)})
+    def dict_forward(params, observations):
+        logits = model.apply({'params': params}, observations, train=False)
         return logits, probabilities(logits)
 
-    stacked_forward = jax.jit(from_stack)
-    stacked = np.stack([observation[k] for k in KEYS])
-    return {       # each returns the logits as numpy
-        'two_asarray': lambda: [np.asarray(x) for x in forward(params, observation)][0],
-        'device_get': lambda: jax.device_get(forward(params, observation))[0],
-        'logits_only': lambda: np.asarray(logits_only(params, observation)),
-        'stacked_input': lambda: jax.device_get(stacked_forward(params, stacked))[0],
+    two_out = jax.jit(dict_forward)
+    shared = jitted_forward(spec, 'direct')
+    closed_over = jax.jit(lambda images: stacked_outputs(model, KEYS, params, images))
+    host = SingleDeviceSharding(node.device, memory_kind='pinned_host')
+    on_device = SingleDeviceSharding(node.device, memory_kind='device')
+    pinned_in_out = jax.jit(lambda images: stacked_outputs(
+        model, KEYS, params, jax.device_put(images, on_device)),
+        in_shardings=host, out_shardings=host)
+    resident_images = jax.device_put(stacked, node.device)
+    return {
+        'node': lambda: node.predict(one),
+        'dict_in_two_out': lambda: jax.device_get(two_out(params, observation)),
+        'shared_weights': lambda: np.asarray(shared(params, stacked)),
+        'closed_over': lambda: np.asarray(closed_over(stacked)),
+        'pinned_in_out': lambda: np.asarray(pinned_in_out(jax.device_put(stacked, host))),
+        'resident': lambda: closed_over(resident_images).block_until_ready(),
     }
+
+
+def program_kernels(device: str) -> Dict[str, int]:
+    """What XLA made of the node's program: the entry computation's fusions and custom
+    calls (cuDNN convolutions)."""
+    import jax
+    from hil_serl_reward.model.inference import (
+        as_model_input, jitted_forward, select_device, stack_cameras)
+    from hil_serl_reward.model.reward_classifier import ClassifierSpec
+    spec = ClassifierSpec(KEYS)
+    params = jax.device_put(random_params(), select_device(device))
+    text = jitted_forward(spec, 'direct').lower(
+        params, stack_cameras(as_model_input(images(1), KEYS), KEYS)).compile().as_text()
+    entry = text[text.index('ENTRY'):]
+    return {'fusions': len(re.findall(r'= \S+ fusion\(', entry)),
+            'custom_calls': len(re.findall(r'custom-call\(', entry))}
 
 
 def measure(calls: Dict[str, Callable[[], np.ndarray]], count: int, paced: int,
@@ -65,50 +108,84 @@ def measure(calls: Dict[str, Callable[[], np.ndarray]], count: int, paced: int,
         for name, call in calls.items():
             back_to_back[name] += call_times(call, count)
             at_30hz[name] += call_times(call, paced, rate_hz=30.0)
-    return {name: {'median_ms': round(float(np.median(back_to_back[name])) * 1e3, 3),
+    return {name: {'min_ms': round(float(np.min(back_to_back[name])) * 1e3, 3),
+                   'median_ms': round(float(np.median(back_to_back[name])) * 1e3, 3),
                    'p95_ms': round(float(np.percentile(back_to_back[name], 95)) * 1e3, 3),
                    'paced_30hz_median_ms': round(float(np.median(at_30hz[name])) * 1e3, 3)}
             for name in calls}
+
+
+def this_process(args: argparse.Namespace) -> Dict:
+    import jax
+    from hil_serl_reward.model.inference import select_device
+    device = select_device(args.device)
+    calls = variants(args.device)
+    failed = {}
+    for name, call in list(calls.items()):
+        try:
+            call()
+        except Exception as exc:  # report, never hide, a variant this jaxlib cannot run
+            failed[name] = {'error': f'{type(exc).__name__}: {exc}'[:300]}
+            del calls[name]
+    reference = calls['shared_weights']()
+    report = {'jax': jax.__version__, 'device_kind': device.device_kind,
+              'xla_flags': os.environ.get('XLA_FLAGS', ''),
+              'kernels': program_kernels(args.device),
+              'variants': {**measure(calls, args.calls, args.paced_calls, args.rounds),
+                           **failed}}
+    logits = {'node': lambda: calls['node']().logits,
+              **{name: lambda name=name: calls[name]()[:, :1]
+                 for name in ('closed_over', 'pinned_in_out')}}
+    for name, logits_of in logits.items():
+        if name in calls:
+            report['variants'][name]['max_abs_logit_diff_vs_shared_weights'] = float(
+                np.max(np.abs(logits_of() - reference[:, :1])))
+    if args.torch:
+        worker = TorchWorker('cpu' if device.platform == 'cpu' else 'cuda')
+        report['torch'] = worker.info
+        report['in_turn_with_torch'] = interleaved_batch1(
+            {name: lambda batch, call=call: call() for name, call in calls.items()},
+            args.seconds, worker)
+        worker.close()
+    return report
+
+
+def why_it_failed(stderr: str) -> str:
+    """XLA's own complaint (an unknown flag value prints the whole flag list after it)."""
+    lines = stderr.strip().splitlines() or ['?']
+    return next((line for line in lines if re.search(r'Illegal|Unknown|Check failed|Error',
+                                                      line)), lines[-1])[:300]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--device', default='auto')
-    parser.add_argument('--calls', type=int, default=1000, help='back to back, per round')
-    parser.add_argument('--paced-calls', type=int, default=60, help='at 30 Hz, per round')
+    parser.add_argument('--calls', type=int, default=500, help='back to back, per round')
+    parser.add_argument('--paced-calls', type=int, default=30, help='at 30 Hz, per round')
     parser.add_argument('--rounds', type=int, default=2)
-    parser.add_argument('--flags', nargs='*', default=None,
-                        help=f'XLA_FLAGS values to time in fresh processes '
-                             f'(default on a GPU: {GPU_FLAGS})')
-    parser.add_argument('--only', help=argparse.SUPPRESS)
+    parser.add_argument('--flags', action='append',
+                        help='an XLA_FLAGS value to time in a fresh process (--flags=VALUE, '
+                             'repeatable; default: the GPU set FLAGS)')
+    parser.add_argument('--torch', action='store_true',
+                        help="also in turn with model_bench's torch contenders (first value)")
+    parser.add_argument('--seconds', type=float, default=1.5,
+                        help='per contender in the rounds with torch')
+    parser.add_argument('--this-process', action='store_true', help=argparse.SUPPRESS)
     args = parser.parse_args()
-    import jax
-    from hil_serl_reward.model.inference import select_device
-    device = select_device(args.device)
-    calls = variants(args.device)
-    reference = calls['device_get']()
-    if args.only:
-        calls = {args.only: calls[args.only]}
-    report: Dict = {'benchmark': 'call_variants', 'jax': jax.__version__,
-                    'device_kind': device.device_kind,
-                    'xla_flags': os.environ.get('XLA_FLAGS', ''),
-                    'variants': measure(calls, args.calls, args.paced_calls, args.rounds)}
-    for name, call in calls.items():
-        report['variants'][name]['max_abs_logit_diff_vs_device_get'] = float(
-            np.max(np.abs(call() - reference)))
-    flags = args.flags if args.flags is not None else (
-        [] if device.platform == 'cpu' or args.only else list(GPU_FLAGS))
-    report['flags'] = {}
-    for value in flags:
-        child = [sys.executable, __file__, '--only', 'device_get', '--flags', '--device',
-                 args.device, '--calls', str(args.calls), '--paced-calls',
-                 str(args.paced_calls), '--rounds', str(args.rounds)]
+    if args.this_process:
+        print(json.dumps(this_process(args)))
+        return
+    report: Dict = {'benchmark': 'call_variants', 'flags': {}}
+    for index, value in enumerate(args.flags or FLAGS):
+        child = [sys.executable, __file__, '--this-process', '--device', args.device,
+                 '--calls', str(args.calls), '--paced-calls', str(args.paced_calls),
+                 '--rounds', str(args.rounds), '--seconds', str(args.seconds),
+                 *(['--torch'] if args.torch and index == 0 else [])]
         done = subprocess.run(child, env={**os.environ, 'XLA_FLAGS': value},
                               capture_output=True, text=True, timeout=600)
-        report['flags'][value] = (json.loads(done.stdout)['variants']['device_get']
-                                  if done.returncode == 0 else
-                                  {'error': (done.stderr.strip().splitlines() or ['?'])[-1]})
+        report['flags'][value] = (json.loads(done.stdout) if done.returncode == 0 else
+                                  {'error': why_it_failed(done.stderr)})
     print(json.dumps(report, indent=2))
 
 

@@ -47,7 +47,8 @@ from typing import Callable, Dict, List, Optional, Tuple
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from hil_serl_reward.model.xla_flags import share_the_gpu, use_eigen_convolutions  # noqa: E402
+from hil_serl_reward.model.xla_flags import (  # noqa: E402
+    share_the_gpu, use_eigen_convolutions, use_gpu_command_buffers)
 
 KEYS = ('wrist_1', 'front')
 ROUND_CALLS = 20
@@ -401,6 +402,7 @@ def main() -> None:
         torch_worker(args.torch_worker)
         return
     use_eigen_convolutions()
+    use_gpu_command_buffers()
     share_the_gpu()                 # the torch worker and xla_defaults share the card
     import jax
     from hil_serl_reward.model.inference import select_device

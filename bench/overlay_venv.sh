@@ -7,6 +7,9 @@
 #     --platform manylinux_2_28_x86_64 -d wheels -r <(grep '^ros-' requirements/lock-kilted.txt) \
 #     flax==0.12.8 optax==0.2.8 orbax-checkpoint==0.12.8 rosbags==0.11.9 lz4==4.4.5 \
 #     ruamel.yaml==0.19.1 backports.zstd==1.8.0 apsw==3.54.1.0
+#   pip wheel --no-deps -w wheels empy==4.2.1 lark-parser==0.12.0 catkin-pkg==1.1.1 docutils==0.23
+# (the second line: rosidl's tools for scripts/build_vision_msgs.sh, pure Python but some only
+# as source archives; without empy that build failed on an H200 machine, 2026-12-04)
 # then: bench/overlay_venv.sh <base-python> wheels <venv>, and run the benchmarks with
 # <venv>/bin/python and PYTHONPATH at this checkout (README, Performance: On a GPU).
 set -euo pipefail

@@ -111,17 +111,36 @@ def test_the_flood_scenario_overloads_the_node_and_reports_each_window():
 
 
 def test_call_variants_compute_the_same_logits_and_report():
+    """Every variant runs (on the CPU: pinned host memory exists there too), each flags value
+    gets a process of its own, and the variants give the node's logits."""
     done = subprocess.run(
         [sys.executable, str(BENCH / 'call_variants.py'), '--device', 'cpu', '--calls', '5',
-         '--paced-calls', '2', '--rounds', '1', '--flags', ''],
+         '--paced-calls', '2', '--rounds', '1', '--flags=',
+         '--flags=--xla_gpu_graph_min_graph_size=1'],
         capture_output=True, text=True, timeout=600, check=True)
     report = json.loads(done.stdout)
-    variants = report['variants']
-    assert set(variants) == {'two_asarray', 'device_get', 'logits_only', 'stacked_input'}
-    for result in [*variants.values(), report['flags']['']]:
-        assert 0 < result['median_ms'] <= result['p95_ms']
-        assert result['paced_30hz_median_ms'] > 0
-        assert result['max_abs_logit_diff_vs_device_get'] < 1e-5
+    assert set(report['flags']) == {'', '--xla_gpu_graph_min_graph_size=1'}
+    for flags, result in report['flags'].items():
+        assert result['xla_flags'] == flags
+        assert result['kernels']['fusions'] > 0
+        variants = result['variants']
+        assert set(variants) == {'node', 'dict_in_two_out', 'shared_weights', 'closed_over',
+                                 'pinned_in_out', 'resident'}
+        for variant in variants.values():
+            assert 0 < variant['min_ms'] <= variant['median_ms'] <= variant['p95_ms']
+            assert variant['paced_30hz_median_ms'] > 0
+        for name in ('node', 'closed_over', 'pinned_in_out'):
+            assert variants[name]['max_abs_logit_diff_vs_shared_weights'] < 1e-5
+
+
+def test_call_variants_names_what_xla_refused():
+    done = subprocess.run(
+        [sys.executable, str(BENCH / 'call_variants.py'), '--device', 'cpu', '--calls', '1',
+         '--paced-calls', '1', '--rounds', '1',
+         '--flags=--xla_gpu_enable_command_buffer=+NO_SUCH_COMMAND'],
+        capture_output=True, text=True, timeout=300, check=True)
+    [result] = json.loads(done.stdout)['flags'].values()
+    assert 'NO_SUCH_COMMAND' in result['error']
 
 
 def test_wrapper_bench_reports_both_ways_and_the_in_process_call():
@@ -158,6 +177,9 @@ def test_recorded_results_are_what_make_bench_prints():
         names = [d['benchmark'] for d in json_documents(path.read_text())]
         if path.name.startswith('e2e-'):
             assert names == ['end_to_end'], path
+            continue
+        if path.name.startswith('variants-'):       # bench/call_variants.py, GPU sessions
+            assert names and set(names) == {'call_variants'}, path
             continue
         assert names and names[0] == 'model', path
         assert names == [name for name in order if name in names], path

@@ -5,7 +5,8 @@ import pytest
 
 from conftest import params_for
 from hil_serl_reward.model.inference import (
-    DeviceError, RewardClassifier, as_model_input, select_device)
+    DeviceError, RewardClassifier, as_model_input, gpu_forward, jitted_forward, select_device,
+    split_outputs, stack_cameras)
 from hil_serl_reward.model.reward_classifier import ClassifierSpec
 
 
@@ -67,3 +68,42 @@ def test_new_weights_of_the_same_shape_reuse_the_compiled_model(two_camera_spec,
     front = ClassifierSpec(('front',))
     one_camera = RewardClassifier(front, params_for(front), device='cpu')
     assert one_camera._compiled is not first._compiled   # another shape, another function
+
+
+@pytest.mark.parametrize('n_way', [2, 3])
+def test_the_gpu_forward_computes_the_shared_forward_into_pinned_host_memory(n_way, images):
+    """gpu_forward (weights closed over, output in pinned host memory) gives the CPU's
+    shared forward's outputs; a CPU of jaxlib >= 0.10 has pinned host memory too, so it
+    runs here. That a GPU
+    classifier takes it is the device's choice (RewardClassifier), checked on a GPU by
+    bench/call_variants.py."""
+    spec = ClassifierSpec(('wrist_1', 'front'), n_way=n_way)
+    params = jax.device_put(params_for(spec), select_device('cpu'))
+    stacked = stack_cameras(as_model_input({k: images[k] for k in spec.image_keys},
+                                           spec.image_keys), spec.image_keys)
+    assert stacked.shape == (2, 2, 1, 128, 128, 3)        # camera, batch, time, H, W, RGB
+    cpu = select_device('cpu')
+    outputs = gpu_forward(spec, 'direct', params, cpu)(stacked)
+    if 'pinned_host' in {memory.kind for memory in cpu.addressable_memories()}:
+        assert outputs.sharding.memory_kind == 'pinned_host'
+    else:                                   # jaxlib 0.6.2 (Python 3.10): the device's own
+        assert outputs.sharding.memory_kind == cpu.default_memory().kind
+    shared = np.asarray(jitted_forward(spec, 'direct')(params, stacked))
+    np.testing.assert_allclose(np.asarray(outputs), shared, rtol=1e-5, atol=1e-6)
+    logits, probabilities = split_outputs(shared, spec)
+    expected = RewardClassifier(spec, params_for(spec), device='cpu', form='direct').predict(
+        {k: images[k] for k in spec.image_keys})
+    np.testing.assert_array_equal(logits, expected.logits)
+    np.testing.assert_array_equal(probabilities, expected.probabilities)
+    assert logits.shape == ((2, 1) if n_way == 2 else (2, n_way))
+    if n_way == 2:
+        np.testing.assert_allclose(probabilities, 1 / (1 + np.exp(-logits[:, 0])), rtol=1e-6)
+    else:
+        softmax = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+        np.testing.assert_allclose(probabilities, softmax, rtol=1e-5)
+
+
+def test_cameras_of_different_sizes_are_named():
+    with pytest.raises(ValueError, match="cameras disagree on the image shape.*'front'"):
+        stack_cameras({'wrist_1': np.zeros((1, 1, 128, 128, 3), np.uint8),
+                       'front': np.zeros((1, 1, 96, 96, 3), np.uint8)}, ('wrist_1', 'front'))

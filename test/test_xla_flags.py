@@ -8,8 +8,9 @@ import sys
 import pytest
 
 from hil_serl_reward.model.xla_flags import (
-    EIGEN_CONVOLUTIONS, PREALLOCATE, YNN_FUSION_SINCE, release_of, installed_jaxlib,
-    share_the_gpu, use_eigen_convolutions)
+    CUDA_PLUGINS, EIGEN_CONVOLUTIONS, GPU_COMMAND_BUFFERS, GPU_COMMAND_BUFFERS_SINCE,
+    PREALLOCATE, YNN_FUSION_SINCE, installed_jaxlib, installed_version, release_of,
+    share_the_gpu, use_eigen_convolutions, use_gpu_command_buffers)
 
 NEW = '0.10.2'                  # a jaxlib that knows the flag, whatever is installed
 
@@ -69,3 +70,43 @@ def test_gpu_preallocation_is_turned_off_unless_the_user_chose():
     environ = {PREALLOCATE: 'true'}
     assert not share_the_gpu(environ)
     assert environ == {PREALLOCATE: 'true'}
+
+
+def test_gpu_command_buffers_only_where_a_cuda_plugin_and_a_new_jaxlib_are():
+    environ = {'XLA_FLAGS': '--xla_cpu_enable_fast_math=false'}
+    assert use_gpu_command_buffers(environ, jaxlib_version='0.11.2',
+                                   cuda_plugin_version='0.11.2')
+    assert environ['XLA_FLAGS'] == ' '.join(('--xla_cpu_enable_fast_math=false',
+                                             *GPU_COMMAND_BUFFERS))
+    assert not use_gpu_command_buffers(environ, jaxlib_version='0.11.2',
+                                       cuda_plugin_version='0.11.2')
+    assert environ['XLA_FLAGS'].count('command_buffer') == 1
+    for version in ('0.6.2', '0.10.1'):                  # 0.6.2 aborts on CONVOLUTION
+        environ = {}
+        assert not use_gpu_command_buffers(environ, jaxlib_version=version,
+                                           cuda_plugin_version=version)
+        assert environ == {}
+    if not any(map(installed_version, CUDA_PLUGINS)):
+        environ = {}
+        assert not use_gpu_command_buffers(environ, jaxlib_version='0.11.2')
+        assert environ == {}
+
+
+@pytest.mark.parametrize('users', ['--xla_gpu_graph_min_graph_size=5',
+                                   '--xla_gpu_enable_command_buffer='])
+def test_a_users_command_buffer_choice_is_kept(users):
+    environ = {'XLA_FLAGS': users}
+    assert not use_gpu_command_buffers(environ, jaxlib_version='0.11.2',
+                                       cuda_plugin_version='0.11.2')
+    assert environ == {'XLA_FLAGS': users}
+
+
+@pytest.mark.skipif(release_of(installed_jaxlib() or '0') < GPU_COMMAND_BUFFERS_SINCE,
+                    reason=f'jaxlib {installed_jaxlib()} does not know CONVOLUTION')
+def test_pinned_jaxlib_parses_the_gpu_flags():
+    """XLA parses every flag at start-up, GPU ones on a CPU too: an unknown value aborts."""
+    env = {**os.environ, 'XLA_FLAGS': ' '.join(GPU_COMMAND_BUFFERS), 'JAX_PLATFORMS': 'cpu'}
+    done = subprocess.run([sys.executable, '-c', 'import jax; print(jax.numpy.ones(2).sum())'],
+                          env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-500:]
+    assert done.stdout.strip() == '2.0'

@@ -11,10 +11,12 @@ Everything is fed to the model as (B, 1, H, W, 3), so a batch is never read as t
 import dataclasses
 import functools
 import os
-from typing import Callable, Dict, Mapping, Optional, Sequence
+from typing import Callable, Dict, Mapping, Optional, Sequence, Tuple
 
+import flax.linen as nn
 import jax
 import numpy as np
+from jax.sharding import SingleDeviceSharding
 
 from hil_serl_reward.model.checkpoint import CheckpointError, LoadedCheckpoint, load_checkpoint
 from hil_serl_reward.model.constants import DEVICES
@@ -81,18 +83,60 @@ def probe_observations(spec: ClassifierSpec) -> Dict[str, Dict[str, np.ndarray]]
     return probes
 
 
+def stacked_outputs(model: nn.Module, image_keys: Sequence[str], params: Params,
+                    stacked: jax.Array) -> jax.Array:
+    """The forward both device forms share: the cameras' images as one array (camera, B, 1,
+    H, W, 3) in `image_keys` order in, logits and probabilities side by side as one array
+    (B, width) out, so that a set costs one copy to the device and one back."""
+    logits = model.apply({'params': params}, dict(zip(image_keys, stacked)), train=False)
+    probs = probabilities(logits).reshape(logits.shape[0], -1)
+    return jax.numpy.concatenate([logits, probs], axis=1)
+
+
 @functools.lru_cache(maxsize=None)
 def jitted_forward(spec: ClassifierSpec, form: str) -> Callable:
-    """One jitted forward per model shape, shared by every classifier of that shape: a
-    reload of a checkpoint with new weights reuses the compiled code (compiling the CPU
-    form takes 4-5 s on the CI VM; loading the weights 0.3 s)."""
+    """A CPU's forward, `(params, stacked) -> outputs`: one jitted function per model shape,
+    shared by every classifier of that shape, so a reload of a checkpoint with new weights
+    reuses the compiled code (compiling the CPU form takes 4-5 s on the CI VM; loading the
+    weights 0.3 s)."""
+    return jax.jit(functools.partial(stacked_outputs, build_classifier(spec, form),
+                                     spec.image_keys))
+
+
+def gpu_forward(spec: ClassifierSpec, form: str, params: Params, device: jax.Device
+                ) -> Callable:
+    """A GPU's forward, `stacked -> outputs`. At batch 1 a GPU's time goes to launches and
+    copies, not arithmetic: on an H200 the program alone (input on the card, output left
+    there) took 0.36-0.43 ms, and the call with its copies as jitted_forward makes it
+    0.92-0.94 ms (docs/performance.md, On a GPU).
+    Measured there, in turn: closing the weights over (XLA folds them into the program as
+    constants; one compile per checkpoint, made off the executor like every load) took it
+    to 0.80 ms, and having the program write its output to pinned host memory, where the
+    call reads it without a transfer of its own, to 0.51 ms. Feeding the images through
+    pinned host memory too was slower (0.81 ms): the copy into it costs more than it saves.
+    A jaxlib whose device has no pinned host memory (0.6.2's CPU) keeps the output on the
+    device."""
     model = build_classifier(spec, form)
+    pinned = 'pinned_host' in {memory.kind for memory in device.addressable_memories()}
+    return jax.jit(lambda stacked: stacked_outputs(model, spec.image_keys, params, stacked),
+                   out_shardings=SingleDeviceSharding(device, memory_kind='pinned_host')
+                   if pinned else None)
 
-    def forward(params: Params, observations: Dict[str, jax.Array]):
-        logits = model.apply({'params': params}, observations, train=False)
-        return logits, probabilities(logits)
 
-    return jax.jit(forward)
+def stack_cameras(observations: Mapping[str, np.ndarray], image_keys: Sequence[str]
+                  ) -> np.ndarray:
+    """as_model_input's images as stacked_outputs' one array."""
+    shapes = {key: observations[key].shape for key in image_keys}
+    if len(set(shapes.values())) > 1:
+        raise ValueError(f'cameras disagree on the image shape: {shapes}')
+    return np.stack([observations[key] for key in image_keys])
+
+
+def split_outputs(outputs: np.ndarray, spec: ClassifierSpec) -> Tuple[np.ndarray, np.ndarray]:
+    """stacked_outputs' one array as (logits (B, 1) or (B, n), probabilities (B,) or (B, n))."""
+    width = 1 if spec.n_way == 2 else spec.n_way
+    logits, probs = outputs[:, :width], outputs[:, width:]
+    return logits, probs[:, 0] if spec.n_way == 2 else probs
 
 
 def hil_serl_forward(spec: ClassifierSpec, params: Params) -> Callable:
@@ -129,7 +173,9 @@ class RewardClassifier:
     here; logits match the plain form to float32 rounding (~1e-6). `hil-serl` computes as
     hil-serl's `load_classifier_func(...)(obs)` does, on its observation shape (T=1, no batch
     axis) when one set is classified: the same logits bit for bit in a process with the same
-    jaxlib and XLA flags (test_convolutions).
+    jaxlib and XLA flags (test_convolutions). On a CPU the other forms share one compiled
+    function per model shape (jitted_forward); on a GPU each classifier compiles its own,
+    with its weights in it (gpu_forward).
     """
 
     def __init__(self, spec: ClassifierSpec, params: Params, device: str = 'auto',
@@ -147,9 +193,11 @@ class RewardClassifier:
         self.params = jax.device_put(params, self.device)
         if form == 'hil-serl':
             self._forward = self._compiled = hil_serl_forward(spec, self.params)
-        else:
+        elif self.device.platform == 'cpu':
             self._compiled = jitted_forward(spec, form)      # shared by classifiers of a shape
             self._forward = functools.partial(self._compiled, self.params)
+        else:
+            self._forward = self._compiled = gpu_forward(spec, form, self.params, self.device)
         if warm_up:
             self.check_probe_outputs()
 
@@ -187,17 +235,17 @@ class RewardClassifier:
 
     def predict(self, images: Mapping[str, np.ndarray]) -> Prediction:
         """Numpy goes straight into the jitted call, which moves it to the params' device:
-        a separate device_put of the camera dict cost 0.2 ms per call on the CPU. Both
-        outputs come back in one device_get, which starts their copies together (two
-        np.asarray calls wait for one copy, then the other). The `hil-serl` form gets one
-        set as hil-serl's actor passes it, (1, H, W, 3) per camera: XLA compiles another
-        shape to another program, with other float32 rounding."""
+        a separate device_put of the camera dict cost 0.2 ms per call on the CPU. The
+        cameras travel as one array and the outputs come back as one (jitted_forward). The
+        `hil-serl` form gets one set as hil-serl's actor passes it, (1, H, W, 3) per camera:
+        XLA compiles another shape to another program, with other float32 rounding."""
         observations = as_model_input(images, self.spec.image_keys)
-        one_observation = (self.form == 'hil-serl'
-                           and next(iter(observations.values())).shape[0] == 1)
-        if one_observation:
-            observations = {key: image[0] for key, image in observations.items()}
-        logits, probs = jax.device_get(self._forward(observations))
-        if one_observation:
-            logits, probs = logits[None], probs[None]
-        return Prediction(logits, probs)
+        if self.form != 'hil-serl':
+            outputs = np.asarray(self._forward(stack_cameras(observations,
+                                                             self.spec.image_keys)))
+            return Prediction(*split_outputs(outputs, self.spec))
+        if next(iter(observations.values())).shape[0] > 1:
+            return Prediction(*jax.device_get(self._forward(observations)))
+        logits, probs = jax.device_get(self._forward(
+            {key: image[0] for key, image in observations.items()}))
+        return Prediction(logits[None], probs[None])

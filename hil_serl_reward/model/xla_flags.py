@@ -11,7 +11,12 @@ jaxlib before 0.8.1 has no YNN fusions and aborts any process on the flag it doe
 
 GPU: JAX takes 75 % of the card's memory when it starts, whatever it needs. The node shares
 the GPU with the policy (hil-serl's actor and learner are JAX processes too, each
-preallocating), so it allocates as it goes (README, GPU).
+preallocating), so it allocates as it goes (README, GPU). At batch 1 the GPU's time goes to
+launching kernels: XLA records runs of kernels into CUDA graphs (command buffers), but by
+default not convolutions, and not runs shorter than five, so this ResNet ran as dozens of
+launches. GPU_COMMAND_BUFFERS makes the whole program one graph (docs/performance.md, On a
+GPU). A jaxlib older than GPU_COMMAND_BUFFERS_SINCE may not know CONVOLUTION (0.6.2 aborts
+on it), and a jaxlib without a CUDA plugin has no use for them: neither gets them.
 """
 import os
 import re
@@ -22,18 +27,35 @@ YNN_FUSION_FLAG = '--xla_cpu_experimental_ynn_fusion_type'
 EIGEN_CONVOLUTIONS = f'{YNN_FUSION_FLAG}='
 YNN_FUSION_SINCE = (0, 8, 1)        # the first jaxlib whose XLA knows the flag
 PREALLOCATE = 'XLA_PYTHON_CLIENT_PREALLOCATE'
+GPU_COMMAND_BUFFERS = ('--xla_gpu_enable_command_buffer=+CONVOLUTION',
+                       '--xla_gpu_graph_min_graph_size=1')
+GPU_COMMAND_BUFFERS_SINCE = (0, 10, 2)    # the oldest jaxlib seen to know CONVOLUTION here
+CUDA_PLUGINS = ('jax-cuda13-plugin', 'jax-cuda12-plugin')
 
 
 def release_of(version: str) -> Tuple[int, ...]:
     return tuple(int(part) for part in re.findall(r'\d+', version)[:3])
 
 
-def installed_jaxlib() -> Optional[str]:
-    """The installed jaxlib's version, from its metadata (importing it would start XLA)."""
+def installed_version(distribution: str) -> Optional[str]:
+    """A distribution's version from its metadata (importing jaxlib would start XLA)."""
     try:
-        return metadata.version('jaxlib')
+        return metadata.version(distribution)
     except metadata.PackageNotFoundError:
         return None
+
+
+def installed_jaxlib() -> Optional[str]:
+    return installed_version('jaxlib')
+
+
+def add_flags(environ: MutableMapping[str, str], flags: Tuple[str, ...]) -> bool:
+    """Adds `flags` to XLA_FLAGS unless the user already set any of them."""
+    current = environ.get('XLA_FLAGS', '')
+    if any(flag.split('=')[0] in current for flag in flags):
+        return False
+    environ['XLA_FLAGS'] = ' '.join((current, *flags)).strip()
+    return True
 
 
 def use_eigen_convolutions(environ: MutableMapping[str, str] = os.environ,
@@ -43,11 +65,20 @@ def use_eigen_convolutions(environ: MutableMapping[str, str] = os.environ,
     version = jaxlib_version or installed_jaxlib()
     if version is None or release_of(version) < YNN_FUSION_SINCE:
         return False
-    flags = environ.get('XLA_FLAGS', '')
-    if YNN_FUSION_FLAG in flags:
+    return add_flags(environ, (EIGEN_CONVOLUTIONS,))
+
+
+def use_gpu_command_buffers(environ: MutableMapping[str, str] = os.environ,
+                            jaxlib_version: Optional[str] = None,
+                            cuda_plugin_version: Optional[str] = None) -> bool:
+    """Adds GPU_COMMAND_BUFFERS to XLA_FLAGS where a CUDA plugin is installed; False when the
+    user already chose, without a plugin, or with a jaxlib older than the flags."""
+    version = jaxlib_version or installed_jaxlib()
+    plugin = cuda_plugin_version or next(filter(None, map(installed_version, CUDA_PLUGINS)),
+                                         None)
+    if plugin is None or version is None or release_of(version) < GPU_COMMAND_BUFFERS_SINCE:
         return False
-    environ['XLA_FLAGS'] = f'{flags} {EIGEN_CONVOLUTIONS}'.strip()
-    return True
+    return add_flags(environ, GPU_COMMAND_BUFFERS)
 
 
 def share_the_gpu(environ: MutableMapping[str, str] = os.environ) -> bool:
