@@ -53,7 +53,7 @@ apt-route:
 PY310_TESTS := $(addprefix test/,test_checkpoint.py test_inference.py test_preprocessing.py \
 	test_convolutions.py test_reward_classifier.py test_synchronizer.py test_mailbox.py \
 	test_layers.py test_sync_phases.py test_training.py test_xla_flags.py test_introspection.py \
-	test_set_timing.py)
+	test_set_timing.py test_cpu_tickers.py)
 py310:
 	scripts/check_py310.sh $(PY310_TESTS)
 
@@ -105,7 +105,7 @@ PRIORITY := scripts/high_priority.sh
 ## A set's latency budget at 2 x 1280x720, 15 and 30 Hz, with the large-image DDS profile, and
 ## the longest gap in results while the checkpoint changes three times at 15 Hz.
 bench-e2e: venv
-	@$(PRIORITY) $(ISOLATED) $(PY) bench/e2e_bench.py --configs 1280x720@15 1280x720@30 --profile on --reload 3 $(BENCH_ARGS)
+	@$(PRIORITY) $(ISOLATED) $(PY) bench/e2e_bench.py --configs 1280x720@15 1280x720@30 --profile on --keep-cpus-awake both --reload 3 $(BENCH_ARGS)
 
 bench: venv
 	@$(PY) -m pip install --quiet -r requirements/bench.txt

@@ -16,7 +16,8 @@ renders too slowly to flood), and reports the stamp-to-result latency of the `cl
 topic in consecutive 5 s windows: bounded means the last windows are no worse than the first.
 `--reload N` changes `checkpoint_path` N times while the node serves 15 Hz cameras and reports
 the longest gap between results around each change. `latency_budget_ms` gives each stage of a set's latency (p50/p95; `make bench-e2e`: 2 x 1280x720
-at 15 and 30 Hz with the large-image profile). `--debug-image` runs 2 x 640x480 @ 30 Hz twice, without and with a ~/debug_image subscriber:
+at 15 and 30 Hz with the large-image profile, the node's `keep_cpus_awake` off and on,
+`--keep-cpus-awake both`). `--debug-image` runs 2 x 640x480 @ 30 Hz twice, without and with a ~/debug_image subscriber:
 what drawing and sending the model's view costs, and that nothing is spent without one.
 Run it through scripts/ros_isolated.sh (make bench does). JSON on stdout.
 
@@ -274,7 +275,8 @@ def reload_scenario(rate: float, reloads: int, logs: Path) -> Dict:
 
 
 def run(width: int, height: int, rate: float, profile: bool, seconds: float,
-        logs: Path, compile_cache: str, checkpoint: str, debug_image: bool = False) -> Dict:
+        logs: Path, compile_cache: str, checkpoint: str, debug_image: bool = False,
+        keep_cpus_awake: bool = False) -> Dict:
     """One configuration; with `debug_image` a subscriber of ~/debug_image listens too."""
     env = dds_env(profile)
     if compile_cache:
@@ -285,8 +287,9 @@ def run(width: int, height: int, rate: float, profile: bool, seconds: float,
     sim = start('camera_sim', params, [f'rate:={rate}', f'width:={width}', f'height:={height}'],
                 env, logs / f'sim_{width}x{height}_{rate:g}_{profile}.log')
     overrides = [f'checkpoint_path:={checkpoint}', 'random_init:=false'] if checkpoint else []
-    node = start('classifier_node', params, overrides, env,
-                 logs / f'node_{width}x{height}_{rate:g}_{profile}_{debug_image}.log')
+    overrides.append(f'keep_cpus_awake:={str(keep_cpus_awake).lower()}')
+    node = start('classifier_node', params, overrides, env, logs / (
+        f'node_{width}x{height}_{rate:g}_{profile}_{debug_image}_{keep_cpus_awake}.log'))
     monitor = Monitor()
     debug_images: List[Image] = []
     if debug_image:
@@ -295,7 +298,7 @@ def run(width: int, height: int, rate: float, profile: bool, seconds: float,
     executor = SingleThreadedExecutor()
     executor.add_node(monitor.node)
     result: Dict = {'camera': f'{width}x{height}', 'rate_hz': rate, 'large_image_profile': profile,
-                    'debug_image_subscriber': debug_image}
+                    'debug_image_subscriber': debug_image, 'keep_cpus_awake': keep_cpus_awake}
     try:
         spin_for(executor, 120, until=lambda: bool(monitor.rewards) or node.poll() is not None)
         if not monitor.rewards:
@@ -369,6 +372,9 @@ def main() -> None:
     parser.add_argument('--flood-rate', type=float, default=120.0)
     parser.add_argument('--flood-seconds', type=float, default=30.0)
     parser.add_argument('--flood-publisher', nargs=3, help=argparse.SUPPRESS)
+    parser.add_argument('--keep-cpus-awake', choices=('both', 'on', 'off'), default='off',
+                        help="the node's keep_cpus_awake in each configuration (both: a run "
+                             "with and one without)")
     parser.add_argument('--reload', type=int, default=0, metavar='N',
                         help='also N checkpoint changes at 2 x 640x480 @ 15 Hz: the gaps')
     args = parser.parse_args()
@@ -377,6 +383,7 @@ def main() -> None:
         flood_publisher(float(rate), size, float(seconds))
         return
     profiles = {'both': (True, False), 'on': (True,), 'off': (False,)}[args.profile]
+    awakes = {'both': (False, True), 'on': (True,), 'off': (False,)}[args.keep_cpus_awake]
     logs = Path(tempfile.mkdtemp(prefix='hil_serl_e2e_'))
     keep_image_buffers()                      # the transport probe receives like a node
     rclpy.init()
@@ -386,11 +393,13 @@ def main() -> None:
             size, rate = camera_config.split('@')
             width, height = (int(v) for v in size.split('x'))
             for profile in profiles:
-                results.append(run(width, height, float(rate), profile, args.seconds, logs,
-                                   args.compile_cache, args.checkpoint))
+                for awake in awakes:
+                    results.append(run(width, height, float(rate), profile, args.seconds, logs,
+                                       args.compile_cache, args.checkpoint,
+                                       keep_cpus_awake=awake))
+                    print(json.dumps(results[-1]), file=sys.stderr, flush=True)
                 results[-1]['transport_only'] = transport_only(
                     width, height, float(rate), profile, args.seconds, logs)
-                print(json.dumps(results[-1]), file=sys.stderr, flush=True)
         if args.debug_image:                  # its cost: the same run with and without
             for subscribed in (False, True):
                 results.append(run(640, 480, 30.0, True, args.seconds, logs, args.compile_cache,

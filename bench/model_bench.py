@@ -22,7 +22,8 @@ hit the contenders alike: first node and node_direct_convolutions alone (`batch1
 with the worker's rounds in between (the torch contenders' `batch1`, the node's
 `batch1_with_torch_rounds`: compare node and torch there). The node is also timed at
 camera rates, one call per period as the node makes them (`batch1_paced_30hz`, `_15hz`,
-`_10hz`; `paced_median_over_back_to_back`):
+`_10hz`; `paced_median_over_back_to_back`; on a CPU also with the node's `keep_cpus_awake`
+tickers running, `..._cpus_awake`):
 on the CI VM a vCPU left idle between calls made each call much slower. Every loop reports
 how busy the benchmark's processes (`self_busy_cores`) and the rest of the machine
 (`others_busy_cores`) were. make bench runs this at high priority in
@@ -35,6 +36,7 @@ the CPU (`max_abs_logit_diff_vs_cpu`).
     python bench/model_bench.py [--seconds 5] [--no-torch]
 """
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -49,6 +51,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from hil_serl_reward.model.xla_flags import (  # noqa: E402
     share_the_gpu, use_eigen_convolutions, use_gpu_command_buffers)
+from hil_serl_reward.ros.cpu_tickers import CpuTickers  # noqa: E402
 
 KEYS = ('wrist_1', 'front')
 ROUND_CALLS = 20
@@ -420,12 +423,17 @@ def main() -> None:
             node_contender(args.device, form='direct'))
     for name, summary in interleaved_batch1(contenders, args.seconds).items():
         report[name]['batch1'] = summary
+    awake = ('', '_cpus_awake') if device.platform == 'cpu' else ('',)
     for rate_hz in PACED_RATES_HZ:
-        report['node'][f'batch1_paced_{rate_hz:g}hz'] = paced_batch1(node, rate_hz, args.seconds)
-    report['node']['paced_median_over_back_to_back'] = {
-        f'{rate_hz:g}hz': round(report['node'][f'batch1_paced_{rate_hz:g}hz']['median_ms']
-                                / report['node']['batch1']['median_ms'], 2)
-        for rate_hz in PACED_RATES_HZ}
+        for suffix in awake:        # the node's keep_cpus_awake (CpuTickers), on a CPU
+            with CpuTickers() if suffix else contextlib.nullcontext():
+                report['node'][f'batch1_paced_{rate_hz:g}hz{suffix}'] = paced_batch1(
+                    node, rate_hz, args.seconds)
+    for suffix in awake:
+        report['node'][f'paced_median_over_back_to_back{suffix}'] = {
+            f'{rate_hz:g}hz': round(
+                report['node'][f'batch1_paced_{rate_hz:g}hz{suffix}']['median_ms']
+                / report['node']['batch1']['median_ms'], 2) for rate_hz in PACED_RATES_HZ}
     worker = None if args.no_torch else TorchWorker(
         'cpu' if device.platform == 'cpu' else 'cuda')
     if worker:

@@ -123,6 +123,36 @@ def test_diagnostics_give_each_sets_latency_budget(bench, two_camera_node):
     assert float(diagnostics['transport latency p50 (ms)']) >= arrival['front'] - 1
 
 
+def test_keep_cpus_awake_ticks_while_serving_on_the_cpu(bench, checkpoint_for):
+    """By default on the CPU the helper runs from activate to deactivate, and diagnostics
+    show it and its cost."""
+    node = bench.start_node(checkpoint_path=str(checkpoint_for(KEYS)), image_keys=list(KEYS))
+    bench.connect(list(KEYS))
+    send_set(bench, frames(0), 100_000_000)
+    bench.wait_outputs(1)
+    cpus = len(os.sched_getaffinity(0))
+    diagnostics = bench.latest_diagnostics()
+    assert diagnostics['keep cpus awake'].startswith(f'{cpus} CPU(s) woken every 0.2 ms, '), \
+        diagnostics
+    helper = node._tickers.pid
+    assert os.path.exists(f'/proc/{helper}')
+    node.trigger_deactivate()
+    assert node._tickers is None and not os.path.exists(f'/proc/{helper}')
+    assert bench.latest_diagnostics()['keep cpus awake'] == 'off'
+    node.trigger_activate()                          # serving again: ticking again
+    assert node._tickers is not None and node._tickers.pid != helper
+
+
+def test_keep_cpus_awake_false_starts_no_helper(bench, checkpoint_for):
+    node = bench.start_node(checkpoint_path=str(checkpoint_for(KEYS)), image_keys=list(KEYS),
+                            keep_cpus_awake=False)
+    bench.connect(list(KEYS))
+    send_set(bench, frames(0), 100_000_000)
+    bench.wait_outputs(1)
+    assert node._tickers is None
+    assert bench.latest_diagnostics()['keep cpus awake'] == 'off'
+
+
 def test_threshold_changes_at_runtime_and_rejects_invalid(bench, two_camera_node):
     set_param = bench.set_parameter
     assert set_param('threshold', 0.0).successful

@@ -45,6 +45,7 @@ from hil_serl_reward.pipeline.stamps import write_stamp
 from hil_serl_reward.pipeline.stats import Window
 from hil_serl_reward.ros import classification, config
 from hil_serl_reward.ros.camera_input import CameraSetInput, StartupError, declare_parameters
+from hil_serl_reward.ros.cpu_tickers import CpuTickers
 from hil_serl_reward.ros.cv_bridge_probe import make_converter
 from hil_serl_reward.ros.malloc_tuning import malloc_setting
 from hil_serl_reward.ros.node_main import run_node
@@ -62,6 +63,7 @@ class ClassifierNode(LifecycleNode):
         # What destroy_node stops, set before anything can fail: on Kilted, rclpy's shutdown
         # also destroys a node whose __init__ raised.
         self._worker: Optional[threading.Thread] = None
+        self._tickers: Optional[CpuTickers] = None
         self.review: Optional[ReviewFolder] = None
         self._reloader = ModelReload(self._load_or_fail, self._reloaded)
         self._reload_problem: Optional[str] = None
@@ -165,6 +167,8 @@ class ClassifierNode(LifecycleNode):
         self._worker = threading.Thread(target=self._work, args=(self.input,),
                                         name='inference', daemon=True)
         self._worker.start()
+        if self._values['keep_cpus_awake'] and self.classifier.device.platform == 'cpu':
+            self._tickers = CpuTickers()
         self.get_logger().info(
             'serving; cameras '
             + ', '.join(f"{c.key} <- {self.input.topic(c)}"
@@ -215,6 +219,9 @@ class ClassifierNode(LifecycleNode):
         self._worker.join(timeout=5.0)
         self._worker = None
         self.input.close()
+        if self._tickers is not None:
+            self._tickers.close()
+            self._tickers = None
 
     # ---- configuration -----------------------------------------------------------------
 
@@ -491,6 +498,7 @@ class ClassifierNode(LifecycleNode):
                for name, mib in (classifier.device_memory_mib() if classifier else {}).items()},
             'gil switch interval (ms)': f'{sys.getswitchinterval() * 1e3:g}',
             'malloc': malloc_setting(),
+            'keep cpus awake': self._tickers.describe() if self._tickers else 'off',
             'checkpoint': self._model_description(),
             'threshold': f'{self.threshold:g}',
             'min consecutive': str(self.consecutive.needed),

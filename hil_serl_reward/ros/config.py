@@ -157,6 +157,10 @@ NODE_PARAMETERS: List[Parameter] = [
               "direct), fast (Winograd), direct (plain convolutions, the cameras as one "
               "batch), or hil-serl (hil-serl's model code op for op: its logits to the bit)",
               validate=_one_of(tuple(CONVOLUTIONS))),
+    Parameter('keep_cpus_awake', True,
+              'while serving on the CPU, wake each CPU every 0.2 ms from an idle-priority '
+              'helper: on VMs a CPU idle between frames came back slow (about 2x per set at '
+              '15 Hz); costs about 0.015 cores per CPU; false for a real-time PC'),
     Parameter('debug_image_rate', 5.0,
               'most ~/debug_image messages per second (the model inputs, probability and '
               'decision drawn for a person); published only while something subscribes; 0 = '
