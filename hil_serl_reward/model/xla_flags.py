@@ -14,8 +14,8 @@ the GPU with the policy (hil-serl's actor and learner are JAX processes too, eac
 preallocating), so it allocates as it goes (README, GPU). At batch 1 the GPU's time goes to
 launching kernels: XLA records runs of kernels into CUDA graphs (command buffers), but by
 default not convolutions, and not runs shorter than five, so this ResNet ran as dozens of
-launches. GPU_COMMAND_BUFFERS makes the whole program one graph (docs/performance.md, On a
-GPU). A jaxlib older than GPU_COMMAND_BUFFERS_SINCE may not know CONVOLUTION (0.6.2 aborts
+launches. GPU_COMMAND_BUFFERS records the convolutions too, and runs of any length: 1.13 ->
+0.94 ms per call on an H200 (docs/performance.md, On a GPU). A jaxlib older than GPU_COMMAND_BUFFERS_SINCE may not know CONVOLUTION (0.6.2 aborts
 on it), and a jaxlib without a CUDA plugin has no use for them: neither gets them.
 """
 import os
