@@ -1,4 +1,5 @@
 """The reward node over real DDS: a probe node publishes camera images and listens."""
+import gc
 import os
 import re
 import signal
@@ -141,6 +142,16 @@ def test_keep_cpus_awake_ticks_while_serving_on_the_cpu(bench, checkpoint_for):
     assert bench.latest_diagnostics()['keep cpus awake'] == 'off'
     node.trigger_activate()                          # serving again: ticking again
     assert node._tickers is not None and node._tickers.pid != helper
+
+
+def test_configure_freezes_what_lives_as_long_as_the_node(bench, checkpoint_for):
+    """So that no full collection scans the imports and the model while serving (one
+    during a reload held the GIL for 80 ms)."""
+    gc.unfreeze()
+    assert gc.get_freeze_count() == 0
+    node = bench.start_node(checkpoint_path=str(checkpoint_for(KEYS)), image_keys=list(KEYS))
+    assert node.classifier is not None
+    assert gc.get_freeze_count() > 10_000
 
 
 def test_keep_cpus_awake_false_starts_no_helper(bench, checkpoint_for):
