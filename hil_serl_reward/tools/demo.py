@@ -110,6 +110,7 @@ def summary(monitor: Monitor, started: float, model: str) -> str:
         f"runtime:               XLA_FLAGS '{d.get('xla flags', '?')}', "
         f"{PREALLOCATE}={d.get('xla preallocate', '?')}, GIL switch interval "
         f"{d.get('gil switch interval (ms)', '?')} ms, malloc {d.get('malloc', '?')}",
+        f"keep cpus awake:       {d.get('keep cpus awake', '?')}",
         'probability per second (mean):',
         f'  {sparkline(means)}',
         '  ' + ' '.join(f'{m:.2f}' for m in means),
