@@ -67,8 +67,15 @@ class Bench:
                                            self.classifications.append, reliable)
         self.publishers: Dict[str, Any] = {}
         self.node: Optional[ClassifierNode] = None
-        self._thread = threading.Thread(target=self.executor.spin, daemon=True)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._spin, daemon=True)
         self._thread.start()
+
+    def _spin(self) -> None:
+        """The executor's spin, but stoppable: close() ends it before shutting the executor
+        down (shut down under a running spin, rclpy raised InvalidHandle in this thread)."""
+        while not self._stop.is_set():
+            self.executor.spin_once(timeout_sec=0.05)
 
     def _on_diagnostics(self, msg: DiagnosticArray) -> None:
         for status in msg.status:
@@ -160,6 +167,7 @@ class Bench:
     def close(self) -> None:
         if self.node is not None:
             self.remove(self.node)
+        self._stop.set()
+        self._thread.join(timeout=5)
         self.executor.shutdown()
         self.probe.destroy_node()
-        self._thread.join(timeout=5)
