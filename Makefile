@@ -105,7 +105,7 @@ PRIORITY := scripts/high_priority.sh
 ## A set's latency budget at 2 x 1280x720, 15 and 30 Hz, with the large-image DDS profile, and
 ## the longest gap in results while the checkpoint changes three times at 15 Hz.
 bench-e2e: venv
-	@$(PRIORITY) $(ISOLATED) $(PY) bench/e2e_bench.py --configs 1280x720@15 1280x720@30 --profile on --keep-cpus-awake both --reload 3 $(BENCH_ARGS)
+	@$(PRIORITY) $(ISOLATED) $(PY) bench/e2e_bench.py --configs 1280x720@15 1280x720@30 --profile on --keep-cpus-awake both --reload 3 --rigs 1 4 8 $(BENCH_ARGS)
 
 bench: venv
 	@$(PY) -m pip install --quiet -r requirements/bench.txt

@@ -14,7 +14,9 @@ The flood scenario (`--flood`) offers the node more than it can take: two 1280x7
 pre-rendered frames at --flood-rate Hz from a publisher process of its own (the simulator
 renders too slowly to flood), and reports the stamp-to-result latency of the `classification`
 topic in consecutive 5 s windows: bounded means the last windows are no worse than the first.
-`--reload N` changes `checkpoint_path` N times while the node serves 15 Hz cameras and reports
+`--rigs N [N ...]` runs one node serving N rigs of two cameras (--rigs-camera, default
+640x480@15, the rigs' phases spread over a period) and reports results per rig against the
+sets offered, the batches the node formed, latency and CPU. `--reload N` changes `checkpoint_path` N times while the node serves 15 Hz cameras and reports
 the longest gap between results around each change. `latency_budget_ms` gives each stage of a set's latency (p50/p95; `make bench-e2e`: 2 x 1280x720
 at 15 and 30 Hz with the large-image profile, the node's `keep_cpus_awake` off and on,
 `--keep-cpus-awake both`). `--debug-image` runs 2 x 640x480 @ 30 Hz twice, without and with a ~/debug_image subscriber:
@@ -151,6 +153,110 @@ def flood_publisher(rate: float, size: str, seconds: float) -> None:
         sent += 1
         time.sleep(max(0.0, start + sent / rate - time.monotonic()))
     print(json.dumps({'sets_offered': sent}), flush=True)
+
+
+def rigs_publisher(rigs: int, size: str, rate: float, seconds: float) -> None:
+    """Subprocess body: `rigs` rigs' two cameras each at `rate` Hz (rig_0/wrist_1/image_raw,
+    ...), frames rendered beforehand, each rig stamped when published. The rigs' phases are
+    spread evenly over a period, as free-running rigs may be: sets reach the node one rig at
+    a time, and only those waiting while the model is busy share a batch."""
+    width, height = (int(v) for v in size.split('x'))
+    keep_image_buffers()
+    rclpy.init()
+    node = rclpy.create_node('rigs_publisher')
+    scene = SyntheticScene(width, height)
+    qos = QoSProfile(depth=5, reliability=ReliabilityPolicy.RELIABLE)
+    publishers = [{k: node.create_publisher(Image, f'rig_{r}/{k}/image_raw', qos) for k in KEYS}
+                  for r in range(rigs)]
+    frames = [{k: Image(**rgb_to_msg(scene.render(k, t))) for k in KEYS}
+              for t in np.linspace(0, scene.period_s, 8, endpoint=False)]
+    start, sent = time.monotonic(), 0
+    while time.monotonic() - start < seconds:
+        tick, rig = divmod(sent, rigs)
+        time.sleep(max(0.0, start + (tick + rig / rigs) / rate - time.monotonic()))
+        stamp = node.get_clock().now().to_msg()
+        for key, publisher in publishers[rig].items():
+            msg = frames[tick % len(frames)][key]
+            msg.header.stamp = stamp
+            publisher.publish(msg)
+        sent += 1
+    print(json.dumps({'sets_offered': sent}), flush=True)
+
+
+def rigs_scenario(rigs: int, size: str, rate: float, seconds: float, logs: Path,
+                  checkpoint: str) -> Dict:
+    """One node serving `rigs` rigs of 2 cameras at `rate` Hz (rigs_publisher): results per
+    rig against sets offered, the batches the node formed, latency and CPU."""
+    from diagnostic_msgs.msg import DiagnosticArray
+    from std_msgs.msg import Float32
+    env = dds_env(True)
+    params = config_dir() / 'demo.yaml'
+    names = [f'rig_{r}' for r in range(rigs)]
+    overrides = [f"rigs:=[{','.join(names)}]", 'keep_cpus_awake:=true']
+    overrides += [f'checkpoint_path:={checkpoint}', 'random_init:=false'] if checkpoint else []
+    node = start('classifier_node', params, overrides, env, logs / f'node_rigs_{rigs}.log')
+    monitor = rclpy.create_node('hil_serl_rigs_monitor')
+    qos = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE)
+    results: Dict[str, List[float]] = {name: [] for name in names}
+    diagnostics: Dict[str, Dict[str, str]] = {}
+    for name in names:
+        monitor.create_subscription(Float32, f'{name}/probability',
+                                    lambda m, n=name: results[n].append(time.monotonic()), qos)
+
+    def on_diagnostics(msg: DiagnosticArray) -> None:
+        for status in msg.status:
+            for name in names:
+                if status.name.endswith(f'reward classifier ({name})'):
+                    diagnostics[name] = {kv.key: kv.value for kv in status.values}
+    monitor.create_subscription(DiagnosticArray, '/diagnostics', on_diagnostics, qos)
+    executor = SingleThreadedExecutor()
+    executor.add_node(monitor)
+    report: Dict = {'scenario': 'rigs', 'rigs': rigs, 'camera': size, 'rate_hz': rate,
+                    'sets_offered_per_s': rigs * rate}
+    publisher = None
+    try:
+        spin_for(executor, 120, until=lambda: all(len(d) for d in diagnostics.values())
+                 and len(diagnostics) == rigs or node.poll() is not None)
+        publisher = subprocess.Popen(
+            [sys.executable, __file__, '--rigs-publisher', str(rigs), size, str(rate),
+             str(seconds + 4)], env=env, stdout=subprocess.PIPE, text=True)
+        spin_for(executor, 60, until=lambda: all(results.values()) or node.poll() is not None)
+        if not all(results.values()):
+            report['error'] = 'a rig had no result within 60 s'
+            return report
+        spin_for(executor, 1.0)
+        cpu0, t0 = cpu_seconds(node.pid), time.monotonic()
+        counts0 = {name: len(times) for name, times in results.items()}
+        spin_for(executor, seconds)
+        wall = time.monotonic() - t0
+        cpu = cpu_seconds(node.pid) - cpu0
+        published = {name: (len(times) - counts0[name]) / wall for name, times in results.items()}
+        spin_for(executor, 1.2)                 # one more diagnostics message
+        first = diagnostics[names[0]]
+        report.update({
+            'seconds': round(wall, 1),
+            'results_per_s_per_rig': {n: round(v, 2) for n, v in published.items()},
+            'results_per_s_total': round(sum(published.values()), 1),
+            'sets_per_batch': {q: number(first.get(f'sets per batch {q}'))
+                               for q in ('p50', 'p100')},
+            'batches_compiled': first.get('batches compiled'),
+            'inference_ms': {q: number(first.get(f'inference latency {q} (ms)'))
+                             for q in ('p50', 'p95')},
+            'stamp_to_publish_ms': {n: {q: number(d.get(f'stamp to publish latency {q} (ms)'))
+                                        for q in ('p50', 'p95')}
+                                    for n, d in sorted(diagnostics.items())},
+            'sets_dropped_by_mailbox': {n: number(d.get('sets dropped by mailbox'))
+                                        for n, d in sorted(diagnostics.items())},
+            'node_cpu_cores': round(cpu / wall, 2),
+            'node_device': first.get('device'),
+        })
+        return report
+    finally:
+        if publisher is not None:
+            publisher.kill()
+            publisher.wait()
+        stop(node)
+        monitor.destroy_node()
 
 
 def flood(rate: float, seconds: float, logs: Path) -> Dict:
@@ -375,12 +481,21 @@ def main() -> None:
     parser.add_argument('--keep-cpus-awake', choices=('both', 'on', 'off'), default='off',
                         help="the node's keep_cpus_awake in each configuration (both: a run "
                              "with and one without)")
+    parser.add_argument('--rigs', type=int, nargs='*', default=[], metavar='N',
+                        help='also one node serving N rigs (each N given) of 2 cameras')
+    parser.add_argument('--rigs-camera', default='640x480@15',
+                        help="the rigs' cameras, WxH@Hz")
+    parser.add_argument('--rigs-publisher', nargs=4, help=argparse.SUPPRESS)
     parser.add_argument('--reload', type=int, default=0, metavar='N',
                         help='also N checkpoint changes at 2 x 640x480 @ 15 Hz: the gaps')
     args = parser.parse_args()
     if args.flood_publisher:
         rate, size, seconds = args.flood_publisher
         flood_publisher(float(rate), size, float(seconds))
+        return
+    if args.rigs_publisher:
+        rigs, size, rate, seconds = args.rigs_publisher
+        rigs_publisher(int(rigs), size, float(rate), float(seconds))
         return
     profiles = {'both': (True, False), 'on': (True,), 'off': (False,)}[args.profile]
     awakes = {'both': (False, True), 'on': (True,), 'off': (False,)}[args.keep_cpus_awake]
@@ -410,6 +525,11 @@ def main() -> None:
             print(json.dumps(results[-1]), file=sys.stderr, flush=True)
         if args.reload:
             results.append(reload_scenario(15.0, args.reload, logs))
+            print(json.dumps(results[-1]), file=sys.stderr, flush=True)
+        size, rate = args.rigs_camera.split('@')
+        for rigs in args.rigs:
+            results.append(rigs_scenario(rigs, size, float(rate), args.seconds, logs,
+                                         args.checkpoint))
             print(json.dumps(results[-1]), file=sys.stderr, flush=True)
     finally:
         rclpy.try_shutdown()

@@ -114,6 +114,12 @@ def launch_setup(context, *args, **kwargs):
             actions.append(SetEnvironmentVariable(variable, value))
     driver_topics = {}
     if get('start_cameras').lower() == 'true' and get('camera_driver') != 'none':
+        if params.get('rigs'):
+            raise RuntimeError(
+                f"{params_file}: rigs {params['rigs']} with start_cameras:=true: one driver "
+                f"block per camera serves one rig; start each rig's drivers in its namespace "
+                f"(e.g. realsense2_camera's rs_launch.py camera_namespace:=<rig>) and launch "
+                f"this without start_cameras")
         try:
             nodes, driver_topics = drivers.plan(params, keys, overrides_from(get))
         except drivers.DriverError as exc:

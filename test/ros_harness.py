@@ -101,9 +101,9 @@ class Bench:
         """Wait until DDS discovery has matched every camera and every output topic."""
         pubs = [self.camera(k) for k in keys]
         self.wait(lambda: all(p.get_subscription_count() > 0 for p in pubs)
-                  and self.node.probability_pub.get_subscription_count() > 0
-                  and self.node.reward_pub.get_subscription_count() > 0
-                  and self.node.success_pub.get_subscription_count() > 0, timeout,
+                  and self.node.rigs[0].probability_pub.get_subscription_count() > 0
+                  and self.node.rigs[0].reward_pub.get_subscription_count() > 0
+                  and self.node.rigs[0].success_pub.get_subscription_count() > 0, timeout,
                   'discovery')
 
     def set_parameter(self, name: str, value: Any, timeout: float = 30.0,

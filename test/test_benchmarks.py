@@ -198,3 +198,17 @@ def test_the_reload_scenario_reports_the_gaps_around_each_change():
     assert 0 < change['longest_gap_ms'] < 30_000 and math.isfinite(reload['quiet_longest_gap_ms'])
     assert change['longest_gap_periods'] == pytest.approx(
         change['longest_gap_ms'] / reload['frame_period_ms'], abs=0.01)
+
+
+def test_the_rigs_scenario_reports_each_rig_and_the_batches():
+    done = subprocess.run(
+        [sys.executable, str(BENCH / 'e2e_bench.py'), '--configs', '--rigs', '2',
+         '--seconds', '3'], capture_output=True, text=True, timeout=300, check=True)
+    [rigs] = json.loads(done.stdout)['results']
+    assert rigs['scenario'] == 'rigs' and 'error' not in rigs, rigs
+    assert set(rigs['results_per_s_per_rig']) == {'rig_0', 'rig_1'}
+    assert all(rate > 0 for rate in rigs['results_per_s_per_rig'].values())
+    assert rigs['results_per_s_total'] == pytest.approx(
+        sum(rigs['results_per_s_per_rig'].values()), abs=0.1)
+    assert rigs['batches_compiled'] == '1, 2' and 1 <= rigs['sets_per_batch']['p100'] <= 2
+    assert set(rigs['stamp_to_publish_ms']) == {'rig_0', 'rig_1'}

@@ -170,13 +170,13 @@ def test_bag_replay_through_the_node(bench, tmp_path, checkpoint_for):
     bag, frames = recorded_bag(tmp_path / 'bag', count=5, period_ns=250_000_000)
     node = bench.start_node(checkpoint_path=str(checkpoint_for(KEYS)), image_keys=list(KEYS),
                             qos_reliability='reliable')
-    bench.wait(lambda: node.reward_pub.get_subscription_count() > 0, 10, 'probe discovery')
+    bench.wait(lambda: node.rigs[0].reward_pub.get_subscription_count() > 0, 10, 'probe discovery')
     sim = start_sim(bench, source='bag', bag=str(bag), loop=False)
     try:
         def accounted():
-            dropped = node.input.mailbox.replaced
+            dropped = node.rigs[0].input.mailbox.replaced
             return (min(map(len, bench.outputs.values())) + dropped == 5
-                    and node.counts['sets_published'] + dropped == 5)
+                    and node.rigs[0].counts['sets_published'] + dropped == 5)
         try:
             bench.wait(accounted, 30, 'every replayed set published or counted as dropped')
         except AssertionError as exc:
@@ -196,6 +196,6 @@ def test_bag_replay_through_the_node(bench, tmp_path, checkpoint_for):
             position += 1
         # replayed stamps are shifted to now (the recording was stamped at t = 1 s)
         now = node.get_clock().now().nanoseconds
-        assert 0 <= now - node.last_result.stamp_ns < 30 * 10**9
+        assert 0 <= now - node.rigs[0].last_result.stamp_ns < 30 * 10**9
     finally:
         bench.remove(sim)

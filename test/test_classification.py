@@ -50,7 +50,7 @@ def node(bench, checkpoint_for):
     node = bench.start_node(checkpoint_path=str(checkpoint_for(KEYS)), image_keys=list(KEYS),
                             camera_timeout=60.0, **camera_params(CROPS))
     bench.connect(list(KEYS))
-    bench.wait(lambda: node.classification_pub.get_subscription_count() > 0, 10, 'discovery')
+    bench.wait(lambda: node.rigs[0].classification_pub.get_subscription_count() > 0, 10, 'discovery')
     return node
 
 
@@ -125,7 +125,7 @@ def test_without_vision_msgs_the_node_serves_and_says_classification_is_off(
     bench.connect(list(KEYS))
     send_set(bench, frames(3), 400_000_000)
     bench.wait_outputs(1)
-    assert node.classification_pub is None
+    assert node.rigs[0].classification_pub is None
     assert bench.classifications == []
     diag = bench.latest_diagnostics()
     assert diag['classification'] == 'off: vision_msgs is not importable (test)'

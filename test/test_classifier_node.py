@@ -429,7 +429,7 @@ def test_crop_larger_than_frame_is_reported_per_camera(bench, checkpoint_for):
                      **{'cameras.front.crop': '500:600, 0:10'})
     bench.connect(list(KEYS))
     send_set(bench, frames(0), 100_000_000)
-    bench.wait(lambda: bench.node.input.rejected['front']['crop'] == 1, 10, 'crop rejection')
+    bench.wait(lambda: bench.node.rigs[0].input.rejected['front']['crop'] == 1, 10, 'crop rejection')
     assert bench.outputs['probability'] == []
 
 
@@ -461,15 +461,15 @@ def test_slow_model_works_on_newest_set_and_counts_drops(bench, checkpoint_for):
     for i in range(count):
         send_set(bench, rgb, (i + 1) * 33_000_000)
         time.sleep(1 / 30)
-    bench.wait(lambda: node.input.counts['sets_synchronised'] == count, 10, 'all sets synchronised')
-    bench.wait(lambda: node.last_result is not None
-               and node.last_result.stamp_ns == count * 33_000_000,
+    bench.wait(lambda: node.rigs[0].input.counts['sets_synchronised'] == count, 10, 'all sets synchronised')
+    bench.wait(lambda: node.rigs[0].last_result is not None
+               and node.rigs[0].last_result.stamp_ns == count * 33_000_000,
                10, 'the newest set to be processed')
-    published = node.counts['sets_published']
+    published = node.rigs[0].counts['sets_published']
     assert published < count
-    assert node.input.mailbox.replaced >= count - published - 1
+    assert node.rigs[0].input.mailbox.replaced >= count - published - 1
     diag = bench.latest_diagnostics()
-    assert int(diag['sets dropped by mailbox']) == node.input.mailbox.replaced > 0
+    assert int(diag['sets dropped by mailbox']) == node.rigs[0].input.mailbox.replaced > 0
 
 
 class FailsOnce:
@@ -515,7 +515,7 @@ def test_one_camera_needs_no_synchroniser(bench, checkpoint_for):
     key = 'left/side_classifier'
     node = bench.start_node(checkpoint_path=str(checkpoint_for((key,))), image_keys=[key],
                             **{f'cameras.{key}.crop': '10:-10, 20:120'})
-    assert node.input.subscriber.backend == 'none (one camera)'
+    assert node.rigs[0].input.subscriber.backend == 'none (one camera)'
     bench.connect([key])
     rgb = frames(5, keys=(key,))
     send_set(bench, rgb, 100_000_000)
@@ -613,7 +613,7 @@ def test_rewards_equal_direct_classification_through_message_filters(
     """The branch every ROS 2 install runs (message_filters is importable there)."""
     node = bench.start_node(checkpoint_path=str(checkpoint_for(KEYS)), image_keys=list(KEYS),
                             camera_timeout=60.0, **camera_params(CROPS))
-    assert node.input.subscriber.backend == 'message_filters'
+    assert node.rigs[0].input.subscriber.backend == 'message_filters'
     bench.connect(list(KEYS))
     direct = RewardClassifier.from_checkpoint(checkpoint_for(KEYS), device='cpu')
     for i in range(2):
@@ -634,7 +634,7 @@ def test_both_synchronisers_count_unmatched_frames_alike(bench, request, checkpo
         request.getfixturevalue('message_filters')
     node = bench.start_node(checkpoint_path=str(checkpoint_for(KEYS)), image_keys=list(KEYS),
                             camera_timeout=60.0, sync_queue_size=3)
-    assert node.input.subscriber.backend == backend
+    assert node.rigs[0].input.subscriber.backend == backend
     bench.connect(list(KEYS))
     rgb = frames(0)
     bench.publish('wrist_1', image_msg(rgb['wrist_1'], 100_000_000))
@@ -731,7 +731,7 @@ def test_a_three_way_checkpoint_is_served_with_its_classes(bench, egg_flip_check
     bench.probe.create_subscription(Float32, 'confidence',
                                     lambda m: plain['confidence'].append(m.data), 10)
     bench.connect(list(KEYS))
-    bench.wait(lambda: bench.node.class_pub.get_subscription_count() > 0, 10, 'class topic')
+    bench.wait(lambda: bench.node.rigs[0].class_pub.get_subscription_count() > 0, 10, 'class topic')
     send_set(bench, rgb, 100_000_000)
     bench.wait_outputs(1)
     bench.wait(lambda: bench.classifications and plain['class'] and plain['confidence'], 10,

@@ -37,7 +37,7 @@ def debug_listener(bench, node):
     bench.probe.create_subscription(
         Image, f'{node.get_fully_qualified_name()}/debug_image', received.append,
         QoSProfile(depth=20, reliability=ReliabilityPolicy.RELIABLE))
-    bench.wait(lambda: node.debug_image_pub.get_subscription_count() > 0, 10, 'discovery')
+    bench.wait(lambda: node.rigs[0].debug_image_pub.get_subscription_count() > 0, 10, 'discovery')
     return received
 
 
@@ -50,7 +50,7 @@ def test_debug_image_shows_what_the_classifier_got(bench, checkpoint_for):
     send_set(bench, rgb, 100_000_000, jitter_ns=(0, 7_000_000))
     bench.wait(lambda: received, 15, 'a debug image')
     msg = received[0]
-    assert stamp_to_ns(msg.header.stamp) == 107_000_000 == node.last_result.stamp_ns
+    assert stamp_to_ns(msg.header.stamp) == 107_000_000 == node.rigs[0].last_result.stamp_ns
     view = numpy_to_rgb(msg)
     for key, tile in tiles(view).items():
         expected = preprocess(rgb[key], parse_crop(CROPS[key]))
@@ -65,8 +65,8 @@ def test_nothing_is_drawn_without_a_subscriber(bench, checkpoint_for):
     for i in range(3):
         send_set(bench, frames(i), (i + 1) * 100_000_000)
         bench.wait_outputs(i + 1)
-    assert node.debug_image_pub.get_subscription_count() == 0
-    assert node.counts['debug_images'] == 0
+    assert node.rigs[0].debug_image_pub.get_subscription_count() == 0
+    assert node.rigs[0].counts['debug_images'] == 0
 
 
 def test_the_rate_is_capped(bench, checkpoint_for):
@@ -81,4 +81,4 @@ def test_the_rate_is_capped(bench, checkpoint_for):
     elapsed = time.monotonic() - start
     time.sleep(0.3)
     assert 1 <= len(received) <= int(elapsed * 2.0) + 1
-    assert node.counts['sets_published'] == 12
+    assert node.rigs[0].counts['sets_published'] == 12

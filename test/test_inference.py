@@ -5,8 +5,8 @@ import pytest
 
 from conftest import params_for
 from hil_serl_reward.model.inference import (
-    DeviceError, RewardClassifier, as_model_input, gpu_forward, jitted_forward, select_device,
-    split_outputs, stack_cameras)
+    DeviceError, RewardClassifier, as_model_input, batch_sizes_for, gpu_forward, jitted_forward,
+    padded, select_device, split_outputs, stack_cameras)
 from hil_serl_reward.model.reward_classifier import ClassifierSpec
 
 
@@ -68,6 +68,45 @@ def test_new_weights_of_the_same_shape_reuse_the_compiled_model(two_camera_spec,
     front = ClassifierSpec(('front',))
     one_camera = RewardClassifier(front, params_for(front), device='cpu')
     assert one_camera._compiled is not first._compiled   # another shape, another function
+
+
+def test_batch_sizes_compiled_ahead_for_a_number_of_rigs():
+    assert batch_sizes_for(1) == (1,)
+    assert batch_sizes_for(2) == (1, 2)
+    assert batch_sizes_for(3) == (1, 2, 3)
+    assert batch_sizes_for(6) == (1, 2, 4, 6)
+    assert batch_sizes_for(8) == (1, 2, 4, 8)
+    with pytest.raises(ValueError, match='at least one'):
+        batch_sizes_for(0)
+
+
+def test_padding_adds_black_sets_up_to_the_next_compiled_size():
+    three = {'a': np.full((3, 1, 4, 4, 3), 9, np.uint8)}
+    out, batch = padded(three, (1, 2, 4))
+    assert batch == 3 and out['a'].shape == (4, 1, 4, 4, 3) and out['a'].dtype == np.uint8
+    assert (out['a'][:3] == 9).all() and (out['a'][3] == 0).all()
+    assert padded(three, (1, 3))[0]['a'] is three['a']          # a compiled size: as it is
+    assert padded(three, (1, 2))[0]['a'].shape[0] == 3          # larger than all: as it is
+
+
+@pytest.mark.parametrize('form', ['fast', 'direct'])
+def test_a_batch_between_compiled_sizes_runs_padded_without_a_compile(form, two_camera_spec):
+    """A node serving three rigs compiles batches 1, 2 and 3 at load; here 1, 2 and 4: a
+    batch of three then runs as four, with the same logits per set as one at a time, and
+    serving never compiles (seconds on a CPU)."""
+    classifier = RewardClassifier(two_camera_spec, params_for(two_camera_spec), device='cpu',
+                                  form=form, batch_sizes=(1, 2, 4))
+    assert classifier.batch_sizes == (1, 2, 4)
+    compiled = classifier._compiled._cache_size()
+    rng = np.random.default_rng(3)
+    sets = {key: rng.integers(0, 256, (3, 128, 128, 3), dtype=np.uint8)
+            for key in two_camera_spec.image_keys}
+    batch = classifier.predict(sets)
+    assert classifier._compiled._cache_size() == compiled
+    assert batch.logits.shape == (3, 1) and batch.probabilities.shape == (3,)
+    for i in range(3):
+        single = classifier.predict({key: images[i] for key, images in sets.items()})
+        np.testing.assert_allclose(single.logits[0], batch.logits[i], rtol=1e-5, atol=1e-5)
 
 
 @pytest.mark.parametrize('n_way', [2, 3])

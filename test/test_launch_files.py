@@ -197,7 +197,8 @@ def test_stages_start_one_reward_node_each_on_cameras_started_once(source_tree_p
                                                                     tmp_path):
     """stages:=stage_1,stage_2: two reward nodes in <namespace>/stage_1 and /stage_2, each
     remapped to the one set of drivers (absolute topics) and each shutting the launch down
-    when it fails; checkpoint_path:= with stages is refused (it would be every stage's)."""
+    when it fails; checkpoint_path:= with stages is refused (it would be every stage's);
+    with `rigs` one reward node, and start_cameras refused (a driver block serves one rig)."""
     import yaml
     from launch import LaunchContext
     from launch.actions import DeclareLaunchArgument, OpaqueFunction
@@ -239,3 +240,9 @@ def test_stages_start_one_reward_node_each_on_cameras_started_once(source_tree_p
     assert sum(type(a).__name__ == 'RegisterEventHandler' for a in actions) == 2
     with pytest.raises(RuntimeError, match='every stage the same checkpoint'):
         visit(params_file=str(rig), stages='stage_1,stage_2', checkpoint_path='/x')
+    rigs = tmp_path / 'rigs.yaml'
+    rigs.write_text(rig.read_text().replace("image_keys:", "rigs: [left, right]\n    image_keys:"))
+    reward = [a for a in visit(params_file=str(rigs)) if type(a).__name__ == 'Node']
+    assert [n.node_executable for n in reward] == ['classifier_node']
+    with pytest.raises(RuntimeError, match=r"rigs \['left', 'right'\] with start_cameras"):
+        visit(params_file=str(rigs), start_cameras='true')

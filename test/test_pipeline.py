@@ -3,7 +3,7 @@ from hil_serl_reward.pipeline.camera_set import ConsecutiveSuccess, RewardResult
 
 
 def decisions(consecutive, above):
-    return [consecutive(RewardResult(i, 0.0, 0.9 if a else 0.1, a, 0.0)).success
+    return [consecutive(RewardResult(i, 0.0, 0.9 if a else 0.1, a)).success
             for i, a in enumerate(above)]
 
 

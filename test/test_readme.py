@@ -76,21 +76,30 @@ def test_launch_arguments_with_their_defaults():
 
 
 def node_interfaces(path: Path) -> List[str]:
-    """Topic and service names given as literals to create_*publisher / create_service."""
+    """Topic and service names given as literals to create_*publisher / create_service (or
+    through a rig's `topic('<name>')`, its outputs under its namespace)."""
     names = []
     for node in ast.walk(ast.parse(path.read_text())):
-        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
-                and node.func.attr in ('create_publisher', 'create_lifecycle_publisher',
-                                       'create_service')
-                and isinstance(node.args[1], ast.Constant)):
-            names.append(node.args[1].value)
+        if not (isinstance(node, ast.Call) and len(node.args) > 1 and (
+                isinstance(node.func, ast.Attribute) and node.func.attr in (
+                    'create_publisher', 'create_lifecycle_publisher', 'create_service')
+                or isinstance(node.func, ast.Name) and node.func.id == 'create')):
+            continue
+        name = node.args[1]
+        if (isinstance(name, ast.Call) and isinstance(name.func, ast.Attribute)
+                and name.func.attr == 'topic' and name.args):
+            name = name.args[0]
+        if isinstance(name, ast.Constant):
+            names.append(name.value)
     return names
 
 
 def test_node_topics_and_services():
     rows = table('### Topics')
-    names = node_interfaces(ROOT / 'hil_serl_reward' / 'ros' / 'classifier_node.py')
-    assert {'reward', 'success', 'probability', '/diagnostics', '~/reload'} <= set(names)
+    names = node_interfaces(ROOT / 'hil_serl_reward' / 'ros' / 'classifier_node.py') + \
+        node_interfaces(ROOT / 'hil_serl_reward' / 'ros' / 'rig.py')
+    assert {'reward', 'success', 'probability', '/diagnostics', '~/reload', 'class',
+            '~/debug_image'} <= set(names)
     names.append(classification.TOPIC)     # created only where vision_msgs imports
     for name in names:
         assert name in rows, f'README lacks {name}'

@@ -142,7 +142,7 @@ def test_the_node_pairs_15_fps_cameras_half_a_period_apart_over_dds(bench, check
         bench.publish('front', image_msg(frame['front'], stamp + int(phase * period_ns)))
         sent += 1
         time.sleep(1 / 15)
-    bench.wait(lambda: node.input.counts['sets_synchronised'] >= sent - 12, 5.0, 'sets')
+    bench.wait(lambda: node.rigs[0].input.counts['sets_synchronised'] >= sent - 12, 5.0, 'sets')
     # the first ~10 frames measure the rates (the provisional slop is 15 fps's already)
-    assert node.input.counts['sets_synchronised'] >= sent - 12
-    assert node.input.slop.auto and node.input.slop.slop_s >= 1 / 30
+    assert node.rigs[0].input.counts['sets_synchronised'] >= sent - 12
+    assert node.rigs[0].input.slop.auto and node.rigs[0].input.slop.slop_s >= 1 / 30

@@ -71,6 +71,31 @@ def as_model_input(images: Mapping[str, np.ndarray], image_keys: Sequence[str]
     return out
 
 
+def batch_sizes_for(largest: int) -> Tuple[int, ...]:
+    """The batch sizes compiled ahead for batches of up to `largest` sets: the powers of two
+    below it and itself (8 -> 1, 2, 4, 8; 6 -> 1, 2, 4, 6). A batch of another size runs
+    padded to the next one: a few sets' wasted work instead of a compile (seconds on a
+    CPU) in the middle of serving."""
+    if largest < 1:
+        raise ValueError(f'a batch holds at least one set, got {largest}')
+    return tuple(sorted({1 << i for i in range(largest.bit_length()) if 1 << i < largest}
+                        | {largest}))
+
+
+def padded(observations: Mapping[str, np.ndarray], batch_sizes: Sequence[int]
+           ) -> Tuple[Dict[str, np.ndarray], int]:
+    """as_model_input's observations padded with black sets to the smallest of
+    `batch_sizes` that holds them, and their own batch size. A batch larger than every
+    size stays as it is (and compiles)."""
+    batch = next(iter(observations.values())).shape[0]
+    target = min((size for size in batch_sizes if size >= batch), default=batch)
+    if target == batch:
+        return dict(observations), batch
+    return {key: np.concatenate([image, np.zeros((target - batch, *image.shape[1:]),
+                                                 image.dtype)])
+            for key, image in observations.items()}, batch
+
+
 def probe_observations(spec: ClassifierSpec) -> Dict[str, Dict[str, np.ndarray]]:
     """Black, mid-grey, white and seeded-noise observations (batch 1) for every camera."""
     black = sample_observation(spec)
@@ -180,8 +205,12 @@ class RewardClassifier:
 
     def __init__(self, spec: ClassifierSpec, params: Params, device: str = 'auto',
                  checkpoint: Optional[LoadedCheckpoint] = None, warm_up: bool = True,
-                 form: Optional[str] = None) -> None:
+                 form: Optional[str] = None, batch_sizes: Sequence[int] = (1,)) -> None:
+        """`batch_sizes`: the batches compiled at warm-up (a node serving several rigs
+        classifies their sets together, batch_sizes_for); a batch between two of them runs
+        padded to the larger."""
         self.spec = spec
+        self.batch_sizes = tuple(sorted(set(batch_sizes) | {1}))
         self.checkpoint = checkpoint
         self.device = select_device(device)
         if form is None:
@@ -200,6 +229,8 @@ class RewardClassifier:
             self._forward = self._compiled = gpu_forward(spec, form, self.params, self.device)
         if warm_up:
             self.check_probe_outputs()
+            for size in self.batch_sizes[1:]:
+                self.predict(sample_observation(spec, size))
 
     @property
     def fast_convolutions(self) -> bool:
@@ -223,9 +254,11 @@ class RewardClassifier:
     @classmethod
     def from_checkpoint(cls, path: os.PathLike, image_keys: Optional[Sequence[str]] = None,
                         device: str = 'auto', backbone: Optional[str] = None,
-                        form: Optional[str] = None) -> 'RewardClassifier':
+                        form: Optional[str] = None, batch_sizes: Sequence[int] = (1,)
+                        ) -> 'RewardClassifier':
         loaded = load_checkpoint(path, image_keys=image_keys, backbone=backbone)
-        return cls(loaded.spec, loaded.params, device=device, checkpoint=loaded, form=form)
+        return cls(loaded.spec, loaded.params, device=device, checkpoint=loaded, form=form,
+                   batch_sizes=batch_sizes)
 
     def device_memory_mib(self) -> Dict[str, float]:
         """What this process holds on the device, where it tells (a GPU; a CPU does not)."""
@@ -239,13 +272,15 @@ class RewardClassifier:
         cameras travel as one array and the outputs come back as one (jitted_forward). The
         `hil-serl` form gets one set as hil-serl's actor passes it, (1, H, W, 3) per camera:
         XLA compiles another shape to another program, with other float32 rounding."""
-        observations = as_model_input(images, self.spec.image_keys)
+        observations, batch = padded(as_model_input(images, self.spec.image_keys),
+                                     self.batch_sizes)
         if self.form != 'hil-serl':
             outputs = np.asarray(self._forward(stack_cameras(observations,
-                                                             self.spec.image_keys)))
+                                                             self.spec.image_keys)))[:batch]
             return Prediction(*split_outputs(outputs, self.spec))
         if next(iter(observations.values())).shape[0] > 1:
-            return Prediction(*jax.device_get(self._forward(observations)))
+            logits, probs = jax.device_get(self._forward(observations))
+            return Prediction(logits[:batch], probs[:batch])
         logits, probs = jax.device_get(self._forward(
             {key: image[0] for key, image in observations.items()}))
         return Prediction(logits[None], probs[None])

@@ -5,7 +5,7 @@ the node classifies.
 """
 import dataclasses
 import time
-from typing import TYPE_CHECKING, Any, Dict, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Dict, List, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -67,7 +67,6 @@ class RewardResult:
     logit: float            # binary: the logit; n-way: the winning class's
     probability: float      # binary: of success; n-way: of the target classes together
     success: bool
-    inference_s: float
     class_probabilities: Tuple[float, ...] = ()     # n-way: softmax, in the classes' order
     winner: int = -1                                # n-way: the argmax class
 
@@ -80,25 +79,38 @@ class NonFiniteOutput(ValueError):
     """The classifier returned NaN or inf; nothing is published for that set."""
 
 
-def classify(images: Dict[str, np.ndarray], classifier: 'RewardClassifier', threshold: float,
-             stamp_ns: int, targets: Sequence[int] = ()) -> RewardResult:
-    """Binary: success when the probability is above `threshold`. n-way: when the winning
-    class is one of `targets` with a probability of at least `threshold`."""
+def classify_sets(image_sets: Sequence[Dict[str, np.ndarray]], classifier: 'RewardClassifier',
+                  threshold: float, stamps: Sequence[int], targets: Sequence[int] = ()
+                  ) -> Tuple[List[Union[RewardResult, NonFiniteOutput]], float]:
+    """One inference for every set (one per rig): each set's result in order, and the
+    seconds the inference took. Binary: success
+    when the probability is above `threshold`. n-way: when the winning class is one of
+    `targets` with a probability of at least `threshold`. A set whose output is not finite
+    gets a NonFiniteOutput in its place: the other rigs' sets are still good."""
+    batch = {key: np.stack([images[key] for images in image_sets])
+             for key in image_sets[0]}
     start = time.perf_counter()
-    prediction = classifier.predict(images)
+    prediction = classifier.predict(batch)
     inference_s = time.perf_counter() - start
-    logits = np.asarray(prediction.logits[0], np.float64)
-    probabilities = np.atleast_1d(np.asarray(prediction.probabilities[0], np.float64))
+    return [_decide(logits, probabilities, threshold, stamp, targets)
+            for logits, probabilities, stamp in
+            zip(prediction.logits, prediction.probabilities, stamps)], inference_s
+
+
+def _decide(logits: np.ndarray, probabilities: np.ndarray, threshold: float, stamp_ns: int,
+            targets: Sequence[int]) -> Union[RewardResult, NonFiniteOutput]:
+    logits = np.asarray(logits, np.float64)
+    probabilities = np.atleast_1d(np.asarray(probabilities, np.float64))
     if not (np.isfinite(logits).all() and np.isfinite(probabilities).all()):
-        raise NonFiniteOutput(f'classifier output is not finite (logits {logits.tolist()}, '
-                              f'probabilities {probabilities.tolist()})')
+        return NonFiniteOutput(f'classifier output is not finite (logits {logits.tolist()}, '
+                               f'probabilities {probabilities.tolist()})')
     if logits.shape[-1] == 1:
         probability = float(probabilities[0])
         return RewardResult(stamp_ns, float(logits[0]), probability,
-                            above_threshold(probability, threshold), inference_s)
+                            above_threshold(probability, threshold))
     success, winner = winning_target(probabilities, targets, threshold)
     return RewardResult(stamp_ns, float(logits[winner]),
-                        float(sum(probabilities[i] for i in targets)), success, inference_s,
+                        float(sum(probabilities[i] for i in targets)), success,
                         tuple(float(p) for p in probabilities), winner)
 
 

@@ -107,10 +107,13 @@ class CameraSetInput:
     """Subscribes to the cameras; complete, monotonic sets land in `mailbox` as
     (messages, set stamp). Bad images are skipped, logged (throttled) and counted."""
 
-    def __init__(self, node: Node, values: Dict[str, Any], cameras: Sequence[Camera]) -> None:
+    def __init__(self, node: Node, values: Dict[str, Any], cameras: Sequence[Camera],
+                 mailbox: Optional[LatestMailbox] = None) -> None:
+        """`mailbox`: where sets are posted (a node serving several rigs gives each rig one,
+        made with one shared condition); a new one by default."""
         self._node = node
         self.cameras = list(cameras)
-        self.mailbox: LatestMailbox = LatestMailbox()
+        self.mailbox: LatestMailbox = mailbox or LatestMailbox()
         self.counts: Dict[str, int] = collections.Counter()
         self.rejected = {c.key: collections.Counter() for c in self.cameras}
         self.rates = [RateMeter() for _ in self.cameras]

@@ -10,13 +10,14 @@ activates itself at start-up and a configuration problem ends the process with t
 DDS callbacks only validate a message and hand complete camera sets to a one-slot mailbox;
 a worker thread converts, crops, resizes and classifies the newest set, so inference never
 runs in a callback and the node never falls behind the cameras (replaced sets are counted).
+With `rigs` the node serves several rigs (rig.py) with one model: each rig has its own
+cameras, mailbox and outputs, and the worker classifies every rig's waiting set in one batch.
 """
 import collections
 import gc
 import os
 import sys
 import threading
-import time
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
@@ -25,32 +26,28 @@ from rcl_interfaces.msg import SetParametersResult
 from rclpy.impl.implementation_singleton import rclpy_implementation as _rclpy
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.parameter import Parameter as RosParameter
-from sensor_msgs.msg import Image
-from std_msgs.msg import Bool, Float32, String
 from std_srvs.srv import Trigger
 
 from hil_serl_reward.data.classifier_data import DataWriteError
 from hil_serl_reward.data.review import ReviewFolder
 from hil_serl_reward.model.checkpoint import CheckpointError, resolve_checkpoint
-from hil_serl_reward.model.inference import DeviceError, RewardClassifier
+from hil_serl_reward.model.inference import DeviceError, RewardClassifier, batch_sizes_for
 from hil_serl_reward.model.reward_classifier import ClassifierSpec, init_params
 from hil_serl_reward.model.xla_flags import (
     PREALLOCATE, share_the_gpu, use_eigen_convolutions, use_gpu_command_buffers)
 from hil_serl_reward.pipeline.camera_set import (
-    CameraSetError, CameraSetPreprocessor, ConsecutiveSuccess, NonFiniteOutput, RewardResult,
-    classify)
-from hil_serl_reward.pipeline.debug_view import model_view
-from hil_serl_reward.pipeline.image_conversion import rgb_to_msg
+    CameraSetError, CameraSetPreprocessor, NonFiniteOutput, classify_sets)
+from hil_serl_reward.pipeline.mailbox import take_each
 from hil_serl_reward.pipeline.model_reload import ModelReload
-from hil_serl_reward.pipeline.stamps import write_stamp
 from hil_serl_reward.pipeline.stats import Window
 from hil_serl_reward.ros import classification, config
-from hil_serl_reward.ros.camera_input import CameraSetInput, StartupError, declare_parameters
+from hil_serl_reward.ros.camera_input import StartupError, declare_parameters
 from hil_serl_reward.ros.cpu_tickers import CpuTickers
 from hil_serl_reward.ros.cv_bridge_probe import make_converter
 from hil_serl_reward.ros.malloc_tuning import malloc_setting
 from hil_serl_reward.ros.node_main import run_node
 from hil_serl_reward.ros.params_file import NODE_NAME
+from hil_serl_reward.ros.rig import Rig
 
 ClassifierLoader = Callable[[str], RewardClassifier]
 
@@ -76,15 +73,11 @@ class ClassifierNode(LifecycleNode):
         self.image_keys: Tuple[str, ...] = tuple(self._values['image_keys'])
         self.cameras = config.cameras_from(self._values)
         self.threshold = float(self._values['threshold'])
-        self.consecutive = ConsecutiveSuccess(int(self._values['min_consecutive']))
+        self.rigs = [Rig(self, name, self.cameras, int(self._values['min_consecutive']))
+                     for name in self._values['rigs'] or ['']]
         self.camera_timeout = float(self._values['camera_timeout'])
         self.frame_id: str = self._values['frame_id']
         self.debug_image_rate = float(self._values['debug_image_rate'])
-        self._last_debug_image = float('-inf')
-        self._last_problem: Optional[str] = None
-        self.classification_pub: Optional[Any] = None
-        self.class_pub: Optional[Any] = None             # n-way only, as confidence_pub
-        self.confidence_pub: Optional[Any] = None
         self.class_names: Tuple[str, ...] = ()
         self.targets: Tuple[int, ...] = ()
         self.checkpoint_path = self._values['checkpoint_path']
@@ -94,7 +87,6 @@ class ClassifierNode(LifecycleNode):
         self.converter = make_converter(int(self._values['max_image_pixels']),
                                         self.get_logger().warning)
         self.preprocessor = CameraSetPreprocessor(self.cameras, self.converter)
-        self.input: Optional[CameraSetInput] = None
         self._configure_failure: Optional[Exception] = None
         self._autostarting = bool(self._values['autostart'])
         self._init_counters()
@@ -144,21 +136,16 @@ class ClassifierNode(LifecycleNode):
             self.classifier = classifier
         self.class_names, self.targets = config.resolve_classes(
             classifier.spec.n_way, self._values['class_names'], self._values['target_classes'])
-        if self.targets:                                # n-way: the winning class, plainly
-            self.class_pub = self.create_lifecycle_publisher(String, 'class', 10)
-            self.confidence_pub = self.create_lifecycle_publisher(Float32, 'confidence', 10)
-        self.reward_pub = self.create_lifecycle_publisher(Float32, 'reward', 10)
-        self.success_pub = self.create_lifecycle_publisher(Bool, 'success', 10)
-        self.probability_pub = self.create_lifecycle_publisher(Float32, 'probability', 10)
-        self.debug_image_pub = self.create_lifecycle_publisher(Image, '~/debug_image', 1)
+        for rig in self.rigs:
+            rig.create_publishers(n_way_outputs=bool(self.targets))
         if classification.UNAVAILABLE:
             self.get_logger().warning(f'{classification.TOPIC} is off: '
                                       f'{classification.UNAVAILABLE}')
-        else:
-            self.classification_pub = self.create_lifecycle_publisher(
-                classification.Classification, classification.TOPIC, 10)
         self.get_logger().info(
-            f'configured: {self._model_description()} on {classifier.device}')
+            f'configured: {self._model_description()} on {classifier.device}'
+            + (f'; {len(self.rigs)} rigs ({", ".join(r.name for r in self.rigs)}), batches '
+               f'of {", ".join(map(str, classifier.batch_sizes))} compiled'
+               if len(self.rigs) > 1 else ''))
         # What is alive now (imports, the model: about 180k objects) lives as long as the
         # node; frozen, no later collection scans it. A full collection over it took 80 ms
         # holding the GIL, and the third checkpoint reload set one off: a 2.2-2.5 period gap
@@ -170,23 +157,24 @@ class ClassifierNode(LifecycleNode):
 
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
         self._init_counters()
-        self.consecutive.streak = 0     # sets before a pause are not in a row with those after
-        self.input = CameraSetInput(self, self._values, self.cameras)
-        self._worker = threading.Thread(target=self._work, args=(self.input,),
+        condition = threading.Condition()       # one worker waits on every rig's mailbox
+        for rig in self.rigs:
+            rig.subscribe(self._values, condition)
+        self._worker = threading.Thread(target=self._work, args=(list(self.rigs),),
                                         name='inference', daemon=True)
         self._worker.start()
         if self._values['keep_cpus_awake'] and self.classifier.device.platform == 'cpu':
             self._tickers = CpuTickers()
+        needed = self.rigs[0].consecutive.needed
         self.get_logger().info(
             'serving; cameras '
-            + ', '.join(f"{c.key} <- {self.input.topic(c)}"
+            + ', '.join(f"{c.key} <- {rig.input.topic(c)}"
                         f"{' (compressed)' if c.compressed else ''}"
                         f"{' crop ' + repr(c.crop.text) if c.crop.text else ''}"
-                        for c in self.cameras)
-            + f'; synchroniser: {self.input.subscriber.backend}; image conversion: '
+                        for rig in self.rigs for c in rig.cameras)
+            + f'; synchroniser: {self.rigs[0].input.subscriber.backend}; image conversion: '
             f'{self.converter.backend}; threshold {self.threshold}'
-            + (f' for {self.consecutive.needed} sets in a row' if self.consecutive.needed > 1
-               else ''))
+            + (f' for {needed} sets in a row' if needed > 1 else ''))
         return super().on_activate(state)       # enables the lifecycle publishers
 
     def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
@@ -201,14 +189,11 @@ class ClassifierNode(LifecycleNode):
             self.classifier = None
             self._generation += 1
             self._reload_problem = None
-        self.input = None
         self._init_counters()
-        for publisher in (self.reward_pub, self.success_pub, self.probability_pub,
-                          self.debug_image_pub, self.classification_pub, self.class_pub,
-                          self.confidence_pub):
-            if publisher is not None:
-                self.destroy_lifecycle_publisher(publisher)
-        self.classification_pub = self.class_pub = self.confidence_pub = None
+        for rig in self.rigs:
+            rig.input = None
+            rig.reset_counters()
+            rig.destroy_publishers()
         return TransitionCallbackReturn.SUCCESS
 
     def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
@@ -223,10 +208,12 @@ class ClassifierNode(LifecycleNode):
         """Worker first, then the subscriptions: nothing is published after this returns."""
         if self._worker is None:
             return
-        self.input.mailbox.close()
+        for rig in self.rigs:
+            rig.input.mailbox.close()
         self._worker.join(timeout=5.0)
         self._worker = None
-        self.input.close()
+        for rig in self.rigs:
+            rig.unsubscribe()
         if self._tickers is not None:
             self._tickers.close()
             self._tickers = None
@@ -249,9 +236,11 @@ class ClassifierNode(LifecycleNode):
     def _load_classifier(self, path: str) -> RewardClassifier:
         device = self._values['device']
         form = None if self._values['convolutions'] == 'auto' else self._values['convolutions']
+        batch_sizes = batch_sizes_for(len(self.rigs))
         if path:
             return RewardClassifier.from_checkpoint(path, image_keys=self.image_keys,
-                                                    device=device, form=form)
+                                                    device=device, form=form,
+                                                    batch_sizes=batch_sizes)
         if not self._values['random_init']:
             raise StartupError(
                 'checkpoint_path is empty: set it to a classifier_ckpt/ folder or a '
@@ -260,7 +249,8 @@ class ClassifierNode(LifecycleNode):
             'serving an UNTRAINED, randomly initialised classifier (random_init, no '
             'checkpoint_path): its rewards mean nothing')
         spec = ClassifierSpec(self.image_keys)
-        return RewardClassifier(spec, init_params(spec), device=device, form=form)
+        return RewardClassifier(spec, init_params(spec), device=device, form=form,
+                                batch_sizes=batch_sizes)
 
     def _load_or_fail(self, path: str) -> RewardClassifier:
         try:
@@ -313,7 +303,8 @@ class ClassifierNode(LifecycleNode):
         if 'threshold' in new_values:
             self.threshold = float(new_values['threshold'])
         if 'min_consecutive' in new_values:
-            self.consecutive.needed = int(new_values['min_consecutive'])
+            for rig in self.rigs:
+                rig.consecutive.needed = int(new_values['min_consecutive'])
         if 'camera_timeout' in new_values:
             self.camera_timeout = float(new_values['camera_timeout'])
         if 'debug_image_rate' in new_values:
@@ -375,128 +366,90 @@ class ClassifierNode(LifecycleNode):
     # ---- counters -------------------------------------------------------------------------
 
     def _init_counters(self) -> None:
+        """The node's own counters; each rig keeps its own (Rig.reset_counters)."""
         self.counts: Dict[str, int] = collections.Counter()
-        self.convert_latency = Window()
-        self.resize_latency = Window()
         self.inference_latency = Window()
-        self.publishing_latency = Window()
-        self.publish_latency = Window()
-        self.last_result: Optional[RewardResult] = None
+        self.batch_sizes = Window()
         self._last_error: Optional[str] = None
-        self._started = time.monotonic()
 
     # ---- inference worker ---------------------------------------------------------------
 
-    def _work(self, camera_input: CameraSetInput) -> None:
-        """Until the mailbox is closed (deactivate): a mailbox per activation, so a set
+    def _work(self, rigs: List[Rig]) -> None:
+        """Until the mailboxes are closed (deactivate): mailboxes per activation, so a set
         left from before can never be served after the next activate."""
-        while (item := camera_input.mailbox.take()) is not None:
+        mailboxes = [rig.input.mailbox for rig in rigs]
+        while (taken := take_each(mailboxes)) is not None:
             try:
-                self._process(*item)
+                self._process([(rigs[index], *item) for index, item in taken])
             except Exception as exc:  # the worker must outlive any one set; diagnostics: ERROR
                 self.counts['processing_errors'] += 1
                 self._last_error = f'{type(exc).__name__}: {exc}'
                 self.get_logger().error(f'processing a camera set failed: {self._last_error}',
                                         throttle_duration_sec=2.0)
 
-    def _process(self, messages: Sequence[Any], stamp: int) -> None:
-        try:
-            images = self.preprocessor(messages)
-        except CameraSetError as exc:
-            self.input.reject(exc.camera.key, exc.reason, f'skipping camera set: {exc}')
+    def _process(self, sets: Sequence[Tuple[Rig, Sequence[Any], int]]) -> None:
+        """Every rig's waiting set, (rig, messages, set stamp), classified in one batch."""
+        ready = []
+        for rig, messages, stamp in sets:
+            try:
+                images = self.preprocessor(messages)
+            except CameraSetError as exc:
+                rig.input.reject(exc.camera.key, exc.reason,
+                                 f'{rig.label()}skipping camera set: {exc}')
+                continue
+            ready.append((rig, messages, stamp, images, self.preprocessor.convert_s,
+                          self.preprocessor.resize_s))
+        if not ready:
             return
         with self._model_lock:
             classifier = self.classifier
-        try:
-            result = self.consecutive(classify(images, classifier, self.threshold, stamp,
-                                               self.targets))
-        except NonFiniteOutput as exc:      # diagnostics: ERROR until a set is published
-            self.counts['non_finite_outputs'] += 1
-            self._last_error = f'not publishing: {exc}'
-            self.get_logger().error(self._last_error, throttle_duration_sec=2.0)
-            return
-        publishing = time.perf_counter()
-        frame_id = self.frame_id or classification.newest_frame_id(messages)
-        self.reward_pub.publish(Float32(data=result.reward))
-        self.success_pub.publish(Bool(data=result.success))
-        self.probability_pub.publish(Float32(data=result.probability))
-        if self.class_pub is not None:
-            self.class_pub.publish(String(data=self.class_names[result.winner]))
-            self.confidence_pub.publish(Float32(data=result.class_probabilities[result.winner]))
-        if self.classification_pub is not None:
-            self.classification_pub.publish(classification.classification_message(
-                stamp, frame_id, result.probability,
-                tuple(zip(self.class_names, result.class_probabilities))))
-        self._publish_debug_image(images, result, frame_id)
-        if self.review is not None and result.success:
-            self.review.keep(images)
-        self.publish_latency.add((self.get_clock().now().nanoseconds - stamp) / 1e9)
-        self.publishing_latency.add(time.perf_counter() - publishing)
+        results, inference_s = classify_sets(
+            [images for _, _, _, images, _, _ in ready], classifier, self.threshold,
+            [stamp for _, _, stamp, _, _, _ in ready], self.targets)
+        for (rig, messages, _, images, convert_s, resize_s), result in zip(ready, results):
+            if isinstance(result, NonFiniteOutput):
+                rig.not_finite(result)
+                continue
+            rig.publish(rig.consecutive(result), messages, images, self.frame_id,
+                        self.class_names, self.review, self.debug_image_rate, self.threshold,
+                        convert_s, resize_s)
         self._last_error = None
-        self.counts['sets_published'] += 1
-        self.last_result = result
-        self.convert_latency.add(self.preprocessor.convert_s)
-        self.resize_latency.add(self.preprocessor.resize_s)
-        self.inference_latency.add(result.inference_s)
-
-    def _publish_debug_image(self, images: Dict[str, Any], result: RewardResult,
-                             frame_id: str) -> None:
-        """Only while someone subscribes, at most debug_image_rate per second: nothing is
-        drawn or sent otherwise (one subscription count per set)."""
-        if self.debug_image_rate <= 0 or self.debug_image_pub.get_subscription_count() == 0:
-            return
-        now = time.monotonic()
-        if now - self._last_debug_image < 1.0 / self.debug_image_rate:
-            return
-        self._last_debug_image = now
-        view = model_view(images, self.image_keys, result.probability, self.threshold,
-                          result.success, result.stamp_ns)
-        msg = Image(**rgb_to_msg(view))
-        write_stamp(msg.header.stamp, result.stamp_ns)
-        msg.header.frame_id = frame_id
-        self.debug_image_pub.publish(msg)
-        self.counts['debug_images'] += 1
+        self.inference_latency.add(inference_s)
+        self.batch_sizes.add(len(ready))
 
     # ---- diagnostics --------------------------------------------------------------------
 
-    def status(self) -> Tuple[bytes, str]:
+    def status(self, rig: Optional[Rig] = None) -> Tuple[bytes, str]:
+        """The diagnostics level and message of `rig` (default: the first)."""
+        rig = rig or self.rigs[0]
         if not self.serving:
             return DiagnosticStatus.OK, ('inactive: not subscribed to the cameras'
                                          if self.classifier else 'unconfigured: no model loaded')
         if self._last_error:
             return DiagnosticStatus.ERROR, f'processing failing: {self._last_error}'
-        silent = []
-        for camera, meter in zip(self.cameras, self.input.rates):
-            quiet = meter.silent_for()
-            waited = time.monotonic() - self._started if quiet is None else quiet
-            if waited > self.camera_timeout:
-                state = 'no images yet' if quiet is None else f'silent {quiet:.1f} s'
-                silent.append(f'{camera.key} ({state})')
-        wrong_types = self.input.topic_problems()
-        if wrong_types:
-            return DiagnosticStatus.ERROR, 'wrong message type: ' + '; '.join(wrong_types)
-        if silent:
-            return DiagnosticStatus.WARN, 'cameras silent: ' + ', '.join(silent)
-        stalled = self.input.stall_reason(max(self.camera_timeout, 2.0))
-        if stalled:
-            return DiagnosticStatus.WARN, stalled
+        problem = rig.status(self.camera_timeout)
+        if problem:
+            return problem
         if self.review is not None and self.review.last_error:
             return DiagnosticStatus.WARN, f'review folder failing: {self.review.last_error}'
         if self._reload_problem:
             return DiagnosticStatus.WARN, self._reload_problem
         return DiagnosticStatus.OK, 'publishing rewards'
 
-    def diagnostic_values(self) -> Dict[str, str]:
+    def diagnostic_values(self, rig: Optional[Rig] = None) -> Dict[str, str]:
+        """What diagnostics say of the node and of `rig` (default: the first)."""
         def ms(window: Window) -> Dict[str, str]:
             return {q: '-' if v is None else f'{v * 1e3:.2f}'
                     for q, v in window.percentiles(50, 95, 99).items()}
 
+        rig = rig or self.rigs[0]
         classifier = self.classifier
         values = {
-            **(self.input.diagnostic_values() if self.input else {}),
+            **rig.diagnostic_values(),
             'image conversion': self.converter.backend,
-            'classification': (f'off: {classification.UNAVAILABLE}' if classification.UNAVAILABLE
-                               else f'on ({self.resolve_topic_name(classification.TOPIC)})'),
+            'classification': (
+                f'off: {classification.UNAVAILABLE}' if classification.UNAVAILABLE
+                else f'on ({self.resolve_topic_name(rig.topic(classification.TOPIC))})'),
             'device': str(classifier.device) if classifier else '-',
             'convolutions': ('-' if classifier is None else 'fast (Winograd, space-to-depth)'
                              if classifier.form == 'fast' else classifier.form),
@@ -509,52 +462,45 @@ class ClassifierNode(LifecycleNode):
             'keep cpus awake': self._tickers.describe() if self._tickers else 'off',
             'checkpoint': self._model_description(),
             'threshold': f'{self.threshold:g}',
-            'min consecutive': str(self.consecutive.needed),
-            'sets above threshold in a row': str(self.consecutive.streak),
-            'sets published': str(self.counts['sets_published']),
-            'debug images published': str(self.counts['debug_images']),
+            'min consecutive': str(rig.consecutive.needed),
             **({} if self.review is None else {
                 'review sets kept': str(self.review.kept),
                 'review sets dropped': str(self.review.dropped),
                 'review write failures': str(self.review.write_failures)}),
-            'non-finite outputs': str(self.counts['non_finite_outputs']),
             'processing errors': str(self.counts['processing_errors']),
             'reload': f'loading {loading}' if (loading := self._reloader.loading) else 'idle',
             'reloads': str(self.counts['reloads']),
             'reload failures': str(self.counts['reload_failures']),
         }
-        # The latency budget of a set, in order: each camera's frame arriving, waiting for
-        # the set's other frames, behind the previous inference, then the node's own stages.
-        windows = [] if self.input is None else [
-            *((f'{camera.key} arrival', window) for camera, window in
-              zip(self.input.cameras, self.input.arrival_latency)),
-            ('sync wait', self.input.sync_wait), ('transport', self.input.transport_latency),
-            ('mailbox wait', self.input.mailbox.waits)]
-        for name, window in windows + [('convert', self.convert_latency),
-                                       ('crop/resize', self.resize_latency),
-                                       ('inference', self.inference_latency),
-                                       ('publishing', self.publishing_latency),
-                                       ('stamp to publish', self.publish_latency)]:
+        if self._values['rigs']:
+            values['rigs'] = str(len(self.rigs))
+            values['batches compiled'] = ', '.join(map(str, classifier.batch_sizes)) \
+                if classifier else '-'
+            for q, v in self.batch_sizes.percentiles(50, 100).items():
+                values[f'sets per batch {q}'] = '-' if v is None else f'{v:g}'
+        for name, window in rig.latency_windows(self.inference_latency):
             for q, v in ms(window).items():
                 values[f'{name} latency {q} (ms)'] = v
-        if self.last_result is not None:
-            values['last set stamp (ns)'] = str(self.last_result.stamp_ns)
-            values['last probability'] = f'{self.last_result.probability:.4f}'
         return values
 
     def _publish_diagnostics(self) -> None:
+        """One status per rig (one rig: the node's), each with the node's values."""
         classifier = self.classifier
-        level, message = self.status()
-        if level != DiagnosticStatus.OK and message != self._last_problem:
-            log = self.get_logger().error if level == DiagnosticStatus.ERROR else \
-                self.get_logger().warning
-            log(message, throttle_duration_sec=5.0)
-        self._last_problem = message if level != DiagnosticStatus.OK else None
-        status = DiagnosticStatus(level=level, message=message,
-                                  name=f'{self.get_fully_qualified_name()}: reward classifier',
-                                  hardware_id=str(classifier.device) if classifier else '')
-        status.values = [KeyValue(key=k, value=v) for k, v in self.diagnostic_values().items()]
-        array = DiagnosticArray(status=[status])
+        array = DiagnosticArray()
+        for rig in self.rigs:
+            level, message = self.status(rig)
+            if level != DiagnosticStatus.OK and message != rig.last_problem:
+                log = self.get_logger().error if level == DiagnosticStatus.ERROR else \
+                    self.get_logger().warning
+                log(message, throttle_duration_sec=5.0)
+            rig.last_problem = message if level != DiagnosticStatus.OK else None
+            name = f'{self.get_fully_qualified_name()}: reward classifier'
+            status = DiagnosticStatus(level=level, message=message,
+                                      name=f'{name} ({rig.name})' if rig.name else name,
+                                      hardware_id=str(classifier.device) if classifier else '')
+            status.values = [KeyValue(key=k, value=v)
+                             for k, v in self.diagnostic_values(rig).items()]
+            array.status.append(status)
         array.header.stamp = self.get_clock().now().to_msg()
         self.diagnostics_pub.publish(array)
 

@@ -57,6 +57,21 @@ def _image_keys(value: Any) -> Optional[str]:
     return None
 
 
+RIG_NAME = re.compile(r'[A-Za-z][A-Za-z0-9_]*(/[A-Za-z][A-Za-z0-9_]*)*')
+
+
+def _rigs(value: Any) -> Optional[str]:
+    if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
+        return f'needs a list of namespace strings, e.g. ["left", "right"], got {value!r}'
+    bad = [name for name in value if not RIG_NAME.fullmatch(name)]
+    if bad:
+        return (f'each rig is a relative namespace (letters, digits, _ and /, starting with a '
+                f'letter), got {bad}')
+    if len(set(value)) != len(value):
+        return f'rigs must be unique, got {list(value)}'
+    return None
+
+
 def _names(value: Any) -> Optional[str]:
     if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) and v for v in value):
         return f'needs a list of class name strings, got {value!r}'
@@ -113,6 +128,12 @@ NODE_PARAMETERS: List[Parameter] = [
     Parameter('image_keys', ['wrist_1', 'front'],
               "camera keys in the checkpoint's classifier_keys order (the concatenation order)",
               validate=_image_keys),
+    Parameter('rigs', [],
+              'serve several rigs with the same checkpoint, e.g. ["left", "right"]: each '
+              "rig's cameras are read under its namespace (left/<cameras.<key>.topic>) and "
+              'its results published there (left/reward, ...); sets of rigs that are waiting '
+              'together are classified in one batch; empty = one rig, topics as given',
+              validate=_rigs),
     Parameter('threshold', 0.5, 'reward is 1.0 when the success probability exceeds this '
               '(float32, as hil-serl); n-way: the least probability of a winning target class',
               read_only=False, validate=_in_range(0.0, 1.0)),
@@ -298,4 +319,16 @@ def check(values: Mapping[str, Any]) -> List[str]:
             reason = parameter.validate(value)
             if reason:
                 problems.append(f'{name}: {reason}')
+    if values.get('rigs'):
+        problems += [f"{name}: {value!r} is absolute; with rigs each rig's cameras are read "
+                     f"under its namespace, so camera topics must be relative"
+                     for name, value in values.items()
+                     if name.startswith('cameras.') and name.endswith('.topic')
+                     and str(value).startswith(('/', '~'))]
     return problems
+
+
+def rig_cameras(cameras: Sequence[Camera], rig: str) -> List[Camera]:
+    """`cameras` as one rig reads them: topics under the rig's namespace ('' = as given)."""
+    return [dataclasses.replace(camera, topic=f'{rig}/{camera.topic}' if rig else camera.topic)
+            for camera in cameras]

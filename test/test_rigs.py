@@ -1,0 +1,177 @@
+"""Several rigs served by one node (`rigs`): each rig's cameras and outputs under its own
+namespace, one model, the sets of the rigs waiting together classified as one batch."""
+import threading
+import time
+
+import numpy as np
+import pytest
+from diagnostic_msgs.msg import DiagnosticStatus
+from rclpy.qos import QoSProfile, ReliabilityPolicy
+from sensor_msgs.msg import Image
+from std_msgs.msg import Bool, Float32
+
+from hil_serl_reward.model.inference import RewardClassifier
+from hil_serl_reward.ros import classification, config
+from hil_serl_reward.ros.camera_input import StartupError
+from ros_harness import SlowClassifier, image_msg
+
+KEYS = ('wrist_1', 'front')
+RIGS = ('left', 'right')
+RELIABLE = QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE)
+
+
+def frames(seed):
+    rng = np.random.default_rng(seed)
+    return {key: rng.integers(0, 256, (128, 128, 3), dtype=np.uint8) for key in KEYS}
+
+
+class RigProbe:
+    """The probe node's cameras and output subscriptions of every rig."""
+
+    def __init__(self, bench):
+        self.bench = bench
+        self.cameras = {(rig, key): bench.probe.create_publisher(
+            Image, f'{rig}/{key}/image_raw', RELIABLE) for rig in RIGS for key in KEYS}
+        self.probability = {rig: [] for rig in RIGS}
+        self.success = {rig: [] for rig in RIGS}
+        self.classifications = {rig: [] for rig in RIGS}
+        for rig in RIGS:
+            bench.probe.create_subscription(Float32, f'{rig}/probability',
+                                            self.probability[rig].append, RELIABLE)
+            bench.probe.create_subscription(Bool, f'{rig}/success', self.success[rig].append,
+                                            RELIABLE)
+            if not classification.UNAVAILABLE:
+                bench.probe.create_subscription(
+                    classification.Classification, f'{rig}/{classification.TOPIC}',
+                    self.classifications[rig].append, RELIABLE)
+
+    def connect(self, node):
+        self.bench.wait(lambda: all(p.get_subscription_count() > 0
+                                    for p in self.cameras.values())
+                        and all(rig.probability_pub.get_subscription_count() > 0
+                                for rig in node.rigs), 10, 'discovery of every rig')
+
+    def send(self, rig, rgb, stamp_ns):
+        for key in KEYS:
+            self.cameras[(rig, key)].publish(image_msg(rgb[key], stamp_ns))
+
+    def rig_diagnostics(self, node_name, seen):
+        """The newest status of each rig after `seen` diagnostics had arrived."""
+        self.bench.wait(lambda: len(self.bench.diagnostics) >= seen + len(RIGS), 5,
+                        'diagnostics')
+        latest = {}
+        for status in self.bench.diagnostics[seen:]:
+            for rig in RIGS:
+                if status.name == f'{node_name}: reward classifier ({rig})':
+                    latest[rig] = {'level': status.level, 'message': status.message,
+                                   **{kv.key: kv.value for kv in status.values}}
+        return latest
+
+
+@pytest.fixture
+def probe(bench):
+    return RigProbe(bench)
+
+
+def test_each_rig_is_classified_on_its_own_cameras_and_published_under_its_namespace(
+        bench, probe, checkpoint_for):
+    node = bench.start_node(checkpoint_path=str(checkpoint_for(KEYS)), image_keys=list(KEYS),
+                            rigs=list(RIGS), camera_timeout=60.0)
+    assert [rig.name for rig in node.rigs] == list(RIGS)
+    assert node.classifier.batch_sizes == (1, 2)
+    probe.connect(node)
+    direct = RewardClassifier.from_checkpoint(checkpoint_for(KEYS), device='cpu')
+    sent = {'left': frames(1), 'right': frames(2)}
+    for rig in RIGS:
+        probe.send(rig, sent[rig], 100_000_000)
+    bench.wait(lambda: all(probe.probability[rig] for rig in RIGS), 15, 'a result per rig')
+    for rig in RIGS:
+        expected = float(direct.predict(sent[rig]).probabilities[0])
+        assert probe.probability[rig][0].data == pytest.approx(expected, abs=1e-5)
+        assert probe.success[rig][0].data == (expected > 0.5)
+        if not classification.UNAVAILABLE:
+            bench.wait(lambda r=rig: probe.classifications[r], 5, f'{rig} classification')
+            assert probe.classifications[rig][0].header.stamp.nanosec == 100_000_000
+    assert bench.outputs['probability'] == []       # nothing on the node's own namespace
+    name = node.get_fully_qualified_name()
+    statuses = probe.rig_diagnostics(name, len(bench.diagnostics))
+    for rig in RIGS:
+        assert statuses[rig]['level'] == DiagnosticStatus.OK
+        assert statuses[rig]['rig'] == rig and statuses[rig]['sets published'] == '1'
+        assert statuses[rig]['rigs'] == '2' and statuses[rig]['batches compiled'] == '1, 2'
+        assert f'/{rig}/wrist_1/image_raw' in node.resolve_topic_name(
+            node.rigs[RIGS.index(rig)].cameras[0].topic)
+
+
+class BatchRecorder(SlowClassifier):
+    """The real classifier, slowed, recording the batch size of each call."""
+
+    def __init__(self, inner, delay):
+        super().__init__(inner, delay)
+        self.batches = []
+        self.busy = threading.Event()
+
+    def predict(self, images):
+        self.busy.set()
+        self.batches.append(len(next(iter(images.values()))))
+        return super().predict(images)
+
+
+def test_sets_of_rigs_waiting_together_are_classified_in_one_batch(bench, probe,
+                                                                   checkpoint_for):
+    slow = BatchRecorder(RewardClassifier.from_checkpoint(checkpoint_for(KEYS), device='cpu',
+                                                          batch_sizes=(1, 2)), delay=0.5)
+    node = bench.start_node(loader=lambda path: slow, checkpoint_path='unused',
+                            image_keys=list(KEYS), rigs=list(RIGS), camera_timeout=60.0)
+    probe.connect(node)
+    probe.send('left', frames(1), 100_000_000)
+    bench.wait(slow.busy.is_set, 10, 'the first inference')
+    probe.send('left', frames(3), 200_000_000)          # both wait behind the first
+    probe.send('right', frames(4), 200_000_000)
+    bench.wait(lambda: all(len(probe.probability[rig]) == (2 if rig == 'left' else 1)
+                           for rig in RIGS), 15, 'the second batch')
+    assert slow.batches == [1, 2]
+    direct = RewardClassifier.from_checkpoint(checkpoint_for(KEYS), device='cpu')
+    for rig, seed, got in (('left', 3, probe.probability['left'][1]),
+                           ('right', 4, probe.probability['right'][0])):
+        assert got.data == pytest.approx(float(direct.predict(frames(seed)).probabilities[0]),
+                                         abs=1e-5)
+    values = node.diagnostic_values(node.rigs[1])
+    assert values['sets per batch p100'] == '2' and values['sets per batch p50'] != '-'
+
+
+def test_a_silent_rig_is_named_while_the_other_serves(bench, probe, checkpoint_for):
+    node = bench.start_node(checkpoint_path=str(checkpoint_for(KEYS)), image_keys=list(KEYS),
+                            rigs=list(RIGS), camera_timeout=0.5)
+    probe.connect(node)
+    stop = threading.Event()
+
+    def left_camera_at_15_hz():
+        stamp = 100_000_000
+        while not stop.wait(1 / 15):
+            probe.send('left', frames(5), stamp)
+            stamp += 66_000_000
+    camera = threading.Thread(target=left_camera_at_15_hz)
+    camera.start()
+    try:
+        time.sleep(1.5)
+        statuses = probe.rig_diagnostics(node.get_fully_qualified_name(),
+                                         len(bench.diagnostics))
+    finally:
+        stop.set()
+        camera.join()
+    assert statuses['left']['level'] == DiagnosticStatus.OK, statuses['left']['message']
+    assert statuses['right']['level'] == DiagnosticStatus.WARN
+    assert statuses['right']['message'].startswith('rig right: cameras silent: wrist_1 (no '
+                                                   'images yet), front (no images yet)')
+
+
+def test_rig_names_and_camera_topics_are_checked_at_start_up(bench, checkpoint_for):
+    assert config.check({'rigs': ['left', 'arm_2/top']}) == []
+    for bad, reason in ((['/left'], 'relative namespace'), (['left', 'left'], 'unique'),
+                        (['2nd'], 'relative namespace'), ('left', 'list of namespace')):
+        assert reason in config.check({'rigs': bad})[0]
+    with pytest.raises(StartupError, match=r"cameras.front.topic: '/front/image_raw' is "
+                                           r"absolute; with rigs"):
+        bench.start_node(checkpoint_path=str(checkpoint_for(KEYS)), image_keys=list(KEYS),
+                         rigs=list(RIGS), **{'cameras.front.topic': '/front/image_raw'})
