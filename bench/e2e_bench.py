@@ -131,49 +131,28 @@ def transport_only(width: int, height: int, rate: float, profile: bool, seconds:
         node.destroy_node()
 
 
-def flood_publisher(rate: float, size: str, seconds: float) -> None:
-    """Subprocess body: both cameras at `rate` Hz for `seconds`, frames rendered beforehand,
-    stamped when published, reliable as camera_sim."""
+def set_publisher(rigs: int, size: str, rate: float, seconds: float) -> None:
+    """Subprocess body: the two cameras of `rigs` rigs at `rate` Hz for `seconds` (rigs = 0:
+    one rig, topics <key>/image_raw; else rig_<r>/<key>/image_raw), frames rendered
+    beforehand (the simulator renders too slowly to flood), stamped when published, reliable
+    as camera_sim. The rigs' phases are spread evenly over a period, as free-running rigs
+    may be: sets reach the node one rig at a time, and only those waiting while the model is
+    busy share a batch."""
     width, height = (int(v) for v in size.split('x'))
     keep_image_buffers()
     rclpy.init()
-    node = rclpy.create_node('flood_publisher')
+    node = rclpy.create_node('set_publisher')
     scene = SyntheticScene(width, height)
     qos = QoSProfile(depth=5, reliability=ReliabilityPolicy.RELIABLE)
-    publishers = {k: node.create_publisher(Image, f'{k}/image_raw', qos) for k in KEYS}
+    prefixes = [f'rig_{r}/' for r in range(rigs)] or ['']
+    publishers = [{k: node.create_publisher(Image, f'{prefix}{k}/image_raw', qos) for k in KEYS}
+                  for prefix in prefixes]
     frames = [{k: Image(**rgb_to_msg(scene.render(k, t))) for k in KEYS}
               for t in np.linspace(0, scene.period_s, 8, endpoint=False)]
     start, sent = time.monotonic(), 0
     while time.monotonic() - start < seconds:
-        stamp = node.get_clock().now().to_msg()
-        for key, publisher in publishers.items():
-            msg = frames[sent % len(frames)][key]
-            msg.header.stamp = stamp
-            publisher.publish(msg)
-        sent += 1
-        time.sleep(max(0.0, start + sent / rate - time.monotonic()))
-    print(json.dumps({'sets_offered': sent}), flush=True)
-
-
-def rigs_publisher(rigs: int, size: str, rate: float, seconds: float) -> None:
-    """Subprocess body: `rigs` rigs' two cameras each at `rate` Hz (rig_0/wrist_1/image_raw,
-    ...), frames rendered beforehand, each rig stamped when published. The rigs' phases are
-    spread evenly over a period, as free-running rigs may be: sets reach the node one rig at
-    a time, and only those waiting while the model is busy share a batch."""
-    width, height = (int(v) for v in size.split('x'))
-    keep_image_buffers()
-    rclpy.init()
-    node = rclpy.create_node('rigs_publisher')
-    scene = SyntheticScene(width, height)
-    qos = QoSProfile(depth=5, reliability=ReliabilityPolicy.RELIABLE)
-    publishers = [{k: node.create_publisher(Image, f'rig_{r}/{k}/image_raw', qos) for k in KEYS}
-                  for r in range(rigs)]
-    frames = [{k: Image(**rgb_to_msg(scene.render(k, t))) for k in KEYS}
-              for t in np.linspace(0, scene.period_s, 8, endpoint=False)]
-    start, sent = time.monotonic(), 0
-    while time.monotonic() - start < seconds:
-        tick, rig = divmod(sent, rigs)
-        time.sleep(max(0.0, start + (tick + rig / rigs) / rate - time.monotonic()))
+        tick, rig = divmod(sent, len(prefixes))
+        time.sleep(max(0.0, start + (tick + rig / len(prefixes)) / rate - time.monotonic()))
         stamp = node.get_clock().now().to_msg()
         for key, publisher in publishers[rig].items():
             msg = frames[tick % len(frames)][key]
@@ -185,7 +164,7 @@ def rigs_publisher(rigs: int, size: str, rate: float, seconds: float) -> None:
 
 def rigs_scenario(rigs: int, size: str, rate: float, seconds: float, logs: Path,
                   checkpoint: str) -> Dict:
-    """One node serving `rigs` rigs of 2 cameras at `rate` Hz (rigs_publisher): results per
+    """One node serving `rigs` rigs of 2 cameras at `rate` Hz (set_publisher): results per
     rig against sets offered, the batches the node formed, latency and CPU."""
     from diagnostic_msgs.msg import DiagnosticArray
     from std_msgs.msg import Float32
@@ -218,7 +197,7 @@ def rigs_scenario(rigs: int, size: str, rate: float, seconds: float, logs: Path,
         spin_for(executor, 120, until=lambda: all(len(d) for d in diagnostics.values())
                  and len(diagnostics) == rigs or node.poll() is not None)
         publisher = subprocess.Popen(
-            [sys.executable, __file__, '--rigs-publisher', str(rigs), size, str(rate),
+            [sys.executable, __file__, '--set-publisher', str(rigs), size, str(rate),
              str(seconds + 4)], env=env, stdout=subprocess.PIPE, text=True)
         spin_for(executor, 60, until=lambda: all(results.values()) or node.poll() is not None)
         if not all(results.values()):
@@ -276,7 +255,7 @@ def flood(rate: float, seconds: float, logs: Path) -> Dict:
     executor = SingleThreadedExecutor()
     executor.add_node(monitor.node)
     publisher = subprocess.Popen(
-        [sys.executable, __file__, '--flood-publisher', str(rate), '1280x720',
+        [sys.executable, __file__, '--set-publisher', '0', '1280x720', str(rate),
          str(seconds + 130)], env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
         text=True)
     report: Dict = {'scenario': 'flood', 'camera': '1280x720', 'offered_rate_hz': rate}
@@ -477,7 +456,7 @@ def main() -> None:
                         help='also the flood scenario (2 x 1280x720 faster than the node)')
     parser.add_argument('--flood-rate', type=float, default=120.0)
     parser.add_argument('--flood-seconds', type=float, default=30.0)
-    parser.add_argument('--flood-publisher', nargs=3, help=argparse.SUPPRESS)
+    parser.add_argument('--set-publisher', nargs=4, help=argparse.SUPPRESS)
     parser.add_argument('--keep-cpus-awake', choices=('both', 'on', 'off'), default='off',
                         help="the node's keep_cpus_awake in each configuration (both: a run "
                              "with and one without)")
@@ -485,17 +464,12 @@ def main() -> None:
                         help='also one node serving N rigs (each N given) of 2 cameras')
     parser.add_argument('--rigs-camera', default='640x480@15',
                         help="the rigs' cameras, WxH@Hz")
-    parser.add_argument('--rigs-publisher', nargs=4, help=argparse.SUPPRESS)
     parser.add_argument('--reload', type=int, default=0, metavar='N',
                         help='also N checkpoint changes at 2 x 640x480 @ 15 Hz: the gaps')
     args = parser.parse_args()
-    if args.flood_publisher:
-        rate, size, seconds = args.flood_publisher
-        flood_publisher(float(rate), size, float(seconds))
-        return
-    if args.rigs_publisher:
-        rigs, size, rate, seconds = args.rigs_publisher
-        rigs_publisher(int(rigs), size, float(rate), float(seconds))
+    if args.set_publisher:
+        rigs, size, rate, seconds = args.set_publisher
+        set_publisher(int(rigs), size, float(rate), float(seconds))
         return
     profiles = {'both': (True, False), 'on': (True,), 'off': (False,)}[args.profile]
     awakes = {'both': (False, True), 'on': (True,), 'off': (False,)}[args.keep_cpus_awake]

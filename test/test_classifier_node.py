@@ -429,7 +429,8 @@ def test_crop_larger_than_frame_is_reported_per_camera(bench, checkpoint_for):
                      **{'cameras.front.crop': '500:600, 0:10'})
     bench.connect(list(KEYS))
     send_set(bench, frames(0), 100_000_000)
-    bench.wait(lambda: bench.node.rigs[0].input.rejected['front']['crop'] == 1, 10, 'crop rejection')
+    bench.wait(lambda: bench.node.rigs[0].input.rejected['front']['crop'] == 1, 10,
+               'crop rejection')
     assert bench.outputs['probability'] == []
 
 

@@ -140,6 +140,29 @@ def test_sets_of_rigs_waiting_together_are_classified_in_one_batch(bench, probe,
     assert values['sets per batch p100'] == '2' and values['sets per batch p50'] != '-'
 
 
+def test_one_rigs_bad_frame_costs_that_rig_only(bench, probe, checkpoint_for):
+    """A frame the crop does not fit (right's front camera sends 64x64) is refused, counted
+    and logged for its rig; the other rig's set, taken with it, is classified and published."""
+    slow = BatchRecorder(RewardClassifier.from_checkpoint(checkpoint_for(KEYS), device='cpu',
+                                                          batch_sizes=(1, 2)), delay=0.5)
+    node = bench.start_node(loader=lambda path: slow, checkpoint_path='unused',
+                            image_keys=list(KEYS), rigs=list(RIGS), camera_timeout=60.0,
+                            **{'cameras.front.crop': '100:128, 0:128'})
+    probe.connect(node)
+    probe.send('left', frames(9), 100_000_000)
+    bench.wait(slow.busy.is_set, 10, 'the first inference')
+    probe.send('right', {**frames(6), 'front': np.zeros((64, 64, 3), np.uint8)}, 200_000_000)
+    probe.send('left', frames(7), 200_000_000)           # both wait behind the first
+    right = node.rigs[RIGS.index('right')]
+    bench.wait(lambda: right.input.rejected['front']['crop'] == 1, 10, 'the crop refusal')
+    bench.wait(lambda: len(probe.probability['left']) == 2, 10, "left's second result")
+    assert slow.batches == [1, 1] and probe.probability['right'] == []
+    probe.send('right', frames(8), 300_000_000)         # the next good set is served
+    bench.wait(lambda: probe.probability['right'], 10, "right's next result")
+    assert node.rigs[RIGS.index('left')].input.rejected['front']['crop'] == 0
+    assert node.counts['processing_errors'] == 0
+
+
 def test_a_silent_rig_is_named_while_the_other_serves(bench, probe, checkpoint_for):
     node = bench.start_node(checkpoint_path=str(checkpoint_for(KEYS)), image_keys=list(KEYS),
                             rigs=list(RIGS), camera_timeout=0.5)
