@@ -32,7 +32,7 @@ def test_the_node_keeps_its_successes_for_review(bench, checkpoint_for, tmp_path
         send_set(bench, rgb, (i + 1) * 100_000_000)
         bench.wait_outputs(i + 1)
     assert all(bench.outputs['success'])                   # threshold 0: every set a success
-    bench.wait(lambda: node.review.kept == 3, 10, 'three review files')
+    bench.wait(lambda: node.rigs[0].review.kept == 3, 10, 'three review files')
     loaded, labels = load_classifier_data(tmp_path / 'r', KEYS)
     assert len(labels) == 3
     expected = [preprocess(rgb['wrist_1'], parse_crop(CROPS['wrist_1'])) for rgb in sent]
@@ -47,11 +47,11 @@ def test_failures_are_not_kept_and_review_is_off_by_default(bench, checkpoint_fo
     send_set(bench, frames(0), 100_000_000)
     bench.wait_outputs(1)
     assert not any(bench.outputs['success'])
-    assert node.review.kept == 0 and not list((tmp_path / 'r').glob('*.pkl'))
+    assert node.rigs[0].review.kept == 0 and not list((tmp_path / 'r').glob('*.pkl'))
     bench.remove(node)
     bench.node = bench.start_node(checkpoint_path=str(checkpoint_for(KEYS)),
                                   image_keys=list(KEYS))
-    assert bench.node.review is None
+    assert bench.node.rigs[0].review is None
 
 
 def test_an_unwritable_review_dir_fails_at_start(bench, checkpoint_for, tmp_path):

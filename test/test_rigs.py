@@ -198,3 +198,22 @@ def test_rig_names_and_camera_topics_are_checked_at_start_up(bench, checkpoint_f
                                            r"absolute; with rigs"):
         bench.start_node(checkpoint_path=str(checkpoint_for(KEYS)), image_keys=list(KEYS),
                          rigs=list(RIGS), **{'cameras.front.topic': '/front/image_raw'})
+
+
+def test_each_rig_keeps_its_successes_in_a_review_folder_of_its_own(bench, probe,
+                                                                     checkpoint_for, tmp_path):
+    from hil_serl_reward.data.classifier_data import load_classifier_data
+    node = bench.start_node(checkpoint_path=str(checkpoint_for(KEYS)), image_keys=list(KEYS),
+                            rigs=list(RIGS), camera_timeout=60.0, threshold=0.0,
+                            review_dir=str(tmp_path / 'review'))
+    probe.connect(node)
+    sent = {'left': frames(11), 'right': frames(12)}
+    for rig in RIGS:
+        probe.send(rig, sent[rig], 100_000_000)
+    bench.wait(lambda: all(rig.review.kept == 1 for rig in node.rigs), 15, 'one file per rig')
+    for rig in RIGS:
+        loaded, labels = load_classifier_data(tmp_path / 'review' / rig, KEYS)
+        assert labels.tolist() == [1]
+        assert np.array_equal(loaded['front'][0], sent[rig]['front'])   # 128x128, no crop
+    assert not list((tmp_path / 'review').glob('*.pkl'))
+    assert node.diagnostic_values(node.rigs[1])['review sets kept'] == '1'

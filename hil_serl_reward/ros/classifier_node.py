@@ -62,7 +62,6 @@ class ClassifierNode(LifecycleNode):
         # also destroys a node whose __init__ raised.
         self._worker: Optional[threading.Thread] = None
         self._tickers: Optional[CpuTickers] = None
-        self.review: Optional[ReviewFolder] = None
         self._reloader = ModelReload(self._load_or_fail, self._reloaded)
         self._reload_problem: Optional[str] = None
         self._generation = 0            # cleanups so far: a reload started before one is void
@@ -126,7 +125,7 @@ class ClassifierNode(LifecycleNode):
         try:
             classifier = self._load_or_fail(self.checkpoint_path)
             if self._values['review_dir']:
-                self.review = self._open_review_folder(self._values['review_dir'])
+                self._open_review_folders(Path(self._values['review_dir']))
         except Exception as exc:  # rclpy would swallow it: autostart raises it, else logged
             self._configure_failure = exc
             if not self._autostarting:
@@ -184,7 +183,7 @@ class ClassifierNode(LifecycleNode):
         return super().on_deactivate(state)
 
     def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
-        self._close_review_folder()
+        self._close_review_folders()
         with self._model_lock:
             self.classifier = None
             self._generation += 1
@@ -220,18 +219,23 @@ class ClassifierNode(LifecycleNode):
 
     # ---- configuration -----------------------------------------------------------------
 
-    def _open_review_folder(self, folder: str) -> ReviewFolder:
-        try:
-            review = ReviewFolder(Path(folder))
-        except DataWriteError as exc:
-            raise StartupError(f'review_dir: {exc}') from exc
-        self.get_logger().info(f'keeping every success for review in {review.writer.folder}')
-        return review
+    def _open_review_folders(self, folder: Path) -> None:
+        """`folder` for one rig; with `rigs`, a folder per rig in it (`<folder>/<rig>`), so
+        that a success kept for review says which rig it came from. All or none."""
+        for rig in self.rigs:
+            try:
+                rig.review = ReviewFolder(folder / rig.name if rig.name else folder)
+            except DataWriteError as exc:
+                self._close_review_folders()
+                raise StartupError(f'review_dir: {exc}') from exc
+            self.get_logger().info(f'{rig.label()}keeping every success for review in '
+                                   f'{rig.review.writer.folder}')
 
-    def _close_review_folder(self) -> None:
-        if self.review is not None:
-            self.review.close()
-            self.review = None
+    def _close_review_folders(self) -> None:
+        for rig in self.rigs:
+            if rig.review is not None:
+                rig.review.close()
+                rig.review = None
 
     def _load_classifier(self, path: str) -> RewardClassifier:
         device = self._values['device']
@@ -411,7 +415,7 @@ class ClassifierNode(LifecycleNode):
                 rig.not_finite(result)
                 continue
             rig.publish(rig.consecutive(result), messages, images, self.frame_id,
-                        self.class_names, self.review, self.debug_image_rate, self.threshold,
+                        self.class_names, self.debug_image_rate, self.threshold,
                         convert_s, resize_s)
         self._last_error = None
         self.inference_latency.add(inference_s)
@@ -430,8 +434,9 @@ class ClassifierNode(LifecycleNode):
         problem = rig.status(self.camera_timeout)
         if problem:
             return problem
-        if self.review is not None and self.review.last_error:
-            return DiagnosticStatus.WARN, f'review folder failing: {self.review.last_error}'
+        if rig.review is not None and rig.review.last_error:
+            return DiagnosticStatus.WARN, (f'{rig.label()}review folder failing: '
+                                           f'{rig.review.last_error}')
         if self._reload_problem:
             return DiagnosticStatus.WARN, self._reload_problem
         return DiagnosticStatus.OK, 'publishing rewards'
@@ -463,10 +468,6 @@ class ClassifierNode(LifecycleNode):
             'checkpoint': self._model_description(),
             'threshold': f'{self.threshold:g}',
             'min consecutive': str(rig.consecutive.needed),
-            **({} if self.review is None else {
-                'review sets kept': str(self.review.kept),
-                'review sets dropped': str(self.review.dropped),
-                'review write failures': str(self.review.write_failures)}),
             'processing errors': str(self.counts['processing_errors']),
             'reload': f'loading {loading}' if (loading := self._reloader.loading) else 'idle',
             'reloads': str(self.counts['reloads']),
@@ -507,7 +508,7 @@ class ClassifierNode(LifecycleNode):
     def destroy_node(self) -> None:
         self._reloader.join(timeout=10.0)     # not torn down under a load still compiling
         self._stop_serving()
-        self._close_review_folder()
+        self._close_review_folders()
         super().destroy_node()
 
 

@@ -189,7 +189,7 @@ NODE_PARAMETERS: List[Parameter] = [
     Parameter('review_dir', '',
               'folder that keeps every set the node calls a success, as model inputs in '
               "hil-serl's classifier_data format, one file per set, for finding false "
-              "positives; '' = off"),
+              "positives; with rigs, a folder per rig in it; '' = off"),
     Parameter('camera_timeout', 1.0, 'seconds without images before diagnostics warn',
               read_only=False, validate=_in_range(0.0, 3600.0, low_open=True)),
     Parameter('diagnostics_period', 1.0, 'seconds between diagnostics messages',

@@ -37,6 +37,7 @@ class Rig:
         self.cameras = config.rig_cameras(cameras, name)
         self.consecutive = ConsecutiveSuccess(min_consecutive)
         self.input: Optional[CameraSetInput] = None
+        self.review: Optional[ReviewFolder] = None      # review_dir: this rig's successes
         self.class_pub: Optional[Any] = None             # n-way only, as confidence_pub
         self.confidence_pub: Optional[Any] = None
         self.classification_pub: Optional[Any] = None
@@ -98,8 +99,7 @@ class Rig:
     # ---- one result ---------------------------------------------------------------------------
 
     def publish(self, result: RewardResult, messages: Sequence[Any], images: Dict[str, Any],
-                frame_id: str, class_names: Sequence[str], review: Optional[ReviewFolder],
-                debug_image_rate: float, threshold: float, convert_s: float,
+                frame_id: str, class_names: Sequence[str], debug_image_rate: float, threshold: float, convert_s: float,
                 resize_s: float) -> None:
         """Every output of one classified set; `frame_id` '' = the newest image's."""
         publishing = time.perf_counter()
@@ -115,8 +115,8 @@ class Rig:
                 result.stamp_ns, frame_id, result.probability,
                 tuple(zip(class_names, result.class_probabilities))))
         self._publish_debug_image(images, result, frame_id, debug_image_rate, threshold)
-        if review is not None and result.success:
-            review.keep(images)
+        if self.review is not None and result.success:
+            self.review.keep(images)
         self.publish_latency.add(
             (self.node.get_clock().now().nanoseconds - result.stamp_ns) / 1e9)
         self.publishing_latency.add(time.perf_counter() - publishing)
@@ -188,6 +188,10 @@ class Rig:
             'sets published': str(self.counts['sets_published']),
             'debug images published': str(self.counts['debug_images']),
             'non-finite outputs': str(self.counts['non_finite_outputs']),
+            **({} if self.review is None else {
+                'review sets kept': str(self.review.kept),
+                'review sets dropped': str(self.review.dropped),
+                'review write failures': str(self.review.write_failures)}),
         }
         if self.last_result is not None:
             values['last set stamp (ns)'] = str(self.last_result.stamp_ns)
