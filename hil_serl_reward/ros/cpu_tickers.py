@@ -6,8 +6,9 @@ period takes about twice its back-to-back time (at 15 Hz 17.7-18.9 ms against 9.
 CPU left idle for more than ~20 ms comes back slow for the call's many short parallel loops.
 Keeping the CPUs busy does not cure it (two busy loops at idle priority: 17.7-18.5 ms, and
 they slowed back-to-back calls as much); waking each CPU every 0.2 ms does: 10.7-12.2 ms, for
-0.03-0.06 cores in all (0.03 in model_bench's run, as README and the parameter say). So: one helper process with one thread per CPU this process may run
-on, pinned to it at SCHED_IDLE priority (anything else that wants the CPU gets it), sleeping
+0.03-0.06 cores in all (0.03 in model_bench's run, as README and the parameter say); in a
+later session's runs 1.04-1.26x back to back, not better at 0.1 or 0.05 ms. So: one helper
+process with one thread per CPU this process may run on, pinned to it at SCHED_IDLE priority (anything else that wants the CPU gets it), sleeping
 0.2 ms at a time. The helper reads its stdin until the node's end of the pipe closes, so it
 ends with the node however the node ends (a SIGKILL included); it ignores Ctrl-C, which a
 terminal sends to the node's whole process group, and leaves that to the node.
