@@ -8,10 +8,11 @@ Keeping the CPUs busy does not cure it (two busy loops at idle priority: 17.7-18
 they slowed back-to-back calls as much); waking each CPU every 0.2 ms does: 10.7-12.2 ms, for
 0.03-0.06 cores in all (0.03 in model_bench's run, as README and the parameter say); in a
 later session's runs 1.04-1.26x back to back, not better at 0.1 or 0.05 ms. So: one helper
-process with one thread per CPU this process may run on, pinned to it at SCHED_IDLE priority (anything else that wants the CPU gets it), sleeping
-0.2 ms at a time. The helper reads its stdin until the node's end of the pipe closes, so it
-ends with the node however the node ends (a SIGKILL included); it ignores Ctrl-C, which a
-terminal sends to the node's whole process group, and leaves that to the node.
+process with one thread per CPU this process may run on, pinned to it at SCHED_IDLE
+priority (anything else that wants the CPU gets it), sleeping 0.2 ms at a time. The helper
+reads its stdin until the node's end of the pipe closes, so it ends with the node however the
+node ends (a SIGKILL included); it ignores Ctrl-C, which a terminal sends to the node's whole
+process group, and leaves that to the node.
 
 The node runs it by default while it serves on the CPU (never for a GPU). It was measured on
 VMs; on a robot's real-time PC, where thousands of wake-ups per second on each core may be
