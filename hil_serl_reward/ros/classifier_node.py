@@ -373,7 +373,7 @@ class ClassifierNode(LifecycleNode):
         """The node's own counters; each rig keeps its own (Rig.reset_counters)."""
         self.counts: Dict[str, int] = collections.Counter()
         self.inference_latency = Window()
-        self.batch_sizes = Window()
+        self.sets_per_batch = Window()
         self._last_error: Optional[str] = None
 
     # ---- inference worker ---------------------------------------------------------------
@@ -419,7 +419,7 @@ class ClassifierNode(LifecycleNode):
                         convert_s, resize_s)
         self._last_error = None
         self.inference_latency.add(inference_s)
-        self.batch_sizes.add(len(ready))
+        self.sets_per_batch.add(len(ready))
 
     # ---- diagnostics --------------------------------------------------------------------
 
@@ -477,7 +477,7 @@ class ClassifierNode(LifecycleNode):
             values['rigs'] = str(len(self.rigs))
             values['batches compiled'] = ', '.join(map(str, classifier.batch_sizes)) \
                 if classifier else '-'
-            for q, v in self.batch_sizes.percentiles(50, 100).items():
+            for q, v in self.sets_per_batch.percentiles(50, 100).items():
                 values[f'sets per batch {q}'] = '-' if v is None else f'{v:g}'
         for name, window in rig.latency_windows(self.inference_latency):
             for q, v in ms(window).items():
