@@ -217,3 +217,14 @@ def test_each_rig_keeps_its_successes_in_a_review_folder_of_its_own(bench, probe
         assert np.array_equal(loaded['front'][0], sent[rig]['front'])   # 128x128, no crop
     assert not list((tmp_path / 'review').glob('*.pkl'))
     assert node.diagnostic_values(node.rigs[1])['review sets kept'] == '1'
+
+
+def test_a_failing_review_folder_warns_for_its_rig_only(bench, checkpoint_for, tmp_path):
+    node = bench.start_node(checkpoint_path=str(checkpoint_for(KEYS)), image_keys=list(KEYS),
+                            rigs=list(RIGS), camera_timeout=60.0,
+                            review_dir=str(tmp_path / 'review'))
+    left, right = node.rigs
+    right.review.last_error = 'No space left on device'     # as its writer thread records
+    assert node.status(right) == (DiagnosticStatus.WARN,
+                                  'rig right: review folder failing: No space left on device')
+    assert node.status(left) == (DiagnosticStatus.OK, 'publishing rewards')

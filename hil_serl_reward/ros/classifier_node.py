@@ -434,9 +434,6 @@ class ClassifierNode(LifecycleNode):
         problem = rig.status(self.camera_timeout)
         if problem:
             return problem
-        if rig.review is not None and rig.review.last_error:
-            return DiagnosticStatus.WARN, (f'{rig.label()}review folder failing: '
-                                           f'{rig.review.last_error}')
         if self._reload_problem:
             return DiagnosticStatus.WARN, self._reload_problem
         return DiagnosticStatus.OK, 'publishing rewards'

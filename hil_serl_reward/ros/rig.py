@@ -99,8 +99,8 @@ class Rig:
     # ---- one result ---------------------------------------------------------------------------
 
     def publish(self, result: RewardResult, messages: Sequence[Any], images: Dict[str, Any],
-                frame_id: str, class_names: Sequence[str], debug_image_rate: float, threshold: float, convert_s: float,
-                resize_s: float) -> None:
+                frame_id: str, class_names: Sequence[str], debug_image_rate: float,
+                threshold: float, convert_s: float, resize_s: float) -> None:
         """Every output of one classified set; `frame_id` '' = the newest image's."""
         publishing = time.perf_counter()
         frame_id = frame_id or classification.newest_frame_id(messages)
@@ -159,7 +159,7 @@ class Rig:
         return f'rig {self.name}: ' if self.name else ''
 
     def status(self, camera_timeout: float) -> Optional[Tuple[Level, str]]:
-        """What is wrong with this rig's cameras or outputs, or None."""
+        """What is wrong with this rig's cameras, outputs or review folder, or None."""
         if self.last_error:
             return DiagnosticStatus.ERROR, f'{self.label()}processing failing: {self.last_error}'
         silent = []
@@ -178,6 +178,9 @@ class Rig:
         stalled = self.input.stall_reason(max(camera_timeout, 2.0))
         if stalled:
             return DiagnosticStatus.WARN, f'{self.label()}{stalled}'
+        if self.review is not None and self.review.last_error:
+            return DiagnosticStatus.WARN, (f'{self.label()}review folder failing: '
+                                           f'{self.review.last_error}')
         return None
 
     def diagnostic_values(self) -> Dict[str, str]:
