@@ -62,6 +62,7 @@ class ClassifierNode(LifecycleNode):
         # also destroys a node whose __init__ raised.
         self._worker: Optional[threading.Thread] = None
         self._tickers: Optional[CpuTickers] = None
+        self.rigs: List[Rig] = []
         self._reloader = ModelReload(self._load_or_fail, self._reloaded)
         self._reload_problem: Optional[str] = None
         self._generation = 0            # cleanups so far: a reload started before one is void
