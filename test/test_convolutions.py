@@ -32,6 +32,22 @@ def test_winograd_equals_direct_convolution(shape):
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
 
 
+def test_winograd_runs_a_large_batch_in_chunks_with_the_same_result():
+    """Chunks of images whose tiles fit in `chunk_bytes` (here 2 of 5 images: 16 x 4 x 4 tiles
+    x 8 channels x 4 bytes = 8 KiB per image), each one matrix product per tile element."""
+    x, kernel = random((5, 8, 8, 8)), winograd_kernel(random((3, 3, 8, 24), seed=1))
+    whole = np.asarray(winograd_conv3x3(x, kernel, chunk_bytes=2**30))
+    chunked = np.asarray(winograd_conv3x3(x, kernel, chunk_bytes=16 * 2**10))
+    np.testing.assert_allclose(chunked, whole, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(chunked, direct(x, np.asarray(random((3, 3, 8, 24), seed=1)),
+                                               (1, 1), 'SAME'), rtol=1e-5, atol=1e-5)
+
+    def products(chunk_bytes):
+        jaxpr = jax.make_jaxpr(lambda a: winograd_conv3x3(a, kernel, chunk_bytes))(x)
+        return sum(eqn.primitive.name == 'dot_general' for eqn in jaxpr.jaxpr.eqns)
+    assert (products(2**30), products(16 * 2**10)) == (1, 3)
+
+
 def test_winograd_kernel_rejects_other_sizes():
     with pytest.raises(ValueError, match='3x3 kernel, got shape'):
         winograd_kernel(random((5, 5, 2, 2)))

@@ -7,6 +7,8 @@
   not per call: inside the jitted function it costs more than the convolution it replaces.
   Results equal the direct convolution up to float32 rounding (relative error ~1e-6;
   Lavin & Gray, "Fast Algorithms for Convolutional Neural Networks", 2016).
+  A batch whose transformed tiles would outgrow the cache runs a chunk of images at a time
+  (WINOGRAD_CHUNK_BYTES).
 - Space-to-depth for the 7x7 stride-2 stem: a stride-2 convolution over 3 channels is a
   stride-1 4x4 convolution over the 2x2-blocked 12-channel image, which XLA runs faster.
   Its kernel is rearranged inside the call (9k weights); the param tree does not change.
@@ -24,6 +26,14 @@ INPUT_TILE = OUTPUT_TILE + 2
 INPUT_TRANSFORM = ((1, 0, -1, 0), (0, 1, 1, 0), (0, -1, 1, 0), (0, 1, 0, -1))     # B^T
 KERNEL_TRANSFORM = ((1, 0, 0), (.5, .5, .5), (.5, -.5, .5), (0, 0, 1))           # G
 OUTPUT_TRANSFORM = ((1, 1, 1, 0), (0, 1, -1, -1))                                 # A^T
+# The transformed input tiles (16 values per 2x2 output tile and channel, float32) of the
+# images one Winograd pass takes. Measured on a 2-vCPU AMD EPYC (Zen 5) VM, a 32x32x64
+# convolution (stage 1) took 1.5 ms for 8 images (8 MB of tiles) and 14.4 ms for 16 (16 MB),
+# where XLA's direct convolution takes 3.5 (our reading: past the cache, each transform
+# stage streams its tiles from memory). The model at batch 8 of two cameras (16 images), chunks of 4 MB against
+# none, in four interleaved A/Bs: 172-190 -> 190-203 sets/s (docs/performance.md); one set
+# (2 images, 2 MB of tiles) compiles to the same program either way.
+WINOGRAD_CHUNK_BYTES = 4 * 2**20
 
 
 def winograd_kernel(kernel: np.ndarray) -> np.ndarray:
@@ -48,8 +58,21 @@ def _combine(matrix: Sequence[Sequence[float]], parts: Sequence[jax.Array]) -> L
     return rows
 
 
-def winograd_conv3x3(x: jax.Array, transformed_kernel: jax.Array) -> jax.Array:
-    """SAME-padded stride-1 3x3 convolution of NHWC `x` with a `winograd_kernel` output."""
+def winograd_conv3x3(x: jax.Array, transformed_kernel: jax.Array,
+                     chunk_bytes: int = WINOGRAD_CHUNK_BYTES) -> jax.Array:
+    """SAME-padded stride-1 3x3 convolution of NHWC `x` with a `winograd_kernel` output, at
+    most `chunk_bytes` of transformed tiles (at least one image) at a time."""
+    batch, height, width, channels = x.shape
+    tile_bytes = INPUT_TILE ** 2 * -(-height // OUTPUT_TILE) * -(-width // OUTPUT_TILE) \
+        * channels * x.dtype.itemsize
+    chunk = max(1, chunk_bytes // tile_bytes)
+    if batch > chunk:
+        return jnp.concatenate([_winograd_conv3x3(x[i:i + chunk], transformed_kernel)
+                                for i in range(0, batch, chunk)])
+    return _winograd_conv3x3(x, transformed_kernel)
+
+
+def _winograd_conv3x3(x: jax.Array, transformed_kernel: jax.Array) -> jax.Array:
     batch, height, width, channels = x.shape
     features = transformed_kernel.shape[-1]
     tiles_h, tiles_w = -(-height // OUTPUT_TILE), -(-width // OUTPUT_TILE)
