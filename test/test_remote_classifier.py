@@ -280,6 +280,51 @@ def test_actors_on_one_node_get_only_their_own_results(bench, checkpoint_for, ac
         close(*funcs)
 
 
+def test_an_actor_per_rig_on_a_node_serving_two_rigs(bench, checkpoint_for):
+    """Two robots, one node (`rigs: [left, right]`): each robot's actor gives its rig's
+    namespace to the drop-in, sends its observations there and gets the classifier's answer
+    for exactly them, at the same time as the other robot's actor."""
+    from hil_serl_reward.client import ClassificationClient
+    from hil_serl_reward.remote_classifier import load_classifier_func
+    checkpoint = checkpoint_for(KEYS)
+    serve(bench, checkpoint, rigs=['left', 'right'])
+    local = in_process(checkpoint)
+    funcs = {rig: load_classifier_func(
+        None, None, KEYS, '/unused/classifier_ckpt', namespace=f'{bench.namespace}/{rig}',
+        timeout=10.0, client=ClassificationClient(node=bench.probe,
+                                                  topic=f'{rig}/classification'))
+        for rig in ('left', 'right')}
+    outcomes = {rig: [] for rig in funcs}
+    errors = []
+
+    def actor(rig, seed):
+        rng = np.random.default_rng(seed)
+        try:
+            for _ in range(4):
+                obs = {k: rng.integers(0, 256, (1, 128, 128, 3), dtype=np.uint8) for k in KEYS}
+                outcomes[rig].append((funcs[rig](obs)[0], local(obs)[0]))
+        except Exception as exc:        # noqa: BLE001 - reported below with the rig
+            errors.append((rig, repr(exc)))
+
+    threads = [threading.Thread(target=actor, args=(rig, seed))
+               for rig, seed in (('left', 7), ('right', 8))]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=120)
+        assert not errors, errors
+        for rig, results in outcomes.items():
+            assert len(results) == 4, (rig, results)
+            for got, want in results:
+                sigmoid = lambda x: 1.0 / (1.0 + np.exp(-np.float64(x)))   # noqa: E731
+                assert sigmoid(got) == pytest.approx(sigmoid(want), abs=1e-6), (rig, results)
+        published = {rig.name: rig.counts['sets_published'] for rig in bench.node.rigs}
+        assert published['left'] >= 4 and published['right'] >= 4, published
+    finally:
+        close(*funcs.values())
+
+
 def test_a_node_that_pairs_different_stamps_is_refused_at_the_first_call(bench, checkpoint_for):
     """With the default sync_slop (auto, sized for free-running cameras) one observation's
     wrist image could be classified with another's front image: refused, saying what to set."""
