@@ -13,7 +13,13 @@ The launch arguments below override every block, for the common two-camera case:
 
 The node's camera topics come from the params file (cameras.<key>.topic); this file remaps
 them to the drivers' topics (and `<topic>/compressed` for compressed cameras), so the params
-file does not change with the driver. When the reward node exits with an error (a bad
+file does not change with the driver. With `rigs` in the params file each rig's drivers start
+in its namespace, the devices that tell the rigs apart named per rig:
+
+    ros2 launch hil_serl_reward classifier.launch.py params_file:=two_rigs.yaml \
+        start_cameras:=true camera_driver:=realsense \
+        serials:="left/wrist_1=1303...01,left/front=1303...02,right/wrist_1=...,right/front=..."
+ When the reward node exits with an error (a bad
 checkpoint or params file) the launch shuts down and `ros2 launch` exits 1.
 """
 import os
@@ -44,12 +50,14 @@ ARGUMENTS = [
     ('start_cameras', 'false', "start the cameras' drivers (cameras.<key>.driver blocks)"),
     ('camera_driver', '', f'overrides every driver.kind: one of {", ".join(drivers.KINDS)} '
      '(without it and without a driver block: realsense)'),
-    ('serials', '', 'realsense: key=serial pairs, e.g. "wrist_1=130322270001,front=1303..."'),
+    ('serials', '', 'realsense: key=serial pairs, e.g. "wrist_1=130322270001,front=1303..."; '
+     'with rigs <rig>/<key>=serial'),
     ('realsense_model', '', 'overrides driver.model: d435 (and every model with an RGB '
      'sensor) or d405 (colour from the depth module, topic color/image_rect_raw)'),
     ('color_profile', '', 'realsense: overrides size and rate as WxHxFPS (hil-serl: '
      '1280x720x15)'),
-    ('devices', '', 'usb_cam / v4l2_camera: key=device pairs, e.g. "wrist_1=/dev/video0"'),
+    ('devices', '', 'usb_cam / v4l2_camera: key=device pairs, e.g. "wrist_1=/dev/video0"; '
+     'with rigs <rig>/<key>=device'),
     ('image_width', '', 'overrides driver.width of every camera'),
     ('image_height', '', 'overrides driver.height of every camera'),
     ('framerate', '', 'overrides driver.fps of every camera (usb_cam framerate, v4l2_camera '
@@ -112,29 +120,26 @@ def launch_setup(context, *args, **kwargs):
     if get('use_large_image_profile').lower() == 'true':
         for variable, value in profile_env(os.path.join(share, 'config', PROFILE)).items():
             actions.append(SetEnvironmentVariable(variable, value))
-    driver_topics = {}
+    driver_topics = {}                  # rig ('' without rigs) -> camera key -> topic
     if get('start_cameras').lower() == 'true' and get('camera_driver') != 'none':
-        if params.get('rigs'):
-            raise RuntimeError(
-                f"{params_file}: rigs {params['rigs']} with start_cameras:=true: one driver "
-                f"block per camera serves one rig; start each rig's drivers in its namespace "
-                f"(e.g. realsense2_camera's rs_launch.py camera_namespace:=<rig>) and launch "
-                f"this without start_cameras")
         try:
-            nodes, driver_topics = drivers.plan(params, keys, overrides_from(get))
+            nodes, driver_topics = drivers.plan_rigs(params, keys, params.get('rigs') or [''],
+                                                     overrides_from(get))
         except drivers.DriverError as exc:
             raise RuntimeError(f'{params_file}: {exc}') from None
         actions += [driver_action(driver) for driver in nodes]
     overrides = [{'checkpoint_path': get('checkpoint_path')}] if get('checkpoint_path') else []
     for stage, values in stage_params.items():
         remappings = []
-        for key, topic in driver_topics.items():
-            own_topic = values.get(f'cameras.{key}.topic', f'{key}/image_raw')
-            compressed = bool(values.get(f'cameras.{key}.compressed', False))
-            # a stage's node sits one namespace below the drivers: their topics, absolute
-            target = topic if not stage else f"{namespace.rstrip('/')}/{topic.lstrip('/')}"
-            remappings.append((transport_topic(own_topic, compressed),
-                               transport_topic(target, compressed)))
+        for rig, topics in driver_topics.items():
+            for key, topic in topics.items():
+                own_topic = values.get(f'cameras.{key}.topic', f'{key}/image_raw')
+                compressed = bool(values.get(f'cameras.{key}.compressed', False))
+                # a stage's node sits one namespace below the drivers: their topics, absolute
+                target = topic if not stage else f"{namespace.rstrip('/')}/{topic.lstrip('/')}"
+                remappings.append((transport_topic(f'{rig}/{own_topic}' if rig else own_topic,
+                                                   compressed),
+                                   transport_topic(target, compressed)))
         reward_node = Node(
             package=PACKAGE, executable='classifier_node', name=PACKAGE, output='screen',
             namespace=stage or None, parameters=[params_file, *overrides],

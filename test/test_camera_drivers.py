@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from hil_serl_reward.ros import drivers
-from hil_serl_reward.ros.drivers import DriverError, Overrides, plan
+from hil_serl_reward.ros.drivers import DriverError, Overrides, plan, plan_rigs
 from hil_serl_reward.ros.params_file import flatten
 
 HERE = Path(__file__).resolve().parent
@@ -91,6 +91,40 @@ def test_keys_that_collide_as_ros_names_are_refused():
     with pytest.raises(DriverError, match="both become the ROS name 'a_b'"):
         plan(params({'a/b': {'kind': 'none'}, 'a_b': {'kind': 'none'}}), ['a/b', 'a_b'])
     assert drivers.ros_name('2nd') == 'camera_2nd'
+
+
+def test_each_rig_gets_its_drivers_in_its_namespace_from_its_own_launch_arguments():
+    """`rigs: [left, right]`: a driver per rig and camera, in the rig's namespace, named
+    <rig>_<key> (distinct frame ids), each rig's serial from `<rig>/<key>` entries."""
+    serials = {f'{rig}/{key}': f'{i}{j}' for i, rig in enumerate(('left', 'right'))
+               for j, key in enumerate(KEYS)}
+    nodes, topics = plan_rigs(params({k: {'kind': 'realsense', 'fps': 15} for k in KEYS}), KEYS,
+                              ['left', 'right'], Overrides(serials=serials))
+    assert [(n.namespace, n.name, n.parameters['serial_no']) for n in nodes] == [
+        ('left/camera', 'left_wrist_1', '00'), ('left/camera', 'left_front', '01'),
+        ('right/camera', 'right_wrist_1', '10'), ('right/camera', 'right_front', '11')]
+    assert topics == {rig: {key: f'{rig}/camera/{rig}_{key}/color/image_raw' for key in KEYS}
+                      for rig in ('left', 'right')}
+    assert nodes[0].frame_id == 'left_wrist_1_color_optical_frame'
+    usb, _ = plan_rigs(params({k: {'kind': 'usb_cam'} for k in KEYS}), KEYS, ['a', 'b'],
+                       Overrides(devices={f'{r}/{k}': f'/dev/video{i}' for i, (r, k) in
+                                          enumerate((r, k) for r in 'ab' for k in KEYS)}))
+    assert [n.parameters['frame_id'] for n in usb][:2] == ['a_wrist_1_optical_frame',
+                                                           'a_front_optical_frame']
+
+
+@pytest.mark.parametrize('blocks, overrides, message', [
+    ({'wrist_1': {'kind': 'usb_cam', 'device': '/dev/video0'}}, Overrides(),
+     r"rigs 'left' and 'right' would both open v4l2:/dev/video0 .*left/wrist_1=\.\.\."),
+    ({'wrist_1': {'kind': 'realsense'}}, Overrides(serials={'wrist_1': '5'}),
+     "both open realsense:5"),             # a plain key names one camera for every rig
+    ({'wrist_1': {'kind': 'realsense'}}, Overrides(),
+     r"\['left/wrist_1', 'right/wrist_1'\] are RealSense cameras without a serial"),
+    ({'wrist_1': {'kind': 'usb_cam'}}, Overrides(), "rig 'left': .*needs driver.device"),
+])
+def test_rigs_that_would_share_or_miss_a_camera_say_which(blocks, overrides, message):
+    with pytest.raises(DriverError, match=message):
+        plan_rigs(params(blocks), list(blocks), ['left', 'right'], overrides)
 
 
 # ---- the stand-ins refuse what the real driver would not use --------------------------

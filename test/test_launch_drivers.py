@@ -66,6 +66,14 @@ RIGS = {
                               {'camera_driver': 'realsense', 'color_profile': '320x240x15',
                                'serials': 'wrist_1=11,front=12'},
                               {'STANDIN_REALSENSE_DEVICES': '11:d435,12:d435'}),
+    # two robots on one node: each rig's RealSense pair in its namespace, serials per rig
+    'two_rigs': ({'/**': {'ros__parameters': {
+        **node_section({k: {'driver': {'kind': 'realsense', **SMALL}}
+                        for k in ('wrist_1', 'front')})['ros__parameters'],
+        'rigs': ['left', 'right']}}},
+        {'serials': 'left/wrist_1=21,left/front=22,right/wrist_1=23,right/front=24'},
+        {'STANDIN_REALSENSE_DEVICES': '21:d435,22:d435,23:d435,24:d435'},
+        ('left/reward', 'right/reward')),
 }
 
 

@@ -198,7 +198,8 @@ def test_stages_start_one_reward_node_each_on_cameras_started_once(source_tree_p
     """stages:=stage_1,stage_2: two reward nodes in <namespace>/stage_1 and /stage_2, each
     remapped to the one set of drivers (absolute topics) and each shutting the launch down
     when it fails; checkpoint_path:= with stages is refused (it would be every stage's);
-    with `rigs` one reward node, and start_cameras refused (a driver block serves one rig)."""
+    with `rigs` one reward node and each rig's drivers in its namespace, from per-rig
+    devices (one device for two rigs refused, naming the fix)."""
     import yaml
     from launch import LaunchContext
     from launch.actions import DeclareLaunchArgument, OpaqueFunction
@@ -244,5 +245,21 @@ def test_stages_start_one_reward_node_each_on_cameras_started_once(source_tree_p
     rigs.write_text(rig.read_text().replace("image_keys:", "rigs: [left, right]\n    image_keys:"))
     reward = [a for a in visit(params_file=str(rigs)) if type(a).__name__ == 'Node']
     assert [n.node_executable for n in reward] == ['classifier_node']
-    with pytest.raises(RuntimeError, match=r"rigs \['left', 'right'\] with start_cameras"):
+    devices = ','.join(f'{rig}/{key}=/dev/video{i}' for i, (rig, key) in enumerate(
+        (rig, key) for rig in ('left', 'right') for key in ('wrist_1', 'front')))
+    nodes = [a for a in visit(params_file=str(rigs), start_cameras='true', devices=devices)
+             if type(a).__name__ == 'Node']
+    reward = [n for n in nodes if n.node_executable == 'classifier_node']
+    drivers = [n for n in nodes if n.node_executable != 'classifier_node']
+    assert len(reward) == 1
+    assert sorted(n._Node__node_namespace for n in drivers) == [
+        'left/camera/left_front', 'left/camera/left_wrist_1', 'right/camera/right_front',
+        'right/camera/right_wrist_1']
+    remaps = {''.join(s.perform(LaunchContext()) for s in src):
+              ''.join(s.perform(LaunchContext()) for s in dst)
+              for src, dst in reward[0]._Node__remappings}
+    assert remaps == {f'{rig}/{key}/image_raw': f'{rig}/camera/{rig}_{key}/image_raw'
+                      for rig in ('left', 'right') for key in ('wrist_1', 'front')}
+    with pytest.raises(RuntimeError, match=r"rigs 'left' and 'right' would both open "
+                                           r"v4l2:/dev/video0"):
         visit(params_file=str(rigs), start_cameras='true')

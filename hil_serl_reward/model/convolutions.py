@@ -30,9 +30,9 @@ OUTPUT_TRANSFORM = ((1, 1, 1, 0), (0, 1, -1, -1))                               
 # images one Winograd pass takes. Measured on a 2-vCPU AMD EPYC (Zen 5) VM, a 32x32x64
 # convolution (stage 1) took 1.5 ms for 8 images (8 MB of tiles) and 14.4 ms for 16 (16 MB),
 # where XLA's direct convolution takes 3.5 (our reading: past the cache, each transform
-# stage streams its tiles from memory). The model at batch 8 of two cameras (16 images), chunks of 4 MB against
-# none, in four interleaved A/Bs: 172-190 -> 190-203 sets/s (docs/performance.md); one set
-# (2 images, 2 MB of tiles) compiles to the same program either way.
+# stage streams its tiles from memory). The model at batch 8 of two cameras (16 images),
+# chunks of 4 MB against none, in four interleaved A/Bs: 172-190 -> 190-203 sets/s
+# (docs/performance.md); one set (2 images, 2 MB of tiles) compiles to the same program.
 WINOGRAD_CHUNK_BYTES = 4 * 2**20
 
 

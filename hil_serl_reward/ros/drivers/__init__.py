@@ -14,6 +14,9 @@ Each camera key may carry a `driver` block in the params YAML (README "Camera dr
 `plan()` turns those blocks (with the launch arguments as overrides) into the driver nodes
 to start and the topic each camera key is remapped to. Two keys naming one physical camera
 (the same serial or device, or `same_as: <key>`) share one driver: two crops of one view.
+`plan_rigs()` does it for a node serving several rigs (its `rigs` parameter): each rig's
+drivers in the rig's namespace, its devices from the launch arguments' `<rig>/<key>` entries,
+and no camera opened by two rigs.
 What each driver is called, which parameters it declares and what it publishes lives in its
 own module (realsense.py, usb_cam.py, v4l2_camera.py) and in docs/camera-drivers.md.
 """
@@ -32,7 +35,7 @@ _TYPES = {field.name: field.type for field in dataclasses.fields(DriverSettings)
 FIELDS = tuple(name for name in _TYPES if name not in ('key', 'parameters')) + ('parameters',)
 
 __all__ = ['DRIVERS', 'KINDS', 'DriverError', 'DriverNode', 'DriverSettings', 'Overrides',
-           'plan', 'ros_name', 'settings_from']
+           'plan', 'plan_rigs', 'ros_name', 'settings_from']
 
 
 def ros_name(key: str) -> str:
@@ -93,14 +96,17 @@ class Overrides:
     height: int = 0
     fps: float = 0.0
 
-    def apply(self, settings: DriverSettings) -> DriverSettings:
+    def apply(self, settings: DriverSettings, rig: str = '') -> DriverSettings:
+        """`rig`'s serial and device entries are `<rig>/<key>=...`; a plain `<key>=...`
+        names one camera for every rig (which plan_rigs refuses, saying so)."""
         changes: Dict[str, Any] = {}
         if self.kind:
             changes['kind'] = self.kind         # else the block's, else DEFAULT_KIND (below)
-        if settings.key in self.serials:
-            changes['serial'] = self.serials[settings.key]
-        if settings.key in self.devices:
-            changes['device'] = self.devices[settings.key]
+        for field, entries in (('serial', self.serials), ('device', self.devices)):
+            for entry in (f'{rig}/{settings.key}', settings.key) if rig else (settings.key,):
+                if entry in entries:
+                    changes[field] = entries[entry]
+                    break
         if self.model:
             changes['model'] = self.model
         for field in ('width', 'height', 'fps'):
@@ -116,10 +122,47 @@ def plan(values: Mapping[str, Any], keys: Sequence[str], overrides: Overrides = 
          ) -> Tuple[List[DriverNode], Dict[str, str]]:
     """(driver nodes to start, camera key -> the image topic its driver publishes, relative
     to the launch namespace). Keys whose driver kind is 'none' are left out of both."""
+    nodes, topics = _plan(values, keys, overrides)
+    _check_unopened_devices(list(nodes.values()))
+    return list(nodes.values()), topics
+
+
+def plan_rigs(values: Mapping[str, Any], keys: Sequence[str], rigs: Sequence[str],
+              overrides: Overrides = Overrides()
+              ) -> Tuple[List[DriverNode], Dict[str, Dict[str, str]]]:
+    """plan() for each rig of a node serving several: (every driver node, rig -> camera key
+    -> image topic, relative to the launch namespace). A rig's drivers sit in its namespace
+    (`left/camera/...`) and are named `<rig>_<key>`, so that two rigs' frame ids differ.
+    The params file's driver blocks are every rig's; the devices that tell the rigs apart
+    come from the launch arguments (`serials:="left/wrist_1=...,right/wrist_1=..."`)."""
+    opened: Dict[str, Tuple[str, DriverNode]] = {}       # identity -> the rig opening it
+    topics: Dict[str, Dict[str, str]] = {}
+    for rig in rigs:
+        try:
+            nodes, topics[rig] = _plan(values, keys, overrides, rig)
+        except DriverError as exc:
+            raise DriverError(f"rig '{rig}': {exc} (with rigs, launch arguments name "
+                              f"<rig>/<key>)") from None
+        for identity, node in nodes.items():
+            if identity in opened:
+                other, first = opened[identity]
+                raise DriverError(
+                    f"rigs '{other}' and '{rig}' would both open {identity} (cameras "
+                    f"{list(first.keys)}): give each rig's cameras their own, e.g. "
+                    f'serials:="{other}/{first.keys[0]}=...,{rig}/{node.keys[0]}=..." '
+                    f'(realsense) or devices:= (usb_cam, v4l2_camera)')
+            opened[identity] = (rig, node)
+    _check_unopened_devices([node for _, node in opened.values()])
+    return [node for _, node in opened.values()], topics
+
+
+def _plan(values: Mapping[str, Any], keys: Sequence[str], overrides: Overrides, rig: str = ''
+          ) -> Tuple[Dict[str, DriverNode], Dict[str, str]]:
+    """(driver nodes by the physical camera they open, camera key -> image topic)."""
     settings = {}
     for key in keys:
         block = settings_from(values, key) or DriverSettings(key=key)
-        block = overrides.apply(block)         # the launch arguments, then the default kind
+        block = overrides.apply(block, rig)    # the launch arguments, then the default kind
         if block.kind not in KINDS:
             raise DriverError(f"cameras.{key}.driver.kind: one of {list(KINDS)}, got "
                               f"'{block.kind}'")
@@ -133,8 +176,12 @@ def plan(values: Mapping[str, Any], keys: Sequence[str], overrides: Overrides = 
         if block.kind == 'none' or block.same_as:
             continue
         module = DRIVERS[block.kind]
-        node = module.node(ros_name(block.name or key), block)
-        identity = module.identity(block) or f'{block.kind}:{key}'
+        node = module.node(ros_name(f'{rig}_{block.name or key}' if rig else block.name or key),
+                           block)
+        if rig:
+            node = dataclasses.replace(node, namespace=f'{rig}/{node.namespace}',
+                                       image_topic=f'{rig}/{node.image_topic}')
+        identity = module.identity(block) or f'{block.kind}:{rig}/{key}'
         if identity in nodes:
             _merge(nodes[identity], node, key, identity)
             nodes[identity] = dataclasses.replace(nodes[identity],
@@ -154,8 +201,7 @@ def plan(values: Mapping[str, Any], keys: Sequence[str], overrides: Overrides = 
                                                   keys=nodes[identity].keys + (key,))
     for key, identity in owner.items():
         topics[key] = nodes[identity].image_topic
-    _check_unopened_devices(list(nodes.values()))
-    return list(nodes.values()), topics
+    return nodes, topics
 
 
 def _check_names(keys: Sequence[str]) -> None:
@@ -180,10 +226,12 @@ def _merge(first: DriverNode, second: DriverNode, key: str, identity: str) -> No
 
 def _check_unopened_devices(nodes: List[DriverNode]) -> None:
     """Two RealSense drivers without serial_no both open the first device found."""
-    anonymous = [n.keys[0] for n in nodes if n.package == realsense.PACKAGE
+    anonymous = [n.keys[0] if n.namespace == realsense.NAMESPACE
+                 else f"{n.namespace.split('/')[0]}/{n.keys[0]}"           # a rig's camera
+                 for n in nodes if n.package == realsense.PACKAGE
                  and not n.parameters.get('serial_no')]
     if len(anonymous) > 1:
         raise DriverError(f'cameras {anonymous} are RealSense cameras without a serial: each '
                           f'driver would open the same first device; set driver.serial for '
-                          f'each (or serials:="key=serial,..."); `rs-enumerate-devices -s` '
-                          f'lists them')
+                          f'each (or serials:="key=serial,...", with rigs "<rig>/<key>=..."); '
+                          f'`rs-enumerate-devices -s` lists them')
