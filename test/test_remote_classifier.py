@@ -241,6 +241,36 @@ def test_the_packages_wrapper_with_class_flip_rewards_as_hil_serls_egg_wrapper(b
         client.close()
 
 
+def run_actors(funcs, local, steps, pause=0.0):
+    """An actor per func at once, each classifying `steps` random observations of its own
+    (actor i sleeping pause * i between them): every result it gets must be the classifier's
+    answer for that actor's observation."""
+    outcomes = {name: [] for name in funcs}
+    errors = []
+
+    def actor(index, name):
+        rng = np.random.default_rng(100 + index)
+        try:
+            for _ in range(steps):
+                obs = {k: rng.integers(0, 256, (1, 128, 128, 3), dtype=np.uint8) for k in KEYS}
+                outcomes[name].append((funcs[name](obs)[0], local(obs)[0]))
+                time.sleep(pause * index)
+        except Exception as exc:        # noqa: BLE001 - reported below with the actor
+            errors.append((name, repr(exc)))
+
+    threads = [threading.Thread(target=actor, args=(i, name)) for i, name in enumerate(funcs)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert not errors, errors
+    sigmoid = lambda x: 1.0 / (1.0 + np.exp(-np.float64(x)))   # noqa: E731
+    for name, results in outcomes.items():
+        assert len(results) == steps, (name, results)
+        for got, want in results:
+            assert sigmoid(got) == pytest.approx(sigmoid(want), abs=1e-6), (name, results)
+
+
 @pytest.mark.parametrize('actors', [2, 4])
 def test_actors_on_one_node_get_only_their_own_results(bench, checkpoint_for, actors):
     """Actors publishing to one node at once, at different rates, each with its own images:
@@ -249,31 +279,8 @@ def test_actors_on_one_node_get_only_their_own_results(bench, checkpoint_for, ac
     serve(bench, checkpoint)
     local = in_process(checkpoint)
     funcs = [remote(bench) for _ in range(actors)]
-    outcomes = {i: [] for i in range(actors)}
-    errors = []
-
-    def actor(i):
-        rng = np.random.default_rng(100 + i)
-        try:
-            for step in range(6):
-                obs = {k: rng.integers(0, 256, (1, 128, 128, 3), dtype=np.uint8) for k in KEYS}
-                outcomes[i].append((funcs[i](obs)[0], local(obs)[0]))
-                time.sleep(0.03 * i)
-        except Exception as exc:        # noqa: BLE001 - reported below with the actor
-            errors.append((i, repr(exc)))
-
-    threads = [threading.Thread(target=actor, args=(i,)) for i in range(actors)]
     try:
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(timeout=120)
-        assert not errors, errors
-        for i, results in outcomes.items():
-            assert len(results) == 6, (i, results)
-            for got, want in results:
-                sigmoid = lambda x: 1.0 / (1.0 + np.exp(-np.float64(x)))   # noqa: E731
-                assert sigmoid(got) == pytest.approx(sigmoid(want), abs=1e-6), (i, results)
+        run_actors(dict(enumerate(funcs)), local, steps=6, pause=0.03)
         ids = {f.remote.actor_id for f in funcs}
         assert len(ids) == actors
     finally:
@@ -294,31 +301,8 @@ def test_an_actor_per_rig_on_a_node_serving_two_rigs(bench, checkpoint_for):
         timeout=10.0, client=ClassificationClient(node=bench.probe,
                                                   topic=f'{rig}/classification'))
         for rig in ('left', 'right')}
-    outcomes = {rig: [] for rig in funcs}
-    errors = []
-
-    def actor(rig, seed):
-        rng = np.random.default_rng(seed)
-        try:
-            for _ in range(4):
-                obs = {k: rng.integers(0, 256, (1, 128, 128, 3), dtype=np.uint8) for k in KEYS}
-                outcomes[rig].append((funcs[rig](obs)[0], local(obs)[0]))
-        except Exception as exc:        # noqa: BLE001 - reported below with the rig
-            errors.append((rig, repr(exc)))
-
-    threads = [threading.Thread(target=actor, args=(rig, seed))
-               for rig, seed in (('left', 7), ('right', 8))]
     try:
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(timeout=120)
-        assert not errors, errors
-        for rig, results in outcomes.items():
-            assert len(results) == 4, (rig, results)
-            for got, want in results:
-                sigmoid = lambda x: 1.0 / (1.0 + np.exp(-np.float64(x)))   # noqa: E731
-                assert sigmoid(got) == pytest.approx(sigmoid(want), abs=1e-6), (rig, results)
+        run_actors(funcs, local, steps=4)
         published = {rig.name: rig.counts['sets_published'] for rig in bench.node.rigs}
         assert published['left'] >= 4 and published['right'] >= 4, published
     finally:
