@@ -260,6 +260,15 @@ def test_stages_start_one_reward_node_each_on_cameras_started_once(source_tree_p
               for src, dst in reward[0]._Node__remappings}
     assert remaps == {f'{rig}/{key}/image_raw': f'{rig}/camera/{rig}_{key}/image_raw'
                       for rig in ('left', 'right') for key in ('wrist_1', 'front')}
+    staged = [n for n in visit(params_file=str(rigs), start_cameras='true', devices=devices,
+                               stages='stage_1,stage_2')
+              if type(n).__name__ == 'Node' and n.node_executable == 'classifier_node']
+    assert len(staged) == 2
+    for node in staged:                 # a stage's node: the rigs' driver topics, absolute
+        remaps = {''.join(s.perform(LaunchContext()) for s in src):
+                  ''.join(s.perform(LaunchContext()) for s in dst)
+                  for src, dst in node._Node__remappings}
+        assert remaps['right/front/image_raw'] == '/right/camera/right_front/image_raw'
     with pytest.raises(RuntimeError, match=r"rigs 'left' and 'right' would both open "
                                            r"v4l2:/dev/video0"):
         visit(params_file=str(rigs), start_cameras='true')
