@@ -85,6 +85,9 @@ def test_two_keys_cropped_from_one_camera_share_its_driver():
 def test_blocks_that_cannot_start_say_why(blocks, message):
     with pytest.raises(DriverError, match=message):
         plan(params(blocks), list(blocks))
+    with pytest.raises(DriverError, match=message) as raised:     # the launch file's call
+        plan_rigs(params(blocks), list(blocks), [''])
+    assert "rig ''" not in str(raised.value)
 
 
 def test_keys_that_collide_as_ros_names_are_refused():

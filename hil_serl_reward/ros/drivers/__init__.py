@@ -130,8 +130,8 @@ def plan(values: Mapping[str, Any], keys: Sequence[str], overrides: Overrides = 
 def plan_rigs(values: Mapping[str, Any], keys: Sequence[str], rigs: Sequence[str],
               overrides: Overrides = Overrides()
               ) -> Tuple[List[DriverNode], Dict[str, Dict[str, str]]]:
-    """plan() for each rig of a node serving several: (every driver node, rig -> camera key
-    -> image topic, relative to the launch namespace). A rig's drivers sit in its namespace
+    """plan() for each rig of a node serving several (rig '': a node without rigs): (every
+    driver node, rig -> camera key -> image topic, relative to the launch namespace). A rig's drivers sit in its namespace
     (`left/camera/...`) and are named `<rig>_<key>`, so that two rigs' frame ids differ.
     The params file's driver blocks are every rig's; the devices that tell the rigs apart
     come from the launch arguments (`serials:="left/wrist_1=...,right/wrist_1=..."`)."""
@@ -141,6 +141,8 @@ def plan_rigs(values: Mapping[str, Any], keys: Sequence[str], rigs: Sequence[str
         try:
             nodes, topics[rig] = _plan(values, keys, overrides, rig)
         except DriverError as exc:
+            if not rig:
+                raise
             raise DriverError(f"rig '{rig}': {exc} (with rigs, launch arguments name "
                               f"<rig>/<key>)") from None
         for identity, node in nodes.items():
