@@ -19,8 +19,9 @@ in its namespace, the devices that tell the rigs apart named per rig:
     ros2 launch hil_serl_reward classifier.launch.py params_file:=two_rigs.yaml \
         start_cameras:=true camera_driver:=realsense \
         serials:="left/wrist_1=1303...01,left/front=1303...02,right/wrist_1=...,right/front=..."
- When the reward node exits with an error (a bad
-checkpoint or params file) the launch shuts down and `ros2 launch` exits 1.
+
+When the reward node exits with an error (a bad checkpoint or params file) the launch shuts
+down and `ros2 launch` exits 1.
 """
 import os
 

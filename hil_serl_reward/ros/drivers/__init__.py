@@ -122,17 +122,17 @@ def plan(values: Mapping[str, Any], keys: Sequence[str], overrides: Overrides = 
          ) -> Tuple[List[DriverNode], Dict[str, str]]:
     """(driver nodes to start, camera key -> the image topic its driver publishes, relative
     to the launch namespace). Keys whose driver kind is 'none' are left out of both."""
-    nodes, topics = _plan(values, keys, overrides)
-    _check_unopened_devices(list(nodes.values()))
-    return list(nodes.values()), topics
+    nodes, topics = plan_rigs(values, keys, [''], overrides)
+    return nodes, topics['']
 
 
 def plan_rigs(values: Mapping[str, Any], keys: Sequence[str], rigs: Sequence[str],
               overrides: Overrides = Overrides()
               ) -> Tuple[List[DriverNode], Dict[str, Dict[str, str]]]:
     """plan() for each rig of a node serving several (rig '': a node without rigs): (every
-    driver node, rig -> camera key -> image topic, relative to the launch namespace). A rig's drivers sit in its namespace
-    (`left/camera/...`) and are named `<rig>_<key>`, so that two rigs' frame ids differ.
+    driver node, rig -> camera key -> image topic, relative to the launch namespace). A
+    rig's drivers sit in its namespace (`left/camera/...`) and are named `<rig>_<key>`, so
+    that two rigs' frame ids differ.
     The params file's driver blocks are every rig's; the devices that tell the rigs apart
     come from the launch arguments (`serials:="left/wrist_1=...,right/wrist_1=..."`)."""
     opened: Dict[str, Tuple[str, DriverNode]] = {}       # identity -> the rig opening it
