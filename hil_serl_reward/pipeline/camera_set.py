@@ -85,8 +85,8 @@ def classify_sets(image_sets: Sequence[Dict[str, np.ndarray]], classifier: 'Rewa
     """One inference for every set (one per rig): each set's result in order, and the
     seconds the inference took. Binary: success when the probability is above `threshold`.
     n-way: when the winning class is one of `targets` with a probability of at least
-    `threshold`. A set whose output is not finite
-    gets a NonFiniteOutput in its place: the other rigs' sets are still good."""
+    `threshold`. A set whose output is not finite gets a NonFiniteOutput in its place: the
+    other rigs' sets are still good."""
     batch = {key: np.stack([images[key] for images in image_sets])
              for key in image_sets[0]}
     start = time.perf_counter()
