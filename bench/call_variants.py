@@ -3,6 +3,9 @@
 Variants, in interleaved rounds in one process (back to back, then one call per 30 Hz period):
   node             RewardClassifier.predict as the node calls it (on a GPU: gpu_forward, the
                    weights closed over, the output written to pinned host memory)
+  node_polled      the same call, its output polled (Array.is_ready) until the program is
+                   done instead of waited for, so the calling thread never sleeps on it
+                   (no faster at 30 Hz on an H200; not kept)
   dict_in_two_out  the call of 2026-11: a dict of cameras in (a copy per camera), the weights
                    as an argument, logits and probabilities fetched by one jax.device_get
   shared_weights   the CPU's call (jitted_forward): cameras as one array in, outputs as one
@@ -12,15 +15,22 @@ Variants, in interleaved rounds in one process (back to back, then one call per 
                    (measured slower on an H200; kept to show it)
   resident         the closed-over program on an input already on the device, its output left
                    there, waited for with block_until_ready: no copies (the program's floor)
+  resident_in      the node's GPU program on an input already on the device (its output to
+                   pinned host memory): the call without the input's copy
+  input_only       the images' copy to the device alone (device_put, block_until_ready)
 Each XLA_FLAGS value in --flags runs them all in a fresh process (XLA reads its flags once),
 with exactly that XLA_FLAGS; a value the installed jaxlib does not know is reported as an
-error, as is a variant that fails. Per value also the optimised program's fusions and custom
-calls (cuDNN convolutions), each one kernel or more. With --torch the first value's process
-also times the variants in turn with model_bench's torch contenders (worker process, CUDA
-graphs included: `in_turn_with_torch`). JSON on stdout.
+error, as is a variant that fails. Each --env NAME=VALUE runs them in a fresh process too,
+with the node's GPU XLA flags and that variable set: the PJRT client's own settings, read
+when it starts (XLA_PYTHON_CLIENT_USE_TFRT_GPU_CLIENT=1, XLA_PYTHON_CLIENT_ALLOCATOR=...).
+Every process shares the card as the node does (XLA_PYTHON_CLIENT_PREALLOCATE=false). Per
+process also the optimised program's fusions and custom calls (cuDNN convolutions), each one
+kernel or more. With --torch every process also times the variants in turn with
+model_bench's torch contenders (worker process, CUDA graphs included: `in_turn_with_torch`).
+--variants keeps only the named ones. JSON on stdout.
 
     python bench/call_variants.py [--device auto] [--calls 500] [--rounds 2] [--torch]
-                                  [--flags=VALUE ...]
+                                  [--flags=VALUE ...] [--env NAME=VALUE ...] [--variants ...]
 """
 import argparse
 import json
@@ -35,7 +45,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from hil_serl_reward.model.xla_flags import GPU_COMMAND_BUFFERS  # noqa: E402
+from hil_serl_reward.model.xla_flags import GPU_COMMAND_BUFFERS, PREALLOCATE  # noqa: E402
 from model_bench import (  # noqa: E402
     KEYS, TorchWorker, call_times, images, interleaved_batch1, random_params)
 
@@ -48,7 +58,8 @@ def variants(device: str) -> Dict[str, Callable[[], object]]:
     import jax
     from jax.sharding import SingleDeviceSharding
     from hil_serl_reward.model.inference import (
-        RewardClassifier, as_model_input, jitted_forward, stack_cameras, stacked_outputs)
+        RewardClassifier, as_model_input, jitted_forward, padded, stack_cameras,
+        stacked_outputs)
     from hil_serl_reward.model.reward_classifier import (
         ClassifierSpec, build_classifier, probabilities)
     spec = ClassifierSpec(KEYS)
@@ -72,13 +83,24 @@ def variants(device: str) -> Dict[str, Callable[[], object]]:
         model, KEYS, params, jax.device_put(images, on_device)),
         in_shardings=host, out_shardings=host)
     resident_images = jax.device_put(stacked, node.device)
+
+    def node_polled() -> np.ndarray:
+        observations, _ = padded(as_model_input(one, KEYS), node.batch_sizes)
+        outputs = node._forward(stack_cameras(observations, KEYS))
+        while not outputs.is_ready():
+            pass
+        return np.asarray(outputs)
+
     return {
         'node': lambda: node.predict(one),
+        'node_polled': node_polled,
         'dict_in_two_out': lambda: jax.device_get(two_out(params, observation)),
         'shared_weights': lambda: np.asarray(shared(params, stacked)),
         'closed_over': lambda: np.asarray(closed_over(stacked)),
         'pinned_in_out': lambda: np.asarray(pinned_in_out(jax.device_put(stacked, host))),
         'resident': lambda: closed_over(resident_images).block_until_ready(),
+        'resident_in': lambda: np.asarray(node._forward(resident_images)),
+        'input_only': lambda: jax.device_put(stacked, node.device).block_until_ready(),
     }
 
 
@@ -119,7 +141,10 @@ def this_process(args: argparse.Namespace) -> Dict:
     import jax
     from hil_serl_reward.model.inference import select_device
     device = select_device(args.device)
-    calls = variants(args.device)
+    every = variants(args.device)
+    reference = every['shared_weights']()
+    calls = {name: call for name, call in every.items()
+             if not args.variants or name in args.variants}
     failed = {}
     for name, call in list(calls.items()):
         try:
@@ -127,15 +152,16 @@ def this_process(args: argparse.Namespace) -> Dict:
         except Exception as exc:  # report, never hide, a variant this jaxlib cannot run
             failed[name] = {'error': f'{type(exc).__name__}: {exc}'[:300]}
             del calls[name]
-    reference = calls['shared_weights']()
     report = {'jax': jax.__version__, 'device_kind': device.device_kind,
               'xla_flags': os.environ.get('XLA_FLAGS', ''),
+              'client_env': {name: value for name, value in os.environ.items()
+                             if name.startswith('XLA_PYTHON_CLIENT_')},
               'kernels': program_kernels(args.device),
               'variants': {**measure(calls, args.calls, args.paced_calls, args.rounds),
                            **failed}}
     logits = {'node': lambda: calls['node']().logits,
               **{name: lambda name=name: calls[name]()[:, :1]
-                 for name in ('closed_over', 'pinned_in_out')}}
+                 for name in ('node_polled', 'closed_over', 'pinned_in_out')}}
     for name, logits_of in logits.items():
         if name in calls:
             report['variants'][name]['max_abs_logit_diff_vs_shared_weights'] = float(
@@ -150,11 +176,13 @@ def this_process(args: argparse.Namespace) -> Dict:
     return report
 
 
-def why_it_failed(stderr: str) -> str:
-    """XLA's own complaint (an unknown flag value prints the whole flag list after it)."""
-    lines = stderr.strip().splitlines() or ['?']
-    return next((line for line in lines if re.search(r'Illegal|Unknown|Check failed|Error',
-                                                      line)), lines[-1])[:300]
+def why_it_failed(done: subprocess.CompletedProcess) -> str:
+    """XLA's own complaint (an unknown flag value prints the whole flag list after it), else
+    the exit status and the last line (a crash may print nothing)."""
+    lines = done.stderr.strip().splitlines() or ['(nothing on stderr)']
+    complaint = next((line for line in lines
+                      if re.search(r'Illegal|Unknown|Check failed|Error', line)), lines[-1])
+    return f'exit {done.returncode}: {complaint}'[:300]
 
 
 def main() -> None:
@@ -166,9 +194,13 @@ def main() -> None:
     parser.add_argument('--rounds', type=int, default=2)
     parser.add_argument('--flags', action='append',
                         help='an XLA_FLAGS value to time in a fresh process (--flags=VALUE, '
-                             'repeatable; default: the GPU set FLAGS)')
+                             'repeatable; without it and --env: the GPU set FLAGS)')
+    parser.add_argument('--env', action='append', default=[], metavar='NAME=VALUE',
+                        help="a PJRT client setting to time in a fresh process, with the "
+                             "node's GPU XLA flags (repeatable)")
+    parser.add_argument('--variants', nargs='+', help='only these variants')
     parser.add_argument('--torch', action='store_true',
-                        help="also in turn with model_bench's torch contenders (first value)")
+                        help="also in turn with model_bench's torch contenders")
     parser.add_argument('--seconds', type=float, default=1.5,
                         help='per contender in the rounds with torch')
     parser.add_argument('--this-process', action='store_true', help=argparse.SUPPRESS)
@@ -176,16 +208,24 @@ def main() -> None:
     if args.this_process:
         print(json.dumps(this_process(args)))
         return
-    report: Dict = {'benchmark': 'call_variants', 'flags': {}}
-    for index, value in enumerate(args.flags or FLAGS):
-        child = [sys.executable, __file__, '--this-process', '--device', args.device,
-                 '--calls', str(args.calls), '--paced-calls', str(args.paced_calls),
-                 '--rounds', str(args.rounds), '--seconds', str(args.seconds),
-                 *(['--torch'] if args.torch and index == 0 else [])]
-        done = subprocess.run(child, env={**os.environ, 'XLA_FLAGS': value},
-                              capture_output=True, text=True, timeout=600)
-        report['flags'][value] = (json.loads(done.stdout) if done.returncode == 0 else
-                                  {'error': why_it_failed(done.stderr)})
+    child = [sys.executable, __file__, '--this-process', '--device', args.device,
+             '--calls', str(args.calls), '--paced-calls', str(args.paced_calls),
+             '--rounds', str(args.rounds), '--seconds', str(args.seconds),
+             *(['--torch'] if args.torch else []),
+             *(['--variants', *args.variants] if args.variants else [])]
+    shared = {**os.environ, PREALLOCATE: 'false'}
+    runs = {('flags', value): {**shared, 'XLA_FLAGS': value}
+            for value in args.flags or ([] if args.env else FLAGS)}
+    for setting in args.env:
+        name, _, value = setting.partition('=')
+        runs['env', setting] = {**shared, 'XLA_FLAGS': ' '.join(GPU_COMMAND_BUFFERS),
+                                name: value}
+    report: Dict = {'benchmark': 'call_variants', 'flags': {}, 'env': {}}
+    for (kind, key), environment in runs.items():
+        done = subprocess.run(child, env=environment, capture_output=True, text=True,
+                              timeout=600)
+        report[kind][key] = (json.loads(done.stdout) if done.returncode == 0 else
+                             {'error': why_it_failed(done)})
     print(json.dumps(report, indent=2))
 
 

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from hil_serl_reward.model.xla_flags import YNN_FUSION_SINCE, installed_jaxlib, release_of
+from hil_serl_reward.model.xla_flags import (
+    GPU_COMMAND_BUFFERS, YNN_FUSION_SINCE, installed_jaxlib, release_of)
 
 BENCH = Path(__file__).resolve().parents[1] / 'bench'
 pytestmark = pytest.mark.skipif(os.environ.get('HIL_SERL_BENCH_TESTS_RAN') == '1',
@@ -126,13 +127,33 @@ def test_call_variants_compute_the_same_logits_and_report():
         assert result['xla_flags'] == flags
         assert result['kernels']['fusions'] > 0
         variants = result['variants']
-        assert set(variants) == {'node', 'dict_in_two_out', 'shared_weights', 'closed_over',
-                                 'pinned_in_out', 'resident'}
+        assert set(variants) == {'node', 'node_polled', 'dict_in_two_out', 'shared_weights',
+                                 'closed_over', 'pinned_in_out', 'resident', 'resident_in',
+                                 'input_only'}
         for variant in variants.values():
             assert 0 < variant['min_ms'] <= variant['median_ms'] <= variant['p95_ms']
             assert variant['paced_30hz_median_ms'] > 0
-        for name in ('node', 'closed_over', 'pinned_in_out'):
+        for name in ('node', 'node_polled', 'closed_over', 'pinned_in_out'):
             assert variants[name]['max_abs_logit_diff_vs_shared_weights'] < 1e-5
+
+
+def test_call_variants_run_a_client_setting_in_a_process_of_its_own():
+    """--env: a fresh process with the node's XLA flags and that variable (the CPU client
+    ignores this one), sharing the card as the node does; --variants keeps only those named."""
+    done = subprocess.run(
+        [sys.executable, str(BENCH / 'call_variants.py'), '--device', 'cpu', '--calls', '3',
+         '--paced-calls', '1', '--rounds', '1', '--variants', 'node', 'node_polled',
+         '--env', 'XLA_PYTHON_CLIENT_ALLOCATOR=platform'],
+        capture_output=True, text=True, timeout=300, check=True)
+    report = json.loads(done.stdout)
+    assert report['flags'] == {}
+    [(setting, result)] = report['env'].items()
+    assert setting == 'XLA_PYTHON_CLIENT_ALLOCATOR=platform'
+    assert result['client_env'] == {'XLA_PYTHON_CLIENT_ALLOCATOR': 'platform',
+                                    'XLA_PYTHON_CLIENT_PREALLOCATE': 'false'}
+    assert result['xla_flags'].split() == list(GPU_COMMAND_BUFFERS)
+    assert set(result['variants']) == {'node', 'node_polled'}
+    assert result['variants']['node_polled']['max_abs_logit_diff_vs_shared_weights'] < 1e-5
 
 
 def test_call_variants_names_what_xla_refused():
@@ -143,6 +164,7 @@ def test_call_variants_names_what_xla_refused():
         capture_output=True, text=True, timeout=300, check=True)
     [result] = json.loads(done.stdout)['flags'].values()
     assert 'NO_SUCH_COMMAND' in result['error']
+    assert result['error'].startswith('exit ')
 
 
 def test_wrapper_bench_reports_both_ways_and_the_in_process_call():
