@@ -50,7 +50,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from hil_serl_reward.model.xla_flags import (  # noqa: E402
-    share_the_gpu, use_eigen_convolutions, use_gpu_command_buffers)
+    share_the_gpu, use_cpu_ynn_fusions, use_gpu_command_buffers)
 from hil_serl_reward.ros.cpu_tickers import CpuTickers  # noqa: E402
 
 KEYS = ('wrist_1', 'front')
@@ -346,7 +346,7 @@ def node_contender(device: str, form: Optional[str] = None) -> Tuple[Predict, Di
                                   form=form)
     info = {'first_call_s': round(time.perf_counter() - start, 3),
             'device': str(classifier.device), 'xla_flags': os.environ.get('XLA_FLAGS', ''),
-            'fast_convolutions': classifier.fast_convolutions}
+            'form': classifier.form}
     return (lambda batch: classifier.predict(batch).logits), info
 
 
@@ -404,7 +404,7 @@ def main() -> None:
     if args.torch_worker:
         torch_worker(args.torch_worker)
         return
-    use_eigen_convolutions()
+    use_cpu_ynn_fusions()
     use_gpu_command_buffers()
     share_the_gpu()                 # the torch worker and xla_defaults share the card
     import jax
@@ -418,7 +418,7 @@ def main() -> None:
                     'xla_flops_per_pair_fast_form': xla_flops_per_pair('fast')}
     node, report['node'] = node_contender(args.device)
     contenders = {'node': node}
-    if report['node']['fast_convolutions']:
+    if report['node']['form'] == 'fast':
         contenders['node_direct_convolutions'], report['node_direct_convolutions'] = (
             node_contender(args.device, form='direct'))
     for name, summary in interleaved_batch1(contenders, args.seconds).items():

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from hil_serl_reward.model.xla_flags import (
-    GPU_COMMAND_BUFFERS, YNN_FUSION_SINCE, installed_jaxlib, release_of)
+    CPU_YNN_FUSIONS, GPU_COMMAND_BUFFERS, YNN_FUSION_SINCE, installed_jaxlib, release_of)
 
 BENCH = Path(__file__).resolve().parents[1] / 'bench'
 pytestmark = pytest.mark.skipif(os.environ.get('HIL_SERL_BENCH_TESTS_RAN') == '1',
@@ -31,9 +31,9 @@ def test_model_bench_variants_agree_and_report():
     node, direct, defaults = (report['node'], report['node_direct_convolutions'],
                               report['xla_defaults'])
     # the node's flag where the installed jaxlib knows it (xla_flags.py), none where not
-    assert node['xla_flags'].endswith('--xla_cpu_experimental_ynn_fusion_type=') == \
+    assert node['xla_flags'].endswith(CPU_YNN_FUSIONS) == \
         (release_of(installed_jaxlib()) >= YNN_FUSION_SINCE)
-    assert node['fast_convolutions'] and not direct['fast_convolutions']
+    assert (node['form'], direct['form']) == ('fast', 'direct')
     assert 'ynn_fusion_type' not in defaults['xla_flags']
     assert defaults['max_abs_logit_diff_vs_node'] < 1e-4
     hil_serl = report['node_hil_serl_form']

@@ -310,16 +310,16 @@ def test_each_model_form_publishes_what_it_promises(bench, checkpoint_for, convo
 
 def test_the_executable_leaves_xla_flags_alone_for_the_hil_serl_form(monkeypatch):
     """hil-serl's bits need hil-serl's process's XLA flags; other forms get the node's: XLA's
-    own CPU convolutions (a jaxlib that knows the flag) and, where a CUDA plugin is
-    installed, the GPU's command buffers."""
+    own CPU convolutions with YNNPACK's reductions (a jaxlib that knows the flag) and, where
+    a CUDA plugin is installed, the GPU's command buffers."""
     from hil_serl_reward.model.xla_flags import (
-        EIGEN_CONVOLUTIONS, YNN_FUSION_SINCE, installed_jaxlib, release_of,
+        CPU_YNN_FUSIONS, YNN_FUSION_SINCE, installed_jaxlib, release_of,
         use_gpu_command_buffers)
     from hil_serl_reward.ros.classifier_node import xla_flags_for
     gpu = {}
     use_gpu_command_buffers(gpu)
     expected = ' '.join(filter(None, (
-        EIGEN_CONVOLUTIONS if release_of(installed_jaxlib()) >= YNN_FUSION_SINCE else '',
+        CPU_YNN_FUSIONS if release_of(installed_jaxlib()) >= YNN_FUSION_SINCE else '',
         gpu.get('XLA_FLAGS', ''))))
     monkeypatch.delenv('XLA_FLAGS', raising=False)
     xla_flags_for('hil-serl')

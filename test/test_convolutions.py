@@ -148,12 +148,12 @@ def test_classifier_uses_the_fast_form_on_cpu_with_a_shared_backbone(
     fast = RewardClassifier(two_camera_spec, two_camera_params, device='cpu')
     plain = RewardClassifier(two_camera_spec, two_camera_params, device='cpu',
                              form='direct')
-    assert fast.fast_convolutions and not plain.fast_convolutions
+    assert (fast.form, plain.form) == ('fast', 'direct')
     np.testing.assert_allclose(fast.predict(images).logits, plain.predict(images).logits,
                                rtol=1e-5, atol=1e-5)
     independent = ClassifierSpec(two_camera_spec.image_keys, backbone='independent')
-    assert not RewardClassifier(independent, params_for(independent), device='cpu',
-                                warm_up=False).fast_convolutions
+    assert RewardClassifier(independent, params_for(independent), device='cpu',
+                            warm_up=False).form == 'direct'
 
 
 @pytest.mark.parametrize('keys, n_way', [

@@ -20,7 +20,7 @@ def test_demo_exits_zero_and_reports_rewards(tmp_path):
     assert re.search(r'sets published:\s+\d+', out)
     assert 'probability per second' in out
     # the node process runs with its speed settings (xla_flags.py, classifier_node.main)
-    assert ("XLA_FLAGS '--xla_cpu_experimental_ynn_fusion_type='" in out) == \
+    assert ("XLA_FLAGS '--xla_cpu_experimental_ynn_fusion_type=reduce'" in out) == \
         (release_of(installed_jaxlib()) >= YNN_FUSION_SINCE)     # where jaxlib knows the flag
     assert 'XLA_PYTHON_CLIENT_PREALLOCATE=false' in out
     assert 'GIL switch interval 0.1 ms' in out

@@ -1,4 +1,5 @@
-"""The sync wait of the latency budget: from a set's first frame arriving to its completion."""
+"""The sync wait of the latency budget (from a set's first frame arriving to its completion)
+and each camera's last frame through the checks."""
 import pytest
 
 from hil_serl_reward.pipeline.set_timing import ArrivalTimes
@@ -19,3 +20,15 @@ def test_arrival_times_give_the_wait_from_a_sets_first_frame():
     assert arrivals.sync_wait((100, 101)) is None
     arrivals.clear()
     assert arrivals.sync_wait((300, 101)) is None
+
+
+def test_arrival_times_say_when_each_camera_last_got_a_frame_through():
+    now = [5.0]
+    arrivals = ArrivalTimes(cameras=2, keep=2, clock=lambda: now[0])
+    assert arrivals.last(0) is None and arrivals.last(1) is None
+    arrivals.arrived(1, 100)
+    now[0] = 6.0
+    arrivals.arrived(1, 200)
+    assert (arrivals.last(0), arrivals.last(1)) == (None, 6.0)
+    arrivals.clear()                          # a time reset: nothing kept
+    assert arrivals.last(1) is None

@@ -235,10 +235,6 @@ class RewardClassifier:
             for size in self.batch_sizes[1:]:
                 self.predict(sample_observation(spec, size))
 
-    @property
-    def fast_convolutions(self) -> bool:
-        return self.form == 'fast'
-
     def check_probe_outputs(self) -> None:
         """Compiles (first call) and refuses a model whose outputs on probe images (black,
         mid-grey, white, seeded noise, one at a time: the shape the node feeds) are not

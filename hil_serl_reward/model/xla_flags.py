@@ -4,10 +4,16 @@ already made in the environment is left alone.
 
 CPU: jaxlib 0.10's XLA:CPU runs convolutions as YNNPACK fusions. For this ResNet at batch 1,
 XLA's own (Eigen) convolutions are about 1.5x faster on the AVX2 CPU of the project's
-2-core VM (README, Performance), so the node and `evaluate` turn the YNN fusions off
-(`--xla_cpu_experimental_ynn_fusion_type=+individual_convolution` gives XLA's default back).
-jaxlib before 0.8.1 has no YNN fusions and aborts any process on the flag it does not know
-(exit 134, measured with 0.6.2, the newest with Python 3.10 wheels): there it is not set.
+2-core VM (README, Performance), so the node and `evaluate` keep YNNPACK off convolutions.
+Its reductions are another matter: XLA's own loops for GroupNorm's statistics (means of x
+and x^2 over a 64x64x64 map per image) were a quarter of a batch-8 call on a Zen 5 VM, and
+YNNPACK's took a set from 5.3-5.9 to 4.3-5.1 ms, batch 8 from 188-205 to 191-243 sets/s
+(no change on a Xeon's 2 cores; docs/performance.md; the logits move by float32 rounding,
+2e-8). So CPU_YNN_FUSIONS lets
+YNNPACK have the reductions and nothing else (`=+individual_convolution` gives XLA's default
+back). jaxlib before 0.8.1 has no YNN fusions and aborts any process on the flag it does not
+know (exit 134, measured with 0.6.2, the newest with Python 3.10 wheels): there it is not
+set; 0.8.1, 0.9.0 and 0.10.2 were seen to take `reduce`.
 
 GPU: JAX takes 75 % of the card's memory when it starts, whatever it needs. The node shares
 the GPU with the policy (hil-serl's actor and learner are JAX processes too, each
@@ -24,7 +30,7 @@ from importlib import metadata
 from typing import MutableMapping, Optional, Tuple
 
 YNN_FUSION_FLAG = '--xla_cpu_experimental_ynn_fusion_type'
-EIGEN_CONVOLUTIONS = f'{YNN_FUSION_FLAG}='
+CPU_YNN_FUSIONS = f'{YNN_FUSION_FLAG}=reduce'
 YNN_FUSION_SINCE = (0, 8, 1)        # the first jaxlib whose XLA knows the flag
 PREALLOCATE = 'XLA_PYTHON_CLIENT_PREALLOCATE'
 GPU_COMMAND_BUFFERS = ('--xla_gpu_enable_command_buffer=+CONVOLUTION',
@@ -58,14 +64,14 @@ def add_flags(environ: MutableMapping[str, str], flags: Tuple[str, ...]) -> bool
     return True
 
 
-def use_eigen_convolutions(environ: MutableMapping[str, str] = os.environ,
-                           jaxlib_version: Optional[str] = None) -> bool:
-    """Adds EIGEN_CONVOLUTIONS to XLA_FLAGS; False when the user already chose, or when the
+def use_cpu_ynn_fusions(environ: MutableMapping[str, str] = os.environ,
+                        jaxlib_version: Optional[str] = None) -> bool:
+    """Adds CPU_YNN_FUSIONS to XLA_FLAGS; False when the user already chose, or when the
     jaxlib is older than the flag."""
     version = jaxlib_version or installed_jaxlib()
     if version is None or release_of(version) < YNN_FUSION_SINCE:
         return False
-    return add_flags(environ, (EIGEN_CONVOLUTIONS,))
+    return add_flags(environ, (CPU_YNN_FUSIONS,))
 
 
 def use_gpu_command_buffers(environ: MutableMapping[str, str] = os.environ,

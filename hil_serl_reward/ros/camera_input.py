@@ -118,7 +118,6 @@ class CameraSetInput:
         self.rejected = {c.key: collections.Counter() for c in self.cameras}
         self.rates = [RateMeter() for _ in self.cameras]
         self._recent_rejections: Dict[str, Tuple[str, float]] = {}
-        self._accepted_at = {c.key: 0.0 for c in self.cameras}
         self._last_stamp: List[Optional[int]] = [None] * len(self.cameras)
         self._last_set_stamp: Optional[int] = None
         self._max_ahead_ns = int(float(values['max_stamp_ahead']) * 1e9)
@@ -179,7 +178,6 @@ class CameraSetInput:
             return self._refuse(index, 'stamp_backwards',
                                 f'stamp {stamp} ns is not after the previous {last} ns', msg)
         self._last_stamp[index] = stamp
-        self._accepted_at[self.cameras[index].key] = time.monotonic()
         if now:
             self.arrival_latency[index].add((now - stamp) / 1e9)
         self._arrivals.arrived(index, stamp)
@@ -241,10 +239,11 @@ class CameraSetInput:
         if waited <= after_s or any(m.silent_for() is None or m.silent_for() > after_s
                                     for m in self.rates):
             return None
-        for camera in self.cameras:
+        for index, camera in enumerate(self.cameras):
             recent = self._recent_rejections.get(camera.key)
+            accepted = self._arrivals.last(index)
             if recent is not None and recent[1] > time.monotonic() - after_s and \
-                    self._accepted_at[camera.key] < time.monotonic() - after_s:
+                    (accepted is None or accepted < time.monotonic() - after_s):
                 return f"no set for {waited:.1f} s: every image from '{camera.key}' is refused " \
                        f"({recent[0]})"
         rates = ', '.join(f'{c.key} {m.rate():.1f} Hz' for c, m in zip(self.cameras, self.rates))

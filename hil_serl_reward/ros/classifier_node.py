@@ -34,7 +34,7 @@ from hil_serl_reward.model.checkpoint import CheckpointError, resolve_checkpoint
 from hil_serl_reward.model.inference import DeviceError, RewardClassifier, batch_sizes_for
 from hil_serl_reward.model.reward_classifier import ClassifierSpec, init_params
 from hil_serl_reward.model.xla_flags import (
-    PREALLOCATE, share_the_gpu, use_eigen_convolutions, use_gpu_command_buffers)
+    PREALLOCATE, share_the_gpu, use_cpu_ynn_fusions, use_gpu_command_buffers)
 from hil_serl_reward.pipeline.camera_set import (
     CameraSetError, CameraSetPreprocessor, NonFiniteOutput, classify_sets)
 from hil_serl_reward.pipeline.mailbox import take_each
@@ -519,12 +519,12 @@ GIL_SWITCH_INTERVAL_S = 1e-4
 
 
 def xla_flags_for(convolutions: str) -> None:
-    """XLA's own CPU convolutions and the GPU's command buffers (xla_flags.py) for every
-    model form but `hil-serl`, which promises hil-serl's bits: those need the XLA flags of
-    hil-serl's process, left as the environment gives them (XLA's defaults unless the user
-    set XLA_FLAGS)."""
+    """XLA's own CPU convolutions with YNNPACK's reductions and the GPU's command buffers
+    (xla_flags.py) for every model form but `hil-serl`, which promises hil-serl's bits:
+    those need the XLA flags of hil-serl's process, left as the environment gives them
+    (XLA's defaults unless the user set XLA_FLAGS)."""
     if convolutions != 'hil-serl':
-        use_eigen_convolutions()
+        use_cpu_ynn_fusions()
         use_gpu_command_buffers()
 
 

@@ -26,7 +26,7 @@ from hil_serl_reward.model.atomic_files import check_writable
 from hil_serl_reward.model.checkpoint import CheckpointError
 from hil_serl_reward.model.inference import RewardClassifier
 from hil_serl_reward.model.metrics import binary_metrics, describe_suggestion, suggest_threshold
-from hil_serl_reward.model.xla_flags import use_eigen_convolutions, use_gpu_command_buffers
+from hil_serl_reward.model.xla_flags import use_cpu_ynn_fusions, use_gpu_command_buffers
 from hil_serl_reward.pipeline.camera_set import (
     CameraSetError, CameraSetPreprocessor, set_stamp)
 from hil_serl_reward.pipeline.image_conversion import ImageError, validate
@@ -157,7 +157,7 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parse_args(argv)
-    use_eigen_convolutions()
+    use_cpu_ynn_fusions()
     use_gpu_command_buffers()
     try:
         params = read_node_parameters(args.params_file) if args.params_file else {}
