@@ -5,7 +5,8 @@ FLOP count from XLA's cost analysis, and per contender the first-call time, batc
 (min / median / p95) and batch-8 (and for JAX batch-32) throughput, inputs as numpy uint8
 (what the node holds). Contenders:
   node            RewardClassifier with the node's XLA setting (xla_flags.py): what the
-                  node runs. This process is started the way the node starts.
+                  node runs. This process is started the way the node starts (its XLA
+                  flags and its malloc setting, malloc_tuning.py).
   node_direct_convolutions  the same without the CPU inference form (convolutions.py):
                   every convolution is XLA's direct one
   torch_eager     the same network and weights in PyTorch (bench/torch_reference.py)
@@ -52,6 +53,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from hil_serl_reward.model.xla_flags import (  # noqa: E402
     share_the_gpu, use_cpu_ynn_fusions, use_gpu_command_buffers)
 from hil_serl_reward.ros.cpu_tickers import CpuTickers  # noqa: E402
+from hil_serl_reward.ros.malloc_tuning import keep_large_buffers, malloc_setting  # noqa: E402
 
 KEYS = ('wrist_1', 'front')
 ROUND_CALLS = 20
@@ -346,7 +348,7 @@ def node_contender(device: str, form: Optional[str] = None) -> Tuple[Predict, Di
                                   form=form)
     info = {'first_call_s': round(time.perf_counter() - start, 3),
             'device': str(classifier.device), 'xla_flags': os.environ.get('XLA_FLAGS', ''),
-            'form': classifier.form}
+            'form': classifier.form, 'malloc': malloc_setting()}
     return (lambda batch: classifier.predict(batch).logits), info
 
 
@@ -407,6 +409,7 @@ def main() -> None:
     use_cpu_ynn_fusions()
     use_gpu_command_buffers()
     share_the_gpu()                 # the torch worker and xla_defaults share the card
+    keep_large_buffers()
     import jax
     from hil_serl_reward.model.inference import select_device
     device = select_device(args.device)
