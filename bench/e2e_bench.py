@@ -16,11 +16,13 @@ renders too slowly to flood), and reports the stamp-to-result latency of the `cl
 topic in consecutive 5 s windows: bounded means the last windows are no worse than the first.
 `--rigs N [N ...]` runs one node serving N rigs of two cameras (--rigs-camera, default
 640x480@15, the rigs' phases spread over a period) and reports results per rig against the
-sets offered, the batches the node formed, latency and CPU. `--reload N` changes `checkpoint_path` N times while the node serves 15 Hz cameras and reports
-the longest gap between results around each change. `latency_budget_ms` gives each stage of a set's latency (p50/p95; `make bench-e2e`: 2 x 1280x720
-at 15 and 30 Hz with the large-image profile, the node's `keep_cpus_awake` off and on,
-`--keep-cpus-awake both`). `--debug-image` runs 2 x 640x480 @ 30 Hz twice, without and with a ~/debug_image subscriber:
-what drawing and sending the model's view costs, and that nothing is spent without one.
+sets offered, the batches the node formed, latency and CPU. `--reload N` changes
+`checkpoint_path` N times while the node serves 15 Hz cameras and reports the longest gap
+between results around each change. `latency_budget_ms` gives each stage of a set's latency
+(p50/p95; `make bench-e2e`: 2 x 1280x720 at 15 and 30 Hz with the large-image profile, the
+node's `keep_cpus_awake` off and on, `--keep-cpus-awake both`). `--debug-image` runs 2 x
+640x480 @ 30 Hz twice, without and with a ~/debug_image subscriber: what drawing and sending
+the model's view costs, and that nothing is spent without one.
 Run it through scripts/ros_isolated.sh (make bench does). JSON on stdout.
 
     python bench/e2e_bench.py [--seconds 15] [--configs 640x480@30 1280x720@15] [--flood]
@@ -329,7 +331,8 @@ def reload_scenario(rate: float, reloads: int, logs: Path) -> Dict:
         times = [t for t, _ in monitor.probabilities if start <= t <= end]
         return round(max(np.diff(times)) * 1e3, 1) if len(times) > 1 else float('inf')
     try:
-        spin_for(executor, 120, until=lambda: bool(monitor.probabilities) or node.poll() is not None)
+        spin_for(executor, 120,
+                 until=lambda: bool(monitor.probabilities) or node.poll() is not None)
         if not monitor.probabilities:
             report['error'] = 'no result within 120 s'
             return report

@@ -52,7 +52,8 @@ REALSENSE_COMMON = {
 }
 # Sensors by model (realsense2_camera >= 4.55.1): a D405's colour is the depth module's.
 REALSENSE_RGB_SENSOR = {
-    'rgb_camera.color_profile': (STRING, '1280x720x30'), 'rgb_camera.color_format': (STRING, 'RGB8'),
+    'rgb_camera.color_profile': (STRING, '1280x720x30'),
+    'rgb_camera.color_format': (STRING, 'RGB8'),
     'rgb_camera.enable_auto_exposure': (BOOL, True), 'rgb_camera.exposure': (INT, 166),
     'rgb_camera.color_qos': (STRING, 'SYSTEM_DEFAULT')}
 REALSENSE_D405_COLOUR = {
@@ -206,10 +207,11 @@ def run(kind: str) -> int:
         lock = DeviceLock(values['video_device'])
     publisher, frame_id, encoding, fps, size, compressed_topic = _outputs(
         driver, values, model, node)
-    qos = {SENSOR_DATA: qos_profile_sensor_data,
-           RELIABLE_100: QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE),
-           RELIABLE_10: QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE),
-           SYSTEM_DEFAULT: QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE)}[publisher[1]]
+    profiles = {SENSOR_DATA: qos_profile_sensor_data,
+                RELIABLE_100: QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE),
+                RELIABLE_10: QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE),
+                SYSTEM_DEFAULT: QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE)}
+    qos = profiles[publisher[1]]
     images = node.create_publisher(Image, publisher[0], qos)
     compressed = node.create_publisher(CompressedImage, compressed_topic, qos) \
         if compressed_topic else None

@@ -158,6 +158,34 @@ def test_stopping_a_replay_stops_its_thread_before_its_publishers(bench, tmp_pat
     assert thread_errors == []
 
 
+def test_destroying_waits_out_a_timer_callback_still_publishing(ros):
+    """A multi-threaded executor can run the frame timer on one thread while another
+    destroys the node: destroy_node waits until that publish is done, and a callback that
+    starts after it publishes nothing."""
+    sim = CameraSimulator(parameter_overrides=[Parameter('rate', value=1.0)])
+    publishing, release, published = threading.Event(), threading.Event(), []
+
+    def slow_publish(t):
+        publishing.set()
+        release.wait(5)
+        published.append(t)
+
+    sim._publish_frames = slow_publish
+    in_flight = threading.Thread(target=sim._publish_set)
+    in_flight.start()
+    assert publishing.wait(5)
+    destroyed = threading.Event()
+    destroyer = threading.Thread(target=lambda: (sim.destroy_node(), destroyed.set()))
+    destroyer.start()
+    assert not destroyed.wait(0.3)      # held back by the publish in flight
+    release.set()
+    assert destroyed.wait(5)
+    in_flight.join(5)
+    destroyer.join(5)
+    sim._publish_set()                  # a late tick: nothing published
+    assert len(published) == 1
+
+
 def test_unreadable_bag_fails_at_start(bench, tmp_path):
     with pytest.raises(ValueError, match="cannot read the recording '.*missing'"):
         start_sim(bench, source='bag', bag=str(tmp_path / 'missing'))

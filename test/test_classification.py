@@ -50,7 +50,8 @@ def node(bench, checkpoint_for):
     node = bench.start_node(checkpoint_path=str(checkpoint_for(KEYS)), image_keys=list(KEYS),
                             camera_timeout=60.0, **camera_params(CROPS))
     bench.connect(list(KEYS))
-    bench.wait(lambda: node.rigs[0].classification_pub.get_subscription_count() > 0, 10, 'discovery')
+    bench.wait(lambda: node.rigs[0].classification_pub.get_subscription_count() > 0, 10,
+               'discovery')
     return node
 
 

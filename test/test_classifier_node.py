@@ -462,7 +462,8 @@ def test_slow_model_works_on_newest_set_and_counts_drops(bench, checkpoint_for):
     for i in range(count):
         send_set(bench, rgb, (i + 1) * 33_000_000)
         time.sleep(1 / 30)
-    bench.wait(lambda: node.rigs[0].input.counts['sets_synchronised'] == count, 10, 'all sets synchronised')
+    bench.wait(lambda: node.rigs[0].input.counts['sets_synchronised'] == count, 10,
+               'all sets synchronised')
     bench.wait(lambda: node.rigs[0].last_result is not None
                and node.rigs[0].last_result.stamp_ns == count * 33_000_000,
                10, 'the newest set to be processed')

@@ -109,7 +109,8 @@ def test_winograd_params_transform_only_the_3x3_stride1_kernels(backbone, transf
 
 def test_winograd_params_names_a_mismatched_shape():
     three_way = params_for(ClassifierSpec(('a', 'b'), n_way=3))
-    with pytest.raises(ValueError, match=r'Dense_1/bias has shape \(3,\), the model expects \(1,\)'):
+    with pytest.raises(ValueError,
+                       match=r'Dense_1/bias has shape \(3,\), the model expects \(1,\)'):
         winograd_params(three_way, param_shapes(ClassifierSpec(('a', 'b')),
                                                 'fast'))
 

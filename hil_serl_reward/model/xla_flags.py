@@ -7,13 +7,13 @@ XLA's own (Eigen) convolutions are about 1.5x faster on the AVX2 CPU of the proj
 2-core VM (README, Performance), so the node and `evaluate` keep YNNPACK off convolutions.
 Its reductions are another matter: XLA's own loops for GroupNorm's statistics (means of x
 and x^2 over a 64x64x64 map per image) were a quarter of a batch-8 call on a Zen 5 VM, and
-YNNPACK's took a set from 5.3-5.9 to 4.3-5.1 ms, batch 8 from 188-205 to 191-243 sets/s
-(no change on a Xeon's 2 cores; docs/performance.md; the logits move by float32 rounding,
-2e-8). So CPU_YNN_FUSIONS lets
-YNNPACK have the reductions and nothing else (`=+individual_convolution` gives XLA's default
-back). jaxlib before 0.8.1 has no YNN fusions and aborts any process on the flag it does not
-know (exit 134, measured with 0.6.2, the newest with Python 3.10 wheels): there it is not
-set; 0.8.1, 0.9.0 and 0.10.2 were seen to take `reduce`.
+YNNPACK's took a set from 5.3-5.9 to 4.3-5.1 ms, batch 8 from 188-205 to 191-243 sets/s (no
+change on a Xeon's 2 cores; docs/performance.md; the logits move by float32 rounding, 2e-8).
+So CPU_YNN_FUSIONS lets YNNPACK have the reductions and nothing else
+(`=+individual_convolution` gives XLA's default back). jaxlib before 0.8.1 has no YNN
+fusions and aborts any process on the flag it does not know (exit 134, measured with 0.6.2,
+the newest with Python 3.10 wheels): there it is not set; 0.8.1, 0.9.0, 0.10.2 and 0.11.2
+were seen to take `reduce`.
 
 GPU: JAX takes 75 % of the card's memory when it starts, whatever it needs. The node shares
 the GPU with the policy (hil-serl's actor and learner are JAX processes too, each
@@ -21,8 +21,9 @@ preallocating), so it allocates as it goes (README, GPU). At batch 1 the GPU's t
 launching kernels: XLA records runs of kernels into CUDA graphs (command buffers), but by
 default not convolutions, and not runs shorter than five, so this ResNet ran as dozens of
 launches. GPU_COMMAND_BUFFERS records the convolutions too, and runs of any length: 1.13 ->
-0.94 ms per call on an H200 (docs/performance.md, On a GPU). A jaxlib older than GPU_COMMAND_BUFFERS_SINCE may not know CONVOLUTION (0.6.2 aborts
-on it), and a jaxlib without a CUDA plugin has no use for them: neither gets them.
+0.94 ms per call on an H200 (docs/performance.md, On a GPU). A jaxlib older than
+GPU_COMMAND_BUFFERS_SINCE may not know CONVOLUTION (0.6.2 aborts on it), and a jaxlib
+without a CUDA plugin has no use for them: neither gets them.
 """
 import os
 import re

@@ -7,11 +7,12 @@ and `yuyv`) and the four Bayer patterns. As in cv_bridge the colour conversion r
 source depth and 16-bit data is then scaled by 255/65535; a big-endian image is byte-swapped.
 
 `cv_bridge` is used for raw images where it is installed and works (ros/cv_bridge_probe.py
-decides); elsewhere our numpy/OpenCV conversion gives the same pixels. Compressed images are always decoded here: cv_bridge
-ignores the `format` field, which says in image_transport's form (`rgb8; jpeg compressed
-bgr8`) which channel order the codec holds. Both paths first run the same cheap checks on
-the message metadata (for a compressed image: its header), so a malformed or oversized
-image is rejected in the subscription callback before it can enter a synchronised set.
+decides); elsewhere our numpy/OpenCV conversion gives the same pixels. Compressed images
+are always decoded here: cv_bridge ignores the `format` field, which says in
+image_transport's form (`rgb8; jpeg compressed bgr8`) which channel order the codec holds.
+Both paths first run the same cheap checks on the message metadata (for a compressed image:
+its header), so a malformed or oversized image is rejected in the subscription callback
+before it can enter a synchronised set.
 """
 import dataclasses
 from pathlib import Path

@@ -94,9 +94,9 @@ class SlopPolicy:
         if needed > self.slop_s and not self._warned:
             self._warned = True
             return (f'sync_slop {self.slop_s:g} s is below what free-running cameras at these '
-                    f'rates need at some phase offsets ({needed:.4f} s: {describe(periods, jitters)}'
-                    f'); no set may be built for minutes at a time. Set sync_slop: 0 (auto) or '
-                    f'at least {needed:.3f}')
+                    f'rates need at some phase offsets ({needed:.4f} s: '
+                    f'{describe(periods, jitters)}); no set may be built for minutes at a '
+                    f'time. Set sync_slop: 0 (auto) or at least {needed:.3f}')
         return None
 
     def describe_rates(self) -> str:

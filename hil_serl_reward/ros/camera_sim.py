@@ -61,6 +61,7 @@ class CameraSimulator(Node):
         # What destroy_node stops, set before anything can fail: on Kilted, rclpy's shutdown
         # also destroys a node whose __init__ raised.
         self._stop = threading.Event()
+        self._publishing = threading.Lock()     # held by a timer callback while it publishes
         self._replay_thread: Optional[threading.Thread] = None
         p = self.declare_parameter
         self.keys: List[str] = list(p('image_keys', ['wrist_1', 'front']).value)
@@ -109,7 +110,11 @@ class CameraSimulator(Node):
         return Time(nanoseconds=base_ns - int(offset * 1e9)).to_msg()
 
     def _publish_set(self) -> None:
-        t = time.monotonic() - self._start
+        with self._publishing:
+            if not self._stop.is_set():
+                self._publish_frames(time.monotonic() - self._start)
+
+    def _publish_frames(self, t: float) -> None:
         if self.folder is not None:
             if not self.loop and self.frames_published >= self.folder.length:
                 return
@@ -168,8 +173,11 @@ class CameraSimulator(Node):
                 return
 
     def destroy_node(self) -> None:
-        """Stops the replay before its publishers go: a publish on a destroyed one raises."""
+        """Stops the replay, and waits out a timer callback still publishing on another
+        executor thread, before the publishers go: a publish on a destroyed one raises."""
         self._stop.set()
+        with self._publishing:
+            pass
         if self._replay_thread is not None:
             self._replay_thread.join(timeout=5.0)
         super().destroy_node()

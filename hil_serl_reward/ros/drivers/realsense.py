@@ -23,8 +23,8 @@ NAMESPACE = 'camera'
 DEFAULTS = {'width': 1280, 'height': 720, 'fps': 15.0, 'model': 'd435'}   # hil-serl's rig
 MODELS_WITHOUT_RGB_SENSOR = ('d405',)
 # rs2 colour formats the driver maps to a ROS encoding (base_realsense_node.cpp)
-FORMATS = {'RGB8': 'rgb8', 'BGR8': 'bgr8', 'RGBA8': 'rgba8', 'BGRA8': 'bgra8', 'YUYV': 'yuv422_yuy2',
-           'UYVY': 'yuv422', 'Y8': 'mono8', 'Y16': 'mono16'}
+FORMATS = {'RGB8': 'rgb8', 'BGR8': 'bgr8', 'RGBA8': 'rgba8', 'BGRA8': 'bgra8',
+           'YUYV': 'yuv422_yuy2', 'UYVY': 'yuv422', 'Y8': 'mono8', 'Y16': 'mono16'}
 
 
 def parse_profile(text: str) -> Dict[str, Any]:
