@@ -66,6 +66,7 @@ class Bench:
             self.probe.create_subscription(classification.Classification, classification.TOPIC,
                                            self.classifications.append, reliable)
         self.publishers: Dict[str, Any] = {}
+        self._parameter_clients: Dict[str, AsyncParameterClient] = {}
         self.node: Optional[ClassifierNode] = None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._spin, daemon=True)
@@ -109,9 +110,14 @@ class Bench:
     def set_parameter(self, name: str, value: Any, timeout: float = 30.0,
                       node_name: Optional[str] = None) -> Any:
         """Sets one parameter of the node under test (or of `node_name`, a node of another
-        process) as `ros2 param set` does; returns the SetParametersResult."""
-        client = AsyncParameterClient(self.probe,
-                                      node_name or self.node.get_fully_qualified_name())
+        process) as `ros2 param set` does; returns the SetParametersResult. One client per
+        node, kept: a later call that a test times then times the node's answer, not the
+        matching of a new client's request and reply topics."""
+        node_name = node_name or self.node.get_fully_qualified_name()
+        client = self._parameter_clients.get(node_name)
+        if client is None:
+            client = self._parameter_clients[node_name] = AsyncParameterClient(self.probe,
+                                                                               node_name)
         assert client.wait_for_services(timeout_sec=10)
         future = client.set_parameters([Parameter(name, value=value)])
         self.wait(future.done, timeout, f'set_parameters {name}')
