@@ -53,7 +53,7 @@ from hil_serl_reward.ros.camera_input import camera_qos  # noqa: E402
 from hil_serl_reward.ros.classification import TOPIC, Classification  # noqa: E402
 from hil_serl_reward.ros.dds import (  # noqa: E402
     LOOPBACK_PROFILE, PROFILE_VARIABLES, config_dir, profile_env)
-from hil_serl_reward.ros.malloc_tuning import keep_large_buffers  # noqa: E402
+from hil_serl_reward.ros.malloc_tuning import keep_image_buffers  # noqa: E402
 from hil_serl_reward.ros.node_main import make_executor  # noqa: E402
 from hil_serl_reward.ros.params_file import read_node_parameters  # noqa: E402
 from hil_serl_reward.tools.demo import Monitor, start, stop  # noqa: E402
@@ -141,7 +141,7 @@ def set_publisher(rigs: int, size: str, rate: float, seconds: float) -> None:
     may be: sets reach the node one rig at a time, and only those waiting while the model is
     busy share a batch."""
     width, height = (int(v) for v in size.split('x'))
-    keep_large_buffers()
+    keep_image_buffers()
     rclpy.init()
     node = rclpy.create_node('set_publisher')
     scene = SyntheticScene(width, height)
@@ -477,7 +477,7 @@ def main() -> None:
     profiles = {'both': (True, False), 'on': (True,), 'off': (False,)}[args.profile]
     awakes = {'both': (False, True), 'on': (True,), 'off': (False,)}[args.keep_cpus_awake]
     logs = Path(tempfile.mkdtemp(prefix='hil_serl_e2e_'))
-    keep_large_buffers()                      # the transport probe receives like a node
+    keep_image_buffers()                      # the transport probe receives like a node
     rclpy.init()
     results: List[Dict] = []
     try:

@@ -53,7 +53,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from hil_serl_reward.model.xla_flags import (  # noqa: E402
     share_the_gpu, use_cpu_ynn_fusions, use_gpu_command_buffers)
 from hil_serl_reward.ros.cpu_tickers import CpuTickers  # noqa: E402
-from hil_serl_reward.ros.malloc_tuning import keep_large_buffers, malloc_setting  # noqa: E402
+from hil_serl_reward.ros.malloc_tuning import keep_image_buffers, malloc_setting  # noqa: E402
 
 KEYS = ('wrist_1', 'front')
 ROUND_CALLS = 20
@@ -409,7 +409,7 @@ def main() -> None:
     use_cpu_ynn_fusions()
     use_gpu_command_buffers()
     share_the_gpu()                 # the torch worker and xla_defaults share the card
-    keep_large_buffers()
+    keep_image_buffers()
     import jax
     from hil_serl_reward.model.inference import select_device
     device = select_device(args.device)

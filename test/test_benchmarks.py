@@ -34,7 +34,7 @@ def test_model_bench_variants_agree_and_report():
     assert node['xla_flags'].endswith(CPU_YNN_FUSIONS) == \
         (release_of(installed_jaxlib()) >= YNN_FUSION_SINCE)
     assert (node['form'], direct['form']) == ('fast', 'direct')
-    assert node['malloc'].startswith('large buffers kept')      # the node's (malloc_tuning)
+    assert node['malloc'].startswith('image buffers kept')      # the node's (malloc_tuning)
     assert 'ynn_fusion_type' not in defaults['xla_flags']
     assert defaults['max_abs_logit_diff_vs_node'] < 1e-4
     hil_serl = report['node_hil_serl_form']
@@ -82,7 +82,7 @@ def test_end_to_end_bench_reports_stages_and_the_transport_floor():
     assert without['debug_images_received'] == 0 < with_subscriber['debug_images_received']
     assert 'error' not in result, result
     assert result['sets_published'] > 0 and result['rewards_received'] > 0
-    assert result['node_malloc'].startswith('large buffers kept')
+    assert result['node_malloc'].startswith('image buffers kept')
     stages = result['stage_median_ms']
     assert {'transport', 'inference', 'crop/resize'} <= set(stages)
     assert all(math.isfinite(v) and v >= 0 for v in stages.values()), stages

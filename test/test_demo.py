@@ -24,7 +24,7 @@ def test_demo_exits_zero_and_reports_rewards(tmp_path):
         (release_of(installed_jaxlib()) >= YNN_FUSION_SINCE)     # where jaxlib knows the flag
     assert 'XLA_PYTHON_CLIENT_PREALLOCATE=false' in out
     assert 'GIL switch interval 0.1 ms' in out
-    assert 'malloc large buffers kept' in out
+    assert 'malloc image buffers kept' in out
     # on the CPU the node keeps its CPUs awake between frames (keep_cpus_awake, cpu_tickers)
     assert re.search(r'^keep cpus awake:\s+\d+ CPU\(s\) woken every 0\.2 ms, ', out, re.M), out
     assert 'convolutions fast (Winograd, space-to-depth)' in out

@@ -19,7 +19,7 @@ from rclpy.executors import Executor, ExternalShutdownException, SingleThreadedE
 from rclpy.node import Node
 from rclpy.signals import SignalHandlerOptions
 
-from hil_serl_reward.ros.malloc_tuning import keep_large_buffers
+from hil_serl_reward.ros.malloc_tuning import keep_image_buffers
 from hil_serl_reward.ros.node_executables import exit_interrupted_while_starting
 from hil_serl_reward.ros.params_file import ParamsFileError, read_params_document
 
@@ -61,7 +61,7 @@ def run_node(make_node: Callable[[], Node], name: str,
              startup_errors: Tuple[Type[Exception], ...],
              done: Optional[Callable[[Node], bool]] = None,
              args: Optional[Sequence[str]] = None) -> int:
-    keep_large_buffers()
+    keep_image_buffers()
     problem = params_file_problem(list(sys.argv if args is None else args))
     if problem:
         rclpy.logging.get_logger(name).fatal(problem)
