@@ -108,20 +108,30 @@ class Bench:
                   'discovery')
 
     def set_parameter(self, name: str, value: Any, timeout: float = 30.0,
-                      node_name: Optional[str] = None) -> Any:
+                      node_name: Optional[str] = None, resend_after: float = 0.0) -> Any:
         """Sets one parameter of the node under test (or of `node_name`, a node of another
         process) as `ros2 param set` does; returns the SetParametersResult. One client per
         node, kept: a later call that a test times then times the node's answer, not the
-        matching of a new client's request and reply topics."""
+        matching of a new client's request and reply topics. `resend_after` > 0 sends the
+        request again after that many seconds without an answer: a server that has not yet
+        matched the client's reply reader drops its answer (rmw_fastrtps: "failed to send
+        response (timeout)"), which a second request after matching gets."""
         node_name = node_name or self.node.get_fully_qualified_name()
         client = self._parameter_clients.get(node_name)
         if client is None:
             client = self._parameter_clients[node_name] = AsyncParameterClient(self.probe,
                                                                                node_name)
         assert client.wait_for_services(timeout_sec=10)
-        future = client.set_parameters([Parameter(name, value=value)])
-        self.wait(future.done, timeout, f'set_parameters {name}')
-        return future.result().results[0]
+        deadline = time.monotonic() + timeout
+        while True:
+            future = client.set_parameters([Parameter(name, value=value)])
+            wait = min(resend_after or timeout, deadline - time.monotonic())
+            try:
+                self.wait(future.done, max(wait, 0.0), f'set_parameters {name}')
+                return future.result().results[0]
+            except AssertionError:
+                if not resend_after or time.monotonic() >= deadline:
+                    raise
 
     def reload(self, node_name: Optional[str] = None, timeout: float = 30.0) -> Any:
         """Calls the `~/reload` service of the node under test (or of `node_name`);

@@ -354,9 +354,9 @@ def test_a_reload_at_15_fps_leaves_no_gap(bench, checkpoint_for):
         bench.wait(lambda: all(bench.camera(k).get_subscription_count() for k in KEYS)
                    and bench.probe.count_publishers(f'{bench.namespace}/classification'), 60,
                    'the node up and matched')
-        # the parameter client matched first (the value it has): the timed call below then
-        # measures the node's answer, not DDS discovery
-        assert bench.set_parameter('camera_timeout', 60.0,
+        # the parameter client matched first (the value it has, sent again until answered):
+        # the timed call below then measures the node's answer, not DDS discovery
+        assert bench.set_parameter('camera_timeout', 60.0, resend_after=1.0,
                                    node_name=f'{bench.namespace}/hil_serl_reward').successful
         start = time.monotonic()
         for i in range(75):                                 # 5 s

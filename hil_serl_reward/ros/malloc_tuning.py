@@ -12,8 +12,10 @@ A user's own malloc setting (MALLOC_*_ or glibc.malloc tunables) is left alone.
 XLA:CPU's scratch buffer for a batch of 8 sets (33 MB) is above the largest mmap threshold
 and page-faults on every call; serving every block from the heap (M_MMAP_MAX 0) made batch 8
 1.2-1.5x faster on a Zen 5 VM, but with it the node of test_classifier_node's 15 fps reload
-test answered no parameter request after the benchmark tests had run in the same session
-(3 of 3 runs; cause not found), so it is not set (docs/performance.md).
+test lost its answer to the first parameter request after the benchmark tests had run in
+the same session (3 of 3 runs; Fast DDS: "failed to send response (timeout)", the client's
+reply reader not yet matched; why the setting changes that timing was not found), so it is
+not set (docs/performance.md).
 """
 import ctypes
 import os
