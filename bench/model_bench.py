@@ -348,7 +348,8 @@ def node_contender(device: str, form: Optional[str] = None) -> Tuple[Predict, Di
                                   form=form)
     info = {'first_call_s': round(time.perf_counter() - start, 3),
             'device': str(classifier.device), 'xla_flags': os.environ.get('XLA_FLAGS', ''),
-            'form': classifier.form, 'malloc': malloc_setting()}
+            'form': classifier.form, 'malloc': malloc_setting(),
+            'largest_call': classifier.largest_call}
     return (lambda batch: classifier.predict(batch).logits), info
 
 

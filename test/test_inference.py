@@ -4,9 +4,10 @@ import numpy as np
 import pytest
 
 from conftest import params_for
+from hil_serl_reward.model.constants import GLIBC_MMAP_THRESHOLD_MAX
 from hil_serl_reward.model.inference import (
     DeviceError, RewardClassifier, as_model_input, batch_sizes_for, gpu_forward, jitted_forward,
-    padded, select_device, split_outputs, stack_cameras)
+    largest_heap_batch, padded, select_device, split_outputs, stack_cameras)
 from hil_serl_reward.model.reward_classifier import ClassifierSpec
 
 
@@ -89,24 +90,49 @@ def test_padding_adds_black_sets_up_to_the_next_compiled_size():
     assert padded(three, (1, 2))[0]['a'].shape[0] == 3          # larger than all: as it is
 
 
+def test_the_largest_cpu_call_keeps_its_estimated_scratch_in_the_heap():
+    mib = 2**20
+    assert largest_heap_batch(5 * mib) == 4 and largest_heap_batch(10 * mib) == 2
+    assert largest_heap_batch(2 * mib) == 16 and largest_heap_batch(40 * mib) == 1
+    for scratch in (1 * mib, 3 * mib, 7 * mib, 17 * mib):
+        batch = largest_heap_batch(scratch)
+        assert batch * scratch <= GLIBC_MMAP_THRESHOLD_MAX < 2 * batch * scratch
+
+
 @pytest.mark.parametrize('form', ['fast', 'direct'])
-def test_a_batch_between_compiled_sizes_runs_padded_without_a_compile(form, two_camera_spec):
-    """A node serving three rigs compiles batches 1, 2 and 3 at load; here 1, 2 and 4: a
-    batch of three then runs as four, with the same logits per set as one at a time, and
-    serving never compiles (seconds on a CPU)."""
+def test_a_batch_runs_padded_and_split_without_a_compile(form, two_camera_spec):
+    """A node serving eight rigs asks for batches 1, 2, 4 and 8 at load. On a CPU a call of
+    eight two-camera sets needs 33 MB of scratch (jaxlib 0.10), above glibc's largest mmap
+    threshold (page faults on every call), so batch 8 is not compiled and the largest call
+    holds four (two with jaxlib 0.6's fast form, whose scratch is larger). A batch of three
+    then runs padded, one of seven split into calls, with the same logits per set as one at a
+    time, and serving never compiles (seconds on a CPU)."""
     classifier = RewardClassifier(two_camera_spec, params_for(two_camera_spec), device='cpu',
-                                  form=form, batch_sizes=(1, 2, 4))
-    assert classifier.batch_sizes == (1, 2, 4)
+                                  form=form, batch_sizes=(1, 2, 4, 8))
+
+    def scratch(sets: int) -> int:
+        stacked = np.zeros((2, sets, 1, 128, 128, 3), np.uint8)
+        return classifier._compiled.lower(classifier.params, stacked).compile() \
+            .memory_analysis().temp_size_in_bytes
+
+    largest = classifier.largest_call
+    assert largest in (2, 4) and largest == largest_heap_batch(scratch(1))
+    assert classifier.batch_sizes == tuple(size for size in (1, 2, 4) if size <= largest)
+    assert scratch(largest) <= GLIBC_MMAP_THRESHOLD_MAX
     compiled = classifier._compiled._cache_size()
     rng = np.random.default_rng(3)
-    sets = {key: rng.integers(0, 256, (3, 128, 128, 3), dtype=np.uint8)
+    sets = {key: rng.integers(0, 256, (7, 128, 128, 3), dtype=np.uint8)
             for key in two_camera_spec.image_keys}
-    batch = classifier.predict(sets)
-    assert classifier._compiled._cache_size() == compiled
-    assert batch.logits.shape == (3, 1) and batch.probabilities.shape == (3,)
-    for i in range(3):
-        single = classifier.predict({key: images[i] for key, images in sets.items()})
-        np.testing.assert_allclose(single.logits[0], batch.logits[i], rtol=1e-5, atol=1e-5)
+    for size in (3, 7):
+        batch = classifier.predict({key: images[:size] for key, images in sets.items()})
+        assert classifier._compiled._cache_size() == compiled
+        assert batch.logits.shape == (size, 1) and batch.probabilities.shape == (size,)
+        for i in range(size):
+            single = classifier.predict({key: images[i] for key, images in sets.items()})
+            np.testing.assert_allclose(single.logits[0], batch.logits[i], rtol=1e-5,
+                                       atol=1e-5)
+            np.testing.assert_allclose(single.probabilities[0], batch.probabilities[i],
+                                       rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.parametrize('n_way', [2, 3])

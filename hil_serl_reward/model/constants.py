@@ -16,3 +16,8 @@ DEVICES = ('auto', 'cpu', 'gpu')
 # hil-serl's observation shape, gives its bits (model/reward_classifier.build_classifier).
 MODEL_FORMS = ('fast', 'direct', 'hil-serl')
 CONVOLUTIONS = ('auto',) + MODEL_FORMS
+# glibc's largest mmap threshold on 64-bit (DEFAULT_MMAP_THRESHOLD_MAX; mallopt refuses more):
+# a malloc'd block above it gets fresh pages from the kernel, which fault in on first touch.
+# The node keeps image buffers under it (ros/malloc_tuning.py), and a CPU call's batch is
+# sized so that XLA's scratch stays under it (model/inference.largest_heap_batch).
+GLIBC_MMAP_THRESHOLD_MAX = 32 * 2**20

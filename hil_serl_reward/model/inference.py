@@ -19,7 +19,7 @@ import numpy as np
 from jax.sharding import SingleDeviceSharding
 
 from hil_serl_reward.model.checkpoint import CheckpointError, LoadedCheckpoint, load_checkpoint
-from hil_serl_reward.model.constants import DEVICES
+from hil_serl_reward.model.constants import DEVICES, GLIBC_MMAP_THRESHOLD_MAX
 from hil_serl_reward.model.convolutions import winograd_params
 from hil_serl_reward.model.reward_classifier import (
     ClassifierSpec, Params, build_classifier, param_shapes, probabilities, sample_observation)
@@ -82,11 +82,25 @@ def batch_sizes_for(largest: int) -> Tuple[int, ...]:
                         | {largest}))
 
 
+def largest_heap_batch(scratch_of_one_set: int, limit: int = GLIBC_MMAP_THRESHOLD_MAX) -> int:
+    """The largest power-of-two batch a CPU call may hold: XLA:CPU mallocs a call's scratch
+    buffer on every call, and glibc serves a block above its mmap threshold (`limit`, the
+    most it can be set to) with fresh pages that fault in on every call. Measured on the Zen
+    5 VM: 8 two-camera sets (33 MB of scratch) took 8,460 page faults a call and ran 250
+    sets/s, 4 sets (17 MB) none and 307 sets/s. Estimated as the batch times one set's
+    scratch, which XLA's grows slower than (two cameras: 5.0, 9.5, 16.8, 33.0 MB for 1, 2,
+    4, 8 sets; four cameras: 10.0, 17.3, 33.5 MB for 1, 2, 4)."""
+    batch = 1
+    while 2 * batch * scratch_of_one_set <= limit:
+        batch *= 2
+    return batch
+
+
 def padded(observations: Mapping[str, np.ndarray], batch_sizes: Sequence[int]
            ) -> Tuple[Dict[str, np.ndarray], int]:
     """as_model_input's observations padded with black sets to the smallest of
     `batch_sizes` that holds them, and their own batch size. A batch larger than every
-    size stays as it is (and compiles)."""
+    size stays as it is (and compiles, unless the classifier splits it: largest_call)."""
     batch = next(iter(observations.values())).shape[0]
     target = min((size for size in batch_sizes if size >= batch), default=batch)
     if target == batch:
@@ -203,15 +217,17 @@ class RewardClassifier:
     axis) when one set is classified: the same logits bit for bit in a process with the same
     jaxlib and XLA flags (test_convolutions). On a CPU the other forms share one compiled
     function per model shape (jitted_forward); on a GPU each classifier compiles its own,
-    with its weights in it (gpu_forward).
+    with its weights in it (gpu_forward). On a CPU a batch of more than `largest_call` sets
+    (largest_heap_batch, from the scratch of one set's compiled call at warm-up) runs as
+    several calls.
     """
 
     def __init__(self, spec: ClassifierSpec, params: Params, device: str = 'auto',
                  checkpoint: Optional[LoadedCheckpoint] = None, warm_up: bool = True,
                  form: Optional[str] = None, batch_sizes: Sequence[int] = (1,)) -> None:
         """`batch_sizes`: the batches compiled at warm-up (a node serving several rigs
-        classifies their sets together, batch_sizes_for); a batch between two of them runs
-        padded to the larger."""
+        classifies their sets together, batch_sizes_for), less those above `largest_call`;
+        a batch between two of them runs padded to the larger."""
         self.spec = spec
         self.batch_sizes = tuple(sorted(set(batch_sizes) | {1}))
         self.checkpoint = checkpoint
@@ -230,8 +246,14 @@ class RewardClassifier:
             self._forward = functools.partial(self._compiled, self.params)
         else:
             self._forward = self._compiled = gpu_forward(spec, form, self.params, self.device)
+        self.largest_call: Optional[int] = None
         if warm_up:
             self.check_probe_outputs()
+            if self.device.platform == 'cpu' and form != 'hil-serl':
+                self.largest_call = self._largest_heap_batch()
+                self.batch_sizes = tuple(size for size in self.batch_sizes
+                                         if self.largest_call is None
+                                         or size <= self.largest_call)
             for size in self.batch_sizes[1:]:
                 self.predict(sample_observation(spec, size))
 
@@ -249,6 +271,14 @@ class RewardClassifier:
                     f"'{where}': the output on a {name} probe image is not finite (logits "
                     f"{np.asarray(prediction.logits).ravel().tolist()}): corrupt weights; "
                     f"refusing to serve it")
+
+    def _largest_heap_batch(self) -> Optional[int]:
+        """largest_heap_batch from the scratch of the one-set call the probes compiled (JAX
+        hands back that executable: no compile); None where XLA does not tell."""
+        one_set = stack_cameras(sample_observation(self.spec), self.spec.image_keys)
+        analysis = self._compiled.lower(self.params, one_set).compile().memory_analysis()
+        scratch = getattr(analysis, 'temp_size_in_bytes', None)
+        return largest_heap_batch(scratch) if scratch else None
 
     @classmethod
     def from_checkpoint(cls, path: os.PathLike, image_keys: Optional[Sequence[str]] = None,
@@ -270,9 +300,17 @@ class RewardClassifier:
         a separate device_put of the camera dict cost 0.2 ms per call on the CPU. The
         cameras travel as one array and the outputs come back as one (jitted_forward). The
         `hil-serl` form gets one set as hil-serl's actor passes it, (1, H, W, 3) per camera:
-        XLA compiles another shape to another program, with other float32 rounding."""
-        observations, batch = padded(as_model_input(images, self.spec.image_keys),
-                                     self.batch_sizes)
+        XLA compiles another shape to another program, with other float32 rounding. A
+        batch of more than `largest_call` sets runs in calls of that many."""
+        observations = as_model_input(images, self.spec.image_keys)
+        batch = next(iter(observations.values())).shape[0]
+        if self.largest_call is not None and batch > self.largest_call:
+            parts = [self.predict({key: image[start:start + self.largest_call]
+                                   for key, image in observations.items()})
+                     for start in range(0, batch, self.largest_call)]
+            return Prediction(np.concatenate([part.logits for part in parts]),
+                              np.concatenate([part.probabilities for part in parts]))
+        observations, batch = padded(observations, self.batch_sizes)
         if self.form != 'hil-serl':
             outputs = np.asarray(self._forward(stack_cameras(observations,
                                                              self.spec.image_keys)))[:batch]

@@ -145,7 +145,10 @@ class ClassifierNode(LifecycleNode):
             f'configured: {self._model_description()} on {classifier.device}'
             + (f'; {len(self.rigs)} rigs ({", ".join(r.name for r in self.rigs)}), batches '
                f'of {", ".join(map(str, classifier.batch_sizes))} compiled'
-               if len(self.rigs) > 1 else ''))
+               if len(self.rigs) > 1 else '')
+            + (f' (a call holds at most {classifier.largest_call} sets: XLA\'s scratch for '
+               f'more would page-fault on every call)'
+               if (classifier.largest_call or len(self.rigs)) < len(self.rigs) else ''))
         # What is alive now (imports, the model: about 180k objects) lives as long as the
         # node; frozen, no later collection scans it. A full collection over it took 80 ms
         # holding the GIL, and the third checkpoint reload set one off: a 2.2-2.5 period gap

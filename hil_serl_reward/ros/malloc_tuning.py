@@ -15,15 +15,18 @@ and page-faults on every call; serving every block from the heap (M_MMAP_MAX 0) 
 test lost its answer to the first parameter request after the benchmark tests had run in
 the same session (3 of 3 runs; Fast DDS: "failed to send response (timeout)", the client's
 reply reader not yet matched; why the setting changes that timing was not found), so it is
-not set (docs/performance.md).
+not set: the classifier instead calls XLA on batches whose scratch fits under the threshold
+(model/inference.largest_heap_batch; docs/performance.md).
 """
 import ctypes
 import os
 from typing import Mapping
 
+from hil_serl_reward.model.constants import GLIBC_MMAP_THRESHOLD_MAX
+
 M_TRIM_THRESHOLD = -1          # <malloc.h>
 M_MMAP_THRESHOLD = -3
-MMAP_THRESHOLD_BYTES = 32 * 2**20      # glibc's upper limit on 64-bit: covers 4K rgb8 frames
+MMAP_THRESHOLD_BYTES = GLIBC_MMAP_THRESHOLD_MAX     # covers 4K rgb8 frames
 TRIM_THRESHOLD_BYTES = 256 * 2**20
 USER_VARIABLES = ('MALLOC_MMAP_THRESHOLD_', 'MALLOC_TRIM_THRESHOLD_', 'MALLOC_TOP_PAD_')
 
