@@ -87,7 +87,7 @@ def largest_heap_batch(scratch_of_one_set: int, limit: int = GLIBC_MMAP_THRESHOL
     buffer on every call, and glibc serves a block above its mmap threshold (`limit`, the
     most it can be set to) with fresh pages that fault in on every call. Measured on the Zen
     5 VM: 8 two-camera sets (33 MB of scratch) took 8,460 page faults a call and ran 250
-    sets/s, 4 sets (17 MB) none and 307 sets/s. Estimated as the batch times one set's
+    sets/s, 4 sets (17 MB) 0-6 and 307 sets/s. Estimated as the batch times one set's
     scratch, which XLA's grows slower than (two cameras: 5.0, 9.5, 16.8, 33.0 MB for 1, 2,
     4, 8 sets; four cameras: 10.0, 17.3, 33.5 MB for 1, 2, 4)."""
     batch = 1
