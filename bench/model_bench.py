@@ -6,7 +6,8 @@ FLOP count from XLA's cost analysis, and per contender the first-call time, batc
 (what the node holds). Contenders:
   node            RewardClassifier with the node's XLA setting (xla_flags.py): what the
                   node runs. This process is started the way the node starts (its XLA
-                  flags and its malloc setting, malloc_tuning.py).
+                  flags and its malloc setting, malloc_tuning.py), and on a CPU XLA's
+                  compute threads are pinned as the node pins them (xla_threads.py).
   node_direct_convolutions  the same without the CPU inference form (convolutions.py):
                   every convolution is XLA's direct one
   torch_eager     the same network and weights in PyTorch (bench/torch_reference.py)
@@ -52,6 +53,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from hil_serl_reward.model.xla_flags import (  # noqa: E402
     share_the_gpu, use_cpu_ynn_fusions, use_gpu_command_buffers)
+from hil_serl_reward.ros import xla_threads  # noqa: E402
 from hil_serl_reward.ros.cpu_tickers import CpuTickers  # noqa: E402
 from hil_serl_reward.ros.malloc_tuning import keep_image_buffers, malloc_setting  # noqa: E402
 
@@ -350,6 +352,8 @@ def node_contender(device: str, form: Optional[str] = None) -> Tuple[Predict, Di
             'device': str(classifier.device), 'xla_flags': os.environ.get('XLA_FLAGS', ''),
             'form': classifier.form, 'malloc': malloc_setting(),
             'largest_call': classifier.largest_call}
+    if classifier.device.platform == 'cpu':         # as the node serves (pin_xla_threads)
+        info['xla_threads'] = xla_threads.describe(xla_threads.pin_compute_threads())
     return (lambda batch: classifier.predict(batch).logits), info
 
 

@@ -36,6 +36,8 @@ def test_model_bench_variants_agree_and_report():
     assert (node['form'], direct['form']) == ('fast', 'direct')
     assert node['malloc'].startswith('image buffers kept')      # the node's (malloc_tuning)
     assert node['largest_call'] in (2, 4)   # two cameras' scratch under 32 MB (test_inference)
+    if release_of(installed_jaxlib()) >= (0, 10):    # the node's pin_xla_threads (xla_threads)
+        assert 'thread(s) pinned to CPU(s)' in node['xla_threads'], node['xla_threads']
     assert 'ynn_fusion_type' not in defaults['xla_flags']
     assert defaults['max_abs_logit_diff_vs_node'] < 1e-4
     hil_serl = report['node_hil_serl_form']

@@ -18,6 +18,7 @@ from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Float32
 
 from hil_serl_reward.model.inference import RewardClassifier
+from hil_serl_reward.model.xla_flags import installed_jaxlib, release_of
 from hil_serl_reward.pipeline.stamps import stamp_to_ns
 from hil_serl_reward.ros import classification
 from hil_serl_reward.ros.camera_input import StartupError
@@ -135,6 +136,9 @@ def test_keep_cpus_awake_ticks_while_serving_on_the_cpu(bench, checkpoint_for):
     diagnostics = bench.latest_diagnostics()
     assert diagnostics['keep cpus awake'].startswith(f'{cpus} CPU(s) woken every 0.2 ms, '), \
         diagnostics
+    if release_of(installed_jaxlib()) >= (0, 10):    # 0.6.2's compute threads have no name
+        assert re.fullmatch(r'\d+ thread\(s\) pinned to CPU\(s\) [\d, ]+',
+                            diagnostics['xla threads']), diagnostics    # pin_xla_threads
     helper = node._tickers.pid
     assert os.path.exists(f'/proc/{helper}')
     node.trigger_deactivate()
@@ -154,14 +158,16 @@ def test_configure_freezes_what_lives_as_long_as_the_node(bench, checkpoint_for)
     assert gc.get_freeze_count() > 10_000
 
 
-def test_keep_cpus_awake_false_starts_no_helper(bench, checkpoint_for):
+def test_keep_cpus_awake_and_pin_xla_threads_false_leave_the_cpus_alone(bench,
+                                                                         checkpoint_for):
     node = bench.start_node(checkpoint_path=str(checkpoint_for(KEYS)), image_keys=list(KEYS),
-                            keep_cpus_awake=False)
+                            keep_cpus_awake=False, pin_xla_threads=False)
     bench.connect(list(KEYS))
     send_set(bench, frames(0), 100_000_000)
     bench.wait_outputs(1)
     assert node._tickers is None
-    assert bench.latest_diagnostics()['keep cpus awake'] == 'off'
+    diagnostics = bench.latest_diagnostics()
+    assert (diagnostics['keep cpus awake'], diagnostics['xla threads']) == ('off', 'not pinned')
 
 
 def test_threshold_changes_at_runtime_and_rejects_invalid(bench, two_camera_node):
@@ -262,6 +268,7 @@ def test_reload_service_and_checkpoint_change(bench, two_camera_node, checkpoint
 SLOW_RELOAD_NODE = """
 import sys, time
 from hil_serl_reward.model.inference import RewardClassifier
+from hil_serl_reward.model.xla_flags import installed_jaxlib, release_of
 from hil_serl_reward.ros import classifier_node
 loads = []
 def load(path):  # every load after the first takes 1.5 s longer, as compiling a new shape does

@@ -40,7 +40,7 @@ from hil_serl_reward.pipeline.camera_set import (
 from hil_serl_reward.pipeline.mailbox import take_each
 from hil_serl_reward.pipeline.model_reload import ModelReload
 from hil_serl_reward.pipeline.stats import Window
-from hil_serl_reward.ros import classification, config
+from hil_serl_reward.ros import classification, config, xla_threads
 from hil_serl_reward.ros.camera_input import StartupError, declare_parameters
 from hil_serl_reward.ros.cpu_tickers import CpuTickers
 from hil_serl_reward.ros.cv_bridge_probe import make_converter
@@ -62,6 +62,7 @@ class ClassifierNode(LifecycleNode):
         # also destroys a node whose __init__ raised.
         self._worker: Optional[threading.Thread] = None
         self._tickers: Optional[CpuTickers] = None
+        self._xla_threads = 'not pinned'
         self.rigs: List[Rig] = []
         self._reloader = ModelReload(self._load_or_fail, self._reloaded)
         self._reload_problem: Optional[str] = None
@@ -168,6 +169,8 @@ class ClassifierNode(LifecycleNode):
         self._worker.start()
         if self._values['keep_cpus_awake'] and self.classifier.device.platform == 'cpu':
             self._tickers = CpuTickers()
+        if self._values['pin_xla_threads'] and self.classifier.device.platform == 'cpu':
+            self._xla_threads = xla_threads.describe(xla_threads.pin_compute_threads())
         needed = self.rigs[0].consecutive.needed
         self.get_logger().info(
             'serving; cameras '
@@ -466,6 +469,7 @@ class ClassifierNode(LifecycleNode):
             'gil switch interval (ms)': f'{sys.getswitchinterval() * 1e3:g}',
             'malloc': malloc_setting(),
             'keep cpus awake': self._tickers.describe() if self._tickers else 'off',
+            'xla threads': self._xla_threads,
             'checkpoint': self._model_description(),
             'threshold': f'{self.threshold:g}',
             'min consecutive': str(rig.consecutive.needed),

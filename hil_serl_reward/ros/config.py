@@ -182,6 +182,11 @@ NODE_PARAMETERS: List[Parameter] = [
               'while serving on the CPU, wake each CPU every 0.2 ms from an idle-priority '
               'helper: on VMs a CPU idle between frames came back slow (about 2x per set at '
               '15 Hz); costs about 0.015 cores per CPU; false for a real-time PC'),
+    Parameter('pin_xla_threads', True,
+              "while serving on the CPU, pin each of XLA's compute threads to a CPU of its "
+              'own: after an idle frame period the kernel woke them on one CPU (a 15 Hz call '
+              '8.4-10.5 ms, pinned 5.1-5.7, back to back 4.3); costs no CPU time; false '
+              'leaves their placement to the kernel'),
     Parameter('debug_image_rate', 5.0,
               'most ~/debug_image messages per second (the model inputs, probability and '
               'decision drawn for a person); published only while something subscribes; 0 = '

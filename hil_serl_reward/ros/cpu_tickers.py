@@ -14,6 +14,9 @@ reads its stdin until the node's end of the pipe closes, so it ends with the nod
 node ends (a SIGKILL included); it ignores Ctrl-C, which a terminal sends to the node's whole
 process group, and leaves that to the node.
 
+Later the cause was found to be where the kernel woke XLA's compute threads (both on one
+CPU); pinning them (xla_threads.py, `pin_xla_threads`) took a 15 Hz call to 1.2x back to back,
+and on top of that the tickers added nothing measurable on the Zen 5 VM (docs/performance.md).
 The node runs it by default while it serves on the CPU (never for a GPU). It was measured on
 VMs; on a robot's real-time PC, where thousands of wake-ups per second on each core may be
 noise its control loops do not want, `keep_cpus_awake: false` turns it off (cores kept out
