@@ -251,9 +251,9 @@ class RewardClassifier:
             self.check_probe_outputs()
             if self.device.platform == 'cpu' and form != 'hil-serl':
                 self.largest_call = self._largest_heap_batch()
+            if self.largest_call is not None:
                 self.batch_sizes = tuple(size for size in self.batch_sizes
-                                         if self.largest_call is None
-                                         or size <= self.largest_call)
+                                         if size <= self.largest_call)
             for size in self.batch_sizes[1:]:
                 self.predict(sample_observation(spec, size))
 

@@ -149,7 +149,8 @@ class ClassifierNode(LifecycleNode):
                if len(self.rigs) > 1 else '')
             + (f' (a call holds at most {classifier.largest_call} sets: XLA\'s scratch for '
                f'more would page-fault on every call)'
-               if (classifier.largest_call or len(self.rigs)) < len(self.rigs) else ''))
+               if classifier.largest_call is not None
+               and classifier.largest_call < len(self.rigs) else ''))
         # What is alive now (imports, the model: about 180k objects) lives as long as the
         # node; frozen, no later collection scans it. A full collection over it took 80 ms
         # holding the GIL, and the third checkpoint reload set one off: a 2.2-2.5 period gap
