@@ -20,7 +20,8 @@ sets offered, the batches the node formed, latency and CPU. `--reload N` changes
 `checkpoint_path` N times while the node serves 15 Hz cameras and reports the longest gap
 between results around each change. `latency_budget_ms` gives each stage of a set's latency
 (p50/p95; `make bench-e2e`: 2 x 1280x720 at 15 and 30 Hz with the large-image profile, the
-node's `keep_cpus_awake` off and on, `--keep-cpus-awake both`). `--debug-image` runs 2 x
+node's `keep_cpus_awake` off and on, `--keep-cpus-awake both`; the node's
+`cpu_latency_limit_us` from `--cpu-latency-limit-us`). `--debug-image` runs 2 x
 640x480 @ 30 Hz twice, without and with a ~/debug_image subscriber: what drawing and sending
 the model's view costs, and that nothing is spent without one.
 Run it through scripts/ros_isolated.sh (make bench does). JSON on stdout.
@@ -364,7 +365,7 @@ def reload_scenario(rate: float, reloads: int, logs: Path) -> Dict:
 
 def run(width: int, height: int, rate: float, profile: bool, seconds: float,
         logs: Path, compile_cache: str, checkpoint: str, debug_image: bool = False,
-        keep_cpus_awake: bool = False) -> Dict:
+        keep_cpus_awake: bool = False, cpu_latency_limit_us: int = -1) -> Dict:
     """One configuration; with `debug_image` a subscriber of ~/debug_image listens too."""
     env = dds_env(profile)
     if compile_cache:
@@ -375,7 +376,8 @@ def run(width: int, height: int, rate: float, profile: bool, seconds: float,
     sim = start('camera_sim', params, [f'rate:={rate}', f'width:={width}', f'height:={height}'],
                 env, logs / f'sim_{width}x{height}_{rate:g}_{profile}.log')
     overrides = [f'checkpoint_path:={checkpoint}', 'random_init:=false'] if checkpoint else []
-    overrides.append(f'keep_cpus_awake:={str(keep_cpus_awake).lower()}')
+    overrides += [f'keep_cpus_awake:={str(keep_cpus_awake).lower()}',
+                  f'cpu_latency_limit_us:={cpu_latency_limit_us}']
     node = start('classifier_node', params, overrides, env, logs / (
         f'node_{width}x{height}_{rate:g}_{profile}_{debug_image}_{keep_cpus_awake}.log'))
     monitor = Monitor()
@@ -386,7 +388,8 @@ def run(width: int, height: int, rate: float, profile: bool, seconds: float,
     executor = SingleThreadedExecutor()
     executor.add_node(monitor.node)
     result: Dict = {'camera': f'{width}x{height}', 'rate_hz': rate, 'large_image_profile': profile,
-                    'debug_image_subscriber': debug_image, 'keep_cpus_awake': keep_cpus_awake}
+                    'debug_image_subscriber': debug_image, 'keep_cpus_awake': keep_cpus_awake,
+                    'cpu_latency_limit_us': cpu_latency_limit_us}
     try:
         spin_for(executor, 120, until=lambda: bool(monitor.rewards) or node.poll() is not None)
         if not monitor.rewards:
@@ -434,6 +437,7 @@ def run(width: int, height: int, rate: float, profile: bool, seconds: float,
                                        for k in ('in use', 'peak')},
             'node_gil_switch_interval_ms': number(d.get('gil switch interval (ms)')),
             'node_malloc': d.get('malloc'),
+            'node_cpu_latency': d.get('cpu latency'),
         })
         return result
     finally:
@@ -465,6 +469,8 @@ def main() -> None:
     parser.add_argument('--keep-cpus-awake', choices=('both', 'on', 'off'), default='off',
                         help="the node's keep_cpus_awake in each configuration (both: a run "
                              "with and one without)")
+    parser.add_argument('--cpu-latency-limit-us', type=int, default=-1,
+                        help="the node's cpu_latency_limit_us (-1: no request)")
     parser.add_argument('--rigs', type=int, nargs='*', default=[], metavar='N',
                         help='also one node serving N rigs (each N given) of 2 cameras')
     parser.add_argument('--rigs-camera', default='640x480@15',
@@ -490,7 +496,8 @@ def main() -> None:
                 for awake in awakes:
                     results.append(run(width, height, float(rate), profile, args.seconds, logs,
                                        args.compile_cache, args.checkpoint,
-                                       keep_cpus_awake=awake))
+                                       keep_cpus_awake=awake,
+                                       cpu_latency_limit_us=args.cpu_latency_limit_us))
                     print(json.dumps(results[-1]), file=sys.stderr, flush=True)
                 results[-1]['transport_only'] = transport_only(
                     width, height, float(rate), profile, args.seconds, logs)

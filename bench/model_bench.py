@@ -25,11 +25,13 @@ with the worker's rounds in between (the torch contenders' `batch1`, the node's
 `batch1_with_torch_rounds`: compare node and torch there). The node is also timed at
 camera rates, one call per period as the node makes them (`batch1_paced_30hz`, `_15hz`,
 `_10hz`; `paced_median_over_back_to_back`; on a CPU also with the node's `keep_cpus_awake`
-tickers running, `..._cpus_awake`):
-on the CI VM a vCPU left idle between calls made each call much slower. Every loop reports
-how busy the benchmark's processes (`self_busy_cores`) and the rest of the machine
-(`others_busy_cores`) were. make bench runs this at high priority in
-its own scheduler group (scripts/high_priority.sh). torch comes from requirements/bench.txt
+tickers running, `..._cpus_awake`, and, where this process may, with the kernel's CPU latency
+request held at 0 as the node's `cpu_latency_limit_us: 0` holds it, `..._cpu_latency_0`):
+on the CI VM a vCPU left idle between calls made each call much slower; `between_frames`
+says what a camera period does to the CPU apart from the model (its clock, its caches).
+Every loop reports how busy the benchmark's processes (`self_busy_cores`) and the rest of
+the machine (`others_busy_cores`) were. make bench runs this at high priority in its own
+scheduler group (scripts/high_priority.sh). torch comes from requirements/bench.txt
 (make bench installs it); without it the torch contenders are skipped.
 On a GPU (the node's `auto` device) the torch contenders run on CUDA, the matmul peak also
 at n=8192 (the floor takes the best), and the node's logits are compared with float32 on
@@ -54,6 +56,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from hil_serl_reward.model.xla_flags import (  # noqa: E402
     share_the_gpu, use_cpu_ynn_fusions, use_gpu_command_buffers)
 from hil_serl_reward.ros import xla_threads  # noqa: E402
+from hil_serl_reward.ros.cpu_latency import CpuLatencyRequest  # noqa: E402
 from hil_serl_reward.ros.cpu_tickers import CpuTickers  # noqa: E402
 from hil_serl_reward.ros.malloc_tuning import keep_image_buffers, malloc_setting  # noqa: E402
 
@@ -199,6 +202,53 @@ def paced_batch1(predict: Predict, rate_hz: float, seconds: float) -> Dict[str, 
     meter.start()
     times = call_times(lambda: predict(one), max(50, int(seconds * rate_hz)), rate_hz)
     return latency_summary(times, meter.read())
+
+
+BETWEEN_FRAMES_GAP_S = 1.0 / 15.0
+BETWEEN_FRAMES_READS_KB = (512, 4096)     # about one core's L2, and a share of a shared L3
+
+
+def between_frames(calls: int = 40) -> Dict[str, Dict[str, float]]:
+    """What one camera period (15 Hz) does to a CPU, without the model: the median time of
+    a loop that touches no memory (the clock) and of reading 512 KB and 4 MB (the caches),
+    back to back, after sleeping a period, and after a period kept busy on that CPU.
+    Slower after a busy period too means other tenants of the host (a VM's neighbours)
+    took the caches meanwhile: no keeping the CPU awake brings that back. Runs on one CPU."""
+    buffers = {kb: np.random.default_rng(kb).random(kb * 1024 // 8)
+               for kb in BETWEEN_FRAMES_READS_KB}
+
+    def clock_loop() -> None:
+        total = 0
+        for i in range(20_000):
+            total += i
+
+    def timed(work: Callable[[], object], pause: Callable[[], None]) -> float:
+        times = []
+        for _ in range(calls):
+            work()
+            pause()
+            start = time.perf_counter()
+            work()
+            times.append(time.perf_counter() - start)
+        return round(float(np.median(times)) * 1e6, 1)
+
+    def busy_period() -> None:
+        end = time.perf_counter() + BETWEEN_FRAMES_GAP_S
+        while time.perf_counter() < end:
+            pass
+
+    pauses = {'back_to_back_us': lambda: None,
+              'after_sleeping_a_period_us': lambda: time.sleep(BETWEEN_FRAMES_GAP_S),
+              'after_a_busy_period_us': busy_period}
+    works = {'clock_loop': clock_loop,
+             **{f'read_{kb}kb': buffer.sum for kb, buffer in buffers.items()}}
+    allowed = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {min(allowed)})
+    try:
+        return {name: {pause: timed(work, wait) for pause, wait in pauses.items()}
+                for name, work in works.items()}
+    finally:
+        os.sched_setaffinity(0, allowed)
 
 
 def throughput(predict: Predict, batch: int, seconds: float) -> float:
@@ -431,17 +481,26 @@ def main() -> None:
             node_contender(args.device, form='direct'))
     for name, summary in interleaved_batch1(contenders, args.seconds).items():
         report[name]['batch1'] = summary
-    awake = ('', '_cpus_awake') if device.platform == 'cpu' else ('',)
+    modes: Dict[str, Callable[[], contextlib.AbstractContextManager]] = {
+        '': contextlib.nullcontext}
+    if device.platform == 'cpu':    # the node's keep_cpus_awake and cpu_latency_limit_us 0
+        modes['_cpus_awake'] = CpuTickers
+        try:
+            CpuLatencyRequest(0).close()
+            modes['_cpu_latency_0'] = lambda: CpuLatencyRequest(0)
+        except OSError as error:
+            report['node']['cpu_latency_0'] = f'not held: {error}'
     for rate_hz in PACED_RATES_HZ:
-        for suffix in awake:        # the node's keep_cpus_awake (CpuTickers), on a CPU
-            with CpuTickers() if suffix else contextlib.nullcontext():
+        for suffix, mode in modes.items():
+            with mode():
                 report['node'][f'batch1_paced_{rate_hz:g}hz{suffix}'] = paced_batch1(
                     node, rate_hz, args.seconds)
-    for suffix in awake:
+    for suffix in modes:
         report['node'][f'paced_median_over_back_to_back{suffix}'] = {
             f'{rate_hz:g}hz': round(
                 report['node'][f'batch1_paced_{rate_hz:g}hz{suffix}']['median_ms']
                 / report['node']['batch1']['median_ms'], 2) for rate_hz in PACED_RATES_HZ}
+    report['between_frames'] = between_frames(calls=max(10, int(8 * args.seconds)))
     worker = None if args.no_torch else TorchWorker(
         'cpu' if device.platform == 'cpu' else 'cuda')
     if worker:

@@ -17,6 +17,7 @@ import pytest
 
 from hil_serl_reward.model.xla_flags import (
     CPU_YNN_FUSIONS, GPU_COMMAND_BUFFERS, YNN_FUSION_SINCE, installed_jaxlib, release_of)
+from hil_serl_reward.ros.cpu_latency import CPU_LATENCY_DEVICE
 
 BENCH = Path(__file__).resolve().parents[1] / 'bench'
 pytestmark = pytest.mark.skipif(os.environ.get('HIL_SERL_BENCH_TESTS_RAN') == '1',
@@ -51,11 +52,19 @@ def test_model_bench_variants_agree_and_report():
     assert 0.9e9 < report['xla_flops_per_pair'] < 1.2e9
     assert report['xla_flops_per_pair_fast_form'] < 0.8 * report['xla_flops_per_pair']
     assert report['floor_ms'] > 0
-    for suffix in ('', '_cpus_awake'):           # without and with keep_cpus_awake's tickers
+    # without and with keep_cpus_awake's tickers, and cpu_latency_limit_us 0 where permitted
+    latency_held = os.access(CPU_LATENCY_DEVICE, os.W_OK)
+    assert ('cpu_latency_0' in node) != latency_held, node.get('cpu_latency_0')
+    for suffix in ('', '_cpus_awake') + (('_cpu_latency_0',) if latency_held else ()):
         assert set(node[f'paced_median_over_back_to_back{suffix}']) == {'30hz', '15hz', '10hz'}
         for rate in ('30', '15', '10'):
             paced = node[f'batch1_paced_{rate}hz{suffix}']
             assert paced['calls'] >= 50 and 0 < paced['min_ms'] <= paced['median_ms']
+    between = report['between_frames']                 # the clock and the caches, no model
+    assert set(between) == {'clock_loop', 'read_512kb', 'read_4096kb'}
+    for times in between.values():
+        assert set(times) == {'back_to_back_us', 'after_sleeping_a_period_us',
+                              'after_a_busy_period_us'} and min(times.values()) > 0
     for result in (node, direct, defaults):
         assert result['batch1']['calls'] >= 50
         assert 0 < result['batch1']['min_ms'] <= result['batch1']['median_ms']
@@ -86,6 +95,7 @@ def test_end_to_end_bench_reports_stages_and_the_transport_floor():
     assert 'error' not in result, result
     assert result['sets_published'] > 0 and result['rewards_received'] > 0
     assert result['node_malloc'].startswith('image buffers kept')
+    assert (result['cpu_latency_limit_us'], result['node_cpu_latency']) == (-1, 'no request')
     stages = result['stage_median_ms']
     assert {'transport', 'inference', 'crop/resize'} <= set(stages)
     assert all(math.isfinite(v) and v >= 0 for v in stages.values()), stages

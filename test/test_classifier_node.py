@@ -1,4 +1,5 @@
 """The reward node over real DDS: a probe node publishes camera images and listens."""
+import functools
 import gc
 import os
 import re
@@ -20,7 +21,7 @@ from std_msgs.msg import Float32
 from hil_serl_reward.model.inference import RewardClassifier
 from hil_serl_reward.model.xla_flags import installed_jaxlib, release_of
 from hil_serl_reward.pipeline.stamps import stamp_to_ns
-from hil_serl_reward.ros import classification
+from hil_serl_reward.ros import classification, classifier_node, cpu_latency
 from hil_serl_reward.ros.camera_input import StartupError
 from hil_serl_reward.ros.classifier_node import ClassifierNode
 from ros_harness import SlowClassifier, image_msg, ns_stamp
@@ -167,7 +168,45 @@ def test_keep_cpus_awake_and_pin_xla_threads_false_leave_the_cpus_alone(bench,
     bench.wait_outputs(1)
     assert node._tickers is None
     diagnostics = bench.latest_diagnostics()
-    assert (diagnostics['keep cpus awake'], diagnostics['xla threads']) == ('off', 'not pinned')
+    assert (diagnostics['keep cpus awake'], diagnostics['xla threads'],
+            diagnostics['cpu latency']) == ('off', 'not pinned', 'no request')
+
+
+@pytest.mark.skipif(not os.access(cpu_latency.CPU_LATENCY_DEVICE, os.W_OK),
+                    reason='the kernel\'s CPU latency device opens for root (or a udev rule)')
+def test_cpu_latency_limit_is_held_while_serving_and_replaces_the_tickers(bench,
+                                                                           checkpoint_for):
+    before = cpu_latency.limit_in_force()
+    node = bench.start_node(checkpoint_path=str(checkpoint_for(KEYS)), image_keys=list(KEYS),
+                            cpu_latency_limit_us=0)
+    bench.connect(list(KEYS))
+    send_set(bench, frames(0), 100_000_000)
+    bench.wait_outputs(1)
+    assert cpu_latency.limit_in_force() == 0
+    diagnostics = bench.latest_diagnostics()
+    assert diagnostics['cpu latency'] == f'0 us held ({cpu_latency.CPU_LATENCY_DEVICE})'
+    assert node._tickers is None                     # polling CPUs: the tickers only slowed
+    assert diagnostics['keep cpus awake'] == 'off: idle CPUs poll (cpu latency 0)'
+    node.trigger_deactivate()
+    assert cpu_latency.limit_in_force() == before
+    assert bench.latest_diagnostics()['cpu latency'] == 'released (not serving)'
+
+
+def test_a_cpu_latency_limit_the_kernel_refuses_is_said_and_serving_goes_on(
+        bench, checkpoint_for, monkeypatch, tmp_path):
+    """As for a user who is not root: the device does not open."""
+    absent = tmp_path / 'cpu_dma_latency'
+    monkeypatch.setattr(classifier_node, 'CpuLatencyRequest', functools.partial(
+        cpu_latency.CpuLatencyRequest, device=str(absent)))
+    node = bench.start_node(checkpoint_path=str(checkpoint_for(KEYS)), image_keys=list(KEYS),
+                            cpu_latency_limit_us=0)
+    bench.connect(list(KEYS))
+    send_set(bench, frames(0), 100_000_000)
+    bench.wait_outputs(1)                            # served all the same
+    held = bench.latest_diagnostics()['cpu latency']
+    assert held.startswith('not held: [Errno 2]') and str(absent) in held, held
+    assert 'needs root or a udev rule' in held
+    assert node._tickers is not None                 # nothing polls: the tickers run
 
 
 def test_threshold_changes_at_runtime_and_rejects_invalid(bench, two_camera_node):
@@ -693,7 +732,8 @@ def test_streaming_cameras_without_sets_say_why(bench, checkpoint_for, front, wh
     bench.connect(list(KEYS))
     rgb = frames(3)
     deadline = time.monotonic() + 15.0
-    while time.monotonic() < deadline and node.status()[0] == DiagnosticStatus.OK:
+    # until it says why (under load a camera may first look silent for camera_timeout)
+    while time.monotonic() < deadline and why not in node.status()[1]:
         now = node.get_clock().now().nanoseconds - 100_000_000
         bench.publish('wrist_1', image_msg(rgb['wrist_1'], now))
         if front.get('encoding') == '16UC1':

@@ -42,6 +42,7 @@ from hil_serl_reward.pipeline.model_reload import ModelReload
 from hil_serl_reward.pipeline.stats import Window
 from hil_serl_reward.ros import classification, config, xla_threads
 from hil_serl_reward.ros.camera_input import StartupError, declare_parameters
+from hil_serl_reward.ros.cpu_latency import CPU_LATENCY_DEVICE, CpuLatencyRequest
 from hil_serl_reward.ros.cpu_tickers import CpuTickers
 from hil_serl_reward.ros.cv_bridge_probe import make_converter
 from hil_serl_reward.ros.malloc_tuning import malloc_setting
@@ -63,6 +64,8 @@ class ClassifierNode(LifecycleNode):
         self._worker: Optional[threading.Thread] = None
         self._tickers: Optional[CpuTickers] = None
         self._xla_threads = 'not pinned'
+        self._cpu_latency: Optional[CpuLatencyRequest] = None
+        self._cpu_latency_state = 'no request'
         self.rigs: List[Rig] = []
         self._reloader = ModelReload(self._load_or_fail, self._reloaded)
         self._reload_problem: Optional[str] = None
@@ -168,9 +171,12 @@ class ClassifierNode(LifecycleNode):
         self._worker = threading.Thread(target=self._work, args=(list(self.rigs),),
                                         name='inference', daemon=True)
         self._worker.start()
-        if self._values['keep_cpus_awake'] and self.classifier.device.platform == 'cpu':
+        on_cpu = self.classifier.device.platform == 'cpu'
+        if on_cpu and self._values['cpu_latency_limit_us'] >= 0:
+            self._hold_cpu_latency(self._values['cpu_latency_limit_us'])
+        if self._values['keep_cpus_awake'] and on_cpu and not self._cpus_poll:
             self._tickers = CpuTickers()
-        if self._values['pin_xla_threads'] and self.classifier.device.platform == 'cpu':
+        if self._values['pin_xla_threads'] and on_cpu:
             self._xla_threads = xla_threads.describe(xla_threads.pin_compute_threads())
         needed = self.rigs[0].consecutive.needed
         self.get_logger().info(
@@ -181,7 +187,8 @@ class ClassifierNode(LifecycleNode):
                         for rig in self.rigs for c in rig.cameras)
             + f'; synchroniser: {self.rigs[0].input.subscriber.backend}; image conversion: '
             f'{self.converter.backend}; threshold {self.threshold}'
-            + (f' for {needed} sets in a row' if needed > 1 else ''))
+            + (f' for {needed} sets in a row' if needed > 1 else '')
+            + (f'; CPU latency request {self._cpu_latency_state}' if self._cpu_latency else ''))
         return super().on_activate(state)       # enables the lifecycle publishers
 
     def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
@@ -224,6 +231,30 @@ class ClassifierNode(LifecycleNode):
         if self._tickers is not None:
             self._tickers.close()
             self._tickers = None
+        if self._cpu_latency is not None:
+            self._cpu_latency.close()
+            self._cpu_latency = None
+            self._cpu_latency_state = 'released (not serving)'
+
+    def _hold_cpu_latency(self, limit_us: int) -> None:
+        """cpu_latency_limit_us: where the kernel refuses (no root, no such device), the
+        node serves without it and says why, in the log and in diagnostics."""
+        try:
+            self._cpu_latency = CpuLatencyRequest(limit_us)
+        except OSError as error:
+            self._cpu_latency_state = (
+                f'not held: {error} (needs root or a udev rule giving this user '
+                f'{CPU_LATENCY_DEVICE})')
+            self.get_logger().warning(f'cpu_latency_limit_us {limit_us}: '
+                                      f'{self._cpu_latency_state}; serving without it')
+            return
+        self._cpu_latency_state = self._cpu_latency.describe()
+
+    @property
+    def _cpus_poll(self) -> bool:
+        """A request of 0 is held: idle CPUs poll, and the tickers would only slow the
+        calls (measured: cpu_latency.py)."""
+        return self._cpu_latency is not None and self._cpu_latency.limit_us == 0
 
     # ---- configuration -----------------------------------------------------------------
 
@@ -469,8 +500,11 @@ class ClassifierNode(LifecycleNode):
                for name, mib in (classifier.device_memory_mib() if classifier else {}).items()},
             'gil switch interval (ms)': f'{sys.getswitchinterval() * 1e3:g}',
             'malloc': malloc_setting(),
-            'keep cpus awake': self._tickers.describe() if self._tickers else 'off',
+            'keep cpus awake': (self._tickers.describe() if self._tickers
+                                else 'off: idle CPUs poll (cpu latency 0)' if self._cpus_poll
+                                else 'off'),
             'xla threads': self._xla_threads,
+            'cpu latency': self._cpu_latency_state,
             'checkpoint': self._model_description(),
             'threshold': f'{self.threshold:g}',
             'min consecutive': str(rig.consecutive.needed),

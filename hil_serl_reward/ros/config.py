@@ -187,6 +187,12 @@ NODE_PARAMETERS: List[Parameter] = [
               'own: after an idle frame period the kernel woke them on one CPU (a 15 Hz call '
               '8.4-10.5 ms, pinned 5.1-5.7, back to back 4.3); costs no CPU time; false '
               'leaves their placement to the kernel'),
+    Parameter('cpu_latency_limit_us', -1,
+              "while serving on the CPU, hold the kernel's CPU latency request "
+              '(/dev/cpu_dma_latency) at this many microseconds: 0 = idle CPUs poll instead of '
+              'halting (a 15 Hz call 1.13-1.28x back to back -> 1.07-1.14x; the cores run '
+              'instead of sleeping); needs root or a udev rule; -1 = no request',
+              validate=_in_range(-1, 10**6)),
     Parameter('debug_image_rate', 5.0,
               'most ~/debug_image messages per second (the model inputs, probability and '
               'decision drawn for a person); published only while something subscribes; 0 = '

@@ -17,10 +17,12 @@ process group, and leaves that to the node.
 Later the cause was found to be where the kernel woke XLA's compute threads (both on one
 CPU); pinning them (xla_threads.py, `pin_xla_threads`) took a 15 Hz call to 1.2x back to back,
 and on top of that the tickers added nothing measurable on the Zen 5 VM (docs/performance.md).
-The node runs it by default while it serves on the CPU (never for a GPU). It was measured on
-VMs; on a robot's real-time PC, where thousands of wake-ups per second on each core may be
-noise its control loops do not want, `keep_cpus_awake: false` turns it off (cores kept out
-of the node's affinity mask, such as isolcpus cores, get no ticker either way).
+The node runs it by default while it serves on the CPU (never for a GPU), except while it
+holds the kernel's CPU latency request at 0 (`cpu_latency_limit_us`, cpu_latency.py): CPUs that
+poll need no waking, and calls were slower with both. It was measured on VMs; on a robot's
+real-time PC, where thousands of wake-ups per second on each core may be noise its control
+loops do not want, `keep_cpus_awake: false` turns it off (cores kept out of the node's
+affinity mask, such as isolcpus cores, get no ticker either way).
 """
 import os
 import subprocess

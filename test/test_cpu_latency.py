@@ -1,0 +1,62 @@
+"""cpu_latency_limit_us: the kernel's CPU latency request, held while open and gone with the
+process however it ends. The kernel's own device where this process may open it (root);
+its file format everywhere."""
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from hil_serl_reward.ros.cpu_latency import (
+    CPU_LATENCY_DEVICE, CpuLatencyRequest, limit_in_force)
+
+needs_the_device = pytest.mark.skipif(
+    not os.access(CPU_LATENCY_DEVICE, os.W_OK),
+    reason=f'{CPU_LATENCY_DEVICE} is not writable here (root, or a udev rule, opens it)')
+
+
+def test_the_request_is_the_kernels_binary_microseconds(tmp_path):
+    device = tmp_path / 'cpu_dma_latency'
+    device.write_bytes(b'')
+    with CpuLatencyRequest(37, device=str(device)) as request:
+        assert limit_in_force(str(device)) == 37
+        assert request.describe() == f'37 us held ({device})'
+    assert request.describe() == 'released'
+    request.close()                                  # twice is harmless
+
+
+def test_a_device_that_cannot_be_opened_raises_and_leaves_nothing_open(tmp_path):
+    before = len(os.listdir('/proc/self/fd'))
+    with pytest.raises(OSError, match='absent'):
+        CpuLatencyRequest(0, device=str(tmp_path / 'absent'))
+    assert len(os.listdir('/proc/self/fd')) == before
+
+
+@needs_the_device
+def test_held_while_open_and_the_smallest_request_wins():
+    before = limit_in_force()
+    with CpuLatencyRequest(before - 1 if before > 50 else 50) as loose:
+        with CpuLatencyRequest(0):
+            assert limit_in_force() == 0
+        assert limit_in_force() == min(before, loose.limit_us)
+    assert limit_in_force() == before
+
+
+@needs_the_device
+def test_a_killed_holder_leaves_no_request_behind():
+    """A node killed with SIGKILL cannot close anything: the kernel ends the request."""
+    before = limit_in_force()
+    holder = subprocess.Popen(
+        [sys.executable, '-c', 'import sys, time\n'
+         'from hil_serl_reward.ros.cpu_latency import CpuLatencyRequest\n'
+         'request = CpuLatencyRequest(0)\nprint("held", flush=True)\ntime.sleep(60)\n'],
+        stdout=subprocess.PIPE, text=True, cwd=Path(__file__).resolve().parents[1])
+    try:
+        assert holder.stdout.readline().strip() == 'held'
+        assert limit_in_force() == 0
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait(timeout=10)
+    assert limit_in_force() == before
