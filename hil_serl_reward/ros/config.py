@@ -190,7 +190,7 @@ NODE_PARAMETERS: List[Parameter] = [
     Parameter('cpu_latency_limit_us', -1,
               "while serving on the CPU, hold the kernel's CPU latency request "
               '(/dev/cpu_dma_latency) at this many microseconds: 0 = idle CPUs poll instead of '
-              'halting (a 15 Hz call 1.13-1.28x back to back -> 1.07-1.14x; the cores run '
+              'halting (a 15 Hz call 1.13-1.28x back to back -> 1.07-1.20x; the cores run '
               'instead of sleeping); needs root or a udev rule; -1 = no request',
               validate=_in_range(-1, 10**6)),
     Parameter('debug_image_rate', 5.0,

@@ -10,7 +10,7 @@ cyclictest); a node at a camera's rate is the case it exists for: between frames
 idle, and the first call after a halt runs slow.
 
 Measured on the project's 2-vCPU Zen 5 VM with XLA's threads pinned (docs/performance.md):
-a 15 Hz call 4.97-5.55 ms (1.13-1.28x back to back), with 0 held 4.59-4.86 (1.07-1.14x);
+a 15 Hz call 1.13-1.28x its back-to-back time (median 1.25), with 0 held 1.07-1.20x (1.11);
 the kernel counts a polling CPU as idle, so no CPU time shows up for it, but the cores run
 instead of sleeping (power, and a VM's host CPU). The node's `keep_cpus_awake` tickers made
 calls slower while 0 was held, so the node does not start them then. Opening the file needs
