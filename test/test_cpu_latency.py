@@ -60,3 +60,19 @@ def test_a_killed_holder_leaves_no_request_behind():
         holder.send_signal(signal.SIGKILL)
         holder.wait(timeout=10)
     assert limit_in_force() == before
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not os.path.exists(CPU_LATENCY_DEVICE),
+                    reason='needs root, to become a user who is not')
+def test_a_user_who_is_not_root_is_refused_with_the_kernels_reason():
+    """What a node started by an ordinary user meets (the device is root's, mode 0600, unless
+    a udev rule gives a group access); the node then serves without it and says why."""
+    if os.stat(CPU_LATENCY_DEVICE).st_mode & 0o006:
+        pytest.skip(f'{CPU_LATENCY_DEVICE} is open to everyone on this machine')
+    done = subprocess.run(
+        [sys.executable, '-c', 'import os\n'
+         'from hil_serl_reward.ros.cpu_latency import CpuLatencyRequest\n'
+         'os.setgroups([]); os.setgid(65534); os.setuid(65534)       # nobody\n'
+         'try:\n    CpuLatencyRequest(0)\nexcept OSError as error:\n    print(error)\n'],
+        capture_output=True, text=True, timeout=60, cwd=Path(__file__).resolve().parents[1])
+    assert done.stdout.strip() == f"[Errno 13] Permission denied: '{CPU_LATENCY_DEVICE}'", done

@@ -117,17 +117,20 @@ def github_anchor(heading: str) -> str:
     return re.sub(r'[^\w\- ]', '', heading.strip().lower()).replace(' ', '-')
 
 
-@pytest.mark.parametrize('document', ['README.md', 'docs/architecture.md', 'docs/performance.md'])
+@pytest.mark.parametrize('document', ['README.md', *sorted(
+    f'docs/{path.name}' for path in (ROOT / 'docs').glob('*.md'))])
 def test_links_lead_somewhere(document):
     """A manual is read by following its links: every in-page anchor names a heading and
     every relative link names a file of this repository."""
     path = ROOT / document
     text = path.read_text()
-    anchors = {github_anchor(h) for h in re.findall(r'^#+ (.+)$', text, re.M)}
     for target in re.findall(r'\]\(([^)\s]+)\)', text):
         if target.startswith(('http://', 'https://')):
             continue
-        if target.startswith('#'):
-            assert target[1:] in anchors, f'{document}: no heading for {target}'
-        else:
-            assert (path.parent / target.split('#')[0]).exists(), f'{document}: {target}'
+        file, _, anchor = target.partition('#')
+        linked = path.parent / file if file else path
+        assert linked.exists(), f'{document}: {target}'
+        if anchor and linked.suffix == '.md':
+            headings = re.findall(r'^#+ (.+)$', linked.read_text(), re.M)
+            assert anchor in {github_anchor(h) for h in headings}, \
+                f'{document}: no heading for {target}'
