@@ -25,8 +25,9 @@ with the worker's rounds in between (the torch contenders' `batch1`, the node's
 `batch1_with_torch_rounds`: compare node and torch there). The node is also timed at
 camera rates, one call per period as the node makes them (`batch1_paced_30hz`, `_15hz`,
 `_10hz`; `paced_median_over_back_to_back`; on a CPU also with the node's `keep_cpus_awake`
-tickers running, `..._cpus_awake`, and, where this process may, with the kernel's CPU latency
-request held at 0 as the node's `cpu_latency_limit_us: 0` holds it, `..._cpu_latency_0`):
+tickers running, `..._cpus_awake`, and, where this process may, on any device with the
+kernel's CPU latency request held at 0 as the node's `cpu_latency_limit_us: 0` holds it,
+`..._cpu_latency_0`):
 on the CI VM a vCPU left idle between calls made each call much slower; `between_frames`
 says what a camera period does to the CPU apart from the model (its clock, its caches).
 Every loop reports how busy the benchmark's processes (`self_busy_cores`) and the rest of
@@ -483,13 +484,13 @@ def main() -> None:
         report[name]['batch1'] = summary
     modes: Dict[str, Callable[[], contextlib.AbstractContextManager]] = {
         '': contextlib.nullcontext}
-    if device.platform == 'cpu':    # the node's keep_cpus_awake and cpu_latency_limit_us 0
+    if device.platform == 'cpu':    # the node's keep_cpus_awake
         modes['_cpus_awake'] = CpuTickers
-        try:
-            CpuLatencyRequest(0).close()
-            modes['_cpu_latency_0'] = lambda: CpuLatencyRequest(0)
-        except OSError as error:
-            report['node']['cpu_latency_0'] = f'not held: {error}'
+    try:                            # the node's cpu_latency_limit_us: 0, on any device
+        CpuLatencyRequest(0).close()
+        modes['_cpu_latency_0'] = lambda: CpuLatencyRequest(0)
+    except OSError as error:
+        report['node']['cpu_latency_0'] = f'not held: {error}'
     for rate_hz in PACED_RATES_HZ:
         for suffix, mode in modes.items():
             with mode():

@@ -172,7 +172,7 @@ class ClassifierNode(LifecycleNode):
                                         name='inference', daemon=True)
         self._worker.start()
         on_cpu = self.classifier.device.platform == 'cpu'
-        if on_cpu and self._values['cpu_latency_limit_us'] >= 0:
+        if self._values['cpu_latency_limit_us'] >= 0:     # a GPU's calls start on a CPU too
             self._hold_cpu_latency(self._values['cpu_latency_limit_us'])
         if self._values['keep_cpus_awake'] and on_cpu and not self._cpus_poll:
             self._tickers = CpuTickers()

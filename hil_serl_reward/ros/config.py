@@ -188,7 +188,7 @@ NODE_PARAMETERS: List[Parameter] = [
               '8.4-10.5 ms, pinned 5.1-5.7, back to back 4.3); costs no CPU time; false '
               'leaves their placement to the kernel'),
     Parameter('cpu_latency_limit_us', -1,
-              "while serving on the CPU, hold the kernel's CPU latency request "
+              "while serving, hold the kernel's CPU latency request "
               '(/dev/cpu_dma_latency) at this many microseconds: 0 = idle CPUs poll instead of '
               'halting (a 15 Hz call 1.13-1.28x back to back -> 1.07-1.20x; the cores run '
               'instead of sleeping); needs root or a udev rule; -1 = no request',

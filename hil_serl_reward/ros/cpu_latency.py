@@ -1,4 +1,4 @@
-"""The kernel's CPU latency request, held while the node serves on the CPU (the node's
+"""The kernel's CPU latency request, held while the node serves (the node's
 `cpu_latency_limit_us`).
 
 Linux's PM QoS interface (`/dev/cpu_dma_latency`): a process writes the longest wake-up
@@ -7,7 +7,8 @@ governor puts no CPU in an idle state slower to leave than that; the request end
 file closes, however the process ends (a SIGKILL included). 0 means idle CPUs poll instead
 of halting. Real-time PCs are usually tuned this way (tuned's latency-performance profile,
 cyclictest); a node at a camera's rate is the case it exists for: between frames the CPUs
-idle, and the first call after a halt runs slow.
+idle, and the first call after a halt runs slow. A GPU's calls are started from a CPU too, so
+the node holds it whatever the device (measured on the CPU only, so far).
 
 Measured on the project's 2-vCPU Zen 5 VM with XLA's threads pinned (docs/performance.md):
 a 15 Hz call 1.13-1.28x its back-to-back time (median 1.25), with 0 held 1.07-1.20x (1.11);
