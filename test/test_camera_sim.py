@@ -1,5 +1,6 @@
 """camera_sim over DDS: configured stamps and jitter, labels, folder and rosbag2 sources;
 a recorded bag replayed through the reward node."""
+import subprocess
 import threading
 import time
 
@@ -58,16 +59,21 @@ def test_scene_stamps_jitter_and_labels(bench):
         assert max(spreads) <= 0.01 + 1e-9          # each stamp up to jitter before the tick
         assert max(spreads) > 0.001                 # and the jitter is really there
         # The rate: some 20 consecutive periods with a median at 20 Hz. A shared CI VM can
-        # stall a process for 0.3-0.5 s, so one fixed window is not enough.
+        # stall a process for 0.3-0.5 s, so one fixed window is not enough; and twice, early in
+        # a clean clone's whole suite, this process's timers ran at 5-7 Hz for more than 20 s
+        # (the simulator published 114 frames in 21 s), so it waits up to a minute.
         try:
-            bench.wait(lambda: rate_held(got['front'][5:], 0.05), 20,
+            bench.wait(lambda: rate_held(got['front'][5:], 0.05), 60,
                        'a 20-frame window at 20 Hz')
-        except AssertionError as exc:       # once in a clean-clone Kilted run: say what came
+        except AssertionError as exc:       # say what came, and what else kept the CPUs busy
             periods = np.diff([stamp_to_ns(m.header.stamp) for m in got['front']]) / 1e9
+            busiest = subprocess.run(['ps', '-eo', 'pcpu,pid,args', '--sort=-pcpu'],
+                                     capture_output=True, text=True).stdout.splitlines()[:5]
             raise AssertionError(
                 f"{exc}: {len(got['front'])} frames, periods (s) min / median / max "
                 f'{periods.min():.4f} / {np.median(periods):.4f} / {periods.max():.4f}, '
-                f'sim published {sim.frames_published}') from None
+                f'sim published {sim.frames_published}; load average '
+                f"{open('/proc/loadavg').read().strip()}; busiest: {busiest}") from None
         first = got['front'][0]
         assert (first.encoding, first.width, first.height) == ('bgr8', 160, 120)
         assert numpy_to_rgb(first).shape == (120, 160, 3)
