@@ -213,8 +213,8 @@ def between_frames(calls: int = 40) -> Dict[str, Dict[str, float]]:
     """What one camera period (15 Hz) does to a CPU, without the model: the median time of
     a loop that touches no memory (the clock) and of reading 512 KB and 4 MB (the caches),
     back to back, after sleeping a period, and after a period kept busy on that CPU.
-    Slower after a busy period too means other tenants of the host (a VM's neighbours)
-    took the caches meanwhile: no keeping the CPU awake brings that back. Runs on one CPU."""
+    Slower after a busy period too means other work took the caches meanwhile (on a VM, the
+    host's other tenants): no keeping the CPU awake brings that back. Runs on one CPU."""
     buffers = {kb: np.random.default_rng(kb).random(kb * 1024 // 8)
                for kb in BETWEEN_FRAMES_READS_KB}
 
