@@ -222,6 +222,7 @@ def test_the_readmes_client_snippet_runs_as_written(bench, checkpoint_for):
         streaming.join()
     assert result.returncode == 0, result.stderr
     first, latest = result.stdout.splitlines()
-    stamp, probability = first.split()[:2]                      # no ClassificationTimeout
+    assert not first.startswith('no classification'), first     # no ClassificationTimeout
+    stamp, probability = first.split()[:2]
     assert int(stamp) > 0 and 0.0 <= float(probability) <= 1.0, first
     assert latest.startswith('ClassificationResult(stamp_ns=')
