@@ -408,11 +408,14 @@ def test_a_reload_at_15_fps_leaves_no_gap(bench, checkpoint_for):
         for i in range(75):                                 # 5 s
             send_set(bench, rgb, (i + 1) * period_ns)
             if i == 15:
+                # the load starts after this and takes >= 1.5 s: the window below counts from
+                # the request, not from its answer (under load the answer took long enough for
+                # a window counted from it to reach past the load)
+                requested = time.monotonic()
                 # answered before the load (>= 1.8 s) could end: it runs beside the executor
                 assert bench.set_parameter('checkpoint_path', str(other), timeout=1.4,
                                            node_name=f'{bench.namespace}/hil_serl_reward'
                                            ).successful
-                requested = time.monotonic()
             time.sleep(max(0.0, start + (i + 1) / 15 - time.monotonic()))
         bench.wait(lambda: received and received[-1][1] == pytest.approx(new, abs=1e-6), 10,
                    'a result of the new model')
