@@ -24,7 +24,9 @@ hit the contenders alike: first node and node_direct_convolutions alone (`batch1
 with the worker's rounds in between (the torch contenders' `batch1`, the node's
 `batch1_with_torch_rounds`: compare node and torch there). The node is also timed at
 camera rates, one call per period as the node makes them (`batch1_paced_30hz`, `_15hz`,
-`_10hz`; `paced_median_over_back_to_back`; on a CPU also with the node's `keep_cpus_awake`
+`_10hz`), in rounds with back-to-back calls (`paced_median_over_back_to_back`: the median over
+the rounds of each round's paced over back-to-back median, the rounds' own in
+`paced_over_back_to_back_by_round`); on a CPU also with the node's `keep_cpus_awake`
 tickers running, `..._cpus_awake`, and, where this process may, on any device with the
 kernel's CPU latency request held at 0 as the node's `cpu_latency_limit_us: 0` holds it,
 `..._cpu_latency_0`):
@@ -41,6 +43,7 @@ the CPU (`max_abs_logit_diff_vs_cpu`).
     python bench/model_bench.py [--seconds 5] [--no-torch]
 """
 import argparse
+import collections
 import contextlib
 import json
 import os
@@ -195,14 +198,50 @@ def interleaved_batch1(contenders: Dict[str, Predict], seconds: float,
     return {name: latency_summary(t, load) for name, t in times.items()}
 
 
-def paced_batch1(predict: Predict, rate_hz: float, seconds: float) -> Dict[str, float]:
-    """One call per camera period (at least 50 calls); the machine idles in between."""
+PACED_ROUNDS = 5
+Mode = Callable[[], contextlib.AbstractContextManager]
+
+
+def paced_rounds(predict: Predict, modes: Dict[str, Mode], seconds: float,
+                 rounds: int = PACED_ROUNDS) -> Dict[str, Dict]:
+    """The node's calls at camera rates (one per period, the machine idle in between; at
+    least 50 per rate and mode), in rounds: in each, for each rate and mode, 20 back-to-back
+    calls, then that mode's calls at that rate, whose median is divided by those 20's. On
+    the Zen 5 VM back-to-back calls went from 4.2-4.5 to 6.6-7.6 ms and back for minutes at
+    a time: a ratio of calls timed a minute apart said more of that than of the pacing. The
+    ratio reported is the median over the rounds; the rounds' own are kept."""
     one = images(1)
     call_times(lambda: predict(one), 5)
+    calls = {rate: -(-max(50, int(seconds * rate)) // rounds) for rate in PACED_RATES_HZ}
+    back_to_back: List[float] = []
+    paced: Dict[Tuple[str, float], List[float]] = collections.defaultdict(list)
+    ratios: Dict[Tuple[str, float], List[float]] = collections.defaultdict(list)
     meter = LoadMeter()
     meter.start()
-    times = call_times(lambda: predict(one), max(50, int(seconds * rate_hz)), rate_hz)
-    return latency_summary(times, meter.read())
+    for _ in range(rounds):
+        for rate in PACED_RATES_HZ:
+            for suffix, mode in modes.items():
+                just_before = call_times(lambda: predict(one), 20)
+                back_to_back += just_before
+                with mode():
+                    time.sleep(0.1)             # a helper process starting settles first
+                    times = call_times(lambda: predict(one), calls[rate], rate)
+                paced[suffix, rate] += times
+                ratios[suffix, rate].append(float(np.median(times) / np.median(just_before)))
+    load = meter.read()
+    report: Dict[str, Dict] = {
+        'batch1_back_to_back_in_paced_rounds': latency_summary(back_to_back, load)}
+    for suffix in modes:
+        for rate in PACED_RATES_HZ:
+            report[f'batch1_paced_{rate:g}hz{suffix}'] = latency_summary(paced[suffix, rate],
+                                                                        load)
+        report[f'paced_median_over_back_to_back{suffix}'] = {
+            f'{rate:g}hz': round(float(np.median(ratios[suffix, rate])), 2)
+            for rate in PACED_RATES_HZ}
+        report[f'paced_over_back_to_back_by_round{suffix}'] = {
+            f'{rate:g}hz': [round(ratio, 2) for ratio in ratios[suffix, rate]]
+            for rate in PACED_RATES_HZ}
+    return report
 
 
 BETWEEN_FRAMES_GAP_S = 1.0 / 15.0
@@ -482,8 +521,7 @@ def main() -> None:
             node_contender(args.device, form='direct'))
     for name, summary in interleaved_batch1(contenders, args.seconds).items():
         report[name]['batch1'] = summary
-    modes: Dict[str, Callable[[], contextlib.AbstractContextManager]] = {
-        '': contextlib.nullcontext}
+    modes: Dict[str, Mode] = {'': contextlib.nullcontext}
     if device.platform == 'cpu':    # the node's keep_cpus_awake
         modes['_cpus_awake'] = CpuTickers
     try:                            # the node's cpu_latency_limit_us: 0, on any device
@@ -491,16 +529,7 @@ def main() -> None:
         modes['_cpu_latency_0'] = lambda: CpuLatencyRequest(0)
     except OSError as error:
         report['node']['cpu_latency_0'] = f'not held: {error}'
-    for rate_hz in PACED_RATES_HZ:
-        for suffix, mode in modes.items():
-            with mode():
-                report['node'][f'batch1_paced_{rate_hz:g}hz{suffix}'] = paced_batch1(
-                    node, rate_hz, args.seconds)
-    for suffix in modes:
-        report['node'][f'paced_median_over_back_to_back{suffix}'] = {
-            f'{rate_hz:g}hz': round(
-                report['node'][f'batch1_paced_{rate_hz:g}hz{suffix}']['median_ms']
-                / report['node']['batch1']['median_ms'], 2) for rate_hz in PACED_RATES_HZ}
+    report['node'].update(paced_rounds(node, modes, args.seconds))
     report['between_frames'] = between_frames(calls=max(10, int(8 * args.seconds)))
     worker = None if args.no_torch else TorchWorker(
         'cpu' if device.platform == 'cpu' else 'cuda')

@@ -55,11 +55,19 @@ def test_model_bench_variants_agree_and_report():
     # without and with keep_cpus_awake's tickers, and cpu_latency_limit_us 0 where permitted
     latency_held = os.access(CPU_LATENCY_DEVICE, os.W_OK)
     assert ('cpu_latency_0' in node) != latency_held, node.get('cpu_latency_0')
-    for suffix in ('', '_cpus_awake') + (('_cpu_latency_0',) if latency_held else ()):
-        assert set(node[f'paced_median_over_back_to_back{suffix}']) == {'30hz', '15hz', '10hz'}
+    modes = ('', '_cpus_awake') + (('_cpu_latency_0',) if latency_held else ())
+    # 5 rounds of 20 back-to-back calls before each rate's and mode's paced calls
+    assert node['batch1_back_to_back_in_paced_rounds']['calls'] == 5 * 3 * len(modes) * 20
+    for suffix in modes:
+        ratios = node[f'paced_median_over_back_to_back{suffix}']
+        by_round = node[f'paced_over_back_to_back_by_round{suffix}']
+        assert set(ratios) == set(by_round) == {'30hz', '15hz', '10hz'}
         for rate in ('30', '15', '10'):
             paced = node[f'batch1_paced_{rate}hz{suffix}']
             assert paced['calls'] >= 50 and 0 < paced['min_ms'] <= paced['median_ms']
+            rounds = by_round[f'{rate}hz']      # each round's own ratio; their median reported
+            assert len(rounds) == 5 and min(rounds) > 0
+            assert abs(sorted(rounds)[2] - ratios[f'{rate}hz']) <= 0.01, (rounds, ratios)
     between = report['between_frames']                 # the clock and the caches, no model
     assert set(between) == {'clock_loop', 'read_512kb', 'read_4096kb'}
     for times in between.values():
