@@ -3,7 +3,8 @@
 Prints one JSON document: the machine's float32 matmul GFLOP/s (measured in this run), the
 FLOP count from XLA's cost analysis, and per contender the first-call time, batch-1 latency
 (min / median / p95) and batch-8 (and for JAX batch-32) throughput, inputs as numpy uint8
-(what the node holds). Contenders:
+(what the node holds); batch 8 in rounds interleaved with the torch contenders'
+(`batch8_pairs_per_s_by_round`; their median, and `batch8_node_over_torch_compile`). Contenders:
   node            RewardClassifier with the node's XLA setting (xla_flags.py): what the
                   node runs. This process is started the way the node starts (its XLA
                   flags and its malloc setting, malloc_tuning.py), and on a CPU XLA's
@@ -291,6 +292,28 @@ def between_frames(calls: int = 40) -> Dict[str, Dict[str, float]]:
         os.sched_setaffinity(0, allowed)
 
 
+BATCH8_ROUNDS = 5
+
+
+def interleaved_batch8(contenders: Dict[str, Predict], seconds: float,
+                       worker: Optional[TorchWorker] = None, rounds: int = BATCH8_ROUNDS
+                       ) -> Dict[str, List[float]]:
+    """Batch-8 sets/s per contender in rounds (here, then the worker's), each `seconds` /
+    `rounds` long: the node and torch.compile compared within seconds of each other, not a
+    minute apart (the Zen 5 VM's slow mode comes and goes; `batch8_node_over_torch_compile`
+    is the median of the rounds' ratios)."""
+    remote = worker.names if worker else []
+    by_round: Dict[str, List[float]] = {name: [] for name in (*contenders, *remote)}
+    for _ in range(rounds):
+        for name, predict in contenders.items():
+            by_round[name].append(throughput(predict, 8, seconds / rounds))
+        if remote:
+            for name, pairs_per_s in worker.ask('throughput', batch=8,
+                                                seconds=seconds / rounds).items():
+                by_round[name].append(pairs_per_s)
+    return by_round
+
+
 def throughput(predict: Predict, batch: int, seconds: float) -> float:
     x = images(batch)
     predict(x)
@@ -542,15 +565,18 @@ def main() -> None:
     reference = node(images(8)).ravel()
     if device.platform != 'cpu':
         report['node'].update(logits_against_cpu(reference))
+    for name, by_round in interleaved_batch8(contenders, args.seconds, worker).items():
+        report[name]['batch8_pairs_per_s'] = float(np.median(by_round))
+        report[name]['batch8_pairs_per_s_by_round'] = by_round
+    if 'torch_compile' in report:
+        report['batch8_node_over_torch_compile'] = round(float(np.median(
+            np.divide(report['node']['batch8_pairs_per_s_by_round'],
+                      report['torch_compile']['batch8_pairs_per_s_by_round']))), 2)
     for name, predict in contenders.items():
-        for batch in (8, 32):
-            report[name][f'batch{batch}_pairs_per_s'] = throughput(predict, batch, args.seconds)
+        report[name]['batch32_pairs_per_s'] = throughput(predict, 32, args.seconds)
         report[name]['max_abs_logit_diff_vs_node'] = float(
             np.max(np.abs(predict(images(8)).ravel() - reference)))
     if worker and worker.names:
-        for name, pairs_per_s in worker.ask('throughput', batch=8,
-                                            seconds=args.seconds).items():
-            report[name]['batch8_pairs_per_s'] = pairs_per_s
         for name, logits in worker.ask('logits').items():
             report[name]['max_abs_logit_diff_vs_node'] = float(
                 np.max(np.abs(np.asarray(logits) - reference)))

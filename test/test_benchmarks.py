@@ -13,6 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from hil_serl_reward.model.xla_flags import (
@@ -77,6 +78,10 @@ def test_model_bench_variants_agree_and_report():
         assert result['batch1']['calls'] >= 50
         assert 0 < result['batch1']['min_ms'] <= result['batch1']['median_ms']
         assert result['batch8_pairs_per_s'] > 0 and result['batch32_pairs_per_s'] > 0
+    for result in (node, direct):       # batch 8 in rounds (with torch's where it runs)
+        by_round = result['batch8_pairs_per_s_by_round']
+        assert len(by_round) == 5 and min(by_round) > 0
+        assert result['batch8_pairs_per_s'] == sorted(by_round)[2]
     jax_contenders = {'node', 'node_direct_convolutions', 'xla_defaults', 'node_hil_serl_form'}
     if 'error' in report['torch']:      # torch is a bench-only extra (requirements/bench.txt)
         assert 'not installed' in report['torch']['error']
@@ -89,6 +94,10 @@ def test_model_bench_variants_agree_and_report():
     for name in ('torch_eager', 'torch_compile'):
         assert report[name]['batch1']['calls'] >= 50
         assert report[name]['max_abs_logit_diff_vs_node'] < 1e-4
+        assert len(report[name]['batch8_pairs_per_s_by_round']) == 5
+    ratios = np.divide(node['batch8_pairs_per_s_by_round'],
+                       report['torch_compile']['batch8_pairs_per_s_by_round'])
+    assert report['batch8_node_over_torch_compile'] == round(float(np.median(ratios)), 2)
 
 
 def test_end_to_end_bench_reports_stages_and_the_transport_floor():
