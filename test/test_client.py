@@ -3,6 +3,7 @@ in for the reward node, so each rule (first at or after, exact, timeout, history
 restarts) can be driven stamp by stamp. test_gym_wrapper.py runs it against the real node."""
 import subprocess
 import sys
+from typing import List
 
 import pytest
 import rclpy
@@ -198,7 +199,10 @@ def readme_block(marker):
 
 def test_the_readmes_client_snippet_runs_as_written(bench, checkpoint_for):
     """In an actor process of its own (the snippet's own context, remapped into this bench's
-    namespace), against the node serving a camera streaming at 15 fps."""
+    namespace), against the node serving a camera streaming at 15 fps. The snippet waits 1 s
+    for a set: a run that timed out while this process's own stream stalled (seen in
+    clean-clone runs of the whole suite: its stamps 165 ms jittery, the machine starved) is
+    run again, twice at most; one that timed out while the stream kept its rate fails."""
     import threading
     import time
     from test_classifier_node import KEYS, frames, send_set
@@ -206,23 +210,33 @@ def test_the_readmes_client_snippet_runs_as_written(bench, checkpoint_for):
                      camera_timeout=60.0)
     bench.connect(list(KEYS))
     stop = threading.Event()
+    sent: List[float] = []
 
     def stream():
         rgb = frames(0)
         while not stop.wait(1 / 15):
             send_set(bench, rgb, bench.probe.get_clock().now().nanoseconds)
+            sent.append(time.monotonic())
     streaming = threading.Thread(target=stream, daemon=True)
     streaming.start()
+    attempts = []
     try:
-        result = subprocess.run(
-            [sys.executable, '-c', readme_block('ClassificationClient()'), '--ros-args',
-             '-r', f'__ns:={bench.namespace}'], capture_output=True, text=True, timeout=60)
+        for _ in range(3):
+            started = time.monotonic()
+            result = subprocess.run(
+                [sys.executable, '-c', readme_block('ClassificationClient()'), '--ros-args',
+                 '-r', f'__ns:={bench.namespace}'], capture_output=True, text=True, timeout=60)
+            assert result.returncode == 0, result.stderr
+            first, latest = result.stdout.splitlines()
+            during = [started] + [t for t in sent if t >= started] + [time.monotonic()]
+            longest_gap = max(later - earlier for earlier, later in zip(during, during[1:]))
+            attempts.append(f'{first} (longest gap in the stream {longest_gap:.2f} s)')
+            if not first.startswith('no classification') or longest_gap < 0.3:
+                break
     finally:
         stop.set()
         streaming.join()
-    assert result.returncode == 0, result.stderr
-    first, latest = result.stdout.splitlines()
-    assert not first.startswith('no classification'), first     # no ClassificationTimeout
+    assert not first.startswith('no classification'), attempts   # no ClassificationTimeout
     stamp, probability = first.split()[:2]
     assert int(stamp) > 0 and 0.0 <= float(probability) <= 1.0, first
     assert latest.startswith('ClassificationResult(stamp_ns=')
