@@ -208,7 +208,7 @@ def paced_rounds(predict: Predict, modes: Dict[str, Mode], seconds: float,
     """The node's calls at camera rates (one per period, the machine idle in between; at
     least 50 per rate and mode), in rounds: in each, for each rate and mode, 20 back-to-back
     calls, then that mode's calls at that rate, whose median is divided by those 20's. On
-    the Zen 5 VM back-to-back calls went from 4.2-4.5 to 6.6-7.6 ms and back for minutes at
+    the Zen 5 VM back-to-back calls went from 4.0-4.5 to 6.1-7.6 ms and back for minutes at
     a time: a ratio of calls timed a minute apart said more of that than of the pacing. The
     ratio reported is the median over the rounds; the rounds' own are kept."""
     one = images(1)
