@@ -37,6 +37,9 @@ Every loop reports how busy the benchmark's processes (`self_busy_cores`) and th
 the machine (`others_busy_cores`) were. make bench runs this at high priority in its own
 scheduler group (scripts/high_priority.sh). torch comes from requirements/bench.txt
 (make bench installs it); without it the torch contenders are skipped.
+`stages`: a node serving two stages of a task (`stages`, model/stages.py), their
+classifiers on one backbone, answered by one call (`two_stages_one_call`), against the two
+classifiers called in turn and one classifier alone, in interleaved rounds.
 On a GPU (the node's `auto` device) the torch contenders run on CUDA, the matmul peak also
 at n=8192 (the floor takes the best), and the node's logits are compared with float32 on
 the CPU (`max_abs_logit_diff_vs_cpu`).
@@ -314,6 +317,36 @@ def interleaved_batch8(contenders: Dict[str, Predict], seconds: float,
     return by_round
 
 
+def stages_rounds(device: str, seconds: float) -> Dict[str, object]:
+    """Batch 1 of two stages sharing a backbone (other heads): in one call, in turn, and
+    one classifier alone, in interleaved rounds (interleaved_batch1)."""
+    import jax
+    from hil_serl_reward.model.inference import RewardClassifier
+    from hil_serl_reward.model.reward_classifier import ClassifierSpec
+    from hil_serl_reward.model.stages import StageClassifiers, split_backbones, with_backbones
+    spec = ClassifierSpec(KEYS)
+    first = random_params()
+    second, _ = split_backbones(jax.tree_util.tree_map(lambda leaf: leaf[::-1].copy(), first),
+                                spec)
+    second = with_backbones(second, split_backbones(first, spec)[1], spec)
+    alone = {name: RewardClassifier(spec, params, device=device)
+             for name, params in (('first', first), ('second', second))}
+    stages = StageClassifiers({name: RewardClassifier(spec, params, device=device,
+                                                      warm_up=False)
+                               for name, params in (('first', first), ('second', second))})
+    contenders = {'one_classifier': alone['first'].predict,
+                  'two_classifiers_in_turn': lambda batch: [c.predict(batch)
+                                                            for c in alone.values()],
+                  'two_stages_one_call': stages.predict}
+    summaries = interleaved_batch1(contenders, seconds)
+    one = summaries['one_classifier']['median_ms']
+    return {'backbone_passes': stages.backbone_passes, **summaries,
+            'two_stages_over_one_classifier': round(
+                summaries['two_stages_one_call']['median_ms'] / one, 2),
+            'two_in_turn_over_one_classifier': round(
+                summaries['two_classifiers_in_turn']['median_ms'] / one, 2)}
+
+
 def throughput(predict: Predict, batch: int, seconds: float) -> float:
     x = images(batch)
     predict(x)
@@ -554,6 +587,7 @@ def main() -> None:
         report['node']['cpu_latency_0'] = f'not held: {error}'
     report['node'].update(paced_rounds(node, modes, args.seconds))
     report['between_frames'] = between_frames(calls=max(10, int(8 * args.seconds)))
+    report['stages'] = stages_rounds(args.device, args.seconds)
     worker = None if args.no_torch else TorchWorker(
         'cpu' if device.platform == 'cpu' else 'cuda')
     if worker:

@@ -46,7 +46,9 @@ ARGUMENTS = [
     ('namespace', '', 'namespace of the reward node and the camera drivers'),
     ('stages', '', 'several reward nodes, one per name (e.g. "stage_1,stage_2": hil-serl\'s '
      'multi-stage tasks), each in <namespace>/<name> with its own section of the params file '
-     '(/**/<name>/hil_serl_reward: its checkpoint, threshold...); the cameras once, shared'),
+     '(/**/<name>/hil_serl_reward: its checkpoint, threshold, cameras, crops); the cameras '
+     'once, shared. Stages on the same cameras and crops: one node, its `stages` parameter '
+     '(one backbone pass per set)'),
     ('log_level', 'info', 'debug, info, warn, error or fatal'),
     ('start_cameras', 'false', "start the cameras' drivers (cameras.<key>.driver blocks)"),
     ('camera_driver', '', f'overrides every driver.kind: one of {", ".join(drivers.KINDS)} '

@@ -74,6 +74,12 @@ def test_model_bench_variants_agree_and_report():
     for times in between.values():
         assert set(times) == {'back_to_back_us', 'after_sleeping_a_period_us',
                               'after_a_busy_period_us'} and min(times.values()) > 0
+    stages = report['stages']        # two stages on one backbone: one call, in turn, one alone
+    assert stages['backbone_passes'] == 1
+    for name in ('one_classifier', 'two_classifiers_in_turn', 'two_stages_one_call'):
+        assert stages[name]['calls'] >= 50 and stages[name]['median_ms'] > 0
+    assert stages['two_stages_over_one_classifier'] == round(
+        stages['two_stages_one_call']['median_ms'] / stages['one_classifier']['median_ms'], 2)
     for result in (node, direct, defaults):
         assert result['batch1']['calls'] >= 50
         assert 0 < result['batch1']['min_ms'] <= result['batch1']['median_ms']

@@ -283,11 +283,11 @@ class RewardClassifier:
     @classmethod
     def from_checkpoint(cls, path: os.PathLike, image_keys: Optional[Sequence[str]] = None,
                         device: str = 'auto', backbone: Optional[str] = None,
-                        form: Optional[str] = None, batch_sizes: Sequence[int] = (1,)
-                        ) -> 'RewardClassifier':
+                        form: Optional[str] = None, batch_sizes: Sequence[int] = (1,),
+                        warm_up: bool = True) -> 'RewardClassifier':
         loaded = load_checkpoint(path, image_keys=image_keys, backbone=backbone)
         return cls(loaded.spec, loaded.params, device=device, checkpoint=loaded, form=form,
-                   batch_sizes=batch_sizes)
+                   batch_sizes=batch_sizes, warm_up=warm_up)
 
     def device_memory_mib(self) -> Dict[str, float]:
         """What this process holds on the device, where it tells (a GPU; a CPU does not)."""

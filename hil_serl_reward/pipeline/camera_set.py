@@ -5,7 +5,7 @@ the node classifies.
 """
 import dataclasses
 import time
-from typing import TYPE_CHECKING, Any, Dict, List, Sequence, Tuple, Union
+from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -13,8 +13,9 @@ from hil_serl_reward.pipeline.decision import above_threshold, winning_target
 from hil_serl_reward.pipeline.image_conversion import ImageConverter, ImageError, describe
 from hil_serl_reward.pipeline.preprocessing import Crop, CropError, preprocess
 
-if TYPE_CHECKING:   # a type only: the launch files import Camera under a Python without JAX
+if TYPE_CHECKING:   # types only: the launch files import Camera under a Python without JAX
     from hil_serl_reward.model.inference import RewardClassifier
+    from hil_serl_reward.model.stages import StageClassifiers
 
 
 @dataclasses.dataclass(frozen=True)
@@ -95,6 +96,19 @@ def classify_sets(image_sets: Sequence[Dict[str, np.ndarray]], classifier: 'Rewa
     return [_decide(logits, probabilities, threshold, stamp, targets)
             for logits, probabilities, stamp in
             zip(prediction.logits, prediction.probabilities, stamps)], inference_s
+
+
+def classify_stages(images: Dict[str, np.ndarray], stages: 'StageClassifiers',
+                    thresholds: Mapping[str, float], stamp: int
+                    ) -> Tuple[Dict[str, Union[RewardResult, NonFiniteOutput]], float]:
+    """One inference for one set and every stage: each stage's result (binary, success above
+    its own threshold) and the seconds the inference took."""
+    start = time.perf_counter()
+    predictions = stages.predict(images)
+    inference_s = time.perf_counter() - start
+    return {name: _decide(prediction.logits[0], prediction.probabilities[0],
+                          thresholds[name], stamp, ())
+            for name, prediction in predictions.items()}, inference_s
 
 
 def _decide(logits: np.ndarray, probabilities: np.ndarray, threshold: float, stamp_ns: int,

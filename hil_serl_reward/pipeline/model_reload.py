@@ -12,13 +12,14 @@ import time
 from typing import Any, Callable, Generic, Optional, TypeVar
 
 Model = TypeVar('Model')
-# done(path, token, model or None, the exception that ended the load or None), on the
-# loading thread; `token` is start's, e.g. to tell a load started before a cleanup.
+# load(path, token) and done(path, token, model or None, the exception that ended the load or
+# None), on the loading thread; `token` is start's, e.g. to tell a load started before a
+# cleanup, or which stage of several loads.
 Done = Callable[[str, Any, Optional[Model], Optional[Exception]], None]
 
 
 class ModelReload(Generic[Model]):
-    def __init__(self, load: Callable[[str], Model], done: Done) -> None:
+    def __init__(self, load: Callable[[str, Any], Model], done: Done) -> None:
         self._load = load
         self._done = done
         self._lock = threading.Lock()
@@ -41,7 +42,7 @@ class ModelReload(Generic[Model]):
 
     def _run(self, path: str, token: Any) -> None:
         try:
-            model, error = self._load(path), None
+            model, error = self._load(path, token), None
         except Exception as exc:  # a reload must never end the node (MemoryError and
             model, error = None, exc              # RecursionError included): it is reported
         try:

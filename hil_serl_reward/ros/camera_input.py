@@ -37,7 +37,8 @@ class StartupError(RuntimeError):
 
 
 def declare_parameters(node: Node, parameters: Sequence[config.Parameter]) -> Dict[str, Any]:
-    """Declare `parameters` plus cameras.<key>.* for every image key; validate them all."""
+    """Declare `parameters` plus cameras.<key>.* for every image key and <stage>.* for every
+    stage; validate them all."""
     def declare(name: str, default: Any, p: config.Parameter) -> Any:
         descriptor = ParameterDescriptor(description=p.description, read_only=p.read_only)
         if isinstance(p.validate, config.Range):
@@ -56,13 +57,19 @@ def declare_parameters(node: Node, parameters: Sequence[config.Parameter]) -> Di
     try:
         for p in parameters:
             values[p.name] = declare(p.name, p.default, p)
-        problem = config.check({'image_keys': values['image_keys']})
+        problem = config.check({name: values[name] for name in ('image_keys', 'stages')
+                                if name in values})
         if problem:
             raise StartupError(f'invalid parameters: {problem[0]}')
         for key in values['image_keys']:
             defaults = config.camera_defaults(key)
             for p in config.CAMERA_PARAMETERS:
                 name = config.camera_parameter_name(key, p.name)
+                values[name] = declare(name, defaults[p.name], p)
+        for stage in values.get('stages', ()):      # a stage's threshold: the node's unless set
+            defaults = {'checkpoint_path': '', 'threshold': values['threshold']}
+            for p in config.STAGE_PARAMETERS:
+                name = config.stage_parameter_name(stage, p.name)
                 values[name] = declare(name, defaults[p.name], p)
     except rclpy.exceptions.InvalidParameterTypeException as exc:
         raise StartupError(f'parameter of the wrong type: {exc}') from exc

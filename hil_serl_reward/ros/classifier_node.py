@@ -12,6 +12,8 @@ a worker thread converts, crops, resizes and classifies the newest set, so infer
 runs in a callback and the node never falls behind the cameras (replaced sets are counted).
 With `rigs` the node serves several rigs (rig.py) with one model: each rig has its own
 cameras, mailbox and outputs, and the worker classifies every rig's waiting set in one batch.
+With `stages` it serves one classifier per stage of a task on one set of cameras
+(model/stages.py: one call, the shared backbone run once), each stage's results under its name.
 """
 import collections
 import gc
@@ -19,7 +21,7 @@ import os
 import sys
 import threading
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import SetParametersResult
@@ -33,10 +35,11 @@ from hil_serl_reward.data.review import ReviewFolder
 from hil_serl_reward.model.checkpoint import CheckpointError, resolve_checkpoint
 from hil_serl_reward.model.inference import DeviceError, RewardClassifier, batch_sizes_for
 from hil_serl_reward.model.reward_classifier import ClassifierSpec, init_params
+from hil_serl_reward.model.stages import StageClassifiers
 from hil_serl_reward.model.xla_flags import (
     PREALLOCATE, share_the_gpu, use_cpu_ynn_fusions, use_gpu_command_buffers)
 from hil_serl_reward.pipeline.camera_set import (
-    CameraSetError, CameraSetPreprocessor, NonFiniteOutput, classify_sets)
+    CameraSetError, CameraSetPreprocessor, NonFiniteOutput, classify_sets, classify_stages)
 from hil_serl_reward.pipeline.mailbox import take_each
 from hil_serl_reward.pipeline.model_reload import ModelReload
 from hil_serl_reward.pipeline.stats import Window
@@ -51,6 +54,7 @@ from hil_serl_reward.ros.params_file import NODE_NAME
 from hil_serl_reward.ros.rig import Rig
 
 ClassifierLoader = Callable[[str], RewardClassifier]
+Model = Union[RewardClassifier, StageClassifiers]
 
 
 class ClassifierNode(LifecycleNode):
@@ -67,7 +71,7 @@ class ClassifierNode(LifecycleNode):
         self._cpu_latency: Optional[CpuLatencyRequest] = None
         self._cpu_latency_state = 'no request'
         self.rigs: List[Rig] = []
-        self._reloader = ModelReload(self._load_or_fail, self._reloaded)
+        self._reloader = ModelReload(self._load_for_reload, self._reloaded)
         self._reload_problem: Optional[str] = None
         self._generation = 0            # cleanups so far: a reload started before one is void
         self._refuse_unregistered_transitions()
@@ -77,8 +81,18 @@ class ClassifierNode(LifecycleNode):
         self.image_keys: Tuple[str, ...] = tuple(self._values['image_keys'])
         self.cameras = config.cameras_from(self._values)
         self.threshold = float(self._values['threshold'])
-        self.rigs = [Rig(self, name, self.cameras, int(self._values['min_consecutive']))
-                     for name in self._values['rigs'] or ['']]
+        self.stages: Tuple[str, ...] = tuple(self._values['stages'])
+        name = config.stage_parameter_name
+        self.stage_paths = {s: self._values[name(s, 'checkpoint_path')] for s in self.stages}
+        self.stage_thresholds = {s: float(self._values[name(s, 'threshold')])
+                                 for s in self.stages}
+        min_consecutive = int(self._values['min_consecutive'])
+        if self.stages:
+            self.rigs = [Rig(self, stage, self.cameras, min_consecutive, role='stage')
+                         for stage in self.stages]
+        else:
+            self.rigs = [Rig(self, name, config.rig_cameras(self.cameras, name),
+                             min_consecutive) for name in self._values['rigs'] or ['']]
         self.camera_timeout = float(self._values['camera_timeout'])
         self.frame_id: str = self._values['frame_id']
         self.debug_image_rate = float(self._values['debug_image_rate'])
@@ -87,7 +101,7 @@ class ClassifierNode(LifecycleNode):
         self.checkpoint_path = self._values['checkpoint_path']
         self._loader = loader or self._load_classifier
         self._model_lock = threading.Lock()
-        self.classifier: Optional[RewardClassifier] = None
+        self.classifier: Optional[Model] = None
         self.converter = make_converter(int(self._values['max_image_pixels']),
                                         self.get_logger().warning)
         self.preprocessor = CameraSetPreprocessor(self.cameras, self.converter)
@@ -128,7 +142,8 @@ class ClassifierNode(LifecycleNode):
 
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
         try:
-            classifier = self._load_or_fail(self.checkpoint_path)
+            classifier = self._load_stages(self.stage_paths) if self.stages else \
+                self._load_or_fail(self.checkpoint_path)
             if self._values['review_dir']:
                 self._open_review_folders(Path(self._values['review_dir']))
         except Exception as exc:  # rclpy would swallow it: autostart raises it, else logged
@@ -149,7 +164,10 @@ class ClassifierNode(LifecycleNode):
             f'configured: {self._model_description()} on {classifier.device}'
             + (f'; {len(self.rigs)} rigs ({", ".join(r.name for r in self.rigs)}), batches '
                f'of {", ".join(map(str, classifier.batch_sizes))} compiled'
-               if len(self.rigs) > 1 else '')
+               if len(self.rigs) > 1 and not self.stages else '')
+            + (f'; stages {", ".join(self.stages)}, {classifier.backbone_passes} backbone '
+               f'pass{"es" if classifier.backbone_passes > 1 else ""} per set'
+               if self.stages else '')
             + (f' (a call holds at most {classifier.largest_call} sets: XLA\'s scratch for '
                f'more would page-fault on every call)'
                if classifier.largest_call is not None
@@ -167,7 +185,10 @@ class ClassifierNode(LifecycleNode):
         self._init_counters()
         condition = threading.Condition()       # one worker waits on every rig's mailbox
         for rig in self.rigs:
-            rig.subscribe(self._values, condition)
+            if self.stages and rig is not self.rigs[0]:
+                rig.share_input(self.rigs[0])
+            else:
+                rig.subscribe(self._values, condition)
         self._worker = threading.Thread(target=self._work, args=(list(self.rigs),),
                                         name='inference', daemon=True)
         self._worker.start()
@@ -184,9 +205,11 @@ class ClassifierNode(LifecycleNode):
             + ', '.join(f"{c.key} <- {rig.input.topic(c)}"
                         f"{' (compressed)' if c.compressed else ''}"
                         f"{' crop ' + repr(c.crop.text) if c.crop.text else ''}"
-                        for rig in self.rigs for c in rig.cameras)
+                        for rig in self.rigs if rig.owns_input for c in rig.cameras)
             + f'; synchroniser: {self.rigs[0].input.subscriber.backend}; image conversion: '
-            f'{self.converter.backend}; threshold {self.threshold}'
+            f'{self.converter.backend}; threshold '
+            + (', '.join(f'{stage} {threshold:g}' for stage, threshold in
+                         self.stage_thresholds.items()) if self.stages else f'{self.threshold}')
             + (f' for {needed} sets in a row' if needed > 1 else '')
             + (f'; CPU latency request {self._cpu_latency_state}' if self._cpu_latency else ''))
         return super().on_activate(state)       # enables the lifecycle publishers
@@ -276,9 +299,12 @@ class ClassifierNode(LifecycleNode):
                 rig.review.close()
                 rig.review = None
 
-    def _load_classifier(self, path: str) -> RewardClassifier:
-        device = self._values['device']
+    def _device_and_form(self) -> Tuple[str, Optional[str]]:
         form = None if self._values['convolutions'] == 'auto' else self._values['convolutions']
+        return self._values['device'], form
+
+    def _load_classifier(self, path: str) -> RewardClassifier:
+        device, form = self._device_and_form()
         batch_sizes = batch_sizes_for(len(self.rigs))
         if path:
             return RewardClassifier.from_checkpoint(path, image_keys=self.image_keys,
@@ -294,6 +320,47 @@ class ClassifierNode(LifecycleNode):
         spec = ClassifierSpec(self.image_keys)
         return RewardClassifier(spec, init_params(spec), device=device, form=form,
                                 batch_sizes=batch_sizes)
+
+    def _load_stages(self, paths: Dict[str, str],
+                     reuse: Optional[Dict[str, RewardClassifier]] = None) -> StageClassifiers:
+        """Every stage's checkpoint (those in `reuse` taken as they are: a reload of one stage
+        reads only its own), served in one call; StartupError naming the stage."""
+        device, form = self._device_and_form()
+        classifiers = {}
+        for stage, path in paths.items():
+            if reuse and stage in reuse:
+                classifiers[stage] = reuse[stage]
+                continue
+            if not path:
+                raise StartupError(f"{config.stage_parameter_name(stage, 'checkpoint_path')} "
+                                   f'is empty: each stage needs its own checkpoint (a '
+                                   f'classifier_ckpt/ folder or a checkpoint_<N>)')
+            try:
+                classifiers[stage] = RewardClassifier.from_checkpoint(
+                    path, image_keys=self.image_keys, device=device, form=form, warm_up=False)
+            except (CheckpointError, DeviceError, ValueError) as exc:
+                raise StartupError(f'cannot load stage {stage!r}: {exc}') from exc
+            except Exception as exc:   # a reader's own failure on a crafted file: one line
+                raise StartupError(f'cannot load stage {stage!r} from {path!r}: '
+                                   f'{type(exc).__name__}: {exc}') from exc
+            for note in classifiers[stage].checkpoint.notes:
+                self.get_logger().warning(f'stage {stage}: {note}')
+        try:
+            return StageClassifiers(classifiers)
+        except (CheckpointError, ValueError) as exc:
+            raise StartupError(f'cannot serve the stages: {exc}') from exc
+
+    def _load_for_reload(self, path: str, token: Tuple[int, Optional[str]]) -> Model:
+        """The reload thread's load: `path` for the one classifier, or for stage token[1]
+        (the other stages serve on as they are), or every stage's own (~/reload)."""
+        stage = token[1]
+        if not self.stages:
+            return self._load_or_fail(path)
+        if stage is None:
+            return self._load_stages(self.stage_paths)
+        serving = self.classifier.stages if self.classifier is not None else {}
+        return self._load_stages({**self.stage_paths, stage: path},
+                                 reuse={name: c for name, c in serving.items() if name != stage})
 
     def _load_or_fail(self, path: str) -> RewardClassifier:
         try:
@@ -319,13 +386,15 @@ class ClassifierNode(LifecycleNode):
                 self.get_logger().warning(note)
         return classifier
 
-    def _model_description(self) -> str:
-        if self.classifier is None:
+    def _model_description(self, stage: Optional[str] = None) -> str:
+        """The checkpoint that serves (with stages: `stage`'s, or every stage's)."""
+        classifier = self.classifier
+        if classifier is None:
             return 'no classifier (not configured)'
-        checkpoint = self.classifier.checkpoint
-        if checkpoint is None:
-            return 'an untrained classifier'
-        return f'{checkpoint.path} ({checkpoint.format}, step {checkpoint.step})'
+        if isinstance(classifier, StageClassifiers):
+            return '; '.join(f'{name}: {_describe(c)}' for name, c in classifier.stages.items()
+                             if stage in (None, name))
+        return _describe(classifier)
 
     def _on_set_parameters(self, parameters: List[RosParameter]) -> SetParametersResult:
         new_values = {}
@@ -337,6 +406,24 @@ class ClassifierNode(LifecycleNode):
             if reason:
                 return SetParametersResult(successful=False, reason=f'{parameter.name}: {reason}')
             new_values[parameter.name] = parameter.value
+        if self.stages:
+            refused = [name for name in ('checkpoint_path', 'threshold') if name in new_values]
+            if refused:
+                own = ', '.join(config.stage_parameter_name(s, refused[0]) for s in self.stages)
+                return SetParametersResult(successful=False, reason=(
+                    f'{refused[0]}: with stages each stage has its own ({own})'))
+        for name, value in new_values.items():
+            stage, _, field = name.partition('.')
+            if stage not in self.stages:
+                continue
+            if field == 'threshold':
+                self.stage_thresholds[stage] = float(value)
+            elif self.classifier is None:
+                self.stage_paths[stage] = value                 # loaded by configure
+            else:
+                error = self._start_reload(value, stage)
+                if error:
+                    return SetParametersResult(successful=False, reason=error)
         if 'checkpoint_path' in new_values and self.classifier is None:
             self.checkpoint_path = new_values['checkpoint_path']     # loaded by configure
         elif 'checkpoint_path' in new_values:
@@ -354,35 +441,45 @@ class ClassifierNode(LifecycleNode):
             self.debug_image_rate = float(new_values['debug_image_rate'])
         return SetParametersResult(successful=True)
 
-    def _start_reload(self, path: str) -> Optional[str]:
+    def _start_reload(self, path: str, stage: Optional[str] = None) -> Optional[str]:
         """Checks what can be checked at once (the path designates a checkpoint), then loads
-        on the reload thread while the current model serves; returns why not."""
+        on the reload thread while the current model serves; returns why not. With stages:
+        `path` for `stage`, or (stage None) every stage from its own path."""
+        paths = [path] if stage or not self.stages else list(self.stage_paths.values())
         try:
-            if path:
-                resolve_checkpoint(path)
+            for each in filter(None, paths):
+                resolve_checkpoint(each)
         except CheckpointError as exc:
             self.counts['reload_failures'] += 1
-            message = f'reload of {path!r} refused, keeping {self._model_description()}: {exc}'
+            message = (f"reload of {', '.join(map(repr, paths))} refused, keeping "
+                       f'{self._model_description(stage)}: {exc}')
             self.get_logger().error(message)
             return message
         with self._model_lock:
             generation = self._generation
-        busy = self._reloader.start(path, generation)
+        what = f'stage {stage}: {path}' if stage else ', '.join(paths)
+        busy = self._reloader.start(path if stage or not self.stages else what,
+                                    (generation, stage))
         if busy:
             return busy
-        self.get_logger().info(f'loading {path!r}; {self._model_description()} serves until '
-                               f'it is ready')
+        self.get_logger().info(f'loading {what!r}; {self._model_description(stage)} serves '
+                               f'until it is ready')
         return None
 
-    def _reloaded(self, path: str, generation: int, classifier: Optional[RewardClassifier],
+    def _reloaded(self, path: str, token: Tuple[int, Optional[str]], classifier: Optional[Model],
                   error: Optional[Exception]) -> None:
         """On the reload thread: swap the new model in between two sets, or keep the old one
         and say why in the log and, until the next reload succeeds, in diagnostics."""
+        generation, stage = token
         with self._model_lock:
             if self.classifier is None or self._generation != generation:
                 return                  # cleaned up meanwhile: configure loads anew
             if classifier is not None:
-                self.classifier, self.checkpoint_path = classifier, path
+                self.classifier = classifier
+                if stage:
+                    self.stage_paths[stage] = path
+                elif not self.stages:
+                    self.checkpoint_path = path
                 self._reload_problem = None
         if classifier is not None:
             self.counts['reloads'] += 1
@@ -400,10 +497,12 @@ class ClassifierNode(LifecycleNode):
             response.message = 'not configured: configure loads checkpoint_path'
             return response
         error = self._start_reload(self.checkpoint_path)
+        what = ', '.join(map(repr, self.stage_paths.values())) if self.stages else \
+            repr(self.checkpoint_path)
         response.success = error is None
         response.message = error or (
-            f'loading {self.checkpoint_path!r}; {self._model_description()} serves until it '
-            f'is ready (diagnostics: reload, checkpoint)')
+            f'loading {what}; {self._model_description()} serves until it is ready '
+            f'(diagnostics: reload, checkpoint)')
         return response
 
     # ---- counters -------------------------------------------------------------------------
@@ -420,10 +519,11 @@ class ClassifierNode(LifecycleNode):
     def _work(self, rigs: List[Rig]) -> None:
         """Until the mailboxes are closed (deactivate): mailboxes per activation, so a set
         left from before can never be served after the next activate."""
-        mailboxes = [rig.input.mailbox for rig in rigs]
+        readers = [rig for rig in rigs if rig.owns_input]      # stages: the first reads
+        mailboxes = [rig.input.mailbox for rig in readers]
         while (taken := take_each(mailboxes)) is not None:
             try:
-                self._process([(rigs[index], *item) for index, item in taken])
+                self._process([(readers[index], *item) for index, item in taken])
             except Exception as exc:  # the worker must outlive any one set; diagnostics: ERROR
                 self.counts['processing_errors'] += 1
                 self._last_error = f'{type(exc).__name__}: {exc}'
@@ -431,7 +531,8 @@ class ClassifierNode(LifecycleNode):
                                         throttle_duration_sec=2.0)
 
     def _process(self, sets: Sequence[Tuple[Rig, Sequence[Any], int]]) -> None:
-        """Every rig's waiting set, (rig, messages, set stamp), classified in one batch."""
+        """Every rig's waiting set, (rig, messages, set stamp), classified in one batch; with
+        stages the one set, classified by every stage."""
         ready = []
         for rig, messages, stamp in sets:
             try:
@@ -446,16 +547,24 @@ class ClassifierNode(LifecycleNode):
             return
         with self._model_lock:
             classifier = self.classifier
-        results, inference_s = classify_sets(
-            [images for _, _, _, images, _, _ in ready], classifier, self.threshold,
-            [stamp for _, _, stamp, _, _, _ in ready], self.targets)
-        for (rig, messages, _, images, convert_s, resize_s), result in zip(ready, results):
+        if self.stages:
+            (_, messages, stamp, images, convert_s, resize_s), = ready
+            by_stage, inference_s = classify_stages(images, classifier, self.stage_thresholds,
+                                                    stamp)
+            outputs = [((rig, messages, stamp, images, convert_s, resize_s), by_stage[rig.name])
+                       for rig in self.rigs]
+        else:
+            results, inference_s = classify_sets(
+                [images for _, _, _, images, _, _ in ready], classifier, self.threshold,
+                [stamp for _, _, stamp, _, _, _ in ready], self.targets)
+            outputs = list(zip(ready, results))
+        for (rig, messages, _, images, convert_s, resize_s), result in outputs:
             if isinstance(result, NonFiniteOutput):
                 rig.not_finite(result)
                 continue
             rig.publish(rig.consecutive(result), messages, images, self.frame_id,
-                        self.class_names, self.debug_image_rate, self.threshold,
-                        convert_s, resize_s)
+                        self.class_names, self.debug_image_rate,
+                        self.stage_thresholds.get(rig.name, self.threshold), convert_s, resize_s)
         self._last_error = None
         self.inference_latency.add(inference_s)
         self.sets_per_batch.add(len(ready))
@@ -505,14 +614,18 @@ class ClassifierNode(LifecycleNode):
                                 else 'off'),
             'xla threads': self._xla_threads,
             'cpu latency': self._cpu_latency_state,
-            'checkpoint': self._model_description(),
-            'threshold': f'{self.threshold:g}',
+            'checkpoint': self._model_description(rig.name if self.stages else None),
+            'threshold': f'{self.stage_thresholds.get(rig.name, self.threshold):g}',
             'min consecutive': str(rig.consecutive.needed),
             'processing errors': str(self.counts['processing_errors']),
             'reload': f'loading {loading}' if (loading := self._reloader.loading) else 'idle',
             'reloads': str(self.counts['reloads']),
             'reload failures': str(self.counts['reload_failures']),
         }
+        if self.stages:
+            values['stages'] = ', '.join(self.stages)
+            values['backbone passes per set'] = \
+                str(classifier.backbone_passes) if classifier else '-'
         if self._values['rigs']:
             values['rigs'] = str(len(self.rigs))
             values['batches compiled'] = ', '.join(map(str, classifier.batch_sizes)) \
@@ -550,6 +663,13 @@ class ClassifierNode(LifecycleNode):
         self._stop_serving()
         self._close_review_folders()
         super().destroy_node()
+
+
+def _describe(classifier: RewardClassifier) -> str:
+    checkpoint = classifier.checkpoint
+    if checkpoint is None:
+        return 'an untrained classifier'
+    return f'{checkpoint.path} ({checkpoint.format}, step {checkpoint.step})'
 
 
 # The inference worker needs the GIL back the moment XLA releases it, while the executor

@@ -72,6 +72,22 @@ def _rigs(value: Any) -> Optional[str]:
     return None
 
 
+STAGE_NAME = re.compile(r'[A-Za-z][A-Za-z0-9_]*')
+
+
+def _stages(value: Any) -> Optional[str]:
+    if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
+        return f'needs a list of stage names, e.g. ["grasp", "place"], got {value!r}'
+    reserved = {p.name for p in NODE_PARAMETERS} | {'cameras', 'qos_overrides'}
+    bad = [name for name in value if not STAGE_NAME.fullmatch(name) or name in reserved]
+    if bad:
+        return (f'each stage is a name of letters, digits and _, starting with a letter, and '
+                f'not a parameter of the node, got {bad}')
+    if len(set(value)) != len(value):
+        return f'stages must be unique, got {list(value)}'
+    return None
+
+
 def _names(value: Any) -> Optional[str]:
     if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) and v for v in value):
         return f'needs a list of class name strings, got {value!r}'
@@ -134,6 +150,13 @@ NODE_PARAMETERS: List[Parameter] = [
               'its results published there (left/reward, ...); sets of rigs that are waiting '
               'together are classified in one batch; empty = one rig, topics as given',
               validate=_rigs),
+    Parameter('stages', [],
+              "one classifier per stage of a multi-stage task (hil-serl's "
+              'MultiStageBinaryRewardClassifierWrapper), all on these cameras, e.g. ["grasp", '
+              '"place"]: <stage>.checkpoint_path and <stage>.threshold per stage, results '
+              'under <stage>/ (grasp/reward, ...); stages holding the same backbone (hil-serl '
+              'trains them so) share one backbone pass per set; empty = one classifier',
+              validate=_stages),
     Parameter('threshold', 0.5, 'reward is 1.0 when the success probability exceeds this '
               '(float32, as hil-serl); n-way: the least probability of a winning target class',
               read_only=False, validate=_in_range(0.0, 1.0)),
@@ -225,6 +248,14 @@ RECORDER_PARAMETERS: List[Parameter] = [p for p in NODE_PARAMETERS if p.name in 
               validate=_in_range(0, 4096)),
 ]
 
+STAGE_PARAMETERS: List[Parameter] = [
+    Parameter('checkpoint_path', '', "this stage's binary checkpoint (as checkpoint_path); "
+              'changing it at runtime reloads the stage, the others serving on',
+              read_only=False),
+    Parameter('threshold', 0.5, "this stage's threshold (default: the node's `threshold`)",
+              read_only=False, validate=_in_range(0.0, 1.0)),
+]
+
 CAMERA_PARAMETERS: List[Parameter] = [
     Parameter('topic', '', 'image topic of this camera (default <key>/image_raw; remap freely)',
               validate=_topic),
@@ -280,9 +311,14 @@ def cameras_from(values: Mapping[str, Any]) -> List[Camera]:
             for key in values['image_keys']]
 
 
-def all_parameter_names(image_keys: Sequence[str]) -> List[str]:
+def stage_parameter_name(stage: str, field: str) -> str:
+    return f'{stage}.{field}'
+
+
+def all_parameter_names(image_keys: Sequence[str], stages: Sequence[str] = ()) -> List[str]:
     names = [p.name for p in NODE_PARAMETERS]
     names += [camera_parameter_name(k, p.name) for k in image_keys for p in CAMERA_PARAMETERS]
+    names += [stage_parameter_name(s, p.name) for s in stages for p in STAGE_PARAMETERS]
     return names
 
 
@@ -291,11 +327,9 @@ def validator_for(name: str) -> Optional[Parameter]:
         if parameter.name == name:
             return parameter
     field = name.rsplit('.', 1)[-1]
-    if name.startswith('cameras.'):
-        for parameter in CAMERA_PARAMETERS:
-            if parameter.name == field:
-                return parameter
-    return None
+    group = CAMERA_PARAMETERS if name.startswith('cameras.') else \
+        STAGE_PARAMETERS if name.count('.') == 1 else []
+    return next((parameter for parameter in group if parameter.name == field), None)
 
 
 def resolve_classes(n_way: int, class_names: Sequence[str], target_classes: Sequence[str]
@@ -336,6 +370,17 @@ def check(values: Mapping[str, Any]) -> List[str]:
                      for name, value in values.items()
                      if name.startswith('cameras.') and name.endswith('.topic')
                      and str(value).startswith(('/', '~'))]
+    if values.get('stages'):
+        if values.get('rigs'):
+            problems.append(f"stages: {list(values['stages'])} with rigs "
+                            f"{list(values['rigs'])}: a node serves several rigs with one "
+                            f"classifier or one rig's stages, not both (a node per rig)")
+        if values.get('checkpoint_path'):
+            problems.append(f"checkpoint_path: {values['checkpoint_path']!r} with stages: each "
+                            f"stage has its own, <stage>.checkpoint_path "
+                            f"({', '.join(s + '.checkpoint_path' for s in values['stages'])})")
+        problems += [f"{name}: {list(values[name])} are for n-way checkpoints; stages are "
+                     f"binary" for name in ('class_names', 'target_classes') if values.get(name)]
     return problems
 
 

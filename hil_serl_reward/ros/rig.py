@@ -3,6 +3,8 @@
 A node serves one rig (cameras and outputs under the node's own namespace) or several
 (`rigs: [left, right]`), all with one model: the worker classifies the sets of the rigs that
 are waiting together in one batch, and each rig publishes its results under its namespace.
+With `stages` a Rig is one stage's outputs, under the stage's name: the stages share the
+first one's camera input (share_input), and each publishes its own classifier's results.
 What belongs to the model (loading, reloads, the inference worker) stays in the node.
 """
 import collections
@@ -22,7 +24,7 @@ from hil_serl_reward.pipeline.image_conversion import rgb_to_msg
 from hil_serl_reward.pipeline.mailbox import LatestMailbox
 from hil_serl_reward.pipeline.stamps import write_stamp
 from hil_serl_reward.pipeline.stats import Window
-from hil_serl_reward.ros import classification, config
+from hil_serl_reward.ros import classification
 from hil_serl_reward.ros.camera_input import CameraSetInput
 
 Level = bytes
@@ -30,11 +32,14 @@ Level = bytes
 
 class Rig:
     def __init__(self, node: LifecycleNode, name: str, cameras: Sequence[Camera],
-                 min_consecutive: int) -> None:
-        """`name`: the rig's namespace relative to the node's ('' = the node's own)."""
+                 min_consecutive: int, role: str = 'rig') -> None:
+        """`name`: the namespace of the outputs relative to the node's ('' = the node's own);
+        `cameras` as this rig reads them (config.rig_cameras); `role`: 'rig' or 'stage'."""
         self.node = node
         self.name = name
-        self.cameras = config.rig_cameras(cameras, name)
+        self.role = role
+        self.cameras = tuple(cameras)
+        self.owns_input = True
         self.consecutive = ConsecutiveSuccess(min_consecutive)
         self.input: Optional[CameraSetInput] = None
         self.review: Optional[ReviewFolder] = None      # review_dir: this rig's successes
@@ -81,9 +86,16 @@ class Rig:
         self.consecutive.streak = 0     # sets before a pause are not in a row with those after
         self.input = CameraSetInput(self.node, values, self.cameras,
                                     LatestMailbox(condition=condition))
+        self.owns_input = True
+
+    def share_input(self, other: 'Rig') -> None:
+        """Read `other`'s cameras instead of subscribing (stages: one set, every stage)."""
+        self.reset_counters()
+        self.consecutive.streak = 0
+        self.input, self.owns_input = other.input, False
 
     def unsubscribe(self) -> None:
-        if self.input is not None:
+        if self.input is not None and self.owns_input:
             self.input.close()
 
     def reset_counters(self) -> None:
@@ -155,8 +167,9 @@ class Rig:
     # ---- diagnostics ----------------------------------------------------------------------------
 
     def label(self) -> str:
-        """'' for the node's own rig, else 'rig left: ' before a log line."""
-        return f'rig {self.name}: ' if self.name else ''
+        """'' for the node's own rig, else 'rig left: ' (or 'stage grasp: ') before a log
+        line."""
+        return f'{self.role} {self.name}: ' if self.name else ''
 
     def status(self, camera_timeout: float) -> Optional[Tuple[Level, str]]:
         """What is wrong with this rig's cameras, outputs or review folder, or None."""
@@ -185,7 +198,7 @@ class Rig:
 
     def diagnostic_values(self) -> Dict[str, str]:
         values = {
-            **({'rig': self.name} if self.name else {}),
+            **({self.role: self.name} if self.name else {}),
             **(self.input.diagnostic_values() if self.input else {}),
             'sets above threshold in a row': str(self.consecutive.streak),
             'sets published': str(self.counts['sets_published']),

@@ -1,0 +1,184 @@
+"""A multi-stage task served by one node (`stages`): one camera set, each stage's own
+checkpoint and threshold, its results under its name, the shared backbone run once; a
+stage reloads alone; what cannot be served together is refused at start-up."""
+import jax
+import numpy as np
+import pytest
+from diagnostic_msgs.msg import DiagnosticStatus
+from rclpy.qos import QoSProfile, ReliabilityPolicy
+from std_msgs.msg import Bool, Float32
+
+from conftest import params_for
+from hil_serl_reward.model.checkpoint import save_checkpoint
+from hil_serl_reward.model.inference import RewardClassifier
+from hil_serl_reward.model.reward_classifier import ClassifierSpec
+from hil_serl_reward.model.stages import split_backbones, with_backbones
+from hil_serl_reward.ros import classification, config
+from hil_serl_reward.ros.camera_input import StartupError
+from ros_harness import image_msg
+
+KEYS = ('wrist_1', 'front')
+STAGES = ('grasp', 'place')
+RELIABLE = QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE)
+
+
+def stage_checkpoint(folder, seed, keys=KEYS, n_way=2):
+    """A checkpoint of `seed`'s encoders and head on seed 0's backbone (hil-serl's stages:
+    one frozen ImageNet ResNet-10)."""
+    spec = ClassifierSpec(keys, n_way=n_way)
+    own, _ = split_backbones(jax.tree_util.tree_map(np.asarray, dict(params_for(spec, seed))),
+                             spec)
+    shared = split_backbones(params_for(ClassifierSpec(keys), 0), ClassifierSpec(keys))[1]
+    save_checkpoint(folder, with_backbones(own, shared, spec), spec, step=seed)
+    return str(folder)
+
+
+def frames(seed):
+    rng = np.random.default_rng(seed)
+    return {key: rng.integers(0, 256, (128, 128, 3), dtype=np.uint8) for key in KEYS}
+
+
+class StageProbe:
+    """The probe's cameras (the node's own topics) and every stage's outputs."""
+
+    def __init__(self, bench):
+        self.bench = bench
+        self.cameras = {key: bench.camera(key) for key in KEYS}
+        self.probability = {stage: [] for stage in STAGES}
+        self.success = {stage: [] for stage in STAGES}
+        self.classifications = {stage: [] for stage in STAGES}
+        for stage in STAGES:
+            bench.probe.create_subscription(Float32, f'{stage}/probability',
+                                            self.probability[stage].append, RELIABLE)
+            bench.probe.create_subscription(Bool, f'{stage}/success',
+                                            self.success[stage].append, RELIABLE)
+            if not classification.UNAVAILABLE:
+                bench.probe.create_subscription(
+                    classification.Classification, f'{stage}/{classification.TOPIC}',
+                    self.classifications[stage].append, RELIABLE)
+
+    def connect(self, node):
+        self.bench.wait(lambda: all(p.get_subscription_count() > 0
+                                    for p in self.cameras.values())
+                        and all(rig.probability_pub.get_subscription_count() > 0
+                                for rig in node.rigs), 10, 'discovery of every stage')
+
+    def send(self, rgb, stamp_ns):
+        for key in KEYS:
+            self.cameras[key].publish(image_msg(rgb[key], stamp_ns))
+
+    def statuses(self, node_name):
+        seen = len(self.bench.diagnostics)
+        self.bench.wait(lambda: len(self.bench.diagnostics) >= seen + len(STAGES), 5,
+                        'diagnostics')
+        return {stage: {'level': status.level, 'message': status.message,
+                        **{kv.key: kv.value for kv in status.values}}
+                for status in self.bench.diagnostics[seen:] for stage in STAGES
+                if status.name == f'{node_name}: reward classifier ({stage})'}
+
+
+@pytest.fixture(scope='module')
+def checkpoints(tmp_path_factory):
+    return {name: stage_checkpoint(tmp_path_factory.mktemp(name), seed)
+            for name, seed in (('grasp', 1), ('place', 2), ('place_v2', 3))}
+
+
+def expected(checkpoint, images):
+    return float(RewardClassifier.from_checkpoint(checkpoint, image_keys=KEYS, device='cpu')
+                 .predict(images).probabilities[0])
+
+
+def stage_params(checkpoints, **more):
+    return {'image_keys': list(KEYS), 'stages': list(STAGES), 'camera_timeout': 60.0,
+            'grasp.checkpoint_path': checkpoints['grasp'],
+            'place.checkpoint_path': checkpoints['place'], **more}
+
+
+def test_each_stage_publishes_its_own_classifiers_result_under_its_name(bench, checkpoints):
+    probe = StageProbe(bench)
+    node = bench.start_node(**stage_params(checkpoints, threshold=0.3,
+                                           **{'place.threshold': 0.75}))
+    assert node.stage_thresholds == {'grasp': 0.3, 'place': 0.75}
+    assert node.classifier.backbone_passes == 1
+    probe.connect(node)
+    sent = frames(1)
+    probe.send(sent, 100_000_000)
+    bench.wait(lambda: all(probe.probability[stage] for stage in STAGES), 15,
+               'a result per stage')
+    for stage, threshold in node.stage_thresholds.items():
+        want = expected(checkpoints[stage], sent)
+        assert probe.probability[stage][0].data == pytest.approx(want, abs=1e-5)
+        assert probe.success[stage][0].data == (want > threshold)
+        if not classification.UNAVAILABLE:
+            bench.wait(lambda s=stage: probe.classifications[s], 5, f'{stage} classification')
+            assert probe.classifications[stage][0].header.stamp.nanosec == 100_000_000
+    assert probe.probability['grasp'][0].data != probe.probability['place'][0].data
+    assert bench.outputs['probability'] == []       # nothing on the node's own topics
+    statuses = probe.statuses(node.get_fully_qualified_name())
+    for stage in STAGES:
+        status = statuses[stage]
+        assert status['level'] == DiagnosticStatus.OK, status['message']
+        assert status['stage'] == stage and status['sets published'] == '1'
+        assert status['checkpoint'].startswith(f'{stage}: {checkpoints[stage]}')
+        assert status['threshold'] == f'{node.stage_thresholds[stage]:g}'
+        assert status['backbone passes per set'] == '1' and status['stages'] == 'grasp, place'
+
+
+def test_a_stage_reloads_alone_while_the_other_keeps_its_model(bench, checkpoints):
+    probe = StageProbe(bench)
+    node = bench.start_node(**stage_params(checkpoints))
+    probe.connect(node)
+    grasp_model = node.classifier.stages['grasp']
+    assert bench.set_parameter('place.checkpoint_path', checkpoints['place_v2']).successful
+    bench.wait(lambda: node.counts['reloads'] == 1, 60, 'the reload of place')
+    assert node.classifier.stages['grasp'] is grasp_model          # not read again
+    assert node.stage_paths['place'] == checkpoints['place_v2']
+    sent = frames(2)
+    probe.send(sent, 200_000_000)
+    bench.wait(lambda: all(probe.probability[stage] for stage in STAGES), 15, 'results')
+    assert probe.probability['place'][0].data == pytest.approx(
+        expected(checkpoints['place_v2'], sent), abs=1e-5)
+    assert probe.probability['grasp'][0].data == pytest.approx(
+        expected(checkpoints['grasp'], sent), abs=1e-5)
+    # runtime changes: a stage's threshold; the node's own checkpoint_path and threshold
+    # would be every stage's, so they are refused
+    assert bench.set_parameter('grasp.threshold', 0.9).successful
+    assert node.stage_thresholds['grasp'] == 0.9
+    for name, value in (('threshold', 0.6), ('checkpoint_path', checkpoints['grasp'])):
+        result = bench.set_parameter(name, value)
+        assert not result.successful
+        assert f'with stages each stage has its own (grasp.{name}, place.{name})' in \
+            result.reason
+
+
+def test_a_failed_stage_reload_keeps_every_stage_serving(bench, checkpoints, tmp_path):
+    node = bench.start_node(**stage_params(checkpoints))
+    three_way = stage_checkpoint(tmp_path / 'flip', 4, n_way=3)
+    assert bench.set_parameter('place.checkpoint_path', three_way).successful
+    bench.wait(lambda: node.counts['reload_failures'] == 1, 60, 'the failed reload')
+    assert node.stage_paths['place'] == checkpoints['place']
+    values = node.diagnostic_values(node.rigs[1])
+    assert "stage 'place'" in node._reload_problem and 'is 3-way: stages are binary' in \
+        node._reload_problem
+    assert values['checkpoint'].startswith(f"place: {checkpoints['place']}")
+
+
+def test_what_one_node_cannot_serve_as_stages_is_refused_at_start_up(bench, checkpoints,
+                                                                    tmp_path):
+    assert config.check({'stages': ['grasp', 'place']}) == []
+    for bad, reason in ((['grasp', 'grasp'], 'unique'), (['2nd'], 'starting with a letter'),
+                        (['threshold'], 'not a parameter of the node'),
+                        ('grasp', 'list of stage names')):
+        assert reason in config.check({'stages': bad})[0]
+    side = stage_checkpoint(tmp_path / 'side', 5, keys=('wrist_1', 'side'))
+    refusals = (
+        ({'rigs': ['left', 'right']}, r'with rigs .* not both'),
+        ({'checkpoint_path': checkpoints['grasp']},
+         r'each stage has its own, <stage>.checkpoint_path \(grasp.checkpoint_path, '
+         r'place.checkpoint_path\)'),
+        ({'place.checkpoint_path': ''}, 'place.checkpoint_path is empty'),
+        ({'place.checkpoint_path': side}, r"cannot load stage 'place': .*'side'"),
+    )
+    for more, message in refusals:
+        with pytest.raises(StartupError, match=message):
+            bench.start_node(**stage_params(checkpoints, **more))
