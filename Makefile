@@ -103,9 +103,10 @@ compat: venv
 ## high priority in its own scheduler group where allowed (scripts/high_priority.sh).
 PRIORITY := scripts/high_priority.sh
 ## A set's latency budget at 2 x 1280x720, 15 and 30 Hz, with the large-image DDS profile, and
-## the longest gap in results while the checkpoint changes three times at 15 Hz.
+## the longest gap in results while the checkpoint changes three times at 15 Hz, 1, 4 and 8
+## rigs on one node, and two stages on one node against a node each.
 bench-e2e: venv
-	@$(PRIORITY) $(ISOLATED) $(PY) bench/e2e_bench.py --configs 1280x720@15 1280x720@30 --profile on --keep-cpus-awake both --reload 3 --rigs 1 4 8 $(BENCH_ARGS)
+	@$(PRIORITY) $(ISOLATED) $(PY) bench/e2e_bench.py --configs 1280x720@15 1280x720@30 --profile on --keep-cpus-awake both --reload 3 --rigs 1 4 8 --stages 2 $(BENCH_ARGS)
 
 bench: venv
 	@$(PY) -m pip install --quiet -r requirements/bench.txt

@@ -16,7 +16,10 @@ renders too slowly to flood), and reports the stamp-to-result latency of the `cl
 topic in consecutive 5 s windows: bounded means the last windows are no worse than the first.
 `--rigs N [N ...]` runs one node serving N rigs of two cameras (--rigs-camera, default
 640x480@15, the rigs' phases spread over a period) and reports results per rig against the
-sets offered, the batches the node formed, latency and CPU. `--reload N` changes
+sets offered, the batches the node formed, latency and CPU. `--stages N` serves N stages'
+classifiers of one task on two cameras (--stages-camera, default 1280x720@15) by one node
+(`stages`) and by a node per stage, in turn: results per stage, stamp to publish, and the
+node processes' CPU and memory together. `--reload N` changes
 `checkpoint_path` N times while the node serves 15 Hz cameras and reports the longest gap
 between results around each change. `latency_budget_ms` gives each stage of a set's latency
 (p50/p95; `make bench-e2e`: 2 x 1280x720 at 15 and 30 Hz with the large-image profile, the
@@ -239,6 +242,127 @@ def rigs_scenario(rigs: int, size: str, rate: float, seconds: float, logs: Path,
             publisher.wait()
         stop(node)
         monitor.destroy_node()
+
+
+def stage_checkpoints(stages: int, logs: Path) -> Dict[str, Path]:
+    """`stages` checkpoints of random heads on one random backbone (as hil-serl's stages hold
+    one frozen ResNet-10), stage_1 ... stage_N."""
+    from hil_serl_reward.model.checkpoint import save_checkpoint
+    from hil_serl_reward.model.reward_classifier import ClassifierSpec, init_params
+    from hil_serl_reward.model.stages import split_backbones, with_backbones
+    spec = ClassifierSpec(KEYS)
+    backbone = split_backbones(init_params(spec, 0), spec)[1]
+    folders = {}
+    for seed in range(1, stages + 1):
+        folders[f'stage_{seed}'] = logs / f'stage_checkpoint_{seed}'
+        if not folders[f'stage_{seed}'].exists():
+            own = split_backbones(init_params(spec, seed), spec)[0]
+            save_checkpoint(folders[f'stage_{seed}'], with_backbones(own, backbone, spec), spec,
+                            step=seed)
+    return folders
+
+
+def stages_scenario(stages: int, size: str, rate: float, seconds: float, logs: Path) -> Dict:
+    """A task's `stages` binary classifiers on 2 cameras at `rate` Hz (set_publisher), served
+    by one node (`stages`: one subscription, conversion and backbone pass per set) and by a
+    node per stage (`/stage_i`, each reading the same cameras), one after the other: results
+    per stage, stamp to publish, and the CPU and memory of the node processes together."""
+    checkpoints = stage_checkpoints(stages, logs)
+    names = list(checkpoints)
+    common = ['random_init:=false', 'keep_cpus_awake:=true']
+    one_node = [('', common + [f"stages:=[{','.join(names)}]"]
+                 + [f'{name}.checkpoint_path:={path}' for name, path in checkpoints.items()])]
+    per_stage = [(f'/{name}', common + [f'checkpoint_path:={path}']
+                  + [f'cameras.{key}.topic:=/{key}/image_raw' for key in KEYS])
+                 for name, path in checkpoints.items()]
+    report: Dict = {'scenario': 'stages', 'stages': stages, 'camera': size, 'rate_hz': rate}
+    for arrangement, nodes in (('one_node', one_node), ('node_per_stage', per_stage)):
+        report[arrangement] = serve_stages(arrangement, nodes, names, size, rate, seconds, logs)
+        print(json.dumps({arrangement: report[arrangement]}), file=sys.stderr, flush=True)
+    return report
+
+
+def serve_stages(arrangement: str, nodes: List[Tuple[str, List[str]]], names: List[str],
+                 size: str, rate: float, seconds: float, logs: Path) -> Dict:
+    """stages_scenario's measurement of one arrangement: `nodes` as (namespace, overrides)."""
+    from diagnostic_msgs.msg import DiagnosticArray
+    env = dds_env(True)
+    params = config_dir() / 'demo.yaml'
+    processes = [start('classifier_node', params, overrides, env,
+                       logs / f"node_{arrangement}{namespace.replace('/', '_')}.log",
+                       namespace=namespace) for namespace, overrides in nodes]
+    monitor = rclpy.create_node('hil_serl_stages_monitor')
+    qos = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE)
+    results: Dict[str, List[int]] = {name: [] for name in names}    # each result's set stamp
+    diagnostics: Dict[str, Dict[str, str]] = {}
+    for name in names:               # /stage_i/classification in either arrangement
+        monitor.create_subscription(
+            Classification, f'/{name}/{TOPIC}',
+            lambda m, n=name: results[n].append(stamp_to_ns(m.header.stamp)), qos)
+
+    def on_diagnostics(msg: DiagnosticArray) -> None:
+        for status in msg.status:
+            for name in names:
+                if status.name.endswith(f'({name})') or status.name.startswith(f'/{name}/'):
+                    diagnostics[name] = {kv.key: kv.value for kv in status.values}
+    monitor.create_subscription(DiagnosticArray, '/diagnostics', on_diagnostics, qos)
+    executor = SingleThreadedExecutor()
+    executor.add_node(monitor)
+    report: Dict = {'nodes': len(processes)}
+    publisher = None
+    try:
+        spin_for(executor, 180, until=lambda: len(diagnostics) == len(names)
+                 or any(p.poll() is not None for p in processes))
+        publisher = subprocess.Popen(
+            [sys.executable, __file__, '--set-publisher', '0', size, str(rate),
+             str(seconds + 4)], env=env, stdout=subprocess.PIPE, text=True)
+        spin_for(executor, 60, until=lambda: all(results.values())
+                 or any(p.poll() is not None for p in processes))
+        if not all(results.values()):
+            report['error'] = 'a stage had no result within 60 s'
+            return report
+        spin_for(executor, 1.0)
+        cpu0, t0 = sum(cpu_seconds(p.pid) for p in processes), time.monotonic()
+        counts0 = {name: len(times) for name, times in results.items()}
+        spin_for(executor, seconds)
+        wall = time.monotonic() - t0
+        cpu = sum(cpu_seconds(p.pid) for p in processes) - cpu0
+        spin_for(executor, 1.2)                 # one more diagnostics message
+        report.update({
+            'seconds': round(wall, 1),
+            'results_per_s': {n: results_per_camera_second(t[counts0[n]:])
+                              for n, t in results.items()},
+            'stamp_to_publish_ms': {n: {q: number(d.get(f'stamp to publish latency {q} (ms)'))
+                                        for q in ('p50', 'p95')}
+                                    for n, d in sorted(diagnostics.items())},
+            'inference_ms_p50': {n: number(d.get('inference latency p50 (ms)'))
+                                 for n, d in sorted(diagnostics.items())},
+            'nodes_cpu_cores': round(cpu / wall, 2),
+            'nodes_rss_mib': round(sum(rss_mib(p.pid) for p in processes), 1),
+        })
+        return report
+    finally:
+        if publisher is not None:
+            publisher.kill()
+            publisher.wait()
+        for process in processes:
+            stop(process)
+        monitor.destroy_node()
+
+
+def results_per_camera_second(stamps: List[int]) -> float:
+    """Results per second of the cameras' time (their set stamps): counted on arrival, a
+    window's count also held what the monitor took late from the one before."""
+    if len(stamps) < 2:
+        return 0.0
+    return round((len(stamps) - 1) / ((max(stamps) - min(stamps)) / 1e9), 2)
+
+
+def rss_mib(pid: int) -> float:
+    for line in Path(f'/proc/{pid}/status').read_text().splitlines():
+        if line.startswith('VmRSS:'):
+            return int(line.split()[1]) / 1024
+    return 0.0
 
 
 def flood(rate: float, seconds: float, logs: Path) -> Dict:
@@ -475,6 +599,10 @@ def main() -> None:
                         help='also one node serving N rigs (each N given) of 2 cameras')
     parser.add_argument('--rigs-camera', default='640x480@15',
                         help="the rigs' cameras, WxH@Hz")
+    parser.add_argument('--stages', type=int, default=0, metavar='N',
+                        help='also N stages on one node against a node per stage')
+    parser.add_argument('--stages-camera', default='1280x720@15',
+                        help="the stages' two cameras, WxH@Hz (hil-serl's: 1280x720@15)")
     parser.add_argument('--reload', type=int, default=0, metavar='N',
                         help='also N checkpoint changes at 2 x 640x480 @ 15 Hz: the gaps')
     args = parser.parse_args()
@@ -516,6 +644,10 @@ def main() -> None:
         for rigs in args.rigs:
             results.append(rigs_scenario(rigs, size, float(rate), args.seconds, logs,
                                          args.checkpoint))
+            print(json.dumps(results[-1]), file=sys.stderr, flush=True)
+        if args.stages:
+            size, rate = args.stages_camera.split('@')
+            results.append(stages_scenario(args.stages, size, float(rate), args.seconds, logs))
             print(json.dumps(results[-1]), file=sys.stderr, flush=True)
     finally:
         rclpy.try_shutdown()

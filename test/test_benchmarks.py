@@ -271,3 +271,19 @@ def test_the_rigs_scenario_reports_each_rig_and_the_batches():
         sum(rigs['results_per_s_per_rig'].values()), abs=0.1)
     assert rigs['batches_compiled'] == '1, 2' and 1 <= rigs['sets_per_batch']['p100'] <= 2
     assert set(rigs['stamp_to_publish_ms']) == {'rig_0', 'rig_1'}
+
+
+def test_the_stages_scenario_serves_both_arrangements():
+    done = subprocess.run(
+        [sys.executable, str(BENCH / 'e2e_bench.py'), '--configs', '--stages', '2',
+         '--stages-camera', '320x240@15', '--seconds', '3'],
+        capture_output=True, text=True, timeout=400, check=True)
+    [stages] = json.loads(done.stdout)['results']
+    assert stages['scenario'] == 'stages' and stages['stages'] == 2
+    for arrangement, nodes in (('one_node', 1), ('node_per_stage', 2)):
+        served = stages[arrangement]
+        assert 'error' not in served and served['nodes'] == nodes, served
+        assert set(served['results_per_s']) == {'stage_1', 'stage_2'}
+        assert all(rate > 0 for rate in served['results_per_s'].values()), served
+        assert set(served['stamp_to_publish_ms']) == {'stage_1', 'stage_2'}
+        assert served['nodes_cpu_cores'] > 0 and served['nodes_rss_mib'] > 100

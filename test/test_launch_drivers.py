@@ -61,6 +61,13 @@ RIGS = {
         for i, key in enumerate(('wrist_1', 'front'))}),
         '/**/stage_2/hil_serl_reward': {'ros__parameters': {'threshold': 0.75}}},
         {'stages': 'stage_1,stage_2'}, {}, ('stage_1/reward', 'stage_2/reward')),
+    # the same task as one node serving both stages: one backbone pass per set; checkpoints
+    # written at launch (STAGE_CHECKPOINTS), each stage's threshold its own
+    'stages_in_one_node': ({'/**': {'ros__parameters': {
+        **node_section({key: {'driver': {'kind': 'usb_cam', 'device': f'/dev/video{i}', **SMALL}}
+                        for i, key in enumerate(('wrist_1', 'front'))})['ros__parameters'],
+        'stages': ['grasp', 'place'], 'place': {'threshold': 0.75}}}},
+        {}, {}, ('grasp/reward', 'place/reward')),
     'launch_arguments_only': ({'/**': node_section({k: {'topic': f'{k}/image_raw'}
                                                      for k in ('wrist_1', 'front')})},
                               {'camera_driver': 'realsense', 'color_profile': '320x240x15',
@@ -85,11 +92,30 @@ def test_needs_the_package_installed():
                     'then source install/setup.bash): no launch test')
 
 
+def stage_checkpoints(params, folder):
+    """`params` with a checkpoint written for each of its stages (random weights, one
+    backbone: trained as hil-serl trains them)."""
+    from hil_serl_reward.model.checkpoint import save_checkpoint
+    from hil_serl_reward.model.reward_classifier import ClassifierSpec, init_params
+    from hil_serl_reward.model.stages import split_backbones, with_backbones
+    node = params['/**']['ros__parameters']
+    spec = ClassifierSpec(tuple(node['image_keys']))
+    backbone = split_backbones(init_params(spec, 0), spec)[1]
+    for seed, stage in enumerate(node['stages'], start=1):
+        path = folder / stage
+        save_checkpoint(path, with_backbones(split_backbones(init_params(spec, seed), spec)[0],
+                                             backbone, spec), spec, step=seed)
+        node[stage] = {**node.get(stage, {}), 'checkpoint_path': str(path)}
+    return params
+
+
 def _launch_description(rig):
     params, arguments, env = RIGS[rig][:3]
     folder = WORK / rig
     folder.mkdir(exist_ok=True)
     params_file = folder / 'rig.yaml'
+    if rig == 'stages_in_one_node':
+        params = stage_checkpoints(params, folder)
     params_file.write_text(yaml.safe_dump(params))
     overlay = make_overlay(WORK / 'overlay')
     os.environ['AMENT_PREFIX_PATH'] = f"{overlay}:{os.environ.get('AMENT_PREFIX_PATH', '')}"

@@ -1,6 +1,9 @@
 """A multi-stage task served by one node (`stages`): one camera set, each stage's own
 checkpoint and threshold, its results under its name, the shared backbone run once; a
 stage reloads alone; what cannot be served together is refused at start-up."""
+import threading
+import time
+
 import jax
 import numpy as np
 import pytest
@@ -22,13 +25,14 @@ STAGES = ('grasp', 'place')
 RELIABLE = QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE)
 
 
-def stage_checkpoint(folder, seed, keys=KEYS, n_way=2):
+def stage_checkpoint(folder, seed, keys=KEYS, n_way=2, backbone_seed=0):
     """A checkpoint of `seed`'s encoders and head on seed 0's backbone (hil-serl's stages:
-    one frozen ImageNet ResNet-10)."""
+    one frozen ImageNet ResNet-10), or on `backbone_seed`'s."""
     spec = ClassifierSpec(keys, n_way=n_way)
     own, _ = split_backbones(jax.tree_util.tree_map(np.asarray, dict(params_for(spec, seed))),
                              spec)
-    shared = split_backbones(params_for(ClassifierSpec(keys), 0), ClassifierSpec(keys))[1]
+    shared = split_backbones(params_for(ClassifierSpec(keys), backbone_seed),
+                             ClassifierSpec(keys))[1]
     save_checkpoint(folder, with_backbones(own, shared, spec), spec, step=seed)
     return str(folder)
 
@@ -149,6 +153,51 @@ def test_a_stage_reloads_alone_while_the_other_keeps_its_model(bench, checkpoint
         assert not result.successful
         assert f'with stages each stage has its own (grasp.{name}, place.{name})' in \
             result.reason
+
+
+def test_a_stage_reload_that_compiles_leaves_the_serving_stages_publishing(bench, checkpoints,
+                                                                           tmp_path):
+    """A new checkpoint for `place` on another backbone: the call is compiled anew (two
+    backbone passes now), on the reload thread, while both stages go on publishing at 15 fps
+    with the models they had; then `place` answers with its new model, `grasp` as before."""
+    other = stage_checkpoint(tmp_path / 'other_backbone', 6, backbone_seed=7)
+    node = bench.start_node(**stage_params(checkpoints))
+    probe = StageProbe(bench)
+    probe.connect(node)
+    rgb = frames(5)
+    want = {name: expected(checkpoints[name], rgb) for name in STAGES}
+    new_place = expected(other, rgb)
+    received = {stage: [] for stage in STAGES}
+    for stage in STAGES:
+        bench.probe.create_subscription(Float32, f'{stage}/probability', lambda msg, s=stage:
+                                        received[s].append((time.monotonic(), msg.data)),
+                                        RELIABLE)
+    stop = threading.Event()
+
+    def camera_at_15_hz():
+        stamp = 100_000_000
+        while not stop.wait(1 / 15):
+            probe.send(rgb, stamp)
+            stamp += 66_666_667
+    camera = threading.Thread(target=camera_at_15_hz)
+    camera.start()
+    try:
+        bench.wait(lambda: all(received.values()), 15, 'both stages publishing')
+        requested = time.monotonic()
+        assert bench.set_parameter('place.checkpoint_path', other).successful
+        bench.wait(lambda: node.counts['reloads'] == 1, 120, 'the reload that compiles')
+        loaded = time.monotonic()
+        bench.wait(lambda: received['place'][-1][1] == pytest.approx(new_place, abs=1e-5),
+                   10, "place's new model")
+    finally:
+        stop.set()
+        camera.join()
+    assert node.classifier.backbone_passes == 2
+    for stage in STAGES:
+        while_loading = [p for t, p in received[stage] if requested + 0.2 < t < loaded - 0.2]
+        assert len(while_loading) >= 3, (stage, loaded - requested, len(while_loading))
+        assert all(p == pytest.approx(want[stage], abs=1e-5) for p in while_loading), stage
+    assert received['grasp'][-1][1] == pytest.approx(want['grasp'], abs=1e-5)
 
 
 def test_a_failed_stage_reload_keeps_every_stage_serving(bench, checkpoints, tmp_path):

@@ -56,11 +56,13 @@ class Monitor:
 
 
 def start(module: str, params_file: Path, overrides: List[str], env: Dict[str, str],
-          log: Path) -> subprocess.Popen:
+          log: Path, namespace: str = '') -> subprocess.Popen:
     args = [sys.executable, '-m', f'hil_serl_reward.ros.{module}', '--ros-args',
             '--params-file', str(params_file)]
     for override in overrides:
         args += ['-p', override]
+    if namespace:
+        args += ['-r', f'__ns:={namespace}']
     return subprocess.Popen(args, env=env, stdout=log.open('w'), stderr=subprocess.STDOUT)
 
 
