@@ -174,6 +174,36 @@ def test_object_handovers_two_stages_latch_as_upstream(bench, tmp_path):
         second.close()
 
 
+def test_object_handovers_two_stages_on_one_node_serving_both(bench, tmp_path):
+    """The same task on one node (`stages`): each stage's drop-in sends the observation to the
+    node's own cameras and takes its result from `<stage>/classification`; the wrapper gets
+    what it gets with the classifiers in process, step for step."""
+    from hil_serl_wrappers import MultiStageBinaryRewardClassifierWrapper
+    from hil_serl_reward.client import ClassificationClient
+    from hil_serl_reward.remote_classifier import load_classifier_func
+    checkpoints = [decisive_checkpoint(tmp_path / f'stage_{i}', 2, seed)
+                   for i, seed in ((1, 1), (2, 2))]
+    bench.start_node(image_keys=list(KEYS), camera_timeout=60.0, sync_slop=1e-9,
+                     stages=['stage_1', 'stage_2'],
+                     **{f'stage_{i}.checkpoint_path': str(c)
+                        for i, c in enumerate(checkpoints, start=1)})
+    funcs = [load_classifier_func(
+        None, None, KEYS, '/unused/classifier_ckpt', 2, timeout=10.0,
+        image_topics={k: f'{k}/image_raw' for k in KEYS},
+        client=ClassificationClient(node=bench.probe, topic=f'{stage}/classification'))
+        for stage in ('stage_1', 'stage_2')]
+    script = ['black', 'black', 'cyan', 'cyan', 'white', 'black']
+    try:
+        got = trajectory(MultiStageBinaryRewardClassifierWrapper(ScriptedEnv(script), funcs), 8)
+        want = trajectory(MultiStageBinaryRewardClassifierWrapper(
+            ScriptedEnv(script), [in_process(c) for c in checkpoints]), 8)
+        assert got == want
+        assert [(r, d, s) for r, d, s, _ in want[1:]] == [
+            (0, False, False), (1, False, False), (0, False, False), (1, True, True)], want
+    finally:
+        close(*funcs)
+
+
 def test_egg_flip_on_a_three_way_node(bench, tmp_path):
     """hil-serl's EggClassifierWrapper with the drop-in (n_way=3): the class at reset is 0
     (yellow); blue stays class 0, black is class 1 below the 0.9 confidence, white is class 1
@@ -385,8 +415,8 @@ def snippet_rewards(containing, script, steps, keys=KEYS, gripper=0.0):
 def test_the_docs_rl_snippets_run_as_written(bench, tmp_path):
     """docs/rl.md's config snippets, as written, against nodes in the namespaces they name
     (the root and /stage_1, /stage_2): the egg flip (hil-serl's wrapper, and the package's
-    with ClassFlip), the two stages, the package's wrapper with ram_insertion's gripper
-    check."""
+    with ClassFlip), the two stages (a node each, then one node serving both), the package's
+    wrapper with ram_insertion's gripper check."""
     from ros_harness import Bench
     stages = [Bench(), Bench()]
     try:
@@ -406,8 +436,17 @@ def test_the_docs_rl_snippets_run_as_written(bench, tmp_path):
         for stage, (name, seed) in zip(stages, (('/stage_1', 1), ('/stage_2', 2))):
             stage.namespace = name
             serve(stage, decisive_checkpoint(tmp_path / name[1:], 2, seed))
-        assert snippet_rewards('MultiStageBinaryRewardClassifierWrapper(env',
+        assert snippet_rewards('namespace=f"/stage_{i}"',
                                ['black', 'cyan', 'cyan', 'white'], 5) == [1, 0, 1]
+        for stage in stages:                # the same stages on one node, at the root
+            stage.remove(stage.node)
+        bench.start_node(image_keys=list(KEYS), camera_timeout=60.0, sync_slop=1e-9,
+                         stages=['stage_1', 'stage_2'],
+                         **{f'stage_{i}.checkpoint_path': str(tmp_path / f'stage_{i}')
+                            for i in (1, 2)})
+        assert snippet_rewards('ClassificationClient(topic=f"/stage_{i}',
+                               ['black', 'cyan', 'cyan', 'white'], 5) == [1, 0, 1]
+        bench.remove(bench.node)
         serve(bench, decisive_checkpoint(tmp_path / 'binary', 2, seed=2))
         assert snippet_rewards('above_threshold(probability, 0.7)', ['black', 'blue', 'white'],
                                4, gripper=1.0) == [0, 1]
