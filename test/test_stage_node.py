@@ -212,6 +212,41 @@ def test_a_failed_stage_reload_keeps_every_stage_serving(bench, checkpoints, tmp
     assert values['checkpoint'].startswith(f"place: {checkpoints['place']}")
 
 
+def test_stages_through_the_lifecycle_keep_their_successes_apart(bench, checkpoints, tmp_path):
+    """autostart off: configure loads every stage, activate serves them on one subscription,
+    deactivate stops both, cleanup and configure load them again; with review_dir each stage
+    keeps the sets it called a success in a folder of its own (grasp's threshold 0: every set,
+    place's 1: none)."""
+    from rclpy.lifecycle import TransitionCallbackReturn
+    from hil_serl_reward.data.classifier_data import load_transitions
+    ok = TransitionCallbackReturn.SUCCESS
+    probe = StageProbe(bench)
+    node = bench.start_node(**stage_params(checkpoints, autostart=False,
+                                           review_dir=str(tmp_path / 'review'),
+                                           **{'grasp.threshold': 0.0, 'place.threshold': 1.0}))
+    assert node.classifier is None
+    for round_ in range(2):
+        assert node.trigger_configure() == ok
+        assert node.classifier.backbone_passes == 1
+        assert node.trigger_activate() == ok
+        assert [rig.owns_input for rig in node.rigs] == [True, False]
+        assert node.rigs[1].input is node.rigs[0].input
+        probe.connect(node)
+        sent = len(probe.probability['grasp'])
+        probe.send(frames(8 + round_), (round_ + 1) * 100_000_000)
+        bench.wait(lambda: all(len(probe.probability[s]) > sent for s in STAGES), 15,
+                   f'round {round_}: a result per stage')
+        bench.wait(lambda: node.rigs[0].review.kept == 1, 10, "grasp's review file")
+        assert node.rigs[1].review.kept == 0
+        assert node.trigger_deactivate() == ok and node.trigger_cleanup() == ok
+        assert node.classifier is None
+    assert [s.data for s in probe.success['grasp']] == [True, True]
+    assert [s.data for s in probe.success['place']] == [False, False]
+    kept = sorted((tmp_path / 'review' / 'grasp').glob('*success*.pkl'))
+    assert len(kept) == 2 and not list((tmp_path / 'review' / 'place').glob('*.pkl'))
+    assert set(load_transitions(kept[0])[0]['observations']) == set(KEYS)
+
+
 def test_what_one_node_cannot_serve_as_stages_is_refused_at_start_up(bench, checkpoints,
                                                                     tmp_path):
     assert config.check({'stages': ['grasp', 'place']}) == []
@@ -227,6 +262,9 @@ def test_what_one_node_cannot_serve_as_stages_is_refused_at_start_up(bench, chec
          r'place.checkpoint_path\)'),
         ({'place.checkpoint_path': ''}, 'place.checkpoint_path is empty'),
         ({'place.checkpoint_path': side}, r"cannot load stage 'place': .*'side'"),
+        ({'stages': ['grasp']}, r"'place.checkpoint_path' \(stage 'place' is not in stages "
+                                r"\['grasp'\]\)"),
+        ({'grasp.treshold': 0.4}, r"'grasp.treshold' \(did you mean 'grasp.threshold'\?\)"),
     )
     for more, message in refusals:
         with pytest.raises(StartupError, match=message):

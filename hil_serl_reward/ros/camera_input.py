@@ -92,7 +92,13 @@ def _check_unknown(node: Node, declared: Dict[str, Any]) -> None:
     if not unknown:
         return
     named = []
+    stage_fields = {p.name for p in config.STAGE_PARAMETERS}
     for name in unknown:
+        stage, _, field = name.partition('.')
+        if field in stage_fields:
+            named.append(f"'{name}' (stage {stage!r} is not in stages "
+                         f"{list(declared.get('stages', []))})")
+            continue
         nearest = difflib.get_close_matches(name, declared, n=1, cutoff=0.6)
         named.append(f"'{name}'" + (f" (did you mean '{nearest[0]}'?)" if nearest else ''))
     message = f"unknown parameters: {', '.join(named)}"
