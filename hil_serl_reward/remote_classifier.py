@@ -10,6 +10,11 @@ from the node's published probabilities (ClassificationResult.logits: their log-
 log-probabilities, so a rule's decision is the in-process one except within one float32 step
 of its threshold).
 
+`load_stage_classifier_funcs` gives hil-serl's MultiStageBinaryRewardClassifierWrapper its
+per-stage classifiers from one node serving the stages (`stages`): the wrapper asks each stage
+in turn about one observation, and the stages after the first take their results from the set
+the first one sent (SentSet) instead of sending it again: one set per step, not one per stage.
+
 Several actors on one node (two rigs, a training and an evaluation actor): each one's sets
 carry its own stamps and its own frame_id (`actor_id`), and it takes only results stamped
 exactly as one of its sets and carrying its frame_id, so no actor sees another's result. The
@@ -21,7 +26,7 @@ while the node is busy are dropped by it (newest first) and sent again after
 import threading
 import time
 import uuid
-from typing import Any, Callable, Dict, Mapping, Optional, Sequence
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
 
 import numpy as np
 from rcl_interfaces.srv import GetParameters
@@ -51,12 +56,44 @@ def camera_frame(image: Any) -> np.ndarray:
     return np.ascontiguousarray(frame)
 
 
+class SentSet:
+    """The observation an actor sent last (copies of its frames: an env may reuse its image
+    buffers), the stamps it went under and when, shared by the stage classifiers of one
+    node: a stage asked about the same pixels within `max_age_s` waits for that set's result
+    instead of sending it again (an older set may predate a checkpoint reload)."""
+
+    def __init__(self, max_age_s: float) -> None:
+        self.max_age_s = max_age_s
+        self._lock = threading.Lock()
+        self._frames: Optional[Dict[str, np.ndarray]] = None
+        self._stamps: List[int] = []
+        self._sent_at = float('-inf')
+
+    def stamps_for(self, frames: Mapping[str, np.ndarray]) -> Optional[List[int]]:
+        """The stamps (a list a later send under a newer stamp appends to) of the set with
+        these pixels, if it was the last one sent and recently; else None."""
+        with self._lock:
+            if (self._frames is None or time.monotonic() - self._sent_at > self.max_age_s
+                    or self._frames.keys() != frames.keys()
+                    or not all(np.array_equal(self._frames[key], frame)
+                               for key, frame in frames.items())):
+                return None
+            return self._stamps
+
+    def sent(self, frames: Mapping[str, np.ndarray], stamps: List[int]) -> None:
+        with self._lock:
+            self._frames = {key: frame.copy() for key, frame in frames.items()}
+            self._stamps = stamps
+            self._sent_at = time.monotonic()
+
+
 class RemoteClassifier:
     """Publishes observations on the node's camera topics and awaits their results."""
 
     def __init__(self, client: ClassificationClient, image_topics: Mapping[str, str],
                  timeout: float = 1.0, republish_after: float = 0.5,
-                 actor_id: Optional[str] = None) -> None:
+                 actor_id: Optional[str] = None, sent: Optional[SentSet] = None) -> None:
+        """`actor_id` and `sent`: shared by the classifiers of one node's stages."""
         if not image_topics:
             raise ValueError('image_topics is empty: name the node camera topic of each '
                              'image key, e.g. {"wrist_1": "wrist_1/image_raw"}')
@@ -67,6 +104,7 @@ class RemoteClassifier:
         self._stamp_lock = threading.Lock()
         self._last_stamp = 0
         self.node_checked = False       # wait_for_node found the node and its sync_slop right
+        self.sent = sent
         self.publishers = {key: client.node.create_publisher(Image, topic, IMAGE_QOS)
                            for key, topic in image_topics.items()}
 
@@ -131,12 +169,13 @@ class RemoteClassifier:
                     f"another's images. Give that node sync_slop: 1.0e-9 (identical stamps) "
                     f'in its params file (docs/rl.md)')
 
-    def publish(self, obs: Mapping[str, Any]) -> int:
-        """Publishes the observation's images as one camera set; returns its stamp."""
+    def publish(self, frames: Mapping[str, np.ndarray]) -> int:
+        """Publishes an observation's frames (camera_frame) as one camera set; returns its
+        stamp."""
         stamp = self._fresh_stamp()
         header_stamp = Time(nanoseconds=stamp).to_msg()
         for key, publisher in self.publishers.items():
-            msg = Image(**rgb_to_msg(camera_frame(obs[key])))
+            msg = Image(**rgb_to_msg(frames[key]))
             msg.header.stamp = header_stamp
             msg.header.frame_id = self.actor_id
             publisher.publish(msg)
@@ -146,8 +185,14 @@ class RemoteClassifier:
         """This observation's result, or ClassificationTimeout after `timeout` seconds. The
         observation goes out again, under a newer stamp, every `republish_after` seconds until
         one of its sets is classified: DDS can lose a message even after discovery matched
-        both ends, and a busy node drops all but the newest set."""
-        stamps = [self.publish(obs)]
+        both ends, and a busy node drops all but the newest set. With `sent` (a node's
+        stages), an observation whose pixels were the last sent waits for that set."""
+        frames = {key: camera_frame(obs[key]) for key in self.publishers}
+        stamps = self.sent.stamps_for(frames) if self.sent else None
+        if stamps is None:
+            stamps = [self.publish(frames)]
+            if self.sent:
+                self.sent.sent(frames, stamps)
         deadline = time.monotonic() + self.timeout
         while True:
             remaining = deadline - time.monotonic()
@@ -159,7 +204,7 @@ class RemoteClassifier:
                 if remaining <= self.republish_after:
                     raise ClassificationTimeout(stamps[0], self.timeout, self.client.latest(),
                                                 self.client.clock_hint()) from None
-                stamps.append(self.publish(obs))
+                stamps.append(self.publish(frames))
 
     def close(self) -> None:
         for publisher in self.publishers.values():
@@ -193,6 +238,41 @@ def load_classifier_func(key: Any = None, sample: Any = None,
                                                 else 'classification',
                                                 use_sim_time=use_sim_time)
     remote = RemoteClassifier(own_client, topics, timeout=timeout)
+    return _answered_by(remote, n_way, discovery_timeout, f'load_classifier_func(n_way={n_way})',
+                        f'the node in {namespace or "/"}')
+
+
+def load_stage_classifier_funcs(stages: Sequence[str],
+                                image_keys: Sequence[str] = ('wrist_1', 'front'), *,
+                                namespace: str = '',
+                                image_topics: Optional[Mapping[str, str]] = None,
+                                timeout: float = 1.0, discovery_timeout: float = 30.0,
+                                use_sim_time: bool = False
+                                ) -> List[Callable[[Dict[str, Any]], np.ndarray]]:
+    """hil-serl's list of per-stage `load_classifier_func(...)` for
+    MultiStageBinaryRewardClassifierWrapper, answered by the node in `namespace` serving
+    `stages` (its `stages` parameter): each stage's `classifier(obs) -> logits` (shape (1,))
+    reads `<namespace>/<stage>/classification`; the observation goes to the node's cameras
+    (`image_topics`, default `<namespace>/<key>/image_raw`) once, under one actor id, and a
+    stage asked about the pixels sent last, within `timeout` seconds, takes its result from
+    that set (the classifier is a function of the pixels: the same answer, one set less)."""
+    prefix = namespace.rstrip('/')
+    topics = dict(image_topics or {k: f'{prefix}/{k}/image_raw' for k in image_keys})
+    actor_id, sent = f'actor_{uuid.uuid4().hex[:12]}', SentSet(max_age_s=timeout)
+    funcs = []
+    for stage in stages:
+        client = ClassificationClient(topic=f'{prefix}/{stage}/classification' if prefix
+                                      else f'{stage}/classification', use_sim_time=use_sim_time)
+        remote = RemoteClassifier(client, topics, timeout=timeout, actor_id=actor_id, sent=sent)
+        funcs.append(_answered_by(remote, 2, discovery_timeout, 'a stage classifier',
+                                  f'stage {stage!r} of the node in {namespace or "/"}'))
+    return funcs
+
+
+def _answered_by(remote: RemoteClassifier, n_way: int, discovery_timeout: float, caller: str,
+                 node: str) -> Callable[[Dict[str, Any]], np.ndarray]:
+    """hil-serl's `classifier(obs) -> logits` through `remote`: the node found (and its
+    sync_slop checked) on the first call; an answer of another kind than `n_way` refused."""
     expected = 1 if n_way == 2 else n_way
 
     def classifier(obs: Dict[str, Any]) -> np.ndarray:
@@ -200,9 +280,9 @@ def load_classifier_func(key: Any = None, sample: Any = None,
             remote.wait_for_node(timeout=discovery_timeout)
         logits = remote.classify(obs).logits()
         if logits.shape != (expected,):
-            raise ValueError(f'load_classifier_func(n_way={n_way}) expects '
+            raise ValueError(f'{caller} expects '
                              f'{"a binary result" if expected == 1 else f"{n_way} classes"}; '
-                             f'the node in {namespace or "/"} answered with {logits.shape[0]}'
+                             f'{node} answered with {logits.shape[0]}'
                              f' {"logit" if logits.shape[0] == 1 else "classes"}')
         return logits
 

@@ -175,33 +175,56 @@ def test_object_handovers_two_stages_latch_as_upstream(bench, tmp_path):
 
 
 def test_object_handovers_two_stages_on_one_node_serving_both(bench, tmp_path):
-    """The same task on one node (`stages`): each stage's drop-in sends the observation to the
-    node's own cameras and takes its result from `<stage>/classification`; the wrapper gets
-    what it gets with the classifiers in process, step for step."""
+    """The same task on one node (`stages`), through load_stage_classifier_funcs: the wrapper
+    gets what it gets with the classifiers in process, step for step, and the node gets one
+    set per step: the second stage asked about an observation takes the first one's set."""
     from hil_serl_wrappers import MultiStageBinaryRewardClassifierWrapper
-    from hil_serl_reward.client import ClassificationClient
-    from hil_serl_reward.remote_classifier import load_classifier_func
+    from hil_serl_reward.remote_classifier import load_stage_classifier_funcs
     checkpoints = [decisive_checkpoint(tmp_path / f'stage_{i}', 2, seed)
                    for i, seed in ((1, 1), (2, 2))]
-    bench.start_node(image_keys=list(KEYS), camera_timeout=60.0, sync_slop=1e-9,
-                     stages=['stage_1', 'stage_2'],
-                     **{f'stage_{i}.checkpoint_path': str(c)
-                        for i, c in enumerate(checkpoints, start=1)})
-    funcs = [load_classifier_func(
-        None, None, KEYS, '/unused/classifier_ckpt', 2, timeout=10.0,
-        image_topics={k: f'{k}/image_raw' for k in KEYS},
-        client=ClassificationClient(node=bench.probe, topic=f'{stage}/classification'))
-        for stage in ('stage_1', 'stage_2')]
+    node = bench.start_node(image_keys=list(KEYS), camera_timeout=60.0, sync_slop=1e-9,
+                            stages=['stage_1', 'stage_2'],
+                            **{f'stage_{i}.checkpoint_path': str(c)
+                               for i, c in enumerate(checkpoints, start=1)})
+    funcs = load_stage_classifier_funcs(['stage_1', 'stage_2'], KEYS,
+                                        namespace=bench.namespace, timeout=10.0)
+    asked = []
+
+    def counted(func):
+        return lambda obs: asked.append(id(obs)) or func(obs)
     script = ['black', 'black', 'cyan', 'cyan', 'white', 'black']
     try:
-        got = trajectory(MultiStageBinaryRewardClassifierWrapper(ScriptedEnv(script), funcs), 8)
+        got = trajectory(MultiStageBinaryRewardClassifierWrapper(
+            ScriptedEnv(script), [counted(f) for f in funcs]), 8)
         want = trajectory(MultiStageBinaryRewardClassifierWrapper(
             ScriptedEnv(script), [in_process(c) for c in checkpoints]), 8)
         assert got == want
         assert [(r, d, s) for r, d, s, _ in want[1:]] == [
             (0, False, False), (1, False, False), (0, False, False), (1, True, True)], want
+        assert len(asked) == 6          # both stages asked on the first two steps
+        # a set per observation whose pixels were not the last sent (black, cyan, white: the
+        # second cyan step asks stage 2 about the set stage 1 had sent), and any sent again
+        published = node.rigs[0].counts['sets_published']
+        assert 3 <= published < len(asked), published
+        assert funcs[0].remote.actor_id == funcs[1].remote.actor_id
     finally:
         close(*funcs)
+
+
+def test_a_sent_set_answers_only_the_same_pixels_and_only_recently(monkeypatch):
+    """SentSet keeps copies: an env writing its next image into the buffer it sent is a new
+    observation; after max_age_s the set is not reused (a reload may have come between)."""
+    from hil_serl_reward.remote_classifier import SentSet
+    buffer = np.zeros((128, 128, 3), np.uint8)
+    sent, stamps = SentSet(max_age_s=1.0), [10]
+    sent.sent({'wrist_1': buffer}, stamps)
+    assert sent.stamps_for({'wrist_1': buffer.copy()}) is stamps
+    buffer[0, 0, 0] = 1                                 # the env's next image, same buffer
+    assert sent.stamps_for({'wrist_1': buffer}) is None
+    assert sent.stamps_for({'front': np.zeros((128, 128, 3), np.uint8)}) is None
+    now = time.monotonic()
+    monkeypatch.setattr(time, 'monotonic', lambda: now + 1.5)
+    assert sent.stamps_for({'wrist_1': np.zeros((128, 128, 3), np.uint8)}) is None
 
 
 def test_egg_flip_on_a_three_way_node(bench, tmp_path):
@@ -444,7 +467,7 @@ def test_the_docs_rl_snippets_run_as_written(bench, tmp_path):
                          stages=['stage_1', 'stage_2'],
                          **{f'stage_{i}.checkpoint_path': str(tmp_path / f'stage_{i}')
                             for i in (1, 2)})
-        assert snippet_rewards('ClassificationClient(topic=f"/stage_{i}',
+        assert snippet_rewards('load_stage_classifier_funcs(',
                                ['black', 'cyan', 'cyan', 'white'], 5) == [1, 0, 1]
         bench.remove(bench.node)
         serve(bench, decisive_checkpoint(tmp_path / 'binary', 2, seed=2))
