@@ -443,6 +443,7 @@ def test_the_docs_rl_snippets_run_as_written(bench, tmp_path):
     from ros_harness import Bench
     stages = [Bench(), Bench()]
     try:
+        from hil_serl_reward.ros import config
         from hil_serl_reward.ros.params_file import read_node_parameters
         yaml_block = re.search(r'```yaml\n(.*?)```', RL_DOC.read_text(), re.S).group(1)
         (tmp_path / 'egg.yaml').write_text(yaml_block)
@@ -461,12 +462,17 @@ def test_the_docs_rl_snippets_run_as_written(bench, tmp_path):
             serve(stage, decisive_checkpoint(tmp_path / name[1:], 2, seed))
         assert snippet_rewards('namespace=f"/stage_{i}"',
                                ['black', 'cyan', 'cyan', 'white'], 5) == [1, 0, 1]
-        for stage in stages:                # the same stages on one node, at the root
-            stage.remove(stage.node)
-        bench.start_node(image_keys=list(KEYS), camera_timeout=60.0, sync_slop=1e-9,
-                         stages=['stage_1', 'stage_2'],
-                         **{f'stage_{i}.checkpoint_path': str(tmp_path / f'stage_{i}')
-                            for i in (1, 2)})
+        for stage in stages:                # the same stages on one node, at the root,
+            stage.remove(stage.node)        # from docs/rl.md's params block for it
+        stage_yaml = [block for block in re.findall(r'```yaml\n(.*?)```', RL_DOC.read_text(),
+                                                    re.S) if 'stages:' in block]
+        assert len(stage_yaml) == 1
+        (tmp_path / 'stages.yaml').write_text(stage_yaml[0])
+        params = read_node_parameters(tmp_path / 'stages.yaml')
+        assert config.check(params) == [] and params['stages'] == ['stage_1', 'stage_2']
+        bench.start_node(**{**params, 'camera_timeout': 60.0,
+                            **{f'stage_{i}.checkpoint_path': str(tmp_path / f'stage_{i}')
+                               for i in (1, 2)}})
         assert snippet_rewards('load_stage_classifier_funcs(',
                                ['black', 'cyan', 'cyan', 'white'], 5) == [1, 0, 1]
         bench.remove(bench.node)

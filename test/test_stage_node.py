@@ -15,7 +15,7 @@ from conftest import params_for
 from hil_serl_reward.model.checkpoint import save_checkpoint
 from hil_serl_reward.model.inference import RewardClassifier
 from hil_serl_reward.model.reward_classifier import ClassifierSpec
-from hil_serl_reward.model.stages import split_backbones, with_backbones
+from hil_serl_reward.model.stages import split_backbones, staged_forward, with_backbones
 from hil_serl_reward.ros import classification, config
 from hil_serl_reward.ros.camera_input import StartupError
 from ros_harness import image_msg
@@ -161,6 +161,7 @@ def test_a_stage_reload_that_compiles_leaves_the_serving_stages_publishing(bench
     backbone passes now), on the reload thread, while both stages go on publishing at 15 fps
     with the models they had; then `place` answers with its new model, `grasp` as before."""
     other = stage_checkpoint(tmp_path / 'other_backbone', 6, backbone_seed=7)
+    staged_forward.cache_clear()    # compiled for two backbones by an earlier test: not here
     node = bench.start_node(**stage_params(checkpoints))
     probe = StageProbe(bench)
     probe.connect(node)

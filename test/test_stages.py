@@ -59,6 +59,8 @@ def test_one_backbone_pass_for_stages_that_share_it_one_each_otherwise(images):
     shared = StageClassifiers(classifiers('direct', grasp=(1,), place=(2, 1), lift=(3, 1)))
     distinct = StageClassifiers(classifiers('direct', grasp=(1,), place=(2,)))
     assert (shared.backbone_passes, distinct.backbone_passes) == (1, 2)
+    assert shared.backbone_groups() == [['grasp', 'place', 'lift']]
+    assert distinct.backbone_groups() == [['grasp'], ['place']]
     per_pass = convolutions_of(one, images)
     assert per_pass > 0
     assert convolutions_of(shared, images) == per_pass

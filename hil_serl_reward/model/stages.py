@@ -129,6 +129,12 @@ class StageClassifiers:
         """Distinct backbones, each run once per set."""
         return len(self._backbones)
 
+    def backbone_groups(self) -> List[List[str]]:
+        """The stages by the backbone they hold, in stage order."""
+        names = list(self.stages)
+        return [[names[i] for i, index in enumerate(self.backbone_of_stage) if index == group]
+                for group in range(self.backbone_passes)]
+
     def check_probe_outputs(self) -> None:
         """RewardClassifier.check_probe_outputs for every stage, through the shared call
         (which this compiles); names the stage whose outputs are not finite."""

@@ -346,9 +346,16 @@ class ClassifierNode(LifecycleNode):
             for note in classifiers[stage].checkpoint.notes:
                 self.get_logger().warning(f'stage {stage}: {note}')
         try:
-            return StageClassifiers(classifiers)
+            stages = StageClassifiers(classifiers)
         except (CheckpointError, ValueError) as exc:
             raise StartupError(f'cannot serve the stages: {exc}') from exc
+        if stages.backbone_passes > 1:
+            self.get_logger().warning(
+                f"stages {' | '.join(', '.join(group) for group in stages.backbone_groups())} "
+                f'hold different backbone weights: {stages.backbone_passes} backbone passes per '
+                f'set instead of one (hil-serl trains every stage on the same frozen ImageNet '
+                f'ResNet-10; these were trained unfrozen or from other weights)')
+        return stages
 
     def _load_for_reload(self, path: str, token: Tuple[int, Optional[str]]) -> Model:
         """The reload thread's load: `path` for the one classifier, or for stage token[1]
