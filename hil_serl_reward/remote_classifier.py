@@ -30,6 +30,7 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
 
 import numpy as np
 from rcl_interfaces.srv import GetParameters
+from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from rclpy.time import Time
 from sensor_msgs.msg import Image
@@ -247,7 +248,7 @@ def load_stage_classifier_funcs(stages: Sequence[str],
                                 namespace: str = '',
                                 image_topics: Optional[Mapping[str, str]] = None,
                                 timeout: float = 1.0, discovery_timeout: float = 30.0,
-                                use_sim_time: bool = False
+                                node: Optional[Node] = None, use_sim_time: bool = False
                                 ) -> List[Callable[[Dict[str, Any]], np.ndarray]]:
     """hil-serl's list of per-stage `load_classifier_func(...)` for
     MultiStageBinaryRewardClassifierWrapper, answered by the node in `namespace` serving
@@ -255,14 +256,17 @@ def load_stage_classifier_funcs(stages: Sequence[str],
     reads `<namespace>/<stage>/classification`; the observation goes to the node's cameras
     (`image_topics`, default `<namespace>/<key>/image_raw`) once, under one actor id, and a
     stage asked about the pixels sent last, within `timeout` seconds, takes its result from
-    that set (the classifier is a function of the pixels: the same answer, one set less)."""
+    that set (the classifier is a function of the pixels: the same answer, one set less).
+    `node`: an rclpy node of the caller's, spun by the caller, for the results subscriptions
+    and image publishers (default: a client node of its own per stage)."""
     prefix = namespace.rstrip('/')
     topics = dict(image_topics or {k: f'{prefix}/{k}/image_raw' for k in image_keys})
     actor_id, sent = f'actor_{uuid.uuid4().hex[:12]}', SentSet(max_age_s=timeout)
     funcs = []
     for stage in stages:
-        client = ClassificationClient(topic=f'{prefix}/{stage}/classification' if prefix
-                                      else f'{stage}/classification', use_sim_time=use_sim_time)
+        client = ClassificationClient(node=node, topic=f'{prefix}/{stage}/classification'
+                                      if prefix else f'{stage}/classification',
+                                      use_sim_time=use_sim_time)
         remote = RemoteClassifier(client, topics, timeout=timeout, actor_id=actor_id, sent=sent)
         funcs.append(_answered_by(remote, 2, discovery_timeout, 'a stage classifier',
                                   f'stage {stage!r} of the node in {namespace or "/"}'))

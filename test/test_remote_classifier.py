@@ -186,8 +186,8 @@ def test_object_handovers_two_stages_on_one_node_serving_both(bench, tmp_path):
                             stages=['stage_1', 'stage_2'],
                             **{f'stage_{i}.checkpoint_path': str(c)
                                for i, c in enumerate(checkpoints, start=1)})
-    funcs = load_stage_classifier_funcs(['stage_1', 'stage_2'], KEYS,
-                                        namespace=bench.namespace, timeout=10.0)
+    funcs = load_stage_classifier_funcs(['stage_1', 'stage_2'], KEYS, namespace=bench.namespace,
+                                        timeout=10.0, node=bench.probe)     # as remote()
     asked = []
 
     def counted(func):

@@ -14,7 +14,7 @@ The `hil-serl` form runs each stage's own forward in turn: it promises hil-serl'
 which another program would not give.
 """
 import functools
-from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Mapping, Sequence, Tuple
 
 import jax
 import numpy as np
@@ -104,8 +104,6 @@ class StageClassifiers:
         self.spec = first.spec
         self.form = first.form
         self.device = first.device
-        self.batch_sizes = (1,)
-        self.largest_call: Optional[int] = None
         distinct: List[Tuple[Params, ...]] = []
         self._rests: List[Params] = []
         backbone_of_stage = []

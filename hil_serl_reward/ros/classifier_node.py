@@ -170,7 +170,7 @@ class ClassifierNode(LifecycleNode):
                if self.stages else '')
             + (f' (a call holds at most {classifier.largest_call} sets: XLA\'s scratch for '
                f'more would page-fault on every call)'
-               if classifier.largest_call is not None
+               if not self.stages and classifier.largest_call is not None
                and classifier.largest_call < len(self.rigs) else ''))
         # What is alive now (imports, the model: about 180k objects) lives as long as the
         # node; frozen, no later collection scans it. A full collection over it took 80 ms
