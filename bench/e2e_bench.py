@@ -227,9 +227,7 @@ def rigs_scenario(rigs: int, size: str, rate: float, seconds: float, logs: Path,
             'batches_compiled': first.get('batches compiled'),
             'inference_ms': {q: number(first.get(f'inference latency {q} (ms)'))
                              for q in ('p50', 'p95')},
-            'stamp_to_publish_ms': {n: {q: number(d.get(f'stamp to publish latency {q} (ms)'))
-                                        for q in ('p50', 'p95')}
-                                    for n, d in sorted(diagnostics.items())},
+            'stamp_to_publish_ms': stamp_to_publish_ms(diagnostics),
             'sets_dropped_by_mailbox': {n: number(d.get('sets dropped by mailbox'))
                                         for n, d in sorted(diagnostics.items())},
             'node_cpu_cores': round(cpu / wall, 2),
@@ -332,9 +330,7 @@ def serve_stages(arrangement: str, nodes: List[Tuple[str, List[str]]], names: Li
             'seconds': round(wall, 1),
             'results_per_s': {n: results_per_camera_second(t[counts0[n]:])
                               for n, t in results.items()},
-            'stamp_to_publish_ms': {n: {q: number(d.get(f'stamp to publish latency {q} (ms)'))
-                                        for q in ('p50', 'p95')}
-                                    for n, d in sorted(diagnostics.items())},
+            'stamp_to_publish_ms': stamp_to_publish_ms(diagnostics),
             'inference_ms_p50': {n: number(d.get('inference latency p50 (ms)'))
                                  for n, d in sorted(diagnostics.items())},
             'nodes_cpu_cores': round(cpu / wall, 2),
@@ -348,6 +344,12 @@ def serve_stages(arrangement: str, nodes: List[Tuple[str, List[str]]], names: Li
         for process in processes:
             stop(process)
         monitor.destroy_node()
+
+
+def stamp_to_publish_ms(diagnostics: Dict[str, Dict[str, str]]) -> Dict[str, Dict[str, float]]:
+    """Each status's stamp-to-publish p50 / p95, by rig or stage name."""
+    return {name: {q: number(values.get(f'stamp to publish latency {q} (ms)'))
+                   for q in ('p50', 'p95')} for name, values in sorted(diagnostics.items())}
 
 
 def results_per_camera_second(stamps: List[int]) -> float:

@@ -3,7 +3,7 @@ and listens to every output, all spun by one executor in a background thread, ov
 import threading
 import time
 import uuid
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Sequence
 
 import numpy as np
 import rclpy
@@ -187,3 +187,54 @@ class Bench:
         self._thread.join(timeout=5)
         self.executor.shutdown()
         self.probe.destroy_node()
+
+
+class OutputProbe:
+    """The probe's side of a node serving several rigs or stages: a publisher per camera topic
+    (`camera_topics(group)`: key -> topic; a node's stages share one set) and each group's
+    outputs under its name."""
+
+    QOS = QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE)
+
+    def __init__(self, bench: 'Bench', groups: Sequence[str],
+                 camera_topics: Callable[[str], Dict[str, str]]) -> None:
+        self.bench = bench
+        self.groups = tuple(groups)
+        self.topics = {group: camera_topics(group) for group in self.groups}
+        self.cameras: Dict[str, Any] = {}
+        for topics in self.topics.values():
+            for topic in topics.values():
+                if topic not in self.cameras:
+                    self.cameras[topic] = bench.probe.create_publisher(Image, topic, self.QOS)
+        self.probability: Dict[str, List[Any]] = {group: [] for group in self.groups}
+        self.success: Dict[str, List[Any]] = {group: [] for group in self.groups}
+        self.classifications: Dict[str, List[Any]] = {group: [] for group in self.groups}
+        for group in self.groups:
+            bench.probe.create_subscription(Float32, f'{group}/probability',
+                                            self.probability[group].append, self.QOS)
+            bench.probe.create_subscription(Bool, f'{group}/success',
+                                            self.success[group].append, self.QOS)
+            if not classification.UNAVAILABLE:
+                bench.probe.create_subscription(
+                    classification.Classification, f'{group}/{classification.TOPIC}',
+                    self.classifications[group].append, self.QOS)
+
+    def connect(self, node: ClassifierNode) -> None:
+        self.bench.wait(lambda: all(p.get_subscription_count() > 0
+                                    for p in self.cameras.values())
+                        and all(rig.probability_pub.get_subscription_count() > 0
+                                for rig in node.rigs), 10, f'discovery of {self.groups}')
+
+    def send(self, group: str, rgb: Dict[str, np.ndarray], stamp_ns: int) -> None:
+        for key, topic in self.topics[group].items():
+            self.cameras[topic].publish(image_msg(rgb[key], stamp_ns))
+
+    def statuses(self, node_name: str) -> Dict[str, Dict[str, Any]]:
+        """Each group's status in the diagnostics after now: level, message and values."""
+        seen = len(self.bench.diagnostics)
+        self.bench.wait(lambda: len(self.bench.diagnostics) >= seen + len(self.groups), 5,
+                        'diagnostics')
+        return {group: {'level': status.level, 'message': status.message,
+                        **{kv.key: kv.value for kv in status.values}}
+                for status in self.bench.diagnostics[seen:] for group in self.groups
+                if status.name == f'{node_name}: reward classifier ({group})'}

@@ -6,18 +6,14 @@ import time
 import numpy as np
 import pytest
 from diagnostic_msgs.msg import DiagnosticStatus
-from rclpy.qos import QoSProfile, ReliabilityPolicy
-from sensor_msgs.msg import Image
-from std_msgs.msg import Bool, Float32
 
 from hil_serl_reward.model.inference import RewardClassifier
 from hil_serl_reward.ros import classification, config
 from hil_serl_reward.ros.camera_input import StartupError
-from ros_harness import SlowClassifier, image_msg
+from ros_harness import OutputProbe, SlowClassifier
 
 KEYS = ('wrist_1', 'front')
 RIGS = ('left', 'right')
-RELIABLE = QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE)
 
 
 def frames(seed):
@@ -25,52 +21,9 @@ def frames(seed):
     return {key: rng.integers(0, 256, (128, 128, 3), dtype=np.uint8) for key in KEYS}
 
 
-class RigProbe:
-    """The probe node's cameras and output subscriptions of every rig."""
-
-    def __init__(self, bench):
-        self.bench = bench
-        self.cameras = {(rig, key): bench.probe.create_publisher(
-            Image, f'{rig}/{key}/image_raw', RELIABLE) for rig in RIGS for key in KEYS}
-        self.probability = {rig: [] for rig in RIGS}
-        self.success = {rig: [] for rig in RIGS}
-        self.classifications = {rig: [] for rig in RIGS}
-        for rig in RIGS:
-            bench.probe.create_subscription(Float32, f'{rig}/probability',
-                                            self.probability[rig].append, RELIABLE)
-            bench.probe.create_subscription(Bool, f'{rig}/success', self.success[rig].append,
-                                            RELIABLE)
-            if not classification.UNAVAILABLE:
-                bench.probe.create_subscription(
-                    classification.Classification, f'{rig}/{classification.TOPIC}',
-                    self.classifications[rig].append, RELIABLE)
-
-    def connect(self, node):
-        self.bench.wait(lambda: all(p.get_subscription_count() > 0
-                                    for p in self.cameras.values())
-                        and all(rig.probability_pub.get_subscription_count() > 0
-                                for rig in node.rigs), 10, 'discovery of every rig')
-
-    def send(self, rig, rgb, stamp_ns):
-        for key in KEYS:
-            self.cameras[(rig, key)].publish(image_msg(rgb[key], stamp_ns))
-
-    def rig_diagnostics(self, node_name, seen):
-        """The newest status of each rig after `seen` diagnostics had arrived."""
-        self.bench.wait(lambda: len(self.bench.diagnostics) >= seen + len(RIGS), 5,
-                        'diagnostics')
-        latest = {}
-        for status in self.bench.diagnostics[seen:]:
-            for rig in RIGS:
-                if status.name == f'{node_name}: reward classifier ({rig})':
-                    latest[rig] = {'level': status.level, 'message': status.message,
-                                   **{kv.key: kv.value for kv in status.values}}
-        return latest
-
-
 @pytest.fixture
 def probe(bench):
-    return RigProbe(bench)
+    return OutputProbe(bench, RIGS, lambda rig: {key: f'{rig}/{key}/image_raw' for key in KEYS})
 
 
 def test_each_rig_is_classified_on_its_own_cameras_and_published_under_its_namespace(
@@ -94,7 +47,7 @@ def test_each_rig_is_classified_on_its_own_cameras_and_published_under_its_names
             assert probe.classifications[rig][0].header.stamp.nanosec == 100_000_000
     assert bench.outputs['probability'] == []       # nothing on the node's own namespace
     name = node.get_fully_qualified_name()
-    statuses = probe.rig_diagnostics(name, len(bench.diagnostics))
+    statuses = probe.statuses(name)
     for rig in RIGS:
         assert statuses[rig]['level'] == DiagnosticStatus.OK
         assert statuses[rig]['rig'] == rig and statuses[rig]['sets published'] == '1'
@@ -178,8 +131,7 @@ def test_a_silent_rig_is_named_while_the_other_serves(bench, probe, checkpoint_f
     camera.start()
     try:
         time.sleep(1.5)
-        statuses = probe.rig_diagnostics(node.get_fully_qualified_name(),
-                                         len(bench.diagnostics))
+        statuses = probe.statuses(node.get_fully_qualified_name())
     finally:
         stop.set()
         camera.join()

@@ -8,8 +8,7 @@ import jax
 import numpy as np
 import pytest
 from diagnostic_msgs.msg import DiagnosticStatus
-from rclpy.qos import QoSProfile, ReliabilityPolicy
-from std_msgs.msg import Bool, Float32
+from std_msgs.msg import Float32
 
 from conftest import params_for
 from hil_serl_reward.model.checkpoint import save_checkpoint
@@ -18,11 +17,10 @@ from hil_serl_reward.model.reward_classifier import ClassifierSpec
 from hil_serl_reward.model.stages import split_backbones, staged_forward, with_backbones
 from hil_serl_reward.ros import classification, config
 from hil_serl_reward.ros.camera_input import StartupError
-from ros_harness import image_msg
+from ros_harness import OutputProbe
 
 KEYS = ('wrist_1', 'front')
 STAGES = ('grasp', 'place')
-RELIABLE = QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE)
 
 
 def stage_checkpoint(folder, seed, keys=KEYS, n_way=2, backbone_seed=0):
@@ -42,43 +40,9 @@ def frames(seed):
     return {key: rng.integers(0, 256, (128, 128, 3), dtype=np.uint8) for key in KEYS}
 
 
-class StageProbe:
-    """The probe's cameras (the node's own topics) and every stage's outputs."""
-
-    def __init__(self, bench):
-        self.bench = bench
-        self.cameras = {key: bench.camera(key) for key in KEYS}
-        self.probability = {stage: [] for stage in STAGES}
-        self.success = {stage: [] for stage in STAGES}
-        self.classifications = {stage: [] for stage in STAGES}
-        for stage in STAGES:
-            bench.probe.create_subscription(Float32, f'{stage}/probability',
-                                            self.probability[stage].append, RELIABLE)
-            bench.probe.create_subscription(Bool, f'{stage}/success',
-                                            self.success[stage].append, RELIABLE)
-            if not classification.UNAVAILABLE:
-                bench.probe.create_subscription(
-                    classification.Classification, f'{stage}/{classification.TOPIC}',
-                    self.classifications[stage].append, RELIABLE)
-
-    def connect(self, node):
-        self.bench.wait(lambda: all(p.get_subscription_count() > 0
-                                    for p in self.cameras.values())
-                        and all(rig.probability_pub.get_subscription_count() > 0
-                                for rig in node.rigs), 10, 'discovery of every stage')
-
-    def send(self, rgb, stamp_ns):
-        for key in KEYS:
-            self.cameras[key].publish(image_msg(rgb[key], stamp_ns))
-
-    def statuses(self, node_name):
-        seen = len(self.bench.diagnostics)
-        self.bench.wait(lambda: len(self.bench.diagnostics) >= seen + len(STAGES), 5,
-                        'diagnostics')
-        return {stage: {'level': status.level, 'message': status.message,
-                        **{kv.key: kv.value for kv in status.values}}
-                for status in self.bench.diagnostics[seen:] for stage in STAGES
-                if status.name == f'{node_name}: reward classifier ({stage})'}
+def stage_probe(bench):
+    """The node's cameras (every stage reads them) and each stage's outputs."""
+    return OutputProbe(bench, STAGES, lambda stage: {key: f'{key}/image_raw' for key in KEYS})
 
 
 @pytest.fixture(scope='module')
@@ -99,14 +63,14 @@ def stage_params(checkpoints, **more):
 
 
 def test_each_stage_publishes_its_own_classifiers_result_under_its_name(bench, checkpoints):
-    probe = StageProbe(bench)
+    probe = stage_probe(bench)
     node = bench.start_node(**stage_params(checkpoints, threshold=0.3,
                                            **{'place.threshold': 0.75}))
     assert node.stage_thresholds == {'grasp': 0.3, 'place': 0.75}
     assert node.classifier.backbone_passes == 1
     probe.connect(node)
     sent = frames(1)
-    probe.send(sent, 100_000_000)
+    probe.send(STAGES[0], sent, 100_000_000)
     bench.wait(lambda: all(probe.probability[stage] for stage in STAGES), 15,
                'a result per stage')
     for stage, threshold in node.stage_thresholds.items():
@@ -129,7 +93,7 @@ def test_each_stage_publishes_its_own_classifiers_result_under_its_name(bench, c
 
 
 def test_a_stage_reloads_alone_while_the_other_keeps_its_model(bench, checkpoints):
-    probe = StageProbe(bench)
+    probe = stage_probe(bench)
     node = bench.start_node(**stage_params(checkpoints))
     probe.connect(node)
     grasp_model = node.classifier.stages['grasp']
@@ -138,7 +102,7 @@ def test_a_stage_reloads_alone_while_the_other_keeps_its_model(bench, checkpoint
     assert node.classifier.stages['grasp'] is grasp_model          # not read again
     assert node.stage_paths['place'] == checkpoints['place_v2']
     sent = frames(2)
-    probe.send(sent, 200_000_000)
+    probe.send(STAGES[0], sent, 200_000_000)
     bench.wait(lambda: all(probe.probability[stage] for stage in STAGES), 15, 'results')
     assert probe.probability['place'][0].data == pytest.approx(
         expected(checkpoints['place_v2'], sent), abs=1e-5)
@@ -163,7 +127,7 @@ def test_a_stage_reload_that_compiles_leaves_the_serving_stages_publishing(bench
     other = stage_checkpoint(tmp_path / 'other_backbone', 6, backbone_seed=7)
     staged_forward.cache_clear()    # compiled for two backbones by an earlier test: not here
     node = bench.start_node(**stage_params(checkpoints))
-    probe = StageProbe(bench)
+    probe = stage_probe(bench)
     probe.connect(node)
     rgb = frames(5)
     want = {name: expected(checkpoints[name], rgb) for name in STAGES}
@@ -172,13 +136,13 @@ def test_a_stage_reload_that_compiles_leaves_the_serving_stages_publishing(bench
     for stage in STAGES:
         bench.probe.create_subscription(Float32, f'{stage}/probability', lambda msg, s=stage:
                                         received[s].append((time.monotonic(), msg.data)),
-                                        RELIABLE)
+                                        OutputProbe.QOS)
     stop = threading.Event()
 
     def camera_at_15_hz():
         stamp = 100_000_000
         while not stop.wait(1 / 15):
-            probe.send(rgb, stamp)
+            probe.send(STAGES[0], rgb, stamp)
             stamp += 66_666_667
     camera = threading.Thread(target=camera_at_15_hz)
     camera.start()
@@ -221,7 +185,7 @@ def test_stages_through_the_lifecycle_keep_their_successes_apart(bench, checkpoi
     from rclpy.lifecycle import TransitionCallbackReturn
     from hil_serl_reward.data.classifier_data import load_transitions
     ok = TransitionCallbackReturn.SUCCESS
-    probe = StageProbe(bench)
+    probe = stage_probe(bench)
     node = bench.start_node(**stage_params(checkpoints, autostart=False,
                                            review_dir=str(tmp_path / 'review'),
                                            **{'grasp.threshold': 0.0, 'place.threshold': 1.0}))
@@ -234,7 +198,7 @@ def test_stages_through_the_lifecycle_keep_their_successes_apart(bench, checkpoi
         assert node.rigs[1].input is node.rigs[0].input
         probe.connect(node)
         sent = len(probe.probability['grasp'])
-        probe.send(frames(8 + round_), (round_ + 1) * 100_000_000)
+        probe.send(STAGES[0], frames(8 + round_), (round_ + 1) * 100_000_000)
         bench.wait(lambda: all(len(probe.probability[s]) > sent for s in STAGES), 15,
                    f'round {round_}: a result per stage')
         bench.wait(lambda: node.rigs[0].review.kept == 1, 10, "grasp's review file")
@@ -253,7 +217,7 @@ def test_what_one_node_cannot_serve_as_stages_is_refused_at_start_up(bench, chec
     assert config.check({'stages': ['grasp', 'place']}) == []
     for bad, reason in ((['grasp', 'grasp'], 'unique'), (['2nd'], 'starting with a letter'),
                         (['threshold'], 'not a parameter of the node'),
-                        ('grasp', 'list of stage names')):
+                        ('grasp', 'list of stage name strings')):
         assert reason in config.check({'stages': bad})[0]
     side = stage_checkpoint(tmp_path / 'side', 5, keys=('wrist_1', 'side'))
     refusals = (

@@ -58,34 +58,33 @@ def _image_keys(value: Any) -> Optional[str]:
 
 
 RIG_NAME = re.compile(r'[A-Za-z][A-Za-z0-9_]*(/[A-Za-z][A-Za-z0-9_]*)*')
-
-
-def _rigs(value: Any) -> Optional[str]:
-    if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
-        return f'needs a list of namespace strings, e.g. ["left", "right"], got {value!r}'
-    bad = [name for name in value if not RIG_NAME.fullmatch(name)]
-    if bad:
-        return (f'each rig is a relative namespace (letters, digits, _ and /, starting with a '
-                f'letter), got {bad}')
-    if len(set(value)) != len(value):
-        return f'rigs must be unique, got {list(value)}'
-    return None
-
-
 STAGE_NAME = re.compile(r'[A-Za-z][A-Za-z0-9_]*')
 
 
-def _stages(value: Any) -> Optional[str]:
+def _name_list(value: Any, pattern: re.Pattern, what: str, example: str, rule: str,
+               reserved: Sequence[str] = ()) -> Optional[str]:
+    """A list of unique names, each matching `pattern` and none `reserved`."""
     if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
-        return f'needs a list of stage names, e.g. ["grasp", "place"], got {value!r}'
-    reserved = {p.name for p in NODE_PARAMETERS} | {'cameras', 'qos_overrides'}
-    bad = [name for name in value if not STAGE_NAME.fullmatch(name) or name in reserved]
+        return f'needs a list of {what} strings, e.g. {example}, got {value!r}'
+    bad = [name for name in value if not pattern.fullmatch(name) or name in reserved]
     if bad:
-        return (f'each stage is a name of letters, digits and _, starting with a letter, and '
-                f'not a parameter of the node, got {bad}')
+        return f'each {rule}, got {bad}'
     if len(set(value)) != len(value):
-        return f'stages must be unique, got {list(value)}'
+        return f'names must be unique, got {list(value)}'
     return None
+
+
+def _rigs(value: Any) -> Optional[str]:
+    return _name_list(value, RIG_NAME, 'namespace', '["left", "right"]',
+                      'rig is a relative namespace (letters, digits, _ and /, starting with a '
+                      'letter)')
+
+
+def _stages(value: Any) -> Optional[str]:
+    return _name_list(value, STAGE_NAME, 'stage name', '["grasp", "place"]',
+                      'stage is a name of letters, digits and _, starting with a letter, and '
+                      'not a parameter of the node',
+                      reserved=[p.name for p in NODE_PARAMETERS] + ['cameras', 'qos_overrides'])
 
 
 def _names(value: Any) -> Optional[str]:
