@@ -335,16 +335,10 @@ class ClassifierNode(LifecycleNode):
                 raise StartupError(f"{config.stage_parameter_name(stage, 'checkpoint_path')} "
                                    f'is empty: each stage needs its own checkpoint (a '
                                    f'classifier_ckpt/ folder or a checkpoint_<N>)')
-            try:
-                classifiers[stage] = RewardClassifier.from_checkpoint(
-                    path, image_keys=self.image_keys, device=device, form=form, warm_up=False)
-            except (CheckpointError, DeviceError, ValueError) as exc:
-                raise StartupError(f'cannot load stage {stage!r}: {exc}') from exc
-            except Exception as exc:   # a reader's own failure on a crafted file: one line
-                raise StartupError(f'cannot load stage {stage!r} from {path!r}: '
-                                   f'{type(exc).__name__}: {exc}') from exc
-            for note in classifiers[stage].checkpoint.notes:
-                self.get_logger().warning(f'stage {stage}: {note}')
+            classifiers[stage] = self._read(
+                lambda: RewardClassifier.from_checkpoint(
+                    path, image_keys=self.image_keys, device=device, form=form, warm_up=False),
+                path, f'stage {stage!r}', stage)
         try:
             stages = StageClassifiers(classifiers)
         except (CheckpointError, ValueError) as exc:
@@ -369,14 +363,24 @@ class ClassifierNode(LifecycleNode):
         return self._load_stages({**self.stage_paths, stage: path},
                                  reuse={name: c for name, c in serving.items() if name != stage})
 
-    def _load_or_fail(self, path: str) -> RewardClassifier:
+    def _read(self, load: Callable[[], RewardClassifier], path: str, what: str,
+              stage: str = '') -> RewardClassifier:
+        """`load()`, a failure as one StartupError line naming `what` ('the classifier',
+        "stage 'grasp'"); the checkpoint's notes logged (with `stage`, as that stage's)."""
         try:
-            classifier = self._loader(path)
+            classifier = load()
         except (CheckpointError, DeviceError, ValueError) as exc:
-            raise StartupError(f'cannot load the classifier: {exc}') from exc
+            raise StartupError(f'cannot load {what}: {exc}') from exc
         except Exception as exc:   # a reader's own failure on a crafted file: one line too
-            raise StartupError(f'cannot load the classifier from {path!r}: '
+            raise StartupError(f'cannot load {what} from {path!r}: '
                                f'{type(exc).__name__}: {exc}') from exc
+        if classifier.checkpoint is not None:
+            for note in classifier.checkpoint.notes:
+                self.get_logger().warning(f'stage {stage}: {note}' if stage else note)
+        return classifier
+
+    def _load_or_fail(self, path: str) -> RewardClassifier:
+        classifier = self._read(lambda: self._loader(path), path, 'the classifier')
         n_way = classifier.spec.n_way
         serving = self.classifier
         if serving is not None and serving.spec.n_way != n_way:
@@ -388,9 +392,6 @@ class ClassifierNode(LifecycleNode):
                                    self._values['target_classes'])
         except ValueError as exc:
             raise StartupError(f'{path}: {exc}') from None
-        if classifier.checkpoint is not None:
-            for note in classifier.checkpoint.notes:
-                self.get_logger().warning(note)
         return classifier
 
     def _model_description(self, stage: Optional[str] = None) -> str:
