@@ -206,6 +206,16 @@ class Prediction:
     probabilities: np.ndarray   # (B,) success probability, or (B, n_way)
 
 
+def refuse_non_finite(prediction: Prediction, probe: str, where: str) -> None:
+    """CheckpointError naming `where` when the output on the `probe` image is not finite."""
+    if not (np.isfinite(prediction.logits).all()
+            and np.isfinite(prediction.probabilities).all()):
+        raise CheckpointError(
+            f"{where}: the output on a {probe} probe image is not finite (logits "
+            f"{np.asarray(prediction.logits).ravel().tolist()}): corrupt weights; refusing to "
+            f"serve it")
+
+
 class RewardClassifier:
     """A loaded classifier bound to one device.
 
@@ -262,15 +272,9 @@ class RewardClassifier:
         mid-grey, white, seeded noise, one at a time: the shape the node feeds) are not
         finite: finite but corrupt weights (an exponent bit flipped) load without complaint
         and then give NaN on every camera set."""
+        where = f"'{self.checkpoint.path}'" if self.checkpoint else "'the classifier'"
         for name, probe in probe_observations(self.spec).items():
-            prediction = self.predict(probe)
-            if not (np.isfinite(prediction.logits).all()
-                    and np.isfinite(prediction.probabilities).all()):
-                where = self.checkpoint.path if self.checkpoint else 'the classifier'
-                raise CheckpointError(
-                    f"'{where}': the output on a {name} probe image is not finite (logits "
-                    f"{np.asarray(prediction.logits).ravel().tolist()}): corrupt weights; "
-                    f"refusing to serve it")
+            refuse_non_finite(self.predict(probe), name, where)
 
     def _largest_heap_batch(self) -> Optional[int]:
         """largest_heap_batch from the scratch of the one-set call the probes compiled (JAX

@@ -21,8 +21,8 @@ import numpy as np
 
 from hil_serl_reward.model.checkpoint import CheckpointError
 from hil_serl_reward.model.inference import (
-    Prediction, RewardClassifier, as_model_input, probe_observations, split_outputs,
-    stack_cameras, stacked_outputs)
+    Prediction, RewardClassifier, as_model_input, probe_observations, refuse_non_finite,
+    split_outputs, stack_cameras, stacked_outputs)
 from hil_serl_reward.model.reward_classifier import ClassifierSpec, Params, build_classifier
 
 BACKBONE = 'pretrained_encoder'
@@ -138,13 +138,7 @@ class StageClassifiers:
         (which this compiles); names the stage whose outputs are not finite."""
         for probe_name, probe in probe_observations(self.spec).items():
             for name, prediction in self.predict(probe).items():
-                if not (np.isfinite(prediction.logits).all()
-                        and np.isfinite(prediction.probabilities).all()):
-                    raise CheckpointError(
-                        f'{_where(name, self.stages[name])}: the output on a {probe_name} '
-                        f'probe image is not finite (logits '
-                        f'{np.asarray(prediction.logits).ravel().tolist()}): corrupt '
-                        f'weights; refusing to serve it')
+                refuse_non_finite(prediction, probe_name, _where(name, self.stages[name]))
 
     def device_memory_mib(self) -> Dict[str, float]:
         return next(iter(self.stages.values())).device_memory_mib()
