@@ -53,7 +53,8 @@ apt-route:
 PY310_TESTS := $(addprefix test/,test_checkpoint.py test_inference.py test_preprocessing.py \
 	test_convolutions.py test_reward_classifier.py test_synchronizer.py test_mailbox.py \
 	test_layers.py test_sync_phases.py test_training.py test_xla_flags.py test_introspection.py \
-	test_set_timing.py test_cpu_tickers.py test_xla_threads.py test_cpu_latency.py test_stages.py)
+	test_set_timing.py test_cpu_tickers.py test_xla_threads.py test_cpu_latency.py test_stages.py \
+	test_model_reload.py)
 py310:
 	scripts/check_py310.sh $(PY310_TESTS)
 

@@ -119,6 +119,33 @@ def test_a_stage_reloads_alone_while_the_other_keeps_its_model(bench, checkpoint
             result.reason
 
 
+def test_two_stages_changed_back_to_back_load_in_turn(bench, checkpoints, tmp_path,
+                                                      monkeypatch):
+    """`ros2 param load` of a file with both stages' new checkpoints sets them one after the
+    other within milliseconds: the second waits for the first load (made 1 s slow here),
+    where it was refused as busy and left unloaded; then both stages serve their new ones."""
+    grasp_v2 = stage_checkpoint(tmp_path / 'grasp_v2', 8)
+    node = bench.start_node(**stage_params(checkpoints))
+    probe = stage_probe(bench)
+    probe.connect(node)
+    read = RewardClassifier.from_checkpoint
+    monkeypatch.setattr(RewardClassifier, 'from_checkpoint', classmethod(
+        lambda cls, *args, **kwargs: (time.sleep(1.0), read(*args, **kwargs))[1]))
+    assert bench.set_parameter('grasp.checkpoint_path', grasp_v2).successful
+    assert bench.set_parameter('place.checkpoint_path', checkpoints['place_v2']).successful
+    assert ', 1 waiting' in node._reloader.loading
+    bench.wait(lambda: node.counts['reloads'] == 2, 60, 'both reloads')
+    assert node.counts['reload_failures'] == 0
+    assert node.stage_paths == {'grasp': grasp_v2, 'place': checkpoints['place_v2']}
+    assert [node.get_parameter(f'{stage}.checkpoint_path').value for stage in STAGES] == [
+        grasp_v2, checkpoints['place_v2']]
+    sent = frames(9)
+    probe.send(STAGES[0], sent, 300_000_000)
+    bench.wait(lambda: all(probe.probability[stage] for stage in STAGES), 15, 'results')
+    for stage, path in (('grasp', grasp_v2), ('place', checkpoints['place_v2'])):
+        assert probe.probability[stage][0].data == pytest.approx(expected(path, sent), abs=1e-5)
+
+
 def test_a_stage_reload_that_compiles_leaves_the_serving_stages_publishing(bench, checkpoints,
                                                                            tmp_path):
     """A new checkpoint for `place` on another backbone: the call is compiled anew (two

@@ -226,6 +226,7 @@ class ClassifierNode(LifecycleNode):
             self.classifier = None
             self._generation += 1
             self._reload_problem = None
+        self._reloader.drop_waiting()
         self._init_counters()
         for rig in self.rigs:
             rig.input = None
@@ -429,15 +430,15 @@ class ClassifierNode(LifecycleNode):
             elif self.classifier is None:
                 self.stage_paths[stage] = value                 # loaded by configure
             else:
-                error = self._start_reload(value, stage)
-                if error:
-                    return SetParametersResult(successful=False, reason=error)
+                started, message = self._start_reload(value, stage)
+                if not started:
+                    return SetParametersResult(successful=False, reason=message)
         if 'checkpoint_path' in new_values and self.classifier is None:
             self.checkpoint_path = new_values['checkpoint_path']     # loaded by configure
         elif 'checkpoint_path' in new_values:
-            error = self._start_reload(new_values['checkpoint_path'])
-            if error:
-                return SetParametersResult(successful=False, reason=error)
+            started, message = self._start_reload(new_values['checkpoint_path'])
+            if not started:
+                return SetParametersResult(successful=False, reason=message)
         if 'threshold' in new_values:
             self.threshold = float(new_values['threshold'])
         if 'min_consecutive' in new_values:
@@ -449,9 +450,10 @@ class ClassifierNode(LifecycleNode):
             self.debug_image_rate = float(new_values['debug_image_rate'])
         return SetParametersResult(successful=True)
 
-    def _start_reload(self, path: str, stage: Optional[str] = None) -> Optional[str]:
+    def _start_reload(self, path: str, stage: Optional[str] = None) -> Tuple[bool, str]:
         """Checks what can be checked at once (the path designates a checkpoint), then loads
-        on the reload thread while the current model serves; returns why not. With stages:
+        on the reload thread (after the load under way, if any) while the current model
+        serves; returns whether it was accepted and what happens (or why not). With stages:
         `path` for `stage`, or (stage None) every stage from its own path."""
         paths = [path] if stage or not self.stages else list(self.stage_paths.values())
         try:
@@ -462,17 +464,16 @@ class ClassifierNode(LifecycleNode):
             message = (f"reload of {', '.join(map(repr, paths))} refused, keeping "
                        f'{self._model_description(stage)}: {exc}')
             self.get_logger().error(message)
-            return message
+            return False, message
         with self._model_lock:
             generation = self._generation
         what = f'stage {stage}: {path}' if stage else ', '.join(paths)
-        busy = self._reloader.start(path if stage or not self.stages else what,
-                                    (generation, stage))
-        if busy:
-            return busy
-        self.get_logger().info(f'loading {what!r}; {self._model_description(stage)} serves '
-                               f'until it is ready')
-        return None
+        queued = self._reloader.start(path if stage or not self.stages else what,
+                                      (generation, stage), key=stage)
+        message = (f'loading {what!r}' + (f', {queued}' if queued else '') +
+                   f'; {self._model_description(stage)} serves until it is ready')
+        self.get_logger().info(message)
+        return True, message
 
     def _reloaded(self, path: str, token: Tuple[int, Optional[str]], classifier: Optional[Model],
                   error: Optional[Exception]) -> None:
@@ -504,13 +505,9 @@ class ClassifierNode(LifecycleNode):
             response.success = False
             response.message = 'not configured: configure loads checkpoint_path'
             return response
-        error = self._start_reload(self.checkpoint_path)
-        what = ', '.join(map(repr, self.stage_paths.values())) if self.stages else \
-            repr(self.checkpoint_path)
-        response.success = error is None
-        response.message = error or (
-            f'loading {what}; {self._model_description()} serves until it is ready '
-            f'(diagnostics: reload, checkpoint)')
+        response.success, message = self._start_reload(self.checkpoint_path)
+        response.message = message + (' (diagnostics: reload, checkpoint)'
+                                      if response.success else '')
         return response
 
     # ---- counters -------------------------------------------------------------------------
@@ -667,6 +664,7 @@ class ClassifierNode(LifecycleNode):
         self.diagnostics_pub.publish(array)
 
     def destroy_node(self) -> None:
+        self._reloader.drop_waiting()
         self._reloader.join(timeout=10.0)     # not torn down under a load still compiling
         self._stop_serving()
         self._close_review_folders()
