@@ -171,9 +171,9 @@ def set_publisher(rigs: int, size: str, rate: float, seconds: float) -> None:
 def rigs_scenario(rigs: int, size: str, rate: float, seconds: float, logs: Path,
                   checkpoint: str) -> Dict:
     """One node serving `rigs` rigs of 2 cameras at `rate` Hz (set_publisher): results per
-    rig against sets offered, the batches the node formed, latency and CPU."""
+    rig against sets offered (counted in the cameras' time, as stages_scenario), the batches
+    the node formed, latency and CPU."""
     from diagnostic_msgs.msg import DiagnosticArray
-    from std_msgs.msg import Float32
     env = dds_env(True)
     params = config_dir() / 'demo.yaml'
     names = [f'rig_{r}' for r in range(rigs)]
@@ -182,11 +182,12 @@ def rigs_scenario(rigs: int, size: str, rate: float, seconds: float, logs: Path,
     node = start('classifier_node', params, overrides, env, logs / f'node_rigs_{rigs}.log')
     monitor = rclpy.create_node('hil_serl_rigs_monitor')
     qos = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE)
-    results: Dict[str, List[float]] = {name: [] for name in names}
+    results: Dict[str, List[int]] = {name: [] for name in names}    # each result's set stamp
     diagnostics: Dict[str, Dict[str, str]] = {}
     for name in names:
-        monitor.create_subscription(Float32, f'{name}/probability',
-                                    lambda m, n=name: results[n].append(time.monotonic()), qos)
+        monitor.create_subscription(
+            Classification, f'{name}/{TOPIC}',
+            lambda m, n=name: results[n].append(stamp_to_ns(m.header.stamp)), qos)
 
     def on_diagnostics(msg: DiagnosticArray) -> None:
         for status in msg.status:
@@ -215,7 +216,7 @@ def rigs_scenario(rigs: int, size: str, rate: float, seconds: float, logs: Path,
         spin_for(executor, seconds)
         wall = time.monotonic() - t0
         cpu = cpu_seconds(node.pid) - cpu0
-        published = {name: (len(times) - counts0[name]) / wall for name, times in results.items()}
+        published = {n: results_per_camera_second(t[counts0[n]:]) for n, t in results.items()}
         spin_for(executor, 1.2)                 # one more diagnostics message
         first = diagnostics[names[0]]
         report.update({
@@ -394,7 +395,7 @@ def flood(rate: float, seconds: float, logs: Path) -> Dict:
             report['error'] = 'no classification within 120 s'
             return report
         spin_for(executor, 2.0)
-        base = dict(monitor.diagnostics)
+        base, base_stamp_ns = dict(monitor.diagnostics), monitor.diagnostics_stamp_ns
         t0 = time.monotonic()
         spin_for(executor, seconds)
         spin_for(executor, 1.2)
@@ -524,7 +525,7 @@ def run(width: int, height: int, rate: float, profile: bool, seconds: float,
         result['process_start_to_first_reward_s'] = round(time.monotonic() - started, 2)
         result['compile_cache'] = bool(compile_cache)
         spin_for(executor, 2.0)               # settle, then take the baseline
-        base = dict(monitor.diagnostics)
+        base, base_stamp_ns = dict(monitor.diagnostics), monitor.diagnostics_stamp_ns
         cpu0, sim_cpu0 = cpu_seconds(node.pid), cpu_seconds(sim.pid)
         t0, rewards0 = time.monotonic(), len(monitor.rewards)
         spin_for(executor, seconds)
@@ -540,6 +541,8 @@ def run(width: int, height: int, rate: float, profile: bool, seconds: float,
         frames = [delta(f'{k} images') for k in KEYS]
         result.update({
             'seconds': round(wall, 1),
+            # the counters below are differences of two diagnostics messages: over this span
+            'counters_seconds': round((monitor.diagnostics_stamp_ns - base_stamp_ns) / 1e9, 1),
             'camera_frames_received': frames,
             'sets_synchronised': delta('sets synchronised'),
             'sets_published': delta('sets published'),

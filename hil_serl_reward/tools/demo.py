@@ -20,6 +20,7 @@ from rclpy.qos import QoSProfile, ReliabilityPolicy
 from std_msgs.msg import Bool, Float32
 
 from hil_serl_reward.model.xla_flags import PREALLOCATE
+from hil_serl_reward.pipeline.stamps import stamp_to_ns
 from hil_serl_reward.ros.dds import LOOPBACK_PROFILE, config_dir, profile_env
 from hil_serl_reward.ros.params_file import NODE_NAME, read_node_parameters
 
@@ -37,6 +38,7 @@ class Monitor:
         self.successes: List[bool] = []
         self.labels: List[tuple] = []
         self.diagnostics: Dict[str, str] = {}
+        self.diagnostics_stamp_ns = 0   # when the node took them (its counters' time)
         self.level: Optional[bytes] = None
         self.node.create_subscription(
             Float32, 'probability', lambda m: self.probabilities.append((time.monotonic(), m.data)),
@@ -52,6 +54,7 @@ class Monitor:
             if status.name.startswith(f'/{NODE_NAME}:'):
                 self.diagnostics = {kv.key: kv.value for kv in status.values}
                 self.diagnostics['status'] = status.message
+                self.diagnostics_stamp_ns = stamp_to_ns(msg.header.stamp)
                 self.level = status.level
 
 
