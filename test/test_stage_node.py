@@ -115,8 +115,8 @@ def test_a_stage_reloads_alone_while_the_other_keeps_its_model(bench, checkpoint
     for name, value in (('threshold', 0.6), ('checkpoint_path', checkpoints['grasp'])):
         result = bench.set_parameter(name, value)
         assert not result.successful
-        assert f'with stages each stage has its own (grasp.{name}, place.{name})' in \
-            result.reason
+        assert f'{name}: {value!r} with stages: each stage has its own (grasp.{name}, ' \
+            f'place.{name})' in result.reason
 
 
 def test_two_stages_changed_back_to_back_load_in_turn(bench, checkpoints, tmp_path,
@@ -250,7 +250,7 @@ def test_what_one_node_cannot_serve_as_stages_is_refused_at_start_up(bench, chec
     refusals = (
         ({'rigs': ['left', 'right']}, r'with rigs .* not both'),
         ({'checkpoint_path': checkpoints['grasp']},
-         r'each stage has its own, <stage>.checkpoint_path \(grasp.checkpoint_path, '
+         r'with stages: each stage has its own \(grasp.checkpoint_path, '
          r'place.checkpoint_path\)'),
         ({'place.checkpoint_path': ''}, 'place.checkpoint_path is empty'),
         ({'place.checkpoint_path': side}, r"cannot load stage 'place': .*'side'"),

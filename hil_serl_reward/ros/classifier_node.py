@@ -418,9 +418,8 @@ class ClassifierNode(LifecycleNode):
         if self.stages:
             refused = [name for name in ('checkpoint_path', 'threshold') if name in new_values]
             if refused:
-                own = ', '.join(config.stage_parameter_name(s, refused[0]) for s in self.stages)
-                return SetParametersResult(successful=False, reason=(
-                    f'{refused[0]}: with stages each stage has its own ({own})'))
+                return SetParametersResult(successful=False, reason=config.node_value_with_stages(
+                    refused[0], new_values[refused[0]], self.stages))
         for name, value in new_values.items():
             stage, _, field = name.partition('.')
             if stage not in self.stages:

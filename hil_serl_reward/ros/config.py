@@ -314,6 +314,13 @@ def stage_parameter_name(stage: str, field: str) -> str:
     return f'{stage}.{field}'
 
 
+def node_value_with_stages(name: str, value: Any, stages: Sequence[str]) -> str:
+    """Why the node's own `name` (checkpoint_path, threshold) is refused with stages, at
+    start-up and at runtime alike."""
+    own = ', '.join(stage_parameter_name(stage, name) for stage in stages)
+    return f'{name}: {value!r} with stages: each stage has its own ({own})'
+
+
 def all_parameter_names(image_keys: Sequence[str], stages: Sequence[str] = ()) -> List[str]:
     names = [p.name for p in NODE_PARAMETERS]
     names += [camera_parameter_name(k, p.name) for k in image_keys for p in CAMERA_PARAMETERS]
@@ -375,9 +382,8 @@ def check(values: Mapping[str, Any]) -> List[str]:
                             f"{list(values['rigs'])}: a node serves several rigs with one "
                             f"classifier or one rig's stages, not both (a node per rig)")
         if values.get('checkpoint_path'):
-            problems.append(f"checkpoint_path: {values['checkpoint_path']!r} with stages: each "
-                            f"stage has its own, <stage>.checkpoint_path "
-                            f"({', '.join(s + '.checkpoint_path' for s in values['stages'])})")
+            problems.append(node_value_with_stages('checkpoint_path', values['checkpoint_path'],
+                                                   values['stages']))
         problems += [f"{name}: {list(values[name])} are for n-way checkpoints; stages are "
                      f"binary" for name in ('class_names', 'target_classes') if values.get(name)]
     return problems

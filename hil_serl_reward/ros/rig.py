@@ -82,17 +82,18 @@ class Rig:
     def subscribe(self, values: Dict[str, Any], condition: threading.Condition) -> None:
         """Subscribe to the cameras; complete sets land in `input.mailbox`, made with the
         node's one `condition` so that one worker waits on every rig."""
-        self.reset_counters()
-        self.consecutive.streak = 0     # sets before a pause are not in a row with those after
-        self.input = CameraSetInput(self.node, values, self.cameras,
-                                    LatestMailbox(condition=condition))
-        self.owns_input = True
+        self._serve(CameraSetInput(self.node, values, self.cameras,
+                                   LatestMailbox(condition=condition)), owns=True)
 
     def share_input(self, other: 'Rig') -> None:
         """Read `other`'s cameras instead of subscribing (stages: one set, every stage)."""
+        self._serve(other.input, owns=False)
+
+    def _serve(self, camera_input: Optional[CameraSetInput], owns: bool) -> None:
+        """Start serving from `camera_input`, counting anew."""
         self.reset_counters()
-        self.consecutive.streak = 0
-        self.input, self.owns_input = other.input, False
+        self.consecutive.streak = 0     # sets before a pause are not in a row with those after
+        self.input, self.owns_input = camera_input, owns
 
     def unsubscribe(self) -> None:
         if self.input is not None and self.owns_input:
