@@ -122,18 +122,19 @@ def test_a_stage_reloads_alone_while_the_other_keeps_its_model(bench, checkpoint
 def test_two_stages_changed_back_to_back_load_in_turn(bench, checkpoints, tmp_path,
                                                       monkeypatch):
     """`ros2 param load` of a file with both stages' new checkpoints sets them one after the
-    other within milliseconds: the second waits for the first load (made 1 s slow here),
-    where it was refused as busy and left unloaded; then both stages serve their new ones."""
+    other within milliseconds: the second waits for the first load (held here until both are
+    set), where it was refused as busy and left unloaded; then both serve their new ones."""
     grasp_v2 = stage_checkpoint(tmp_path / 'grasp_v2', 8)
     node = bench.start_node(**stage_params(checkpoints))
     probe = stage_probe(bench)
     probe.connect(node)
-    read = RewardClassifier.from_checkpoint
+    read, both_set = RewardClassifier.from_checkpoint, threading.Event()
     monkeypatch.setattr(RewardClassifier, 'from_checkpoint', classmethod(
-        lambda cls, *args, **kwargs: (time.sleep(1.0), read(*args, **kwargs))[1]))
+        lambda cls, *args, **kwargs: (both_set.wait(30), read(*args, **kwargs))[1]))
     assert bench.set_parameter('grasp.checkpoint_path', grasp_v2).successful
     assert bench.set_parameter('place.checkpoint_path', checkpoints['place_v2']).successful
     assert ', 1 waiting' in node._reloader.loading
+    both_set.set()
     bench.wait(lambda: node.counts['reloads'] == 2, 60, 'both reloads')
     assert node.counts['reload_failures'] == 0
     assert node.stage_paths == {'grasp': grasp_v2, 'place': checkpoints['place_v2']}
