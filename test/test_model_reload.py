@@ -3,8 +3,6 @@ the others wait their turn, the newest request of a key replaces the waiting one
 load neither ends the thread nor loses the queue, a cleanup forgets what waits."""
 import threading
 
-import pytest
-
 from hil_serl_reward.pipeline.model_reload import ModelReload
 
 
