@@ -77,6 +77,26 @@ def recorder_command(bench, out, *params):
             '-r', f'__ns:={bench.namespace}', '-p', f'output_dir:={out}', *params]
 
 
+def recorder_values(bench):
+    """The recorder's last diagnostics values as this side received them ({} before any):
+    what it says it got, for a failure's message."""
+    statuses = [s for s in bench.diagnostics if s.name.endswith(': recorder')]
+    return {kv.key: kv.value for kv in statuses[-1].values} if statuses else {}
+
+
+def output_or_kill(process, timeout, bench):
+    """The output of `process` (started with start_new_session) once it ends; past `timeout`
+    its whole group is killed (under unshare and sh the recorder is a grandchild, left running
+    into later tests when only `process` was killed), and the output says what the recorder
+    reported getting."""
+    try:
+        return process.communicate(timeout=timeout)[0]
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        return (process.communicate()[0] + f'\n[still running after {timeout} s: killed; its '
+                f'last diagnostics here: {recorder_values(bench)}]')
+
+
 def in_small_filesystem(folder, size, command, read_only=False):
     """`command` with `folder` a tmpfs of `size` (a full disk), in a mount namespace of its
     own; afterwards the shell lists what the folder holds, then exits with the command's
@@ -97,7 +117,7 @@ def test_a_full_disk_stops_the_recorder_loudly_and_leaves_no_partial_file(bench,
     command = in_small_filesystem(folder, '1m', recorder_command(
         bench, folder, '-p', 'flush_every:=2', '-p', 'successes_needed:=1000'))
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                               text=True)
+                               text=True, start_new_session=True)
     try:
         bench.wait(lambda: bench.camera('wrist_1').get_subscription_count() > 0
                    and bench.camera('front').get_subscription_count() > 0, 30, 'the recorder')
@@ -106,9 +126,11 @@ def test_a_full_disk_stops_the_recorder_loudly_and_leaves_no_partial_file(bench,
             send_set(bench, frames(stamp % 7), stamp)
             stamp += 100_000_000
             time.sleep(0.1)
-        log = process.communicate(timeout=30)[0]
+        log = output_or_kill(process, 30, bench)
     finally:
-        process.kill()
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
     assert process.returncode == 1, log
     assert 'No space left on device' in log and 'NOT on disk' in log, log
     assert 'Traceback' not in log, log
@@ -161,9 +183,7 @@ def test_recorder_interrupted_by_sigterm_keeps_everything(bench, tmp_path):
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     def recorded_so_far():
         """What the recorder's diagnostics say it holds (nothing is on disk yet)."""
-        statuses = [s for s in bench.diagnostics if s.name.endswith(': recorder')]
-        values = {kv.key: kv.value for kv in statuses[-1].values} if statuses else {}
-        return int(values.get('failures recorded', 0))
+        return int(recorder_values(bench).get('failures recorded', 0))
 
     try:
         bench.wait(lambda: bench.camera('front').get_subscription_count() > 0, 60, 'recorder')
@@ -180,7 +200,7 @@ def test_recorder_interrupted_by_sigterm_keeps_everything(bench, tmp_path):
         process.kill()
     assert process.returncode == 0 and 'Traceback' not in log, log
     on_disk = sum(len(pickle.loads(p.read_bytes())) for p in out.glob('*.pkl'))
-    assert on_disk >= held >= 5, log
+    assert on_disk >= held >= 5, (log, recorder_values(bench))
 
 
 def train_command(data, out):
