@@ -51,7 +51,7 @@ from hil_serl_reward.ros.cv_bridge_probe import make_converter
 from hil_serl_reward.ros.malloc_tuning import malloc_setting
 from hil_serl_reward.ros.node_main import run_node
 from hil_serl_reward.ros.params_file import NODE_NAME
-from hil_serl_reward.ros.rig import PreparedSet, Rig
+from hil_serl_reward.ros.rig import Rig
 
 ClassifierLoader = Callable[[str], RewardClassifier]
 Model = Union[RewardClassifier, StageClassifiers]
@@ -537,7 +537,7 @@ class ClassifierNode(LifecycleNode):
     def _process(self, sets: Sequence[Tuple[Rig, Sequence[Any], int]]) -> None:
         """Every rig's waiting set, (rig, messages, set stamp), classified in one batch; with
         stages the one set, classified by every stage."""
-        ready: List[PreparedSet] = []
+        ready = []
         for rig, messages, stamp in sets:
             try:
                 images = self.preprocessor(messages)
@@ -545,28 +545,30 @@ class ClassifierNode(LifecycleNode):
                 rig.input.reject(exc.camera.key, exc.reason,
                                  f'{rig.label()}skipping camera set: {exc}')
                 continue
-            ready.append(PreparedSet(rig, messages, stamp, images, self.preprocessor.convert_s,
-                                     self.preprocessor.resize_s))
+            ready.append((rig, messages, stamp, images, self.preprocessor.convert_s,
+                          self.preprocessor.resize_s))
         if not ready:
             return
         with self._model_lock:
             classifier = self.classifier
         if self.stages:
-            prepared, = ready
-            by_stage, inference_s = classify_stages(prepared.images, classifier,
-                                                    self.stage_thresholds, prepared.stamp_ns)
-            outputs = [(rig, prepared, by_stage[rig.name]) for rig in self.rigs]
+            (_, messages, stamp, images, convert_s, resize_s), = ready
+            by_stage, inference_s = classify_stages(images, classifier, self.stage_thresholds,
+                                                    stamp)
+            outputs = [((rig, messages, stamp, images, convert_s, resize_s), by_stage[rig.name])
+                       for rig in self.rigs]
         else:
             results, inference_s = classify_sets(
-                [each.images for each in ready], classifier, self.threshold,
-                [each.stamp_ns for each in ready], self.targets)
-            outputs = [(each.rig, each, result) for each, result in zip(ready, results)]
-        for rig, prepared, result in outputs:
+                [images for _, _, _, images, _, _ in ready], classifier, self.threshold,
+                [stamp for _, _, stamp, _, _, _ in ready], self.targets)
+            outputs = list(zip(ready, results))
+        for (rig, messages, _, images, convert_s, resize_s), result in outputs:
             if isinstance(result, NonFiniteOutput):
                 rig.not_finite(result)
                 continue
-            rig.publish(rig.consecutive(result), prepared, self.frame_id, self.class_names,
-                        self.debug_image_rate, self.stage_thresholds.get(rig.name, self.threshold))
+            rig.publish(rig.consecutive(result), messages, images, self.frame_id,
+                        self.class_names, self.debug_image_rate,
+                        self.stage_thresholds.get(rig.name, self.threshold), convert_s, resize_s)
         self._last_error = None
         self.inference_latency.add(inference_s)
         self.sets_per_batch.add(len(ready))

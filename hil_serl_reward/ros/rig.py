@@ -8,7 +8,6 @@ first one's camera input (share_input), and each publishes its own classifier's 
 What belongs to the model (loading, reloads, the inference worker) stays in the node.
 """
 import collections
-import dataclasses
 import threading
 import time
 from typing import Any, Dict, List, Optional, Sequence, Tuple
@@ -29,19 +28,6 @@ from hil_serl_reward.ros import classification
 from hil_serl_reward.ros.camera_input import CameraSetInput
 
 Level = bytes
-
-
-@dataclasses.dataclass(frozen=True)
-class PreparedSet:
-    """One rig's camera set, converted, cropped and resized, waiting for its result: what the
-    rig publishes with it (the messages for frame ids, the model inputs for the debug image
-    and review) and what its preparation took."""
-    rig: 'Rig'
-    messages: Sequence[Any]
-    stamp_ns: int
-    images: Dict[str, Any]
-    convert_s: float
-    resize_s: float
 
 
 class Rig:
@@ -125,12 +111,12 @@ class Rig:
 
     # ---- one result ---------------------------------------------------------------------------
 
-    def publish(self, result: RewardResult, prepared: PreparedSet, frame_id: str,
-                class_names: Sequence[str], debug_image_rate: float, threshold: float) -> None:
+    def publish(self, result: RewardResult, messages: Sequence[Any], images: Dict[str, Any],
+                frame_id: str, class_names: Sequence[str], debug_image_rate: float,
+                threshold: float, convert_s: float, resize_s: float) -> None:
         """Every output of one classified set; `frame_id` '' = the newest image's."""
         publishing = time.perf_counter()
-        images = prepared.images
-        frame_id = frame_id or classification.newest_frame_id(prepared.messages)
+        frame_id = frame_id or classification.newest_frame_id(messages)
         self.reward_pub.publish(Float32(data=result.reward))
         self.success_pub.publish(Bool(data=result.success))
         self.probability_pub.publish(Float32(data=result.probability))
@@ -150,8 +136,8 @@ class Rig:
         self.last_error = None
         self.counts['sets_published'] += 1
         self.last_result = result
-        self.convert_latency.add(prepared.convert_s)
-        self.resize_latency.add(prepared.resize_s)
+        self.convert_latency.add(convert_s)
+        self.resize_latency.add(resize_s)
 
     def not_finite(self, error: Exception) -> None:
         """A set whose output was NaN or inf: nothing published; diagnostics ERROR until the
