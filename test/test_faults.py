@@ -92,9 +92,16 @@ def output_or_kill(process, timeout, bench):
     try:
         return process.communicate(timeout=timeout)[0]
     except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
+        kill_group(process)
         return (process.communicate()[0] + f'\n[still running after {timeout} s: killed; its '
                 f'last diagnostics here: {recorder_values(bench)}]')
+
+
+def kill_group(process):
+    """Kills `process` (started with start_new_session) and every process under it."""
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
 
 
 def in_small_filesystem(folder, size, command, read_only=False):
@@ -128,9 +135,7 @@ def test_a_full_disk_stops_the_recorder_loudly_and_leaves_no_partial_file(bench,
             time.sleep(0.1)
         log = output_or_kill(process, 30, bench)
     finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+        kill_group(process)
     assert process.returncode == 1, log
     assert 'No space left on device' in log and 'NOT on disk' in log, log
     assert 'Traceback' not in log, log
