@@ -1,5 +1,13 @@
 """A real rclpy test bench: the node under test plus a probe node that plays the cameras
-and listens to every output, all spun by one executor in a background thread, over DDS."""
+and listens to every output, all spun by one executor in a background thread, over DDS: the
+executor our node executables spin (node_main.make_executor). A MultiThreadedExecutor(4)
+spun them before: two messages ready at once for one node's mutually exclusive callback
+group sent rclpy round a busy loop (the handler that finds the group taken gives the entity
+back and wakes the executor), thousands of pending handlers, one core, and the GIL held away
+from timers and publishers for up to a second at a time (a 20 Hz camera_sim timer ran at
+2-7 Hz)."""
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -8,7 +16,6 @@ from typing import Any, Callable, Dict, List, Optional, Sequence
 import numpy as np
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
-from rclpy.executors import MultiThreadedExecutor
 from rclpy.parameter import Parameter
 from rclpy.parameter_client import AsyncParameterClient
 from rclpy.qos import QoSProfile, ReliabilityPolicy
@@ -20,6 +27,8 @@ from hil_serl_reward.pipeline.image_conversion import rgb_to_msg
 from hil_serl_reward.pipeline.stamps import write_stamp
 from hil_serl_reward.ros import classification
 from hil_serl_reward.ros.classifier_node import ClassifierNode
+from hil_serl_reward.ros.dds import config_dir
+from hil_serl_reward.ros.node_main import make_executor
 
 
 def ns_stamp(msg: Any, stamp_ns: int) -> Any:
@@ -30,6 +39,19 @@ def ns_stamp(msg: Any, stamp_ns: int) -> Any:
 def image_msg(rgb: np.ndarray, stamp_ns: int, encoding: str = 'rgb8', **overrides: Any) -> Image:
     msg = Image(**{**rgb_to_msg(rgb, encoding), **overrides})
     return ns_stamp(msg, stamp_ns)
+
+
+def start_executable(module, namespace, *params, ignore_sigint=False):
+    """A node executable with demo.yaml in `namespace`; with `ignore_sigint` it starts as a
+    background job of a script does, SIGINT ignored."""
+    command = [sys.executable, '-m', f'hil_serl_reward.ros.{module}', '--ros-args',
+               '--params-file', str(config_dir() / 'demo.yaml'), '-r', f'__ns:={namespace}']
+    for param in params:
+        command += ['-p', param]
+    if ignore_sigint:           # a shell's trap, not preexec_fn: no fork of this JAX process
+        command = ['sh', '-c', 'trap "" INT; exec "$@"', 'sh', *command]
+    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True)
 
 
 class SlowClassifier:
@@ -50,7 +72,7 @@ class SlowClassifier:
 class Bench:
     def __init__(self) -> None:
         self.namespace = f'/t{uuid.uuid4().hex[:8]}'
-        self.executor = MultiThreadedExecutor(num_threads=4)
+        self.executor = make_executor()
         self.probe = rclpy.create_node('probe', namespace=self.namespace)
         self.executor.add_node(self.probe)
         self.outputs: Dict[str, List[Any]] = {'reward': [], 'success': [], 'probability': []}

@@ -10,6 +10,7 @@ from rclpy.executors import SingleThreadedExecutor
 
 from hil_serl_reward.ros.dds import config_dir
 from hil_serl_reward.ros.node_main import make_executor
+from ros_harness import start_executable
 
 
 def test_events_executor_where_rclpy_has_it(ros):
@@ -78,19 +79,6 @@ def test_ctrl_c_while_the_node_module_imports_exits_cleanly():
     assert log.startswith('importing\n'), log
     assert returncode == 0, log
     assert 'Traceback' not in log and '[classifier_node] interrupted while starting' in log, log
-
-
-def start_executable(module, namespace, *params, ignore_sigint=False):
-    """A node executable with demo.yaml in `namespace`; with `ignore_sigint` it starts as a
-    background job of a script does, SIGINT ignored."""
-    command = [sys.executable, '-m', f'hil_serl_reward.ros.{module}', '--ros-args',
-               '--params-file', str(config_dir() / 'demo.yaml'), '-r', f'__ns:={namespace}']
-    for param in params:
-        command += ['-p', param]
-    if ignore_sigint:           # a shell's trap, not preexec_fn: no fork of this JAX process
-        command = ['sh', '-c', 'trap "" INT; exec "$@"', 'sh', *command]
-    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True)
 
 
 @pytest.mark.parametrize('signum, ignore_sigint', [
