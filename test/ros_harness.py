@@ -70,10 +70,13 @@ class SlowClassifier:
 
 
 class Bench:
-    def __init__(self) -> None:
+    def __init__(self, context: Optional[rclpy.Context] = None) -> None:
+        """`context`: an rclpy context (a DDS participant) of the bench's own; rclpy's
+        default one, shared by the whole session, if None."""
         self.namespace = f'/t{uuid.uuid4().hex[:8]}'
-        self.executor = make_executor()
-        self.probe = rclpy.create_node('probe', namespace=self.namespace)
+        self.context = context
+        self.executor = make_executor(context)
+        self.probe = rclpy.create_node('probe', namespace=self.namespace, context=context)
         self.executor.add_node(self.probe)
         self.outputs: Dict[str, List[Any]] = {'reward': [], 'success': [], 'probability': []}
         self.diagnostics: List[Any] = []
@@ -108,7 +111,7 @@ class Bench:
     def start_node(self, loader: Optional[Callable] = None, **params: Any) -> ClassifierNode:
         overrides = [Parameter(name, value=value) for name, value in params.items()]
         self.node = ClassifierNode(loader=loader, namespace=self.namespace,
-                                   parameter_overrides=overrides)
+                                   parameter_overrides=overrides, context=self.context)
         self.executor.add_node(self.node)
         return self.node
 

@@ -376,6 +376,7 @@ def test_the_executable_leaves_xla_flags_alone_for_the_hil_serl_form(monkeypatch
         assert os.environ.get('XLA_FLAGS', '') == expected
 
 
+@pytest.mark.own_participant
 def test_a_reload_at_15_fps_leaves_no_gap(bench, checkpoint_for):
     """The node in its own process (executor and GIL as on a robot), with loads made 1.5 s
     slow, gets sets at 15 fps through a reload: the old model goes on serving while the new

@@ -197,6 +197,7 @@ def readme_block(marker):
     return block.split('```')[0]
 
 
+@pytest.mark.own_participant
 def test_the_readmes_client_snippet_runs_as_written(bench, checkpoint_for):
     """In an actor process of its own (the snippet's own context, remapped into this bench's
     namespace), against the node serving a camera streaming at 15 fps. The snippet waits 1 s

@@ -116,6 +116,7 @@ def in_small_filesystem(folder, size, command, read_only=False):
     return ['unshare', '-m', 'sh', '-c', script, 'sh', *command]
 
 
+@pytest.mark.own_participant
 def test_a_full_disk_stops_the_recorder_loudly_and_leaves_no_partial_file(bench, tmp_path):
     folder = tmp_path / 'small'
     folder.mkdir()
@@ -180,6 +181,7 @@ def test_experiment_cannot_leave_the_output_dir(bench, tmp_path, experiment):
     assert not (tmp_path / 'escape').exists()
 
 
+@pytest.mark.own_participant
 def test_recorder_interrupted_by_sigterm_keeps_everything(bench, tmp_path):
     """Held before: a signal at any moment loses nothing (kept here beside the disk faults)."""
     out = tmp_path / 'data'

@@ -107,6 +107,7 @@ def test_autostart_is_active_at_once(bench, checkpoint_for):
     assert Lifecycle(bench, node).state() == 'active' and node.serving
 
 
+@pytest.mark.own_participant
 def test_the_executable_under_its_own_executor(bench, checkpoint_for):
     """The `classifier_node` executable, spun by node_main's executor (not this bench's), in
     another process: lifecycle services, a parameter, the reload service, camera sets."""

@@ -14,6 +14,7 @@ import threading
 from typing import Callable, Optional, Sequence, Tuple, Type
 
 import rclpy
+from rclpy.context import Context
 from rclpy.impl.implementation_singleton import rclpy_implementation as _rclpy
 from rclpy.executors import Executor, ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
@@ -24,17 +25,18 @@ from hil_serl_reward.ros.node_executables import exit_interrupted_while_starting
 from hil_serl_reward.ros.params_file import ParamsFileError, read_params_document
 
 
-def make_executor() -> Executor:
+def make_executor(context: Optional[Context] = None) -> Executor:
     """rclpy's EventsExecutor (its executor loop in C++; Jazzy and later) where rclpy has it,
-    else the single-threaded one. One thread is enough: our callbacks only check a message
-    and hand it on, inference and recording run in threads of their own. Against the
-    MultiThreadedExecutor these nodes had before, at 2 x 640x480 @ 30 Hz on the CI VM: camera
-    message to callback 1-2 ms instead of 4-6 (median), 0.1 core less (README, Performance)."""
+    else the single-threaded one, for `context` (rclpy's default one if None). One thread is
+    enough: our callbacks only check a message and hand it on, inference and recording run in
+    threads of their own. Against the MultiThreadedExecutor these nodes had before, at
+    2 x 640x480 @ 30 Hz on the CI VM: camera message to callback 1-2 ms instead of 4-6
+    (median), 0.1 core less (README, Performance)."""
     try:
         from rclpy.experimental import EventsExecutor
     except ImportError:
-        return SingleThreadedExecutor()
-    return EventsExecutor()
+        return SingleThreadedExecutor(context=context)
+    return EventsExecutor(context=context)
 
 
 def params_file_problem(args: Sequence[str]) -> Optional[str]:
