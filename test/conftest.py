@@ -73,11 +73,13 @@ def bench(ros, request):
     if request.node.get_closest_marker('own_participant'):
         context = rclpy.Context()
         rclpy.init(context=context)
-    bench = Bench(context)
-    yield bench
-    bench.close()
-    if context is not None:
-        rclpy.shutdown(context=context)
+    try:
+        bench = Bench(context)
+        yield bench
+        bench.close()
+    finally:            # a bench that failed to start or close leaves no participant behind
+        if context is not None:
+            rclpy.shutdown(context=context)
 
 
 @pytest.fixture(scope='session')
