@@ -492,7 +492,7 @@ def reload_scenario(rate: float, reloads: int, logs: Path) -> Dict:
 
 def run(width: int, height: int, rate: float, profile: bool, seconds: float,
         logs: Path, compile_cache: str, checkpoint: str, debug_image: bool = False,
-        keep_cpus_awake: bool = False, cpu_latency_limit_us: int = -1) -> Dict:
+        keep_cpus_awake: bool = True, cpu_latency_limit_us: int = -1) -> Dict:
     """One configuration; with `debug_image` a subscriber of ~/debug_image listens too."""
     env = dds_env(profile)
     if compile_cache:
@@ -595,9 +595,9 @@ def main() -> None:
                              'XLA\'s threads pinned kept up: no flood)')
     parser.add_argument('--flood-seconds', type=float, default=30.0)
     parser.add_argument('--set-publisher', nargs=4, help=argparse.SUPPRESS)
-    parser.add_argument('--keep-cpus-awake', choices=('both', 'on', 'off'), default='off',
-                        help="the node's keep_cpus_awake in each configuration (both: a run "
-                             "with and one without)")
+    parser.add_argument('--keep-cpus-awake', choices=('both', 'on', 'off'), default='on',
+                        help="the node's keep_cpus_awake in each configuration (default: on, "
+                             "the node's default; both: a run with and one without)")
     parser.add_argument('--cpu-latency-limit-us', type=int, default=-1,
                         help="the node's cpu_latency_limit_us (-1: no request)")
     parser.add_argument('--rigs', type=int, nargs='*', default=[], metavar='N',

@@ -131,6 +131,7 @@ launch_until_reward() {
   grep -q 'image conversion: cv_bridge' "$work/launch.log" || { echo "apt_route: the node did not convert with cv_bridge" >&2; exit 1; }
   grep -q 'synchroniser: message_filters' "$work/launch.log" || { echo "apt_route: the node did not synchronise with message_filters" >&2; exit 1; }
   echo "apt_route: reward received: \$(tr '\\n' ' ' < "$work/reward.txt")"
+  ros2 daemon stop > /dev/null     # the one ros2 topic echo spawned: nothing outlives the route
 }
 EOF
 )

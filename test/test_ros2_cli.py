@@ -32,6 +32,16 @@ MISSING = _missing()
 pytestmark = pytest.mark.skipif(bool(MISSING), reason=MISSING)
 
 
+@pytest.fixture(scope='module', autouse=True)
+def stop_the_daemon():
+    """The `ros2` commands spawn a ros2 daemon that outlives them, as on a user's machine;
+    here it would be left running in the test run's network namespace after the run."""
+    yield
+    result = ros2('daemon', 'stop')
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert 'is not running' in ros2('daemon', 'status').stdout
+
+
 def demo_yaml() -> str:
     from ament_index_python.packages import get_package_share_directory
     return os.path.join(get_package_share_directory('hil_serl_reward'), 'config', 'demo.yaml')
