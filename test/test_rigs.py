@@ -137,8 +137,11 @@ def test_a_silent_rig_is_named_while_the_other_serves(bench, probe, checkpoint_f
         camera.join()
     assert statuses['left']['level'] == DiagnosticStatus.OK, statuses['left']['message']
     assert statuses['right']['level'] == DiagnosticStatus.WARN
-    assert statuses['right']['message'].startswith('rig right: cameras silent: wrist_1 (no '
-                                                   'images yet), front (no images yet)')
+    message = statuses['right']['message']
+    assert message.startswith('rig right: cameras silent: wrist_1 (no images yet: 1 publisher '
+                              'matched'), message
+    assert 'front (no images yet: 1 publisher matched' in message
+    assert '/right/wrist_1/image_raw`' in message and '/left/' not in message
 
 
 def test_rig_names_and_camera_topics_are_checked_at_start_up(bench, checkpoint_for):

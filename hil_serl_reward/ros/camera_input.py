@@ -24,6 +24,7 @@ from hil_serl_reward.pipeline.stamps import stamp_to_ns
 from hil_serl_reward.pipeline.stats import RateMeter, Window
 from hil_serl_reward.pipeline.sync_slop import SlopPolicy
 from hil_serl_reward.ros import config
+from hil_serl_reward.ros.camera_graph import matched_publishers, why_silent, wrong_type
 from hil_serl_reward.ros.camera_sync import CameraSetSubscriber
 
 
@@ -142,9 +143,10 @@ class CameraSetInput:
         self.set_rate = RateMeter()
         self.slop = SlopPolicy(float(values['sync_slop']), len(self.cameras))
         self._started = time.monotonic()
+        self._qos = camera_qos(values['qos_reliability'])
         self.subscriber = CameraSetSubscriber(
             node, [c.topic for c in self.cameras], [message_type(c) for c in self.cameras],
-            camera_qos(values['qos_reliability']), int(values['sync_queue_size']),
+            self._qos, int(values['sync_queue_size']),
             self.slop.slop_s, self._accept, self._on_set,
             lambda msg: stamp_to_ns(msg.header.stamp),
             callback_group=MutuallyExclusiveCallbackGroup())
@@ -233,16 +235,24 @@ class CameraSetInput:
         never matches them: the node would wait for ever), from the ROS graph."""
         problems = []
         for camera in self.cameras:
-            wanted = _type_name(message_type(camera))
-            found = {info.topic_type for info in
-                     self._node.get_publishers_info_by_topic(self.topic(camera))}
-            if found and wanted not in found:
-                hint = (" (set cameras.{0}.compressed: {1})".format(
-                    camera.key, 'false' if camera.compressed else 'true')
-                    if found & {_type_name(Image), _type_name(CompressedImage)} else '')
-                problems.append(f"camera '{camera.key}': {self.topic(camera)} carries "
-                                f"{', '.join(sorted(found))}, not {wanted}{hint}")
+            publishers = self._node.get_publishers_info_by_topic(self.topic(camera))
+            problem = wrong_type(self.topic(camera), publishers, message_type(camera))
+            if problem:
+                other = CompressedImage if camera.compressed else Image
+                hint = (f' (set cameras.{camera.key}.compressed: '
+                        f"{'false' if camera.compressed else 'true'})"
+                        if not wrong_type(self.topic(camera), publishers, other) else '')
+                problems.append(f"camera '{camera.key}': {problem}{hint}")
         return problems
+
+    def why_silent(self, index: int) -> str:
+        """What the ROS graph says of camera `index`'s topic, for a camera that sent
+        nothing (camera_graph)."""
+        camera = self.cameras[index]
+        matched = matched_publishers(self.subscriber.camera_subscriptions)[index]
+        return why_silent(self._node, camera.key, self.topic(camera), message_type(camera),
+                          self._qos, matched, self.rates[index].silent_for() is not None,
+                          [self.topic(c) for c in self.cameras if c is not camera])
 
     def stall_reason(self, after_s: float) -> Optional[str]:
         """Why no set was built for `after_s` seconds while every camera sends images, or
@@ -289,7 +299,3 @@ def message_type(camera: Camera) -> type:
     return CompressedImage if camera.compressed else Image
 
 
-def _type_name(msg_type: type) -> str:
-    """'sensor_msgs/msg/Image', as the ROS graph names types."""
-    module = msg_type.__module__.split('.')
-    return f'{module[0]}/{module[1]}/{msg_type.__name__}'

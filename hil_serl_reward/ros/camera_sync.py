@@ -57,7 +57,8 @@ class UnmatchedFrames:
 
 class CameraSetSubscriber:
     """Owns the subscriptions; `backend` names what synchronises them; `unmatched` counts
-    frames that can no longer be in a set (None with one camera)."""
+    frames that can no longer be in a set (None with one camera); `camera_subscriptions`
+    holds each camera's (an rclpy Subscription or a message_filters.Subscriber)."""
 
     def __init__(self, node: Node, topics: Sequence[str], msg_types: Sequence[type],
                  qos: QoSProfile, queue_size: int, slop_s: float, accept: Accept,
@@ -65,6 +66,7 @@ class CameraSetSubscriber:
                  prefer_message_filters: bool = True) -> None:
         self._node = node
         self._subscriptions: List[Any] = []
+        self.camera_subscriptions: List[Any] = []
         self.sync = None
         self._message_filters_sync = None
         self.unmatched = None
@@ -99,6 +101,7 @@ class CameraSetSubscriber:
                         self.sync.add(index, stamp_of(msg), msg)
                 self._subscriptions.append(node.create_subscription(
                     msg_type, topic, callback, qos, callback_group=callback_group))
+            self.camera_subscriptions = list(self._subscriptions)
 
     def close(self) -> None:
         """Destroys the subscriptions (a message_filters.Subscriber holds its one as `sub`)."""
@@ -107,6 +110,7 @@ class CameraSetSubscriber:
             if isinstance(subscription, Subscription):
                 self._node.destroy_subscription(subscription)
         self._subscriptions = []
+        self.camera_subscriptions = []
 
     def set_slop(self, slop_s: float) -> None:
         """Change the largest stamp spread of a set, in either backend."""
@@ -131,6 +135,7 @@ class CameraSetSubscriber:
                 on_set((msg,), (stamp_of(msg),))
         self._subscriptions.append(node.create_subscription(
             msg_type, topic, callback, qos, callback_group=callback_group))
+        self.camera_subscriptions = list(self._subscriptions)
 
     def _subscribe_message_filters(self, message_filters: Any, node: Node,
                                    topics: Sequence[str], msg_types: Sequence[type],
@@ -159,6 +164,7 @@ class CameraSetSubscriber:
         sync.registerCallback(lambda *msgs: on_set(msgs, tuple(stamp_of(m) for m in msgs)))
         self._message_filters_sync = sync
         self._subscriptions += sources + gates + [sync]
+        self.camera_subscriptions = sources
 
 
 def _import_message_filters() -> Any:

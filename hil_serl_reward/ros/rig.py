@@ -177,12 +177,12 @@ class Rig:
         if self.last_error:
             return DiagnosticStatus.ERROR, f'{self.label()}processing failing: {self.last_error}'
         silent = []
-        for camera, meter in zip(self.cameras, self.input.rates):
+        for index, (camera, meter) in enumerate(zip(self.cameras, self.input.rates)):
             quiet = meter.silent_for()
             waited = time.monotonic() - self._started if quiet is None else quiet
             if waited > camera_timeout:
                 state = 'no images yet' if quiet is None else f'silent {quiet:.1f} s'
-                silent.append(f'{camera.key} ({state})')
+                silent.append(f'{camera.key} ({state}: {self.input.why_silent(index)})')
         wrong_types = self.input.topic_problems()
         if wrong_types:
             return DiagnosticStatus.ERROR, f'{self.label()}wrong message type: ' + \

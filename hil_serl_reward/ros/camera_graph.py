@@ -1,0 +1,115 @@
+"""Why a camera sends the node nothing, from what the ROS graph knows about its topic.
+
+On a first launch a silent camera is nearly always one of four things, each with its own fix:
+nobody publishes the topic the node subscribes (a driver not started, or started under
+another name: realsense2_camera publishes /camera/camera/color/image_raw by default), a
+publisher of another message type, a publisher whose QoS the subscription cannot match (a
+best-effort driver against `qos_reliability: reliable`), or a matched publisher whose frames
+never arrive (a driver that opened no camera, frames lost on the way). 'no images yet' alone
+leaves the user to find out which; the graph already says.
+"""
+import difflib
+from typing import Any, List, Sequence
+
+from rclpy.node import Node
+from rclpy.qos import QoSProfile
+from rclpy.utilities import get_rmw_implementation_identifier
+
+try:
+    from rclpy.qos import QoSCompatibility, qos_check_compatible
+except ImportError:             # an rclpy without it: incompatibility is then not named
+    qos_check_compatible = None
+
+MAX_CANDIDATES = 3
+
+
+def type_name(msg_type: type) -> str:
+    """'sensor_msgs/msg/Image', as the ROS graph names types."""
+    module = msg_type.__module__.split('.')
+    return f'{module[0]}/{module[1]}/{msg_type.__name__}'
+
+
+def why_silent(node: Node, key: str, topic: str, msg_type: type, subscription_qos: QoSProfile,
+               matched: int, received: bool, other_cameras: Sequence[str] = ()) -> str:
+    """What the graph says about camera `key`'s fully qualified `topic`, to which the node
+    subscribed `msg_type` with `subscription_qos` and has `matched` publishers (`received`:
+    frames came before the silence; `other_cameras`: the topics of the node's other cameras,
+    never offered as this one's)."""
+    wanted = type_name(msg_type)
+    publishers = node.get_publishers_info_by_topic(topic)
+    if not publishers:
+        return f'no publisher on {topic}' + _other_topics(node, topic, wanted, other_cameras,
+                                                          f'cameras.{key}.topic')
+    names = _node_names(publishers)
+    same_type = [p for p in publishers if p.topic_type == wanted]
+    if not same_type:
+        return wrong_type(topic, publishers, msg_type)
+    if matched == 0:
+        reasons = sorted({_incompatibility(p.qos_profile, subscription_qos) for p in same_type}
+                         - {''})
+        return (f'{_count(len(same_type))} on {topic} ({names}) but none matched' +
+                (f": {'; '.join(reasons)}" if reasons else ' yet (discovery under way?)'))
+    if received:
+        return (f'{_count(matched)} matched ({names}): it stopped sending, or its frames '
+                f'stopped arriving (`ros2 topic hz {topic}`)')
+    fast_dds = ('Fast DDS without the large-image profile; after a process here was '
+                "killed, Fast DDS's shared memory may not deliver to a new subscriber until "
+                'the publisher restarts' if 'fastrtps' in get_rmw_implementation_identifier()
+                else 'is the network between them open?')
+    return (f'{_count(matched)} matched ({names}), no frame received: the driver may be '
+            f'sending nothing (`ros2 topic hz {topic}`), or its frames are lost on the way '
+            f'({fast_dds})')
+
+
+def wrong_type(topic: str, publishers: Sequence[Any], msg_type: type) -> str:
+    """'' when `publishers` (the graph's for `topic`) include `msg_type`'s, or none publish;
+    else what they carry (DDS never matches another type: the node would wait for ever)."""
+    wanted = type_name(msg_type)
+    found = {p.topic_type for p in publishers}
+    if not found or wanted in found:
+        return ''
+    return f"{topic} carries {', '.join(sorted(found))}, not {wanted}"
+
+
+def _other_topics(node: Node, topic: str, wanted: str, other_cameras: Sequence[str],
+                  parameter: str) -> str:
+    """The graph's topics of the wanted type that another node publishes (not those only
+    subscribed, nor the node's ~/debug_image), bar `other_cameras`, those most like `topic`
+    first."""
+    me = (node.get_name(), node.get_namespace())
+    topics = [name for name, types in node.get_topic_names_and_types()
+              if wanted in types and name not in other_cameras and
+              any((p.node_name, p.node_namespace) != me
+                  for p in node.get_publishers_info_by_topic(name))]
+    if not topics:
+        return f'; no {wanted} topic in the ROS graph: is the driver running, on this ' \
+               f'ROS_DOMAIN_ID and discovery range?'
+    topics.sort(key=lambda name: -difflib.SequenceMatcher(None, topic, name).ratio())
+    more = f' (+{len(topics) - MAX_CANDIDATES} more)' if len(topics) > MAX_CANDIDATES else ''
+    return (f"; {wanted} is published on {', '.join(topics[:MAX_CANDIDATES])}{more}: "
+            f'set {parameter}, or remap')
+
+
+def _incompatibility(publisher_qos: QoSProfile, subscription_qos: QoSProfile) -> str:
+    if qos_check_compatible is None:
+        return ''
+    compatibility, reason = qos_check_compatible(publisher_qos, subscription_qos)
+    if compatibility != QoSCompatibility.ERROR:
+        return ''
+    return reason.removeprefix('ERROR: ').rstrip(';') + \
+        (' (qos_reliability: best_effort takes both)' if 'reliab' in reason.lower() else '')
+
+
+def _node_names(publishers: Sequence[Any]) -> str:
+    names = sorted({f"{p.node_namespace.rstrip('/')}/{p.node_name}" for p in publishers})
+    return ', '.join(names)
+
+
+def _count(n: int) -> str:
+    return f"{n} publisher{'s' if n != 1 else ''}"
+
+
+def matched_publishers(subscriptions: Sequence[Any]) -> List[int]:
+    """Each camera's matched publishers (a message_filters.Subscriber holds its rclpy
+    subscription as `sub`)."""
+    return [getattr(s, 'sub', s).get_publisher_count() for s in subscriptions]

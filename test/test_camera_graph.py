@@ -1,0 +1,77 @@
+"""A silent camera's diagnostics (and log) say what the ROS graph knows of its topic: nobody
+publishes it (and where images are published instead), a publisher whose QoS cannot match,
+or a matched publisher that sends nothing: the first-launch mistakes, each with its own fix."""
+import time
+
+from rclpy.qos import QoSProfile, ReliabilityPolicy
+from sensor_msgs.msg import Image
+
+from test_classifier_node import KEYS, frames, send_set
+
+
+def start(bench, checkpoint_for, **params):
+    return bench.start_node(checkpoint_path=str(checkpoint_for(KEYS)), image_keys=list(KEYS),
+                            camera_timeout=0.5, **params)
+
+
+def silent_message(bench, node, text, timeout=15.0):
+    """The node's status once it contains `text` (the graph's view settles within seconds)."""
+    bench.wait(lambda: text in node.status()[1], timeout, f'{text!r} in {node.status()[1]!r}')
+    return node.status()[1]
+
+
+def test_a_camera_nobody_publishes_names_the_image_topics_there_are(bench, checkpoint_for):
+    """A driver started under another name (realsense2_camera's defaults put its colour
+    stream under camera/camera/): the node names the topic it waits on and where images are."""
+    node = start(bench, checkpoint_for)
+    elsewhere = bench.probe.create_publisher(Image, 'wrist_1/color/image_raw', 10)
+    wrist = f'{bench.namespace}/wrist_1/image_raw'
+    message = silent_message(bench, node, f'no publisher on {wrist}')
+    assert message.startswith('cameras silent: wrist_1 (no images yet: ')
+    message = silent_message(bench, node, f'is published on {bench.namespace}/wrist_1/color/'
+                                          f'image_raw')
+    listed = message.split('is published on ', 1)[1].split(':', 1)[0]
+    assert listed.split(', ')[0] == f'{bench.namespace}/wrist_1/color/image_raw', listed
+    assert 'set cameras.wrist_1.topic, or remap' in message
+    assert elsewhere.get_subscription_count() == 0
+
+
+def test_a_publisher_whose_qos_cannot_match_is_named_with_the_reason(bench, checkpoint_for):
+    node = start(bench, checkpoint_for, qos_reliability='reliable')
+    bench.probe.create_publisher(Image, 'wrist_1/image_raw',
+                                 QoSProfile(depth=5, reliability=ReliabilityPolicy.BEST_EFFORT))
+    message = silent_message(bench, node, 'but none matched')
+    part = message.split('wrist_1 (', 1)[1]
+    assert part.startswith(f'no images yet: 1 publisher on {bench.namespace}/wrist_1/'
+                           f'image_raw ({bench.namespace}/probe) but none matched: '), part
+    assert 'Best effort publisher and reliable subscription' in part
+    assert 'qos_reliability: best_effort takes both' in part
+
+
+def test_a_matched_publisher_that_sends_nothing_then_one_that_stopped(bench, checkpoint_for):
+    node = start(bench, checkpoint_for)
+    bench.connect(list(KEYS))               # both cameras matched, nothing sent yet
+    message = silent_message(bench, node, 'no frame received')
+    assert f'wrist_1 (no images yet: 1 publisher matched ({bench.namespace}/probe), no frame ' \
+           f'received' in message
+    assert f'`ros2 topic hz {bench.namespace}/wrist_1/image_raw`' in message
+    assert 'front (no images yet: 1 publisher matched' in message
+
+    for index in range(3):                  # frames come, then stop
+        send_set(bench, frames(index), (index + 1) * 100_000_000)
+    bench.wait_outputs(1)
+    time.sleep(0.2)
+    message = silent_message(bench, node, 'it stopped sending')
+    assert message.startswith('cameras silent: wrist_1 (silent '), message
+    assert f'1 publisher matched ({bench.namespace}/probe): it stopped sending, or its ' \
+           f'frames stopped arriving' in message
+
+
+def test_one_camera_without_a_synchroniser_says_the_same(bench, checkpoint_for):
+    node = bench.start_node(checkpoint_path=str(checkpoint_for(('front',))),
+                            image_keys=['front'], camera_timeout=0.5)
+    assert node.rigs[0].input.subscriber.backend == 'none (one camera)'
+    bench.camera('front')
+    message = silent_message(bench, node, 'no frame received')
+    assert message.startswith(f'cameras silent: front (no images yet: 1 publisher matched '
+                              f'({bench.namespace}/probe), no frame received'), message
