@@ -3,6 +3,7 @@ import datetime
 import pickle
 
 import numpy as np
+from diagnostic_msgs.msg import DiagnosticStatus
 from rclpy.parameter import Parameter
 from std_msgs.msg import Bool
 
@@ -81,3 +82,26 @@ def test_interrupted_recording_keeps_everything(bench, tmp_path):
     images, labels = load_classifier_data(out, list(KEYS))
     assert labels.sum() == recorder.writer.successes
     assert (labels == 0).sum() == recorder.writer.failures
+
+
+def test_a_recorder_without_frames_says_which_camera_and_why(bench, tmp_path):
+    """A recorder on the wrong topic used to say 'recording' while it recorded nothing."""
+    recorder = start_recorder(bench, output_dir=str(tmp_path / 'data'), camera_timeout=0.5,
+                              **{'cameras.front.topic': 'front/color/image_raw'})
+    sim = start_sim(bench, rate=30.0, width=160, height=120)     # publishes front/image_raw
+    try:
+        bench.wait(lambda: recorder.status()[0] == DiagnosticStatus.WARN, 10, 'a warning')
+        bench.wait(lambda: 'front (' in recorder.status()[1], 10, 'front named')
+        level, message = recorder.status()
+        assert message.startswith('cameras silent: front (no images yet: no publisher on '
+                                  f'{bench.namespace}/front/color/image_raw; '
+                                  'sensor_msgs/msg/Image is published on '
+                                  f'{bench.namespace}/front/image_raw'), message
+        assert 'wrist_1' not in message and recorder.writer.failures == 0
+        refused = recorder.set_parameters([Parameter('camera_timeout', value=-1.0)])[0]
+        assert not refused.successful and 'camera_timeout' in refused.reason
+        assert recorder.set_parameters([Parameter('camera_timeout', value=3600.0)])[0].successful
+        assert recorder.status() == (DiagnosticStatus.OK, 'recording')
+    finally:
+        bench.remove(sim)
+        bench.remove(recorder)

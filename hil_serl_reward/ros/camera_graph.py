@@ -12,13 +12,8 @@ import difflib
 from typing import Any, List, Sequence
 
 from rclpy.node import Node
-from rclpy.qos import QoSProfile
+from rclpy.qos import QoSCompatibility, QoSProfile, qos_check_compatible
 from rclpy.utilities import get_rmw_implementation_identifier
-
-try:
-    from rclpy.qos import QoSCompatibility, qos_check_compatible
-except ImportError:             # an rclpy without it: incompatibility is then not named
-    qos_check_compatible = None
 
 MAX_CANDIDATES = 3
 
@@ -91,8 +86,7 @@ def _other_topics(node: Node, topic: str, wanted: str, other_cameras: Sequence[s
 
 
 def _incompatibility(publisher_qos: QoSProfile, subscription_qos: QoSProfile) -> str:
-    if qos_check_compatible is None:
-        return ''
+    """Why the two cannot match (rmw's words), or ''."""
     compatibility, reason = qos_check_compatible(publisher_qos, subscription_qos)
     if compatibility != QoSCompatibility.ERROR:
         return ''

@@ -245,9 +245,20 @@ class CameraSetInput:
                 problems.append(f"camera '{camera.key}': {problem}{hint}")
         return problems
 
-    def why_silent(self, index: int) -> str:
-        """What the ROS graph says of camera `index`'s topic, for a camera that sent
-        nothing (camera_graph)."""
+    def silence(self, timeout_s: float) -> Optional[str]:
+        """'cameras silent: ...' naming each camera that sent nothing for `timeout_s` (since
+        subscribing, or since its last image) and what the ROS graph says of its topic;
+        None while every camera sends."""
+        silent = []
+        for index, (camera, meter) in enumerate(zip(self.cameras, self.rates)):
+            quiet = meter.silent_for()
+            waited = time.monotonic() - self._started if quiet is None else quiet
+            if waited > timeout_s:
+                state = 'no images yet' if quiet is None else f'silent {quiet:.1f} s'
+                silent.append(f'{camera.key} ({state}: {self._why_silent(index)})')
+        return 'cameras silent: ' + ', '.join(silent) if silent else None
+
+    def _why_silent(self, index: int) -> str:
         camera = self.cameras[index]
         matched = matched_publishers(self.subscriber.camera_subscriptions)[index]
         return why_silent(self._node, camera.key, self.topic(camera), message_type(camera),

@@ -230,7 +230,8 @@ NODE_PARAMETERS: List[Parameter] = [
 ]
 
 _SHARED_INPUT = ('image_keys', 'sync_slop', 'sync_queue_size', 'qos_reliability',
-                 'max_stamp_ahead', 'max_image_pixels', 'reject_unknown_parameters')
+                 'max_stamp_ahead', 'max_image_pixels', 'camera_timeout',
+                 'reject_unknown_parameters')
 RECORDER_PARAMETERS: List[Parameter] = [p for p in NODE_PARAMETERS if p.name in _SHARED_INPUT] + [
     Parameter('label_topic', 'success_label',
               'std_msgs/Bool: sets arriving while it is true are recorded as successes'),

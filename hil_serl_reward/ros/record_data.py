@@ -11,11 +11,13 @@ hil-serl `classifier_data` pickles in chunks and on shutdown, and stops by itsel
 """
 import sys
 import threading
-from typing import Any, Optional, Sequence
+from typing import Any, List, Optional, Sequence, Tuple
 
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from rcl_interfaces.msg import SetParametersResult
 from rclpy.node import Node
+from rclpy.parameter import Parameter as RosParameter
 from std_msgs.msg import Bool
 
 from hil_serl_reward.data.classifier_data import ClassifierDataWriter, DataWriteError, transition
@@ -52,6 +54,9 @@ class DataRecorder(Node):
         self._lock = threading.Lock()
         self._worker = threading.Thread(target=self._work, name='recorder', daemon=True)
         self._worker.start()
+        self.camera_timeout = float(values['camera_timeout'])
+        self._last_problem: Optional[str] = None
+        self.add_on_set_parameters_callback(self._on_set_parameters)
         self.diagnostics_pub = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
         self.create_timer(1.0, self._publish_diagnostics)
         self.get_logger().info(
@@ -63,6 +68,18 @@ class DataRecorder(Node):
 
     def _on_label(self, msg: Bool) -> None:
         self.label = bool(msg.data)
+
+    def _on_set_parameters(self, parameters: List[RosParameter]) -> SetParametersResult:
+        """`camera_timeout` is the one parameter that changes while recording."""
+        for parameter in parameters:
+            spec = config.validator_for(parameter.name)
+            reason = spec.validate(parameter.value) if spec and spec.validate else None
+            if reason:
+                return SetParametersResult(successful=False, reason=f'{parameter.name}: {reason}')
+        for parameter in parameters:
+            if parameter.name == 'camera_timeout':
+                self.camera_timeout = float(parameter.value)
+        return SetParametersResult(successful=True)
 
     def _work(self) -> None:
         while not self.done.is_set() and (item := self.input.mailbox.take()) is not None:
@@ -103,12 +120,23 @@ class DataRecorder(Node):
         self._publish_diagnostics()
         self.done.set()
 
+    def status(self) -> Tuple[bytes, str]:
+        """The diagnostics level and message: a failed write, cameras that send nothing (and
+        what the ROS graph says of them), sets that cannot be built, or recording."""
+        if self.write_error:
+            return DiagnosticStatus.ERROR, f'write failed: {self.write_error}'
+        problem = self.input.silence(self.camera_timeout) or \
+            self.input.stall_reason(max(self.camera_timeout, 2.0))
+        return (DiagnosticStatus.WARN, problem) if problem else (DiagnosticStatus.OK, 'recording')
+
     def _publish_diagnostics(self) -> None:
         successes, failures = self.writer.unwritten
-        status = DiagnosticStatus(
-            name=f'{self.get_fully_qualified_name()}: recorder',
-            level=DiagnosticStatus.ERROR if self.write_error else DiagnosticStatus.OK,
-            message=f'write failed: {self.write_error}' if self.write_error else 'recording')
+        level, message = self.status()
+        if level == DiagnosticStatus.WARN and message != self._last_problem:
+            self.get_logger().warning(message, throttle_duration_sec=5.0)
+        self._last_problem = message if level == DiagnosticStatus.WARN else None
+        status = DiagnosticStatus(name=f'{self.get_fully_qualified_name()}: recorder',
+                                  level=level, message=message)
         values = {**self.input.diagnostic_values(),
                   'successes recorded': str(self.writer.successes),
                   'failures recorded': str(self.writer.failures),

@@ -107,7 +107,6 @@ class Rig:
         self.publish_latency = Window()
         self.last_result: Optional[RewardResult] = None
         self.last_error: Optional[str] = None      # the last set's output was not finite
-        self._started = time.monotonic()
 
     # ---- one result ---------------------------------------------------------------------------
 
@@ -176,19 +175,13 @@ class Rig:
         """What is wrong with this rig's cameras, outputs or review folder, or None."""
         if self.last_error:
             return DiagnosticStatus.ERROR, f'{self.label()}processing failing: {self.last_error}'
-        silent = []
-        for index, (camera, meter) in enumerate(zip(self.cameras, self.input.rates)):
-            quiet = meter.silent_for()
-            waited = time.monotonic() - self._started if quiet is None else quiet
-            if waited > camera_timeout:
-                state = 'no images yet' if quiet is None else f'silent {quiet:.1f} s'
-                silent.append(f'{camera.key} ({state}: {self.input.why_silent(index)})')
+        silent = self.input.silence(camera_timeout)
         wrong_types = self.input.topic_problems()
         if wrong_types:
             return DiagnosticStatus.ERROR, f'{self.label()}wrong message type: ' + \
                 '; '.join(wrong_types)
         if silent:
-            return DiagnosticStatus.WARN, f'{self.label()}cameras silent: ' + ', '.join(silent)
+            return DiagnosticStatus.WARN, f'{self.label()}{silent}'
         stalled = self.input.stall_reason(max(camera_timeout, 2.0))
         if stalled:
             return DiagnosticStatus.WARN, f'{self.label()}{stalled}'
