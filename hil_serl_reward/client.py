@@ -29,6 +29,7 @@ from rclpy.parameter import Parameter
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 
 from hil_serl_reward.ros import classification
+from hil_serl_reward.ros.camera_graph import published_elsewhere, type_name
 from hil_serl_reward.ros.classification import ClassificationResult, NotAClassification
 
 # Matches the node's `classification` publisher (reliable, keep last 10) with room to spare.
@@ -181,8 +182,13 @@ class ClassificationClient:
         deadline = time.monotonic() + timeout
         while self.publisher_count() == 0:
             if time.monotonic() > deadline:
-                raise TimeoutError(f'no reward node publishes on {self.subscription.topic_name} '
-                                   f'within {timeout:g} s')
+                topic = self.subscription.topic_name
+                raise TimeoutError(f'no reward node publishes on {topic} within {timeout:g} s' +
+                                   published_elsewhere(
+                                       self.node, topic, type_name(classification.Classification),
+                                       what='a reward node',
+                                       fix="give the client that topic (a reward node's "
+                                           "namespace, rig or stage)"))
             time.sleep(0.01)
 
     def close(self) -> None:

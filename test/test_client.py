@@ -189,6 +189,27 @@ def test_a_second_results_publisher_is_named_in_a_warning(bench, client, capfd):
             bench.remove(node)
 
 
+def test_no_reward_node_on_the_topic_names_where_results_are_published(bench, client):
+    """A client on `classification` while the node serves a rig (`left/classification`):
+    the wait's error names the topic that has results."""
+    node = rclpy.create_node('hil_serl_reward', namespace=f'{bench.namespace}/left')
+    bench.executor.add_node(node)
+    try:
+        results = node.create_publisher(classification.Classification, 'classification', 10)
+        assert results.topic_name == f'{bench.namespace}/left/classification'
+        bench.wait(lambda: client.node.count_publishers(results.topic_name) == 1, 10, 'graph')
+        with pytest.raises(TimeoutError) as error:
+            client.wait_for_node(timeout=0.5)
+        message = str(error.value)
+        assert message.startswith(f'no reward node publishes on {bench.namespace}/'
+                                  f'classification within 0.5 s; vision_msgs/msg/Classification'
+                                  f' is published on {results.topic_name}'), message
+        assert message.endswith("give the client that topic (a reward node's namespace, rig "
+                                "or stage)")
+    finally:
+        bench.remove(node)
+
+
 def readme_block(marker):
     """The README's ```python block containing `marker`, as written."""
     from pathlib import Path

@@ -33,8 +33,8 @@ def why_silent(node: Node, key: str, topic: str, msg_type: type, subscription_qo
     wanted = type_name(msg_type)
     publishers = node.get_publishers_info_by_topic(topic)
     if not publishers:
-        return f'no publisher on {topic}' + _other_topics(node, topic, wanted, other_cameras,
-                                                          f'cameras.{key}.topic')
+        return f'no publisher on {topic}' + published_elsewhere(
+            node, topic, wanted, other_cameras, fix=f'set cameras.{key}.topic, or remap')
     names = _node_names(publishers)
     same_type = [p for p in publishers if p.topic_type == wanted]
     if not same_type:
@@ -66,23 +66,22 @@ def wrong_type(topic: str, publishers: Sequence[Any], msg_type: type) -> str:
     return f"{topic} carries {', '.join(sorted(found))}, not {wanted}"
 
 
-def _other_topics(node: Node, topic: str, wanted: str, other_cameras: Sequence[str],
-                  parameter: str) -> str:
-    """The graph's topics of the wanted type that another node publishes (not those only
-    subscribed, nor the node's ~/debug_image), bar `other_cameras`, those most like `topic`
-    first."""
+def published_elsewhere(node: Node, topic: str, wanted: str, exclude: Sequence[str] = (),
+                        what: str = 'the driver', fix: str = 'remap') -> str:
+    """Where other nodes publish type `wanted` (not topics only subscribed, nor `node`'s
+    own, nor `exclude`), those most like `topic` first, said after a missing publisher of
+    `topic`: '; <type> is published on <topics>: <fix>', or that nobody publishes it."""
     me = (node.get_name(), node.get_namespace())
     topics = [name for name, types in node.get_topic_names_and_types()
-              if wanted in types and name not in other_cameras and
+              if wanted in types and name != topic and name not in exclude and
               any((p.node_name, p.node_namespace) != me
                   for p in node.get_publishers_info_by_topic(name))]
     if not topics:
-        return f'; no {wanted} topic in the ROS graph: is the driver running, on this ' \
+        return f'; no {wanted} topic in the ROS graph: is {what} running, on this ' \
                f'ROS_DOMAIN_ID and discovery range?'
     topics.sort(key=lambda name: -difflib.SequenceMatcher(None, topic, name).ratio())
     more = f' (+{len(topics) - MAX_CANDIDATES} more)' if len(topics) > MAX_CANDIDATES else ''
-    return (f"; {wanted} is published on {', '.join(topics[:MAX_CANDIDATES])}{more}: "
-            f'set {parameter}, or remap')
+    return f"; {wanted} is published on {', '.join(topics[:MAX_CANDIDATES])}{more}: {fix}"
 
 
 def _incompatibility(publisher_qos: QoSProfile, subscription_qos: QoSProfile) -> str:
