@@ -238,7 +238,7 @@ class CameraSetInput:
             publishers = self._node.get_publishers_info_by_topic(self.topic(camera))
             problem = wrong_type(self.topic(camera), publishers, message_type(camera))
             if problem:
-                other = CompressedImage if camera.compressed else Image
+                other = Image if camera.compressed else CompressedImage
                 hint = (f' (set cameras.{camera.key}.compressed: '
                         f"{'false' if camera.compressed else 'true'})"
                         if not wrong_type(self.topic(camera), publishers, other) else '')
