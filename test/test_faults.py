@@ -694,8 +694,9 @@ def test_a_killed_camera_publisher_warns_and_serving_resumes(bench, node):
     serves_next_set(bench, 100_000_000)
     node.camera_timeout = 0.5
     bench.probe.destroy_publisher(bench.publishers.pop('front'))
-    bench.wait(lambda: 'front (silent' in bench.latest_diagnostics()['message'],
-               10, 'a silent-camera warning')
+    gone = f'no publisher on {bench.namespace}/front/image_raw'
+    bench.wait(lambda: 'front (silent' in bench.latest_diagnostics()['message'] and
+               gone in bench.latest_diagnostics()['message'], 10, 'a silent-camera warning')
     bench.connect(list(KEYS))                      # the camera comes back
     node.camera_timeout = 60.0
     serves_next_set(bench, 200_000_000)
