@@ -101,7 +101,15 @@ def test_a_recorder_without_frames_says_which_camera_and_why(bench, tmp_path):
         refused = recorder.set_parameters([Parameter('camera_timeout', value=-1.0)])[0]
         assert not refused.successful and 'camera_timeout' in refused.reason
         assert recorder.set_parameters([Parameter('camera_timeout', value=3600.0)])[0].successful
-        assert recorder.status() == (DiagnosticStatus.OK, 'recording')
+        level, message = recorder.status()      # nobody labels: every set a failure, said
+        assert level == DiagnosticStatus.WARN and message.startswith(
+            f'no publisher on the label topic {bench.namespace}/success_label: every set is '
+            f'recorded as a failure; std_msgs/msg/Bool is published on {bench.namespace}/'
+            f'scene_success'), message
+        assert message.endswith(': set label_topic, or remap'), message
+        bench.probe.create_publisher(Bool, 'success_label', 10)
+        bench.wait(lambda: recorder.status() == (DiagnosticStatus.OK, 'recording'), 10,
+                   'the label publisher matched')
     finally:
         bench.remove(sim)
         bench.remove(recorder)

@@ -23,6 +23,7 @@ from std_msgs.msg import Bool
 from hil_serl_reward.data.classifier_data import ClassifierDataWriter, DataWriteError, transition
 from hil_serl_reward.pipeline.camera_set import CameraSetError, CameraSetPreprocessor
 from hil_serl_reward.ros import config
+from hil_serl_reward.ros.camera_graph import published_elsewhere, type_name
 from hil_serl_reward.ros.camera_input import CameraSetInput, StartupError, declare_parameters
 from hil_serl_reward.ros.cv_bridge_probe import make_converter
 from hil_serl_reward.ros.node_main import run_node
@@ -49,7 +50,8 @@ class DataRecorder(Node):
         self.write_error: Optional[str] = None
         self.exit_code = 0
         self.label = False
-        self.create_subscription(Bool, values['label_topic'], self._on_label, 10)
+        self.label_subscription = self.create_subscription(Bool, values['label_topic'],
+                                                           self._on_label, 10)
         self.done = threading.Event()
         self._lock = threading.Lock()
         self._worker = threading.Thread(target=self._work, name='recorder', daemon=True)
@@ -126,8 +128,18 @@ class DataRecorder(Node):
         if self.write_error:
             return DiagnosticStatus.ERROR, f'write failed: {self.write_error}'
         problem = self.input.silence(self.camera_timeout) or \
-            self.input.stall_reason(max(self.camera_timeout, 2.0))
+            self.input.stall_reason(max(self.camera_timeout, 2.0)) or self._label_problem()
         return (DiagnosticStatus.WARN, problem) if problem else (DiagnosticStatus.OK, 'recording')
+
+    def _label_problem(self) -> Optional[str]:
+        """A label topic nobody publishes (a typo, a teleop node not started) makes every set
+        a failure: recording goes on, saying so, and where Bools are published."""
+        if self.label_subscription.get_publisher_count():
+            return None
+        topic = self.label_subscription.topic_name
+        return (f'no publisher on the label topic {topic}: every set is recorded as a failure' +
+                published_elsewhere(self, topic, type_name(Bool), what='the labelling node',
+                                    fix='set label_topic, or remap'))
 
     def _publish_diagnostics(self) -> None:
         successes, failures = self.writer.unwritten
