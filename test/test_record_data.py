@@ -101,13 +101,27 @@ def test_a_recorder_without_frames_says_which_camera_and_why(bench, tmp_path):
         refused = recorder.set_parameters([Parameter('camera_timeout', value=-1.0)])[0]
         assert not refused.successful and 'camera_timeout' in refused.reason
         assert recorder.set_parameters([Parameter('camera_timeout', value=3600.0)])[0].successful
-        level, message = recorder.status()      # nobody labels: every set a failure, said
-        assert level == DiagnosticStatus.WARN and message.startswith(
-            f'no publisher on the label topic {bench.namespace}/success_label: every set is '
+        assert recorder.status() == (DiagnosticStatus.OK, 'recording')
+    finally:
+        bench.remove(sim)
+        bench.remove(recorder)
+
+
+def test_a_label_topic_nobody_publishes_is_said_and_where_bools_are(bench, tmp_path):
+    """A typo in label_topic records every set as a failure: said, recording goes on."""
+    recorder = start_recorder(bench, output_dir=str(tmp_path / 'data'), camera_timeout=0.5,
+                              label_topic='scene_sucess')
+    sim = start_sim(bench, rate=30.0, width=160, height=120)     # labels scene_success
+    try:
+        bench.wait(lambda: recorder.status()[0] == DiagnosticStatus.WARN, 10, 'a warning')
+        level, message = recorder.status()
+        assert message.startswith(
+            f'no publisher on the label topic {bench.namespace}/scene_sucess: every set is '
             f'recorded as a failure; std_msgs/msg/Bool is published on {bench.namespace}/'
             f'scene_success'), message
         assert message.endswith(': set label_topic, or remap'), message
-        bench.probe.create_publisher(Bool, 'success_label', 10)
+        bench.wait(lambda: recorder.writer.failures > 0, 10, 'recording goes on')
+        bench.probe.create_publisher(Bool, 'scene_sucess', 10)
         bench.wait(lambda: recorder.status() == (DiagnosticStatus.OK, 'recording'), 10,
                    'the label publisher matched')
     finally:

@@ -11,6 +11,7 @@ hil-serl `classifier_data` pickles in chunks and on shutdown, and stops by itsel
 """
 import sys
 import threading
+import time
 from typing import Any, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -57,6 +58,7 @@ class DataRecorder(Node):
         self._worker = threading.Thread(target=self._work, name='recorder', daemon=True)
         self._worker.start()
         self.camera_timeout = float(values['camera_timeout'])
+        self._started = time.monotonic()
         self._last_problem: Optional[str] = None
         self.add_on_set_parameters_callback(self._on_set_parameters)
         self.diagnostics_pub = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
@@ -133,8 +135,10 @@ class DataRecorder(Node):
 
     def _label_problem(self) -> Optional[str]:
         """A label topic nobody publishes (a typo, a teleop node not started) makes every set
-        a failure: recording goes on, saying so, and where Bools are published."""
-        if self.label_subscription.get_publisher_count():
+        a failure: recording goes on, saying so (after `camera_timeout`, as discovery takes
+        a moment), and where Bools are published."""
+        if self.label_subscription.get_publisher_count() or \
+                time.monotonic() - self._started < self.camera_timeout:
             return None
         topic = self.label_subscription.topic_name
         return (f'no publisher on the label topic {topic}: every set is recorded as a failure' +

@@ -175,11 +175,11 @@ class Rig:
         """What is wrong with this rig's cameras, outputs or review folder, or None."""
         if self.last_error:
             return DiagnosticStatus.ERROR, f'{self.label()}processing failing: {self.last_error}'
-        silent = self.input.silence(camera_timeout)
         wrong_types = self.input.topic_problems()
         if wrong_types:
             return DiagnosticStatus.ERROR, f'{self.label()}wrong message type: ' + \
                 '; '.join(wrong_types)
+        silent = self.input.silence(camera_timeout)
         if silent:
             return DiagnosticStatus.WARN, f'{self.label()}{silent}'
         stalled = self.input.stall_reason(max(camera_timeout, 2.0))
