@@ -164,13 +164,19 @@ def test_topics_source_listens_to_live_cameras(tmp_path, capsys):
     check_outputs(out, rgb, capsys)
 
 
-def test_a_silent_live_camera_is_one_line(tmp_path, capsys):
+def test_a_silent_live_camera_is_one_line_naming_where_images_are(tmp_path, capsys):
+    """The wrist camera's driver publishes under another name: the one line says which
+    camera, that its topic has no publisher, and where images are published instead."""
     rgb, topics = frames(), unique_topics()
-    with live_cameras({'front': rgb['front']}, topics):
+    elsewhere = topics['wrist_1'].replace('/wrist_1/', '/wrist/')
+    with live_cameras(rgb, {**topics, 'wrist_1': elsewhere}):
         assert preview_crops.main(['--params-file', str(params_yaml(tmp_path, CROPS, topics)),
                                    '--topics', '--seconds', '1.5',
                                    '--output', str(tmp_path / 'preview')]) == 2
-    assert f"no image on ['{topics['wrist_1']}']" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert f"no image in 1.5 s from wrist_1: no publisher on {topics['wrist_1']}; " \
+           f"sensor_msgs/msg/Image is published on {elsewhere}" in err, err
+    assert err.count('\n') == 1 and 'front' not in err
     assert not (tmp_path / 'preview').exists()
 
 

@@ -124,34 +124,42 @@ def messages_from_bag(bag: Path, cameras: Sequence[Camera]) -> Dict[str, Any]:
 
 def messages_from_topics(cameras: Sequence[Camera], seconds: float,
                          reliability: str) -> Dict[str, Any]:
-    """The newest message per camera after listening for `seconds`.
+    """The newest message per camera after listening for `seconds`; LookupError saying,
+    for each camera that sent nothing, what the ROS graph knows of its topic (the wrong
+    topic name this tool exists to catch before recording, among others).
 
     Its own rclpy context, so that a process where rclpy already runs (a notebook, a test,
     a tool of yours) can call it too."""
     import rclpy
     from rclpy.executors import SingleThreadedExecutor
-    from sensor_msgs.msg import CompressedImage, Image
 
-    from hil_serl_reward.ros.camera_input import camera_qos
+    from hil_serl_reward.ros.camera_graph import why_silent
+    from hil_serl_reward.ros.camera_input import camera_qos, message_type
     context = rclpy.Context()
     rclpy.init(context=context)
     latest: Dict[str, Any] = {}
     try:
         node = rclpy.create_node('preview_crops', context=context)
-        for camera in cameras:
-            node.create_subscription(CompressedImage if camera.compressed else Image,
-                                     camera.topic,
-                                     lambda msg, key=camera.key: latest.__setitem__(key, msg),
-                                     camera_qos(reliability))
+        qos = camera_qos(reliability)
+        subscriptions = [node.create_subscription(
+            message_type(camera), camera.topic,
+            lambda msg, key=camera.key: latest.__setitem__(key, msg), qos)
+            for camera in cameras]
         executor = SingleThreadedExecutor(context=context)
         executor.add_node(node)
         end = time.monotonic() + seconds
         while time.monotonic() < end:
             executor.spin_once(timeout_sec=0.1)
+        topics = [s.topic_name for s in subscriptions]
+        silent = [f'{c.key}: ' + why_silent(node, c.key, s.topic_name, message_type(c), qos,
+                                             s.get_publisher_count(), False, topics)
+                  for c, s in zip(cameras, subscriptions) if c.key not in latest]
         executor.shutdown()
         node.destroy_node()
     finally:
         context.try_shutdown()
+    if silent:
+        raise LookupError(f'no image in {seconds:g} s from ' + '; '.join(silent))
     return latest
 
 
