@@ -6,7 +6,8 @@ another name: realsense2_camera publishes /camera/camera/color/image_raw by defa
 publisher of another message type, a publisher whose QoS the subscription cannot match (a
 best-effort driver against `qos_reliability: reliable`), or a matched publisher whose frames
 never arrive (a driver that opened no camera, frames lost on the way). 'no images yet' alone
-leaves the user to find out which; the graph already says.
+leaves the user to find out which; the graph already says. `published_elsewhere` says the
+same for the recorder's label topic and the client's results.
 """
 import difflib
 from typing import Any, List, Sequence
