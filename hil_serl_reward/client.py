@@ -29,7 +29,7 @@ from rclpy.parameter import Parameter
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 
 from hil_serl_reward.ros import classification
-from hil_serl_reward.ros.camera_graph import published_elsewhere, type_name
+from hil_serl_reward.ros.camera_graph import matched_publishers, published_elsewhere, type_name
 from hil_serl_reward.ros.classification import ClassificationResult, NotAClassification
 
 # Matches the node's `classification` publisher (reliable, keep last 10) with room to spare.
@@ -174,7 +174,7 @@ class ClassificationClient:
 
     def publisher_count(self) -> int:
         """Reward nodes matched on the topic (0 until DDS discovery has found one)."""
-        return self.subscription.get_publisher_count()
+        return matched_publishers(self.node, self.subscription)
 
     def wait_for_node(self, timeout: float = 10.0) -> None:
         """Until DDS discovery has matched a reward node (0.2-1.4 s after the constructor):

@@ -1,12 +1,16 @@
 """A silent camera's diagnostics (and log) say what the ROS graph knows of its topic: nobody
 publishes it (and where images are published instead), a publisher whose QoS cannot match,
 or a matched publisher that sends nothing: the first-launch mistakes, each with its own fix."""
+import pathlib
 import time
 
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image
 
+from hil_serl_reward.ros.camera_graph import matched_publishers
 from test_classifier_node import KEYS, frames, send_set
+
+PACKAGE = pathlib.Path(__file__).resolve().parents[1] / 'hil_serl_reward'
 
 
 def start(bench, checkpoint_for, **params):
@@ -75,3 +79,42 @@ def test_one_camera_without_a_synchroniser_says_the_same(bench, checkpoint_for):
     message = silent_message(bench, node, 'no frame received')
     assert message.startswith(f'cameras silent: front (no images yet: 1 publisher matched '
                               f'({bench.namespace}/probe), no frame received'), message
+
+
+class HumbleSubscription:
+    """What an rclpy Subscription offers on Humble: no get_publisher_count (Iron's)."""
+
+    def __init__(self, subscription):
+        self.msg_type = subscription.msg_type
+        self.topic_name = subscription.topic_name
+        self.qos_profile = subscription.qos_profile
+
+
+def test_on_humbles_rclpy_the_matched_publishers_are_counted_from_the_graph(bench):
+    """The client's wait, the recorder's label check and the silent-camera message count
+    matched publishers; Humble's rclpy cannot ask DDS, and the graph's count must agree with
+    DDS's: a publisher whose QoS the subscription refuses is not counted."""
+    node = bench.probe
+    reliable = QoSProfile(depth=5, reliability=ReliabilityPolicy.RELIABLE)
+    subscription = node.create_subscription(Image, 'humble/image_raw', lambda msg: None,
+                                            reliable)
+    humble = HumbleSubscription(subscription)
+    assert not hasattr(humble, 'get_publisher_count')
+
+    node.create_publisher(Image, 'humble/image_raw',
+                          QoSProfile(depth=5, reliability=ReliabilityPolicy.BEST_EFFORT))
+    bench.wait(lambda: node.count_publishers(subscription.topic_name) == 1, 10, 'discovery')
+    assert (matched_publishers(node, humble), subscription.get_publisher_count()) == (0, 0)
+
+    node.create_publisher(Image, 'humble/image_raw', reliable)
+    bench.wait(lambda: subscription.get_publisher_count() == 1, 10, 'DDS matching')
+    bench.wait(lambda: matched_publishers(node, humble) == 1, 10, 'the graph')
+    assert node.count_publishers(subscription.topic_name) == 2
+
+
+def test_only_camera_graph_asks_rclpy_for_a_matched_count():
+    """Subscription.get_publisher_count is missing on Humble: a call elsewhere in the
+    package would raise AttributeError there (in a diagnostics timer, it ends the node)."""
+    callers = [str(path.relative_to(PACKAGE)) for path in PACKAGE.rglob('*.py')
+               if '.get_publisher_count(' in path.read_text()]
+    assert callers == ['ros/camera_graph.py'], callers

@@ -10,7 +10,7 @@ leaves the user to find out which; the graph already says. `published_elsewhere`
 same for the recorder's label topic and the client's results.
 """
 import difflib
-from typing import Any, List, Sequence
+from typing import Any, Sequence
 
 from rclpy.node import Node
 from rclpy.qos import QoSCompatibility, QoSProfile, qos_check_compatible
@@ -103,7 +103,17 @@ def _count(n: int) -> str:
     return f"{n} publisher{'s' if n != 1 else ''}"
 
 
-def matched_publishers(subscriptions: Sequence[Any]) -> List[int]:
-    """Each camera's matched publishers (a message_filters.Subscriber holds its rclpy
-    subscription as `sub`)."""
-    return [getattr(s, 'sub', s).get_publisher_count() for s in subscriptions]
+def matched_publishers(node: Node, subscription: Any) -> int:
+    """The publishers DDS matched with `subscription` (an rclpy Subscription, or a
+    message_filters.Subscriber holding one as `sub`) of `node`. Humble's rclpy cannot ask
+    (Subscription.get_publisher_count came with Iron's): there it counts the graph's
+    publishers of the topic with the subscription's type and a QoS it accepts, the same
+    rules DDS matches by, so a wait on it ends on Humble too rather than with an
+    AttributeError."""
+    subscription = getattr(subscription, 'sub', subscription)
+    if hasattr(subscription, 'get_publisher_count'):
+        return subscription.get_publisher_count()
+    wanted = type_name(subscription.msg_type)
+    return sum(1 for p in node.get_publishers_info_by_topic(subscription.topic_name)
+               if p.topic_type == wanted and
+               not _incompatibility(p.qos_profile, subscription.qos_profile))

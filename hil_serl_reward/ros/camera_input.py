@@ -260,7 +260,7 @@ class CameraSetInput:
 
     def _why_silent(self, index: int) -> str:
         camera = self.cameras[index]
-        matched = matched_publishers(self.subscriber.camera_subscriptions)[index]
+        matched = matched_publishers(self._node, self.subscriber.camera_subscriptions[index])
         return why_silent(self._node, camera.key, self.topic(camera), message_type(camera),
                           self._qos, matched, self.rates[index].silent_for() is not None,
                           [self.topic(c) for c in self.cameras if c is not camera])

@@ -24,7 +24,7 @@ from std_msgs.msg import Bool
 from hil_serl_reward.data.classifier_data import ClassifierDataWriter, DataWriteError, transition
 from hil_serl_reward.pipeline.camera_set import CameraSetError, CameraSetPreprocessor
 from hil_serl_reward.ros import config
-from hil_serl_reward.ros.camera_graph import published_elsewhere, type_name
+from hil_serl_reward.ros.camera_graph import matched_publishers, published_elsewhere, type_name
 from hil_serl_reward.ros.camera_input import CameraSetInput, StartupError, declare_parameters
 from hil_serl_reward.ros.cv_bridge_probe import make_converter
 from hil_serl_reward.ros.node_main import run_node
@@ -137,7 +137,7 @@ class DataRecorder(Node):
         """A label topic nobody publishes (a typo, a teleop node not started) makes every set
         a failure: recording goes on, saying so (after `camera_timeout`, as discovery takes
         a moment), and where Bools are published."""
-        if self.label_subscription.get_publisher_count() or \
+        if matched_publishers(self, self.label_subscription) or \
                 time.monotonic() - self._started < self.camera_timeout:
             return None
         topic = self.label_subscription.topic_name

@@ -133,7 +133,7 @@ def messages_from_topics(cameras: Sequence[Camera], seconds: float,
     import rclpy
     from rclpy.executors import SingleThreadedExecutor
 
-    from hil_serl_reward.ros.camera_graph import why_silent
+    from hil_serl_reward.ros.camera_graph import matched_publishers, why_silent
     from hil_serl_reward.ros.camera_input import camera_qos, message_type
     context = rclpy.Context()
     rclpy.init(context=context)
@@ -152,7 +152,7 @@ def messages_from_topics(cameras: Sequence[Camera], seconds: float,
             executor.spin_once(timeout_sec=0.1)
         topics = [s.topic_name for s in subscriptions]
         silent = [f'{c.key}: ' + why_silent(node, c.key, s.topic_name, message_type(c), qos,
-                                             s.get_publisher_count(), False, topics)
+                                             matched_publishers(node, s), False, topics)
                   for c, s in zip(cameras, subscriptions) if c.key not in latest]
         executor.shutdown()
         node.destroy_node()
