@@ -25,12 +25,15 @@ def type_name(msg_type: type) -> str:
     return f'{module[0]}/{module[1]}/{msg_type.__name__}'
 
 
-def why_silent(node: Node, key: str, topic: str, msg_type: type, subscription_qos: QoSProfile,
-               matched: int, received: bool, other_cameras: Sequence[str] = ()) -> str:
-    """What the graph says about camera `key`'s fully qualified `topic`, to which the node
-    subscribed `msg_type` with `subscription_qos` and has `matched` publishers (`received`:
-    frames came before the silence; `other_cameras`: the topics of the node's other cameras,
-    never offered as this one's)."""
+def why_silent(node: Node, key: str, subscription: Any, received: bool,
+               other_cameras: Sequence[str] = ()) -> str:
+    """What the graph says about the topic of camera `key`'s `subscription` (an rclpy
+    Subscription of `node`, or a message_filters.Subscriber holding one as `sub`; its topic,
+    type and QoS are what the graph is compared with); `received`: frames came before the
+    silence; `other_cameras`: the topics of the node's other cameras, never offered as this
+    one's."""
+    subscription = getattr(subscription, 'sub', subscription)
+    topic, msg_type = subscription.topic_name, subscription.msg_type
     wanted = type_name(msg_type)
     publishers = node.get_publishers_info_by_topic(topic)
     if not publishers:
@@ -40,9 +43,10 @@ def why_silent(node: Node, key: str, topic: str, msg_type: type, subscription_qo
     same_type = [p for p in publishers if p.topic_type == wanted]
     if not same_type:
         return wrong_type(topic, publishers, msg_type)
+    matched = matched_publishers(node, subscription)
     if matched == 0:
-        reasons = sorted({_incompatibility(p.qos_profile, subscription_qos) for p in same_type}
-                         - {''})
+        reasons = sorted({_incompatibility(p.qos_profile, subscription.qos_profile)
+                          for p in same_type} - {''})
         return (f'{_count(len(same_type))} on {topic} ({names}) but none matched' +
                 (f": {'; '.join(reasons)}" if reasons else ' yet (discovery under way?)'))
     if received:

@@ -24,7 +24,7 @@ from hil_serl_reward.pipeline.stamps import stamp_to_ns
 from hil_serl_reward.pipeline.stats import RateMeter, Window
 from hil_serl_reward.pipeline.sync_slop import SlopPolicy
 from hil_serl_reward.ros import config
-from hil_serl_reward.ros.camera_graph import matched_publishers, why_silent, wrong_type
+from hil_serl_reward.ros.camera_graph import why_silent, wrong_type
 from hil_serl_reward.ros.camera_sync import CameraSetSubscriber
 
 
@@ -143,10 +143,9 @@ class CameraSetInput:
         self.set_rate = RateMeter()
         self.slop = SlopPolicy(float(values['sync_slop']), len(self.cameras))
         self._started = time.monotonic()
-        self._qos = camera_qos(values['qos_reliability'])
         self.subscriber = CameraSetSubscriber(
             node, [c.topic for c in self.cameras], [message_type(c) for c in self.cameras],
-            self._qos, int(values['sync_queue_size']),
+            camera_qos(values['qos_reliability']), int(values['sync_queue_size']),
             self.slop.slop_s, self._accept, self._on_set,
             lambda msg: stamp_to_ns(msg.header.stamp),
             callback_group=MutuallyExclusiveCallbackGroup())
@@ -255,15 +254,14 @@ class CameraSetInput:
             waited = time.monotonic() - self._started if quiet is None else quiet
             if waited > timeout_s:
                 state = 'no images yet' if quiet is None else f'silent {quiet:.1f} s'
-                silent.append(f'{camera.key} ({state}: {self._why_silent(index)})')
+                silent.append(f'{camera.key} ({state}: '
+                              f'{self._why_silent(index, received=quiet is not None)})')
         return 'cameras silent: ' + ', '.join(silent) if silent else None
 
-    def _why_silent(self, index: int) -> str:
+    def _why_silent(self, index: int, received: bool) -> str:
         camera = self.cameras[index]
-        matched = matched_publishers(self._node, self.subscriber.camera_subscriptions[index])
-        return why_silent(self._node, camera.key, self.topic(camera), message_type(camera),
-                          self._qos, matched, self.rates[index].silent_for() is not None,
-                          [self.topic(c) for c in self.cameras if c is not camera])
+        return why_silent(self._node, camera.key, self.subscriber.camera_subscriptions[index],
+                          received, [self.topic(c) for c in self.cameras if c is not camera])
 
     def stall_reason(self, after_s: float) -> Optional[str]:
         """Why no set was built for `after_s` seconds while every camera sends images, or

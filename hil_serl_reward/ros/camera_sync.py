@@ -57,16 +57,15 @@ class UnmatchedFrames:
 
 class CameraSetSubscriber:
     """Owns the subscriptions; `backend` names what synchronises them; `unmatched` counts
-    frames that can no longer be in a set (None with one camera); `camera_subscriptions`
-    holds each camera's (an rclpy Subscription or a message_filters.Subscriber)."""
+    frames that can no longer be in a set (None with one camera)."""
 
     def __init__(self, node: Node, topics: Sequence[str], msg_types: Sequence[type],
                  qos: QoSProfile, queue_size: int, slop_s: float, accept: Accept,
                  on_set: OnSet, stamp_of: StampOf, callback_group: Any = None,
                  prefer_message_filters: bool = True) -> None:
         self._node = node
-        self._subscriptions: List[Any] = []
-        self.camera_subscriptions: List[Any] = []
+        self._subscriptions: List[Any] = []     # the cameras' first, in their order
+        self._cameras = len(topics)
         self.sync = None
         self._message_filters_sync = None
         self.unmatched = None
@@ -101,7 +100,12 @@ class CameraSetSubscriber:
                         self.sync.add(index, stamp_of(msg), msg)
                 self._subscriptions.append(node.create_subscription(
                     msg_type, topic, callback, qos, callback_group=callback_group))
-            self.camera_subscriptions = list(self._subscriptions)
+
+    @property
+    def camera_subscriptions(self) -> List[Any]:
+        """Each camera's subscription (an rclpy Subscription or a message_filters.Subscriber
+        holding one as `sub`), in the order of `topics`; none once closed."""
+        return self._subscriptions[:self._cameras]
 
     def close(self) -> None:
         """Destroys the subscriptions (a message_filters.Subscriber holds its one as `sub`)."""
@@ -110,7 +114,6 @@ class CameraSetSubscriber:
             if isinstance(subscription, Subscription):
                 self._node.destroy_subscription(subscription)
         self._subscriptions = []
-        self.camera_subscriptions = []
 
     def set_slop(self, slop_s: float) -> None:
         """Change the largest stamp spread of a set, in either backend."""
@@ -135,7 +138,6 @@ class CameraSetSubscriber:
                 on_set((msg,), (stamp_of(msg),))
         self._subscriptions.append(node.create_subscription(
             msg_type, topic, callback, qos, callback_group=callback_group))
-        self.camera_subscriptions = list(self._subscriptions)
 
     def _subscribe_message_filters(self, message_filters: Any, node: Node,
                                    topics: Sequence[str], msg_types: Sequence[type],
@@ -164,7 +166,6 @@ class CameraSetSubscriber:
         sync.registerCallback(lambda *msgs: on_set(msgs, tuple(stamp_of(m) for m in msgs)))
         self._message_filters_sync = sync
         self._subscriptions += sources + gates + [sync]
-        self.camera_subscriptions = sources
 
 
 def _import_message_filters() -> Any:

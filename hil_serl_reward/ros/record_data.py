@@ -75,11 +75,9 @@ class DataRecorder(Node):
 
     def _on_set_parameters(self, parameters: List[RosParameter]) -> SetParametersResult:
         """`camera_timeout` is the one parameter that changes while recording."""
-        for parameter in parameters:
-            spec = config.validator_for(parameter.name)
-            reason = spec.validate(parameter.value) if spec and spec.validate else None
-            if reason:
-                return SetParametersResult(successful=False, reason=f'{parameter.name}: {reason}')
+        problems = config.check({parameter.name: parameter.value for parameter in parameters})
+        if problems:
+            return SetParametersResult(successful=False, reason='; '.join(problems))
         for parameter in parameters:
             if parameter.name == 'camera_timeout':
                 self.camera_timeout = float(parameter.value)

@@ -133,17 +133,16 @@ def messages_from_topics(cameras: Sequence[Camera], seconds: float,
     import rclpy
     from rclpy.executors import SingleThreadedExecutor
 
-    from hil_serl_reward.ros.camera_graph import matched_publishers, why_silent
+    from hil_serl_reward.ros.camera_graph import why_silent
     from hil_serl_reward.ros.camera_input import camera_qos, message_type
     context = rclpy.Context()
     rclpy.init(context=context)
     latest: Dict[str, Any] = {}
     try:
         node = rclpy.create_node('preview_crops', context=context)
-        qos = camera_qos(reliability)
         subscriptions = [node.create_subscription(
             message_type(camera), camera.topic,
-            lambda msg, key=camera.key: latest.__setitem__(key, msg), qos)
+            lambda msg, key=camera.key: latest.__setitem__(key, msg), camera_qos(reliability))
             for camera in cameras]
         executor = SingleThreadedExecutor(context=context)
         executor.add_node(node)
@@ -151,8 +150,7 @@ def messages_from_topics(cameras: Sequence[Camera], seconds: float,
         while time.monotonic() < end:
             executor.spin_once(timeout_sec=0.1)
         topics = [s.topic_name for s in subscriptions]
-        silent = [f'{c.key}: ' + why_silent(node, c.key, s.topic_name, message_type(c), qos,
-                                             matched_publishers(node, s), False, topics)
+        silent = [f'{c.key}: ' + why_silent(node, c.key, s, False, topics)
                   for c, s in zip(cameras, subscriptions) if c.key not in latest]
         executor.shutdown()
         node.destroy_node()
