@@ -16,15 +16,16 @@ venv: $(VENV)/.installed
 $(VENV)/.installed: $(REQS)
 	scripts/build_venv.sh $(DISTRO) $(VENV) $(STACK)
 
-## The whole test suite (pytest), DDS kept on loopback. HIL_SERL_CORE_STACK_TESTED=1 (CI, after
-## the first run): the tests that need no ROS (PY310_TESTS) already ran on requirements/core.txt's
-## Python stack, so a later run on that stack (Kilted, the upstream venv) leaves them out.
-SAME_STACK_IGNORES = $(if $(and $(HIL_SERL_CORE_STACK_TESTED),$(if $(STACK),,core)),$(addprefix --ignore=,$(PY310_TESTS)))
+## The whole test suite (pytest), DDS kept on loopback. HIL_SERL_TESTED_STACKS="core numpy1" (CI,
+## after `make py310` and `make test`): the tests that need no ROS (PY310_TESTS) already ran on
+## those Python stacks (requirements/core.txt, core-numpy1.txt), so a later run on one of them
+## (Kilted; the upstream venv, NumPy 1) leaves them out.
+no_ros_ignores = $(if $(filter $(1),$(HIL_SERL_TESTED_STACKS)),$(addprefix --ignore=,$(PY310_TESTS)))
 test: venv
-	$(ISOLATED) $(PY) -m pytest -q test $(SAME_STACK_IGNORES)
+	$(ISOLATED) $(PY) -m pytest -q test $(call no_ros_ignores,$(or $(STACK),core))
 
 ## ROS 2's real cv_bridge compiled into the venv (../shared/ros2-upstream/cv_bridge), as an
-## apt install has it: `make STACK=numpy1 cv-bridge test` is CI's stand-in for apt.
+## apt install has it (`make STACK=numpy1 cv-bridge test`; CI runs it in `make upstream-test`).
 CV_BRIDGE := ../shared/ros2-upstream/cv_bridge/build_cv_bridge.sh
 cv-bridge: $(VENV)/.cv_bridge
 
@@ -58,31 +59,34 @@ PY310_TESTS := $(addprefix test/,test_checkpoint.py test_inference.py test_prepr
 py310:
 	scripts/check_py310.sh $(PY310_TESTS)
 
-## The real ROS 2 install path: a Jazzy venv of its own with upstream's message_filters, launch,
-## launch_testing and ros2 CLI and ROS 2's cv_bridge (../shared/ros2-upstream), the whole suite
-## on it, then colcon
-## build + colcon test of what needs the installed package: the launch_testing test of
-## classifier.launch.py, the ros2 CLI commands and the launch descriptions. Skips, saying so,
-## where ../shared/ros2-upstream is absent (a user's clone: a real ROS 2 install has these).
+## The real ROS 2 install path: a Jazzy venv of its own on the NumPy-1 stack of apt installs
+## (requirements/core-numpy1.txt) with upstream's message_filters, launch, launch_testing and
+## ros2 CLI and ROS 2's cv_bridge compiled against that NumPy (../shared/ros2-upstream), the
+## whole suite on it, then colcon build + colcon test of what needs the installed package: the
+## launch_testing test of classifier.launch.py, the ros2 CLI commands and the launch
+## descriptions. Skips, saying so, where ../shared/ros2-upstream is absent (a user's clone: a
+## real ROS 2 install has these).
 UPSTREAM := ../shared/ros2-upstream
 UPSTREAM_VENV := .venv-upstream
+UPSTREAM_STAMP := $(UPSTREAM_VENV)/.upstream-numpy1
 UPSTREAM_COLCON := --build-base build-upstream --install-base install-upstream
 upstream-test:
 	@if [ ! -x $(UPSTREAM)/install.sh ]; then \
 	  echo "upstream-test: $(UPSTREAM) is absent: skipped (nothing to install upstream's message_filters, launch and ros2 CLI from)"; \
 	else $(MAKE) --no-print-directory upstream-test-run; fi
 
-upstream-test-run: $(UPSTREAM_VENV)/.upstream
-	$(ISOLATED) $(UPSTREAM_VENV)/bin/python -m pytest -q test $(SAME_STACK_IGNORES)
+upstream-test-run: $(UPSTREAM_STAMP)
+	$(ISOLATED) $(UPSTREAM_VENV)/bin/python -m pytest -q test $(call no_ros_ignores,numpy1)
 	rm -rf build-upstream install-upstream log-upstream
 	. $(UPSTREAM_VENV)/bin/activate && colcon --log-base log-upstream build --packages-select hil_serl_reward $(UPSTREAM_COLCON)
 	. $(UPSTREAM_VENV)/bin/activate && . install-upstream/setup.sh && $(ISOLATED) colcon --log-base log-upstream test --packages-select hil_serl_reward $(UPSTREAM_COLCON) --return-code-on-test-failure --event-handlers console_direct+ --pytest-args -k "test_launch_classifier or test_launch_drivers or test_ros2_cli or test_launch_files"
 
-$(UPSTREAM_VENV)/.upstream: $(REQS) requirements/upstream.txt $(UPSTREAM)/sources.tar.gz $(UPSTREAM)/install.sh
-	$(MAKE) --no-print-directory VENV=$(UPSTREAM_VENV) DISTRO=jazzy venv
+$(UPSTREAM_STAMP): $(subst requirements/core.txt,requirements/core-numpy1.txt,$(REQS)) requirements/upstream.txt $(UPSTREAM)/sources.tar.gz $(UPSTREAM)/install.sh
+	rm -rf $(UPSTREAM_VENV)
+	$(MAKE) --no-print-directory VENV=$(UPSTREAM_VENV) DISTRO=jazzy STACK=numpy1 venv
 	$(UPSTREAM)/install.sh $(UPSTREAM_VENV)
 	$(UPSTREAM_VENV)/bin/python -m pip install --quiet -r requirements/upstream.txt
-	$(MAKE) --no-print-directory VENV=$(UPSTREAM_VENV) DISTRO=jazzy cv-bridge
+	$(MAKE) --no-print-directory VENV=$(UPSTREAM_VENV) DISTRO=jazzy STACK=numpy1 cv-bridge
 	touch $@
 
 ## The main job: train a classifier on simulated scenes, then camera simulator + reward node,

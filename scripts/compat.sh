@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Cross-version checkpoint compatibility: build small venvs with the flax/orbax releases
-# hil-serl pinned (and take the NumPy-1 stack's venv where it is built), then run test/test_compat.py, which writes checkpoints there with flax's
-# own save_checkpoint, reads ours there with restore_checkpoint, and compares both ways.
+# hil-serl pinned (and take a NumPy-1 stack's venv where one is built), then run
+# test/test_compat.py, which writes checkpoints there with flax's own save_checkpoint, reads
+# ours there with restore_checkpoint, and compares both ways.
 set -euo pipefail
 py=${1:-.venv/bin/python}
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -17,10 +18,14 @@ for era in flax080 flax0102; do
   fi
   peers+=("$venv/bin/python")
 done
-# The NumPy-1 stack (make STACK=numpy1 venv; flax 0.10.7, jax 0.6.2), where built: checkpoints
-# cross between the two stacks the package is pinned to, as they cross flax eras.
-if [ -f "$here/.venv-numpy1/.installed" ]; then
-  peers+=("$here/.venv-numpy1/bin/python")
-fi
+# The NumPy-1 stack (flax 0.10.7, jax 0.6.2), where a venv of it is built (make STACK=numpy1
+# venv, or make upstream-test's): checkpoints cross between the two stacks the package is
+# pinned to, as they cross flax eras.
+for numpy1 in "$here/.venv-numpy1/.installed" "$here/.venv-upstream/.upstream-numpy1"; do
+  if [ -f "$numpy1" ]; then
+    peers+=("$(dirname "$numpy1")/bin/python")
+    break
+  fi
+done
 export HIL_SERL_COMPAT_PYTHONS="${peers[*]}"
 exec "$py" -m pytest -q "$here/test/test_compat.py" -p no:cacheprovider
