@@ -6,8 +6,10 @@ STACK ?=
 VENV ?= $(if $(filter jazzy,$(DISTRO)),.venv,.venv-$(DISTRO))$(if $(STACK),-$(STACK))
 PY := $(VENV)/bin/python
 ISOLATED := scripts/ros_isolated.sh
-REQS := requirements/core$(if $(STACK),-$(STACK)).txt requirements/dev.txt requirements/rl.txt requirements/ros-$(DISTRO).txt \
-	requirements/rosidl-$(DISTRO).txt setup.py scripts/build_vision_msgs.sh $(wildcard msgs/vision_msgs/*.* msgs/vision_msgs/msg/*)
+## What a venv of distro $(1) and stack $(2) is built from.
+reqs = requirements/core$(if $(2),-$(2)).txt requirements/dev.txt requirements/rl.txt requirements/ros-$(1).txt \
+	requirements/rosidl-$(1).txt setup.py scripts/build_vision_msgs.sh $(wildcard msgs/vision_msgs/*.* msgs/vision_msgs/msg/*)
+REQS := $(call reqs,$(DISTRO),$(STACK))
 
 .PHONY: venv test cv-bridge colcon-test apt-route upstream-test upstream-test-run py310 demo inspect compat bench bench-e2e fuzz lock clean
 
@@ -81,7 +83,7 @@ upstream-test-run: $(UPSTREAM_STAMP)
 	. $(UPSTREAM_VENV)/bin/activate && colcon --log-base log-upstream build --packages-select hil_serl_reward $(UPSTREAM_COLCON)
 	. $(UPSTREAM_VENV)/bin/activate && . install-upstream/setup.sh && $(ISOLATED) colcon --log-base log-upstream test --packages-select hil_serl_reward $(UPSTREAM_COLCON) --return-code-on-test-failure --event-handlers console_direct+ --pytest-args -k "test_launch_classifier or test_launch_drivers or test_ros2_cli or test_launch_files"
 
-$(UPSTREAM_STAMP): $(subst requirements/core.txt,requirements/core-numpy1.txt,$(REQS)) requirements/upstream.txt $(UPSTREAM)/sources.tar.gz $(UPSTREAM)/install.sh
+$(UPSTREAM_STAMP): $(call reqs,jazzy,numpy1) requirements/upstream.txt $(UPSTREAM)/sources.tar.gz $(UPSTREAM)/install.sh
 	rm -rf $(UPSTREAM_VENV)
 	$(MAKE) --no-print-directory VENV=$(UPSTREAM_VENV) DISTRO=jazzy STACK=numpy1 venv
 	$(UPSTREAM)/install.sh $(UPSTREAM_VENV)
