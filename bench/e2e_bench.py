@@ -395,7 +395,7 @@ def flood(rate: float, seconds: float, logs: Path) -> Dict:
             report['error'] = 'no classification within 120 s'
             return report
         spin_for(executor, 2.0)
-        base, base_stamp_ns = dict(monitor.diagnostics), monitor.diagnostics_stamp_ns
+        base = dict(monitor.diagnostics)
         t0 = time.monotonic()
         spin_for(executor, seconds)
         spin_for(executor, 1.2)

@@ -56,7 +56,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import TYPE_CHECKING, Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 
@@ -67,6 +67,9 @@ from hil_serl_reward.ros import xla_threads  # noqa: E402
 from hil_serl_reward.ros.cpu_latency import CpuLatencyRequest  # noqa: E402
 from hil_serl_reward.ros.cpu_tickers import CpuTickers  # noqa: E402
 from hil_serl_reward.ros.malloc_tuning import keep_image_buffers, malloc_setting  # noqa: E402
+
+if TYPE_CHECKING:     # imported where used, after the XLA flags are set
+    import jax
 
 KEYS = ('wrist_1', 'front')
 ROUND_CALLS = 20
@@ -238,7 +241,7 @@ def paced_rounds(predict: Predict, modes: Dict[str, Mode], seconds: float,
     for suffix in modes:
         for rate in PACED_RATES_HZ:
             report[f'batch1_paced_{rate:g}hz{suffix}'] = latency_summary(paced[suffix, rate],
-                                                                        load)
+                                                                         load)
         report[f'paced_median_over_back_to_back{suffix}'] = {
             f'{rate:g}hz': round(float(np.median(ratios[suffix, rate])), 2)
             for rate in PACED_RATES_HZ}

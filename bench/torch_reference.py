@@ -84,4 +84,3 @@ class TorchClassifier(torch.nn.Module):
         x = torch.cat(encoded, dim=-1) @ self.dense0[0] + self.dense0[1]
         x = F.relu(F.layer_norm(x, (x.shape[-1],), *self.ln0, eps=1e-6))
         return x @ self.dense1[0] + self.dense1[1]
-

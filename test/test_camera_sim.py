@@ -256,7 +256,7 @@ def test_bag_replay_through_the_node(bench, tmp_path, checkpoint_for):
         position = 0
         for value in published:
             while position < len(expected) and value != pytest.approx(expected[position],
-                                                                       abs=1e-6):
+                                                                      abs=1e-6):
                 position += 1
             assert position < len(expected), (published, expected)
             position += 1

@@ -95,7 +95,7 @@ def test_overwrite_is_explicit(tmp_path, two_camera_spec, two_camera_params):
 
 
 def test_a_failed_write_leaves_the_folder_as_it_was(tmp_path, monkeypatch, two_camera_spec,
-                                                   two_camera_params):
+                                                    two_camera_params):
     """A full disk while writing: neither a checkpoint without its sidecar, nor a new sidecar
     beside the old checkpoint, nor temporary files; an existing pair stays byte for byte."""
     save_checkpoint(tmp_path, two_camera_params, two_camera_spec, step=1,

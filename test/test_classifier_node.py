@@ -20,7 +20,6 @@ from std_msgs.msg import Float32
 
 from hil_serl_reward.model.inference import RewardClassifier
 from hil_serl_reward.model.xla_flags import installed_jaxlib, release_of
-from hil_serl_reward.pipeline.stamps import stamp_to_ns
 from hil_serl_reward.ros import classification, classifier_node, cpu_latency
 from hil_serl_reward.ros.camera_input import StartupError
 from hil_serl_reward.ros.classifier_node import ClassifierNode
@@ -160,7 +159,7 @@ def test_configure_freezes_what_lives_as_long_as_the_node(bench, checkpoint_for)
 
 
 def test_keep_cpus_awake_and_pin_xla_threads_false_leave_the_cpus_alone(bench,
-                                                                         checkpoint_for):
+                                                                        checkpoint_for):
     node = bench.start_node(checkpoint_path=str(checkpoint_for(KEYS)), image_keys=list(KEYS),
                             keep_cpus_awake=False, pin_xla_threads=False)
     bench.connect(list(KEYS))
@@ -175,7 +174,7 @@ def test_keep_cpus_awake_and_pin_xla_threads_false_leave_the_cpus_alone(bench,
 @pytest.mark.skipif(not os.access(cpu_latency.CPU_LATENCY_DEVICE, os.W_OK),
                     reason='the kernel\'s CPU latency device opens for root (or a udev rule)')
 def test_cpu_latency_limit_is_held_while_serving_and_replaces_the_tickers(bench,
-                                                                           checkpoint_for):
+                                                                          checkpoint_for):
     before = cpu_latency.limit_in_force()
     node = bench.start_node(checkpoint_path=str(checkpoint_for(KEYS)), image_keys=list(KEYS),
                             cpu_latency_limit_us=0)
@@ -685,7 +684,7 @@ def test_rewards_equal_direct_classification_through_message_filters(
 
 @pytest.mark.parametrize('backend', ['hil_serl_reward', 'message_filters'])
 def test_both_synchronisers_count_unmatched_frames_alike(bench, request, checkpoint_for,
-                                                        backend):
+                                                         backend):
     if backend == 'message_filters':
         request.getfixturevalue('message_filters')
     node = bench.start_node(checkpoint_path=str(checkpoint_for(KEYS)), image_keys=list(KEYS),
@@ -707,17 +706,23 @@ def test_both_synchronisers_count_unmatched_frames_alike(bench, request, checkpo
 
 def test_a_camera_topic_carrying_the_other_type_is_named(bench, checkpoint_for):
     """image_transport's compressed frames on the raw topic: DDS never matches the two
-    types, so without this the node would wait for ever in silence."""
+    types, so without this the node would wait for ever in silence. The driver starts after
+    the node: the cameras-silent warning turns into this error, and the diagnostics timer logs
+    both (rclpy refuses a second severity from one line of code: that ended the node)."""
     import rclpy
-    node = bench.start_node(checkpoint_path=str(checkpoint_for(KEYS)), image_keys=list(KEYS))
+    node = bench.start_node(checkpoint_path=str(checkpoint_for(KEYS)), image_keys=list(KEYS),
+                            camera_timeout=0.3, diagnostics_period=0.2)
+    bench.wait(lambda: bench.latest_diagnostics()['level'] == DiagnosticStatus.WARN, 10.0,
+               'the cameras-silent warning')
     context = rclpy.Context()             # another process's participant: one participant
     rclpy.init(context=context)           # cannot hold two types on one topic
     try:
         driver = rclpy.create_node('compressing_driver', namespace=node.get_namespace(),
                                    context=context)
         driver.create_publisher(CompressedImage, 'front/image_raw', 10)
-        bench.wait(lambda: node.status()[0] == DiagnosticStatus.ERROR, 10.0, 'the type check')
-        message = node.status()[1]
+        bench.wait(lambda: bench.latest_diagnostics()['level'] == DiagnosticStatus.ERROR, 10.0,
+                   'the type check in the diagnostics')
+        message = bench.latest_diagnostics()['message']
     finally:
         rclpy.shutdown(context=context)
     assert "camera 'front'" in message and 'sensor_msgs/msg/CompressedImage' in message
@@ -811,7 +816,7 @@ def test_a_three_way_checkpoint_is_served_with_its_classes(bench, egg_flip_check
     ({'class_names': EGG_CLASSES, 'target_classes': ['egg_sideways']}, "got ['egg_sideways']"),
 ])
 def test_an_n_way_configuration_that_does_not_fit_stops_start_up(bench, egg_flip_checkpoint,
-                                                                  params, message):
+                                                                 params, message):
     with pytest.raises(StartupError, match=re.escape(message)):
         bench.start_node(checkpoint_path=str(egg_flip_checkpoint), image_keys=list(KEYS),
                          **params)

@@ -138,6 +138,7 @@ def test_the_contact_sheet_shows_the_model_inputs():
     assert np.array_equal(tile, np.concatenate([images[k][first_fp] for k in keys], axis=1))
     assert sheet.shape == (3 * strip, 6 + 4 * (256 + 6), 3)
 
+
 def test_cli_on_a_bag_with_labels(tmp_path, capsys, checkpoint_for):
     from test_camera_sim import recorded_bag
     bag, frames = recorded_bag(tmp_path / 'bag', count=6)

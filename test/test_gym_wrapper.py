@@ -155,7 +155,7 @@ def test_target_hz_paces_the_step(bench, checkpoint_for, classifier):
 
 
 def test_published_observations_get_hil_serls_in_process_reward(bench, checkpoint_for,
-                                                                 classifier):
+                                                                classifier):
     """Way (b): the env crops its own frames; the wrapper publishes them and the node (no
     crop) classifies them unchanged: the same probability as the in-process call, to the bit.
     The client here has a context and node of its own, as in an actor with no ROS."""

@@ -67,7 +67,6 @@ if SHARE is not None:           # a launch test module only where the package is
                 self.assertEqual(stamps, sorted(stamps))
                 self.assertEqual({h.class_id for h in results[0].results}, {'success', 'failure'})
 
-
     @launch_testing.post_shutdown_test()
     class TestCleanShutdown(unittest.TestCase):
         def test_every_process_exits_0(self, proc_info):

@@ -69,7 +69,7 @@ RIGS = {
         'stages': ['grasp', 'place'], 'place': {'threshold': 0.75}}}},
         {}, {}, ('grasp/reward', 'place/reward')),
     'launch_arguments_only': ({'/**': node_section({k: {'topic': f'{k}/image_raw'}
-                                                     for k in ('wrist_1', 'front')})},
+                                                    for k in ('wrist_1', 'front')})},
                               {'camera_driver': 'realsense', 'color_profile': '320x240x15',
                                'serials': 'wrist_1=11,front=12'},
                               {'STANDIN_REALSENSE_DEVICES': '11:d435,12:d435'}),

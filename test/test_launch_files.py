@@ -194,7 +194,7 @@ def test_launch_description_builds_for_real(path, source_tree_prefix):
 @pytest.mark.skipif(not launch_installed(),
                     reason='launch is not installed here (it is on every ROS 2 install)')
 def test_stages_start_one_reward_node_each_on_cameras_started_once(source_tree_prefix,
-                                                                    tmp_path):
+                                                                   tmp_path):
     """stages:=stage_1,stage_2: two reward nodes in <namespace>/stage_1 and /stage_2, each
     remapped to the one set of drivers (absolute topics) and each shutting the launch down
     when it fails; checkpoint_path:= with stages is refused (it would be every stage's);
@@ -237,7 +237,7 @@ def test_stages_start_one_reward_node_each_on_cameras_started_once(source_tree_p
                   ''.join(s.perform(LaunchContext()) for s in dst)
                   for src, dst in node._Node__remappings}
         assert remaps == {'wrist_1/image_raw': '/camera/wrist_1/image_raw',
-                                                'front/image_raw': '/camera/front/image_raw'}
+                          'front/image_raw': '/camera/front/image_raw'}
     assert sum(type(a).__name__ == 'RegisterEventHandler' for a in actions) == 2
     with pytest.raises(RuntimeError, match='every stage the same checkpoint'):
         visit(params_file=str(rig), stages='stage_1,stage_2', checkpoint_path='/x')

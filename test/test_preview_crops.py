@@ -192,7 +192,7 @@ def test_a_decompression_bomb_in_the_folder_is_refused_from_its_header(tmp_path,
         return struct.pack('>I', len(body)) + kind + body + \
             struct.pack('>I', zlib.crc32(kind + body))
     bomb = b'\x89PNG\r\n\x1a\n' + chunk(b'IHDR', struct.pack('>IIBBBBB', 100_000, 100_000,
-                                                               8, 2, 0, 0, 0)) + \
+                                                             8, 2, 0, 0, 0)) + \
         chunk(b'IDAT', zlib.compress(b'\x00' * 1000)) + chunk(b'IEND', b'')
     (tmp_path / 'frames' / 'front' / '0001.png').write_bytes(bomb)
     assert preview_crops.main(['--params-file', str(params_yaml(tmp_path, CROPS)),

@@ -131,6 +131,7 @@ def test_hil_serls_binary_wrapper_with_the_drop_in(bench, tmp_path):
     local = hil_serls_own(checkpoint)
     try:
         import jax
+
         def rule(classifier):            # ram_insertion's reward_func, gripper check left out
             return lambda obs: int(jax.nn.sigmoid(classifier(obs).item()) > 0.7)
         got = trajectory(MultiCameraBinaryRewardClassifierWrapper(
@@ -351,8 +352,8 @@ def test_an_actor_per_rig_on_a_node_serving_two_rigs(bench, checkpoint_for):
     local = in_process(checkpoint)
     funcs = {rig: load_classifier_func(
         None, None, KEYS, '/unused/classifier_ckpt', namespace=f'{bench.namespace}/{rig}',
-        timeout=10.0, client=ClassificationClient(node=bench.probe,
-                                                  topic=f'{rig}/classification'))
+        timeout=10.0,
+        client=ClassificationClient(node=bench.probe, topic=f'{rig}/classification'))
         for rig in ('left', 'right')}
     try:
         run_actors(funcs, local, steps=4)

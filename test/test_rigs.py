@@ -156,7 +156,7 @@ def test_rig_names_and_camera_topics_are_checked_at_start_up(bench, checkpoint_f
 
 
 def test_each_rig_keeps_its_successes_in_a_review_folder_of_its_own(bench, probe,
-                                                                     checkpoint_for, tmp_path):
+                                                                    checkpoint_for, tmp_path):
     from hil_serl_reward.data.classifier_data import load_classifier_data
     node = bench.start_node(checkpoint_path=str(checkpoint_for(KEYS)), image_keys=list(KEYS),
                             rigs=list(RIGS), camera_timeout=60.0, threshold=0.0,

@@ -241,7 +241,7 @@ def test_stages_through_the_lifecycle_keep_their_successes_apart(bench, checkpoi
 
 
 def test_what_one_node_cannot_serve_as_stages_is_refused_at_start_up(bench, checkpoints,
-                                                                    tmp_path):
+                                                                     tmp_path):
     assert config.check({'stages': ['grasp', 'place']}) == []
     for bad, reason in ((['grasp', 'grasp'], 'unique'), (['2nd'], 'starting with a letter'),
                         (['threshold'], 'not a parameter of the node'),

@@ -175,7 +175,6 @@ class ClassifierDataWriter:
             self.written.append(path)
             self._pending[success] = []
 
-
     def discard_unwritten(self) -> None:
         """Forget what could not be written (a writer that goes on after a failed write
         would otherwise hold it, and retry it, for ever)."""

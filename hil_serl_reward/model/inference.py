@@ -25,7 +25,6 @@ from hil_serl_reward.model.reward_classifier import (
     ClassifierSpec, Params, build_classifier, param_shapes, probabilities, sample_observation)
 
 
-
 class DeviceError(RuntimeError):
     """The requested device is not available to JAX."""
 

@@ -75,4 +75,3 @@ def take_each(mailboxes: Sequence[LatestMailbox[T]], timeout: Optional[float] = 
             return None
         taken = [(index, box._pop()) for index, box in enumerate(mailboxes) if box._has_item]
         return taken or None
-

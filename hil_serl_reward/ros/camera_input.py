@@ -198,8 +198,10 @@ class CameraSetInput:
         change = self.slop.observe(index, stamp)
         if change is not None:
             self.subscriber.set_slop(self.slop.slop_s)
-            log = self._node.get_logger()
-            (log.info if self.slop.auto else log.warning)(change)
+            if self.slop.auto:             # one severity per line of code (rclpy raises)
+                self._node.get_logger().info(change)
+            else:
+                self._node.get_logger().warning(change)
         return True
 
     def _start_over(self, index: int, jump_ns: int) -> None:
@@ -306,5 +308,3 @@ class CameraSetInput:
 
 def message_type(camera: Camera) -> type:
     return CompressedImage if camera.compressed else Image
-
-

@@ -647,11 +647,7 @@ class ClassifierNode(LifecycleNode):
         array = DiagnosticArray()
         for rig in self.rigs:
             level, message = self.status(rig)
-            if level != DiagnosticStatus.OK and message != rig.last_problem:
-                log = self.get_logger().error if level == DiagnosticStatus.ERROR else \
-                    self.get_logger().warning
-                log(message, throttle_duration_sec=5.0)
-            rig.last_problem = message if level != DiagnosticStatus.OK else None
+            rig.problems.update(level, message)
             name = f'{self.get_fully_qualified_name()}: reward classifier'
             status = DiagnosticStatus(level=level, message=message,
                                       name=f'{name} ({rig.name})' if rig.name else name,

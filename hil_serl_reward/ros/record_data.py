@@ -28,6 +28,7 @@ from hil_serl_reward.ros.camera_graph import matched_publishers, published_elsew
 from hil_serl_reward.ros.camera_input import CameraSetInput, StartupError, declare_parameters
 from hil_serl_reward.ros.cv_bridge_probe import make_converter
 from hil_serl_reward.ros.node_main import run_node
+from hil_serl_reward.ros.problem_log import ProblemLog
 
 
 class DataRecorder(Node):
@@ -59,7 +60,7 @@ class DataRecorder(Node):
         self._worker.start()
         self.camera_timeout = float(values['camera_timeout'])
         self._started = time.monotonic()
-        self._last_problem: Optional[str] = None
+        self.problems = ProblemLog(self.get_logger())
         self.add_on_set_parameters_callback(self._on_set_parameters)
         self.diagnostics_pub = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
         self.create_timer(1.0, self._publish_diagnostics)
@@ -111,13 +112,12 @@ class DataRecorder(Node):
                 self.done.set()
 
     def _stop_on_write_error(self, exc: DataWriteError) -> None:
-        """Recording on would only lose more: stop, say what is not on disk, exit 1."""
-        self.write_error = str(exc)
+        """Recording on would only lose more: stop, say what is not on disk (in diagnostics
+        and, through them, the log), exit 1."""
         successes, failures = self.writer.unwritten
-        self.get_logger().error(
-            f'{exc}: stopping; {successes} successes and {failures} failures recorded since '
-            f'the last file are NOT on disk ({len(self.writer.written)} files written before '
-            f'are complete)')
+        self.write_error = (f'{exc}: stopping; {successes} successes and {failures} failures '
+                            f'recorded since the last file are NOT on disk '
+                            f'({len(self.writer.written)} files written before are complete)')
         self.exit_code = 1
         self._publish_diagnostics()
         self.done.set()
@@ -146,9 +146,7 @@ class DataRecorder(Node):
     def _publish_diagnostics(self) -> None:
         successes, failures = self.writer.unwritten
         level, message = self.status()
-        if level == DiagnosticStatus.WARN and message != self._last_problem:
-            self.get_logger().warning(message, throttle_duration_sec=5.0)
-        self._last_problem = message if level == DiagnosticStatus.WARN else None
+        self.problems.update(level, message)
         status = DiagnosticStatus(name=f'{self.get_fully_qualified_name()}: recorder',
                                   level=level, message=message)
         values = {**self.input.diagnostic_values(),

@@ -26,6 +26,7 @@ from hil_serl_reward.pipeline.stamps import write_stamp
 from hil_serl_reward.pipeline.stats import Window
 from hil_serl_reward.ros import classification
 from hil_serl_reward.ros.camera_input import CameraSetInput
+from hil_serl_reward.ros.problem_log import ProblemLog
 
 Level = bytes
 
@@ -47,7 +48,7 @@ class Rig:
         self.confidence_pub: Optional[Any] = None
         self.classification_pub: Optional[Any] = None
         self._last_debug_image = float('-inf')
-        self.last_problem: Optional[str] = None    # the last one logged, logged once
+        self.problems = ProblemLog(node.get_logger())
         self.reset_counters()
 
     def topic(self, name: str) -> str:
@@ -69,7 +70,7 @@ class Rig:
         self.debug_image_pub = create(Image, self.topic('~/debug_image'), 1)
         if not classification.UNAVAILABLE:
             self.classification_pub = create(classification.Classification,
-                                              self.topic(classification.TOPIC), 10)
+                                             self.topic(classification.TOPIC), 10)
 
     def destroy_publishers(self) -> None:
         for publisher in (self.reward_pub, self.success_pub, self.probability_pub,
