@@ -21,7 +21,7 @@ from std_msgs.msg import Float32
 from hil_serl_reward.model.inference import RewardClassifier
 from hil_serl_reward.model.xla_flags import installed_jaxlib, release_of
 from hil_serl_reward.ros import classification, classifier_node, cpu_latency
-from hil_serl_reward.ros.camera_input import StartupError
+from hil_serl_reward.ros.camera_input import REJECTION_LOG_PERIOD_S, StartupError
 from hil_serl_reward.ros.classifier_node import ClassifierNode
 from ros_harness import SlowClassifier, image_msg, ns_stamp
 
@@ -457,6 +457,30 @@ def test_bad_inputs_are_skipped_counted_and_survived(bench, two_camera_node):
     assert diag['wrist_1 rejected stamp_backwards'] == '1'
     assert diag['wrist_1 rejected'] == '6' and diag['front rejected'] == '0'
     assert all(np.isfinite(bench.outputs['probability']))
+
+
+def test_each_camera_and_reason_gets_its_own_log_line(bench, two_camera_node, capfd):
+    """Two cameras refused at once for different reasons (a depth stream on one, a driver
+    that does not stamp on the other): the log names both, each once per period, and the
+    counts hold every refusal."""
+    depth = ns_stamp(Image(height=H, width=W, encoding='16UC1', step=W * 2,
+                           data=bytes(H * W * 2)), 100_000_000)
+    unstamped = image_msg(frames(1)['front'], 0)
+    start = time.monotonic()
+    for _ in range(8):
+        bench.publish('wrist_1', depth)
+        bench.publish('front', unstamped)
+        time.sleep(0.05)
+    rejected = two_camera_node.rigs[0].input.rejected
+    bench.wait(lambda: rejected['wrist_1']['encoding'] + rejected['front']['zero_stamp'] == 16,
+               10, 'sixteen refusals')
+    periods = 1 + int((time.monotonic() - start) / REJECTION_LOG_PERIOD_S)  # 1 unless stalled
+    lines = [line for line in capfd.readouterr().err.splitlines()
+             if 'skipping image from' in line]
+    wrist = [line for line in lines if f'{bench.namespace}/wrist_1/' in line]
+    front = [line for line in lines if f'{bench.namespace}/front/' in line]
+    assert 1 <= len(wrist) <= periods and '16UC1' in wrist[0], lines
+    assert 1 <= len(front) <= periods and 'header stamp is zero' in front[0], lines
 
 
 def test_stamps_jumping_back_a_long_way_start_over(bench, two_camera_node):

@@ -31,6 +31,8 @@ from hil_serl_reward.ros.camera_sync import CameraSetSubscriber
 # A stamp this far behind its camera's previous one is a new timeline (`ros2 bag play --loop`,
 # a reset clock), not a late frame: far more than any reordering on the way.
 TIME_RESET_NS = 1_000_000_000
+# A refused image is logged at most this often per camera and reason (counted every time).
+REJECTION_LOG_PERIOD_S = 2.0
 
 
 class StartupError(RuntimeError):
@@ -132,6 +134,7 @@ class CameraSetInput:
         self.rejected = {c.key: collections.Counter() for c in self.cameras}
         self.rates = [RateMeter() for _ in self.cameras]
         self._recent_rejections: Dict[str, Tuple[str, float]] = {}
+        self._rejection_logged: Dict[Tuple[str, str], float] = {}
         self._last_stamp: List[Optional[int]] = [None] * len(self.cameras)
         self._last_set_stamp: Optional[int] = None
         self._max_ahead_ns = int(float(values['max_stamp_ahead']) * 1e9)
@@ -158,9 +161,16 @@ class CameraSetInput:
         return self._node.resolve_topic_name(camera.topic)
 
     def reject(self, key: str, reason: str, detail: str) -> None:
+        """Counts a refused image or set of camera `key` and logs `detail`, throttled per
+        camera and reason: rclpy's throttle is per line of code, so one camera refused at
+        frame rate would keep another's different problem out of the log."""
         self.rejected[key][reason] += 1
-        self._recent_rejections[key] = (detail, time.monotonic())
-        self._node.get_logger().warning(detail, throttle_duration_sec=2.0)
+        now = time.monotonic()
+        self._recent_rejections[key] = (detail, now)
+        if now - self._rejection_logged.get((key, reason), float('-inf')) >= \
+                REJECTION_LOG_PERIOD_S:
+            self._rejection_logged[key, reason] = now
+            self._node.get_logger().warning(detail)
 
     def _refuse(self, index: int, reason: str, detail: str, msg: Any) -> bool:
         camera = self.cameras[index]
