@@ -96,8 +96,8 @@ def node_interfaces(path: Path) -> List[str]:
 
 def test_node_topics_and_services():
     rows = table('### Topics')
-    names = node_interfaces(ROOT / 'hil_serl_reward' / 'ros' / 'classifier_node.py') + \
-        node_interfaces(ROOT / 'hil_serl_reward' / 'ros' / 'rig.py')
+    names = [name for module in ('classifier_node', 'rig', 'diagnostics')
+             for name in node_interfaces(ROOT / 'hil_serl_reward' / 'ros' / f'{module}.py')]
     assert {'reward', 'success', 'probability', '/diagnostics', '~/reload', 'class',
             '~/debug_image'} <= set(names)
     names.append(classification.TOPIC)     # created only where vision_msgs imports

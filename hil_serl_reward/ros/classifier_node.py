@@ -48,6 +48,7 @@ from hil_serl_reward.ros.camera_input import StartupError, declare_parameters
 from hil_serl_reward.ros.cpu_latency import CPU_LATENCY_DEVICE, CpuLatencyRequest
 from hil_serl_reward.ros.cpu_tickers import CpuTickers
 from hil_serl_reward.ros.cv_bridge_probe import make_converter
+from hil_serl_reward.ros.diagnostics import diagnostics_publisher
 from hil_serl_reward.ros.malloc_tuning import malloc_setting
 from hil_serl_reward.ros.node_main import run_node
 from hil_serl_reward.ros.params_file import NODE_NAME
@@ -109,10 +110,10 @@ class ClassifierNode(LifecycleNode):
         self._autostarting = bool(self._values['autostart'])
         self._init_counters()
 
-        self.diagnostics_pub = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
+        self.diagnostics_pub = diagnostics_publisher(
+            self, float(self._values['diagnostics_period']), self._publish_diagnostics)
         self.add_on_set_parameters_callback(self._on_set_parameters)
         self.create_service(Trigger, '~/reload', self._on_reload)
-        self.create_timer(float(self._values['diagnostics_period']), self._publish_diagnostics)
         if self._autostarting:
             if self.trigger_configure() != TransitionCallbackReturn.SUCCESS:
                 raise self._configure_failure or StartupError('configure failed')

@@ -27,8 +27,8 @@ from hil_serl_reward.ros import config
 from hil_serl_reward.ros.camera_graph import matched_publishers, published_elsewhere, type_name
 from hil_serl_reward.ros.camera_input import CameraSetInput, StartupError, declare_parameters
 from hil_serl_reward.ros.cv_bridge_probe import make_converter
+from hil_serl_reward.ros.diagnostics import ProblemLog, diagnostics_publisher
 from hil_serl_reward.ros.node_main import run_node
-from hil_serl_reward.ros.problem_log import ProblemLog
 
 
 class DataRecorder(Node):
@@ -62,8 +62,7 @@ class DataRecorder(Node):
         self._started = time.monotonic()
         self.problems = ProblemLog(self.get_logger())
         self.add_on_set_parameters_callback(self._on_set_parameters)
-        self.diagnostics_pub = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
-        self.create_timer(1.0, self._publish_diagnostics)
+        self.diagnostics_pub = diagnostics_publisher(self, 1.0, self._publish_diagnostics)
         self.get_logger().info(
             f"recording {', '.join(f'{c.key} <- {self.input.topic(c)}' for c in self.cameras)}"
             f" into {self.writer.folder}; success while "

@@ -26,7 +26,7 @@ from hil_serl_reward.pipeline.stamps import write_stamp
 from hil_serl_reward.pipeline.stats import Window
 from hil_serl_reward.ros import classification
 from hil_serl_reward.ros.camera_input import CameraSetInput
-from hil_serl_reward.ros.problem_log import ProblemLog
+from hil_serl_reward.ros.diagnostics import ProblemLog
 
 Level = bytes
 

@@ -1,9 +1,13 @@
-"""Diagnostics problems reach the log once, not once per diagnostics period: a new one at
-once, a changing one (a silence that grows) at most every interval, per rig."""
+"""Diagnostics come whatever clock the node is on, and their problems reach the log once, not
+once per diagnostics period: a new one at once, a changing one (a silence that grows) at most
+every interval, per rig."""
+import time
+
 import rclpy.logging
 from diagnostic_msgs.msg import DiagnosticStatus
 
-from hil_serl_reward.ros.problem_log import ProblemLog
+from hil_serl_reward.ros.diagnostics import ProblemLog
+from test_classifier_node import KEYS, frames, send_set
 
 OK, WARN, ERROR = DiagnosticStatus.OK, DiagnosticStatus.WARN, DiagnosticStatus.ERROR
 
@@ -57,3 +61,18 @@ def test_errors_and_warnings_are_logged_at_their_level_at_once_for_each_rig(capf
     for level, message in [('WARN', 'left: cameras silent'), ('ERROR', 'right: wrong message'),
                            ('ERROR', 'left: wrong message'), ('WARN', 'right: cameras silent')]:
         assert f'[{level}]' in next(line for line in err if message in line), (message, err)
+
+
+def test_on_sim_time_before_any_clock_diagnostics_still_come(bench, checkpoint_for):
+    """`use_sim_time: true` (a `/**:` params file from the simulator, a bag not yet playing)
+    and nobody publishes /clock: ROS time stands still at 0, and a timer on it never fires.
+    The node still says its cameras are silent, then serves cameras stamped by wall time."""
+    node = bench.start_node(checkpoint_path=str(checkpoint_for(KEYS)), image_keys=list(KEYS),
+                            use_sim_time=True, camera_timeout=0.3, diagnostics_period=0.2)
+    assert node.get_clock().now().nanoseconds == 0 and bench.probe.count_publishers('/clock') == 0
+    bench.wait(lambda: bench.latest_diagnostics()['level'] == DiagnosticStatus.WARN, 10.0,
+               'diagnostics')
+    assert bench.latest_diagnostics()['message'].startswith('cameras silent: wrist_1')
+    bench.connect(list(KEYS))
+    send_set(bench, frames(0), time.time_ns())
+    bench.wait_outputs(1)

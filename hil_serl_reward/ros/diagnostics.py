@@ -1,12 +1,26 @@
-"""Logging what diagnostics report, without repeating it: the diagnostics timer builds the
-status every period, and a log line each time would bury the line that says what changed.
+"""The nodes' diagnostics plumbing: a `/diagnostics` publisher with a timer that runs whatever
+clock the node is on, and a log that follows the statuses without repeating them.
 """
 import threading
 import time
 from typing import Callable, Optional
 
-from diagnostic_msgs.msg import DiagnosticStatus
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
+from rclpy.clock import Clock, ClockType
 from rclpy.impl.rcutils_logger import RcutilsLogger
+from rclpy.node import Node
+from rclpy.publisher import Publisher
+
+
+def diagnostics_publisher(node: Node, period_s: float, publish: Callable[[], None]
+                          ) -> Publisher:
+    """The `/diagnostics` publisher, and `publish` called every `period_s` seconds of steady
+    time: a node on `use_sim_time` whose /clock is not (yet) published has a ROS time that
+    stands still, and timers on it never fire, which would silence the diagnostics exactly
+    when something needs saying."""
+    publisher = node.create_publisher(DiagnosticArray, '/diagnostics', 10)
+    node.create_timer(period_s, publish, clock=Clock(clock_type=ClockType.STEADY_TIME))
+    return publisher
 
 
 class ProblemLog:
