@@ -20,7 +20,7 @@ from hil_serl_reward.pipeline.camera_set import Camera, set_stamp
 from hil_serl_reward.pipeline.image_conversion import ImageError, describe, validate
 from hil_serl_reward.pipeline.mailbox import LatestMailbox
 from hil_serl_reward.pipeline.set_timing import ArrivalTimes
-from hil_serl_reward.pipeline.stamps import stamp_to_ns
+from hil_serl_reward.pipeline.stamps import age_s, stamp_to_ns
 from hil_serl_reward.pipeline.stats import RateMeter, Window
 from hil_serl_reward.pipeline.sync_slop import SlopPolicy
 from hil_serl_reward.ros import config
@@ -202,8 +202,9 @@ class CameraSetInput:
             return self._refuse(index, 'stamp_backwards',
                                 f'stamp {stamp} ns is not after the previous {last} ns', msg)
         self._last_stamp[index] = stamp
-        if now:
-            self.arrival_latency[index].add((now - stamp) / 1e9)
+        age = age_s(now, stamp)
+        if age is not None:
+            self.arrival_latency[index].add(age)
         self._arrivals.arrived(index, stamp)
         change = self.slop.observe(index, stamp)
         if change is not None:
@@ -235,7 +236,9 @@ class CameraSetInput:
         self._last_set_stamp = stamp
         self.counts['sets_synchronised'] += 1
         self.set_rate.tick()
-        self.transport_latency.add((self._node.get_clock().now().nanoseconds - stamp) / 1e9)
+        age = age_s(self._node.get_clock().now().nanoseconds, stamp)
+        if age is not None:
+            self.transport_latency.add(age)
         waited = self._arrivals.sync_wait(stamps)
         if waited is not None:
             self.sync_wait.add(waited)

@@ -22,7 +22,7 @@ from hil_serl_reward.pipeline.camera_set import Camera, ConsecutiveSuccess, Rewa
 from hil_serl_reward.pipeline.debug_view import model_view
 from hil_serl_reward.pipeline.image_conversion import rgb_to_msg
 from hil_serl_reward.pipeline.mailbox import LatestMailbox
-from hil_serl_reward.pipeline.stamps import write_stamp
+from hil_serl_reward.pipeline.stamps import age_s, write_stamp
 from hil_serl_reward.pipeline.stats import Window
 from hil_serl_reward.ros import classification
 from hil_serl_reward.ros.camera_input import CameraSetInput
@@ -130,8 +130,9 @@ class Rig:
         self._publish_debug_image(images, result, frame_id, debug_image_rate, threshold)
         if self.review is not None and result.success:
             self.review.keep(images)
-        self.publish_latency.add(
-            (self.node.get_clock().now().nanoseconds - result.stamp_ns) / 1e9)
+        age = age_s(self.node.get_clock().now().nanoseconds, result.stamp_ns)
+        if age is not None:
+            self.publish_latency.add(age)
         self.publishing_latency.add(time.perf_counter() - publishing)
         self.last_error = None
         self.counts['sets_published'] += 1
