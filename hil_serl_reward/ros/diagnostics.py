@@ -36,7 +36,7 @@ class ProblemLog:
         self.logger = logger
         self.interval_s = interval_s
         self.clock = clock
-        self.last: Optional[str] = None
+        self._last: Optional[str] = None
         self._level = DiagnosticStatus.OK
         self._logged_at = float('-inf')
         self._lock = threading.Lock()
@@ -44,15 +44,15 @@ class ProblemLog:
     def update(self, level: bytes, message: str) -> None:
         with self._lock:
             if level == DiagnosticStatus.OK:
-                self.last = None
+                self._last = None
                 return
             now = self.clock()
-            changed_level = self.last is None or level != self._level
-            if message == self.last or (not changed_level
-                                        and now - self._logged_at < self.interval_s):
+            changed_level = self._last is None or level != self._level
+            if message == self._last or (not changed_level
+                                         and now - self._logged_at < self.interval_s):
                 return
             if level == DiagnosticStatus.ERROR:    # two lines: rclpy's logger keeps one
                 self.logger.error(message)          # severity per line, raises on another
             else:
                 self.logger.warning(message)
-            self.last, self._level, self._logged_at = message, level, now
+            self._last, self._level, self._logged_at = message, level, now
