@@ -103,3 +103,58 @@ def test_a_signal_while_the_cameras_stream_ends_in_order(bench, signum, ignore_s
     for name, process in (('classifier_node', node), ('camera_sim', sim)):
         assert process.returncode == 0, (name, logs[name])
         assert 'ERROR' not in logs[name] and 'Traceback' not in logs[name], (name, logs[name])
+
+
+SLOW_RELOAD_NODE = """
+import sys, time
+from hil_serl_reward.model.inference import RewardClassifier
+from hil_serl_reward.ros import classifier_node
+loads = []
+def load(path):     # every load after the first: 12 s, then what a checkpoint's note logs
+    if loads:
+        print('load started', flush=True)
+        time.sleep(12.0)
+        classifier = RewardClassifier.from_checkpoint(path, image_keys=('wrist_1', 'front'),
+                                                      device='cpu')
+        node.get_logger().warning('a note logged at the end of the load')
+        print('load ended', flush=True)
+        return classifier
+    loads.append(path)
+    return RewardClassifier.from_checkpoint(path, image_keys=('wrist_1', 'front'), device='cpu')
+def make():
+    global node
+    node = classifier_node.ClassifierNode(loader=load, before_jax=classifier_node.xla_flags_for)
+    return node
+sys.exit(classifier_node.run_node(make, classifier_node.NODE_NAME,
+                                  (classifier_node.StartupError,)))
+"""
+
+
+def test_a_signal_during_a_reload_waits_for_the_load_and_ends_in_order(bench, checkpoint_for):
+    """A process that exits while XLA compiles on another thread aborts (exit code 134). The
+    node used to wait 10 s for a load, then exit under it: with a slower load (a checkpoint on
+    a network disk, a compile on a small ARM board) a Ctrl-C could end in an abort. Now the
+    load is voided, the log says the process waits for it, and it exits when the load ends."""
+    keys = ('wrist_1', 'front')
+    node = subprocess.Popen(
+        [sys.executable, '-c', SLOW_RELOAD_NODE, '--ros-args', '-r',
+         f'__ns:={bench.namespace}', '-p', f'checkpoint_path:={checkpoint_for(keys)}',
+         '-p', 'camera_timeout:=60.0'], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        text=True)
+    try:
+        assert bench.set_parameter('checkpoint_path', str(checkpoint_for(keys, seed=1)),
+                                   resend_after=1.0,
+                                   node_name=f'{bench.namespace}/hil_serl_reward').successful
+        lines = []
+        for line in node.stdout:
+            lines.append(line)
+            if 'load started' in line:
+                break
+        node.send_signal(signal.SIGINT)
+        log = ''.join(lines) + node.communicate(timeout=120)[0]
+    finally:
+        node.kill()
+    assert node.returncode == 0, log
+    assert 'stopping during the load of' in log and 'load ended' in log, log
+    assert 'a note logged at the end of the load' in log, log     # after rclpy's shutdown
+    assert 'reloaded: now serving' not in log and 'Traceback' not in log, log

@@ -11,6 +11,10 @@ stages' checkpoints sets them one after the other, within milliseconds, and refu
 second as busy left it unloaded (and the parameter unchanged). A request for a `key` that
 is already waiting replaces it (the newest path wins); the queue is as long as there are
 keys (stages), so it cannot grow without bound.
+
+The thread is not a daemon: a process that exits while XLA compiles on another thread aborts
+("terminate called after throwing an instance of ''", exit code 134, measured with jaxlib
+0.10.2), so a node stopped during a load exits when the load has ended.
 """
 import collections
 import threading
@@ -45,8 +49,7 @@ class ModelReload(Generic[Model]):
                 return (f'queued behind {self._path!r} '
                         f'({time.monotonic() - self._started:.1f} s so far)')
             self._begin(path)
-            self._thread = threading.Thread(target=self._run, args=(path, token), name='reload',
-                                            daemon=True)
+            self._thread = threading.Thread(target=self._run, args=(path, token), name='reload')
             self._thread.start()
         return None
 

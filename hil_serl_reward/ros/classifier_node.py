@@ -660,8 +660,15 @@ class ClassifierNode(LifecycleNode):
         self.diagnostics_pub.publish(array)
 
     def destroy_node(self) -> None:
+        """A load under way is voided (its model would never serve) and said: the process
+        exits once it has ended (model_reload.py), which may be seconds after the signal."""
+        with self._model_lock:
+            self._generation += 1
         self._reloader.drop_waiting()
-        self._reloader.join(timeout=10.0)     # not torn down under a load still compiling
+        if loading := self._reloader.loading:
+            self.get_logger().info(f'stopping during the load of {loading}: its model is '
+                                   f'dropped; the process exits when the load has ended (a '
+                                   f'compile cannot be interrupted)')
         self._stop_serving()
         self._close_review_folders()
         super().destroy_node()
