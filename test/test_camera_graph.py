@@ -1,9 +1,11 @@
 """A silent camera's diagnostics (and log) say what the ROS graph knows of its topic: nobody
 publishes it (and where images are published instead), a publisher whose QoS cannot match,
 or a matched publisher that sends nothing: the first-launch mistakes, each with its own fix."""
+import os
 import pathlib
 import time
 
+import pytest
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image
 
@@ -38,6 +40,35 @@ def test_a_camera_nobody_publishes_names_the_image_topics_there_are(bench, check
     assert listed.split(', ')[0] == f'{bench.namespace}/wrist_1/color/image_raw', listed
     assert 'set cameras.wrist_1.topic, or remap' in message
     assert elsewhere.get_subscription_count() == 0
+
+
+@pytest.fixture
+def lonely_bench(ros):
+    """A bench alone in a DDS domain: no other test's image publishers in its graph, as on a
+    first launch before any driver (ros_isolated.sh picks the run's domain in 1-100)."""
+    import rclpy
+    from ros_harness import Bench
+    context = rclpy.Context()
+    rclpy.init(context=context, domain_id=int(os.environ.get('ROS_DOMAIN_ID', '0')) + 101)
+    try:
+        bench = Bench(context)
+        yield bench
+        bench.close()
+    finally:
+        rclpy.shutdown(context=context)
+
+
+def test_with_no_driver_running_the_question_comes_once(lonely_bench, checkpoint_for):
+    """Each camera names the topic it waits on; whether the driver runs is asked once for
+    all of them, not once per camera."""
+    node = start(lonely_bench, checkpoint_for)
+    message = silent_message(lonely_bench, node, 'front (no images yet')
+    topic = f'{lonely_bench.namespace}/{{}}/image_raw'
+    assert message == (
+        f"cameras silent: wrist_1 (no images yet: no publisher on {topic.format('wrist_1')}), "
+        f"front (no images yet: no publisher on {topic.format('front')}); no "
+        f'sensor_msgs/msg/Image topic in the ROS graph: is the driver running, on this '
+        f'ROS_DOMAIN_ID and discovery range?'), message
 
 
 def test_a_publisher_whose_qos_cannot_match_is_named_with_the_reason(bench, checkpoint_for):

@@ -1,5 +1,6 @@
 """preview_crops: crop geometry on constructed frames, the PNGs it writes, its sources."""
 import contextlib
+import os
 import threading
 import uuid
 
@@ -178,6 +179,21 @@ def test_a_silent_live_camera_is_one_line_naming_where_images_are(tmp_path, caps
            f"sensor_msgs/msg/Image is published on {elsewhere}" in err, err
     assert err.count('\n') == 1 and 'front' not in err
     assert not (tmp_path / 'preview').exists()
+
+
+def test_with_no_driver_running_the_question_comes_once(tmp_path, capsys, monkeypatch):
+    """Neither camera's driver runs (a DDS domain of its own: no other test's publishers):
+    the one line names each camera's topic and asks once whether the driver runs."""
+    monkeypatch.setenv('ROS_DOMAIN_ID', str(int(os.environ.get('ROS_DOMAIN_ID', '0')) + 101))
+    topics = unique_topics()
+    assert preview_crops.main(['--params-file', str(params_yaml(tmp_path, CROPS, topics)),
+                               '--topics', '--seconds', '0.5',
+                               '--output', str(tmp_path / 'preview')]) == 2
+    err = capsys.readouterr().err
+    assert (f"no image in 0.5 s from wrist_1: no publisher on {topics['wrist_1']}; front: no "
+            f"publisher on {topics['front']}; no sensor_msgs/msg/Image topic in the ROS graph: "
+            f'is the driver running, on this ROS_DOMAIN_ID and discovery range?\n') in err, err
+    assert err.count('\n') == 1
 
 
 def test_a_decompression_bomb_in_the_folder_is_refused_from_its_header(tmp_path, capsys):

@@ -10,7 +10,7 @@ leaves the user to find out which; the graph already says. `published_elsewhere`
 same for the recorder's label topic and the client's results.
 """
 import difflib
-from typing import Any, Sequence
+from typing import Any, List, Sequence, Tuple
 
 from rclpy.node import Node
 from rclpy.qos import QoSCompatibility, QoSProfile, qos_check_compatible
@@ -82,11 +82,28 @@ def published_elsewhere(node: Node, topic: str, wanted: str, exclude: Sequence[s
               any((p.node_name, p.node_namespace) != me
                   for p in node.get_publishers_info_by_topic(name))]
     if not topics:
-        return f'; no {wanted} topic in the ROS graph: is {what} running, on this ' \
-               f'ROS_DOMAIN_ID and discovery range?'
+        return nothing_published(wanted, what)
     topics.sort(key=lambda name: -difflib.SequenceMatcher(None, topic, name).ratio())
     more = f' (+{len(topics) - MAX_CANDIDATES} more)' if len(topics) > MAX_CANDIDATES else ''
     return f"; {wanted} is published on {', '.join(topics[:MAX_CANDIDATES])}{more}: {fix}"
+
+
+def nothing_published(wanted: str, what: str = 'the driver') -> str:
+    """The hint after a missing publisher when no node publishes type `wanted` at all."""
+    return (f'; no {wanted} topic in the ROS graph: is {what} running, on this ROS_DOMAIN_ID '
+            f'and discovery range?')
+
+
+def said_once(reasons: Sequence[str], msg_types: Sequence[type]) -> Tuple[List[str], str]:
+    """why_silent's reasons for several cameras (of `msg_types`) without the hint that no
+    node publishes images of their type, where more than one camera ends in it, and those
+    hints, to be said once after them: on a first launch with no driver running, every
+    camera ended in the same long question."""
+    hints = [hint for hint in dict.fromkeys(nothing_published(type_name(t)) for t in msg_types)
+             if sum(reason.endswith(hint) for reason in reasons) > 1]
+    for hint in hints:
+        reasons = [reason.removesuffix(hint) for reason in reasons]
+    return list(reasons), ''.join(hints)
 
 
 def _incompatibility(publisher_qos: QoSProfile, subscription_qos: QoSProfile) -> str:

@@ -24,7 +24,7 @@ from hil_serl_reward.pipeline.stamps import age_s, stamp_to_ns
 from hil_serl_reward.pipeline.stats import RateMeter, Window
 from hil_serl_reward.pipeline.sync_slop import SlopPolicy
 from hil_serl_reward.ros import config
-from hil_serl_reward.ros.camera_graph import why_silent, wrong_type
+from hil_serl_reward.ros.camera_graph import said_once, why_silent, wrong_type
 from hil_serl_reward.ros.camera_sync import CameraSetSubscriber
 
 
@@ -263,15 +263,19 @@ class CameraSetInput:
         """'cameras silent: ...' naming each camera that sent nothing for `timeout_s` (since
         subscribing, or since its last image) and what the ROS graph says of its topic;
         None while every camera sends."""
-        silent = []
+        silent = []                                     # (key, state, reason, message type)
         for index, (camera, meter) in enumerate(zip(self.cameras, self.rates)):
             quiet = meter.silent_for()
             waited = time.monotonic() - self._started if quiet is None else quiet
             if waited > timeout_s:
                 state = 'no images yet' if quiet is None else f'silent {quiet:.1f} s'
-                silent.append(f'{camera.key} ({state}: '
-                              f'{self._why_silent(index, received=quiet is not None)})')
-        return 'cameras silent: ' + ', '.join(silent) if silent else None
+                silent.append((camera.key, state, self._why_silent(index, quiet is not None),
+                               message_type(camera)))
+        if not silent:
+            return None
+        reasons, hint = said_once([s[2] for s in silent], [s[3] for s in silent])
+        return 'cameras silent: ' + ', '.join(f'{key} ({state}: {reason})' for (key, state, _, _),
+                                              reason in zip(silent, reasons)) + hint
 
     def _why_silent(self, index: int, received: bool) -> str:
         camera = self.cameras[index]

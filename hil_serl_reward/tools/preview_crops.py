@@ -133,7 +133,7 @@ def messages_from_topics(cameras: Sequence[Camera], seconds: float,
     import rclpy
     from rclpy.executors import SingleThreadedExecutor
 
-    from hil_serl_reward.ros.camera_graph import why_silent
+    from hil_serl_reward.ros.camera_graph import said_once, why_silent
     from hil_serl_reward.ros.camera_input import camera_qos, message_type
     context = rclpy.Context()
     rclpy.init(context=context)
@@ -150,14 +150,17 @@ def messages_from_topics(cameras: Sequence[Camera], seconds: float,
         while time.monotonic() < end:
             executor.spin_once(timeout_sec=0.1)
         topics = [s.topic_name for s in subscriptions]
-        silent = [f'{c.key}: ' + why_silent(node, c.key, s, False, topics)
+        silent = [(c.key, why_silent(node, c.key, s, False, topics))
                   for c, s in zip(cameras, subscriptions) if c.key not in latest]
         executor.shutdown()
         node.destroy_node()
     finally:
         context.try_shutdown()
     if silent:
-        raise LookupError(f'no image in {seconds:g} s from ' + '; '.join(silent))
+        reasons, hint = said_once([reason for _, reason in silent],
+                                  [message_type(camera) for camera in cameras])
+        raise LookupError(f'no image in {seconds:g} s from ' + '; '.join(
+            f'{key}: {reason}' for (key, _), reason in zip(silent, reasons)) + hint)
     return latest
 
 
