@@ -9,7 +9,7 @@ import pytest
 
 from hil_serl_reward.ros import drivers
 from hil_serl_reward.ros.drivers import DriverError, Overrides, plan, plan_rigs
-from hil_serl_reward.ros.params_file import flatten
+from hil_serl_reward.ros.params_file import flatten, read_node_parameters
 
 HERE = Path(__file__).resolve().parent
 KEYS = ['wrist_1', 'front']
@@ -33,6 +33,20 @@ def test_a_mixed_d405_and_d435_rig():
     assert topics == {'wrist_1': 'camera/wrist_1/color/image_rect_raw',
                       'front': 'camera/front/color/image_raw'}
     assert (wrist.name, wrist.namespace) == ('wrist_1', 'camera')
+
+
+def test_a_serial_number_with_a_leading_zero_goes_to_the_driver_as_written(tmp_path):
+    """Some RealSense serial numbers start with 0 (librealsense#11864). Written unquoted,
+    YAML 1.1 and rcl read 036522070660 as the octal number 4115165616: that serial opens no
+    camera. The driver gets the serial as written; the value read stays YAML's (rcl's)."""
+    path = tmp_path / 'rig.yaml'
+    path.write_text('/**:\n  ros__parameters:\n    cameras:\n'
+                    '      wrist_1: {driver: {kind: realsense, serial: 036522070660}}\n'
+                    '      front: {driver: {kind: realsense, serial: 130322270002}}\n')
+    values = read_node_parameters(path)
+    assert values['cameras.wrist_1.driver.serial'] == 0o36522070660
+    nodes, _ = plan(values, KEYS)
+    assert [n.parameters['serial_no'] for n in nodes] == ['036522070660', '130322270002']
 
 
 def test_launch_arguments_override_the_blocks():

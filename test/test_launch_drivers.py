@@ -32,6 +32,14 @@ WORK = Path(tempfile.mkdtemp(prefix='hil_serl_drivers_'))
 SMALL = {'width': 320, 'height': 240, 'fps': 15}
 
 
+class Unquoted(str):
+    """A number written into the params file as a user types it, without quotes."""
+
+
+yaml.SafeDumper.add_representer(
+    Unquoted, lambda dumper, text: dumper.represent_scalar('tag:yaml.org,2002:int', text))
+
+
 def node_section(cameras: dict) -> dict:
     return {'ros__parameters': {
         'random_init': True, 'checkpoint_path': '', 'image_keys': list(cameras),
@@ -40,12 +48,13 @@ def node_section(cameras: dict) -> dict:
 
 # rig -> (params file, launch arguments, stand-in environment[, reward topics])
 RIGS = {
+    # serials as users write them: a number, one with a leading zero (YAML: octal), a string
     'realsense_d405_d435': ({'/**': node_section({
         'wrist_1': {'crop': '20:-20, 40:-40', 'driver': {
-            'kind': 'realsense', 'serial': 218622270001, 'model': 'd405', **SMALL}},
+            'kind': 'realsense', 'serial': Unquoted('036522070660'), 'model': 'd405', **SMALL}},
         'front': {'driver': {'kind': 'realsense', 'serial': '130322270002', **SMALL,
                              'parameters': {'rgb_camera.exposure': 20000}}}})},
-        {}, {'STANDIN_REALSENSE_DEVICES': '218622270001:d405,130322270002:d435'}),
+        {}, {'STANDIN_REALSENSE_DEVICES': '036522070660:d405,130322270002:d435'}),
     'usb_cam_yuyv': ({'/**/hil_serl_reward': node_section({
         key: {'driver': {'kind': 'usb_cam', 'device': f'/dev/video{i}',
                          'pixel_format': 'yuyv', **SMALL}}

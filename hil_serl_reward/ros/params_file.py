@@ -24,6 +24,29 @@ class ParamsFileError(ValueError):
     """A params file that cannot be read as `node_name: ros__parameters: ...` sections."""
 
 
+class WrittenInt(int):
+    """An integer written with a leading zero, with the text it was written as (`written`).
+    YAML 1.1 (PyYAML) and rcl read an unquoted 036522070660 as the octal number 4115165616,
+    and some RealSense serial numbers start with 0: a driver's serial taken as a number
+    opens no camera. The value stays what rcl gives the node; the text is the serial."""
+    written: str
+
+
+class _ParamsLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, integers with a leading zero read as WrittenInt."""
+
+
+def _int_as_written(loader: _ParamsLoader, node: yaml.ScalarNode) -> int:
+    value = loader.construct_yaml_int(node)
+    if re.fullmatch(r'[-+]?0[0-9_]+', node.value):
+        value = WrittenInt(value)
+        value.written = node.value
+    return value
+
+
+_ParamsLoader.add_constructor('tag:yaml.org,2002:int', _int_as_written)
+
+
 def read_params_document(path: PathLike) -> Dict[str, Any]:
     """The YAML mapping of a params file, or ParamsFileError saying in one line why not."""
     try:
@@ -32,7 +55,7 @@ def read_params_document(path: PathLike) -> Dict[str, Any]:
             raise ParamsFileError(f"parameters file '{path}' is {size / 2**20:.1f} MiB; a "
                                   f"params file takes at most {MAX_PARAMS_FILE_BYTES >> 20} MiB")
         with Path(path).open() as f:
-            document = yaml.safe_load(f)
+            document = yaml.load(f, Loader=_ParamsLoader)     # a SafeLoader
     except OSError as exc:
         raise ParamsFileError(f"cannot read parameters file '{path}': {exc.strerror}") from None
     except yaml.YAMLError as exc:

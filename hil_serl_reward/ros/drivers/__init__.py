@@ -58,7 +58,9 @@ def _typed(key: str, field: str, value: Any) -> Any:
         return float(value)
     if isinstance(value, (dict, list, bool)):
         raise DriverError(f'{where}: expected a string, got {value!r}')
-    return str(value)                   # serial numbers written unquoted arrive as int
+    # a serial number written unquoted arrives as an int; with a leading zero, as the octal
+    # number YAML reads (params_file.WrittenInt keeps the text)
+    return getattr(value, 'written', str(value))
 
 
 def settings_from(values: Mapping[str, Any], key: str) -> Optional[DriverSettings]:
