@@ -188,7 +188,7 @@ def run(kind: str) -> int:
         if not isinstance(serial, str):
             raise StandInError(f"parameter 'serial_no' has invalid type: expected [string] got "
                                f"[{type(serial).__name__}]")
-        serial, model = _realsense_device(serial)
+        serial, model = _realsense_device(serial.removeprefix('_'))   # as the driver does
         lock = DeviceLock(f'realsense-{serial}')
     declared = _declared(driver, model)
     unknown = sorted(set(given) - set(declared) - {'use_sim_time'})

@@ -49,6 +49,17 @@ def test_a_serial_number_with_a_leading_zero_goes_to_the_driver_as_written(tmp_p
     assert [n.parameters['serial_no'] for n in nodes] == ['036522070660', '130322270002']
 
 
+def test_a_serial_number_written_as_realsense_ros_documents_it_names_the_same_camera():
+    """realsense-ros's docs put a '_' before a serial given on the command line (the driver
+    strips it): with and without it, one camera and one driver, given the bare serial."""
+    nodes, topics = plan(params({'wrist_1': {'kind': 'realsense', 'serial': '_036522070660'},
+                                 'front': {'kind': 'realsense', 'serial': '036522070660'}}),
+                         KEYS)
+    assert [(n.keys, n.parameters['serial_no']) for n in nodes] == [
+        (('wrist_1', 'front'), '036522070660')]
+    assert topics['wrist_1'] == topics['front']
+
+
 def test_launch_arguments_override_the_blocks():
     nodes, topics = plan(params({'wrist_1': {'kind': 'usb_cam', 'device': '/dev/video0'}}),
                          KEYS, Overrides(kind='realsense', serials={'wrist_1': '1', 'front': '2'},

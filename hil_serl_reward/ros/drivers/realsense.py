@@ -37,8 +37,15 @@ def parse_profile(text: str) -> Dict[str, Any]:
             'fps': float(match.group(3))}
 
 
+def serial_number(settings: DriverSettings) -> str:
+    """The serial without the '_' that realsense-ros's docs put before one given on the
+    command line, where ROS would read its digits as an int (the driver strips it): the
+    launch file passes the serial as a string, and `_0365...` and `0365...` are one camera."""
+    return settings.serial.removeprefix('_')
+
+
 def identity(settings: DriverSettings) -> str:
-    return f'realsense:{settings.serial}' if settings.serial else ''
+    return f'realsense:{serial_number(settings)}' if settings.serial else ''
 
 
 def node(name: str, settings: DriverSettings) -> DriverNode:
@@ -56,7 +63,7 @@ def node(name: str, settings: DriverSettings) -> DriverNode:
         f'{module}.color_profile': f'{width}x{height}x{fps:g}',
         f'{module}.color_format': colour_format}
     if settings.serial:
-        parameters['serial_no'] = settings.serial
+        parameters['serial_no'] = serial_number(settings)
     parameters.update(settings.parameters)
     rectified = module == 'depth_module'
     return DriverNode(
