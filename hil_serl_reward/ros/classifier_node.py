@@ -75,6 +75,7 @@ class ClassifierNode(LifecycleNode):
         self._reloader = ModelReload(self._load_for_reload, self._reloaded)
         self._reload_problem: Optional[str] = None
         self._generation = 0            # cleanups so far: a reload started before one is void
+        self._model_lock = threading.Lock()
         self._refuse_unregistered_transitions()
         self._values = declare_parameters(self, config.NODE_PARAMETERS)
         if before_jax is not None:
@@ -101,7 +102,6 @@ class ClassifierNode(LifecycleNode):
         self.targets: Tuple[int, ...] = ()
         self.checkpoint_path = self._values['checkpoint_path']
         self._loader = loader or self._load_classifier
-        self._model_lock = threading.Lock()
         self.classifier: Optional[Model] = None
         self.converter = make_converter(int(self._values['max_image_pixels']),
                                         self.get_logger().warning)
