@@ -29,6 +29,7 @@ import uuid
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
 
 import numpy as np
+from rcl_interfaces.msg import ParameterType, ParameterValue
 from rcl_interfaces.srv import GetParameters
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
@@ -43,6 +44,11 @@ IMAGE_QOS = QoSProfile(depth=5, reliability=ReliabilityPolicy.RELIABLE)
 # The largest `sync_slop` of a node that actors publish to: its sets are then one actor's one
 # observation (an actor's images share one stamp; two actors' stamps differ).
 MAX_SYNC_SLOP_S = 1e-6
+# How long the first call waits for one publisher's name and for its parameter service (both
+# come within a second of discovery on a working graph; a node that cannot be asked is named
+# in a warning instead of holding the first call for the whole discovery budget).
+ASK_TIMEOUT_S = 5.0
+UNKNOWN_NODE = '_UNKNOWN_'      # rmw's node name until the node's graph message arrives
 
 
 def camera_frame(image: Any) -> np.ndarray:
@@ -141,34 +147,60 @@ class RemoteClassifier:
         """ValueError when a reward node on the results topic would pair frames of different
         sets: with a slop above 1 us (or 0 = auto, sized for free-running cameras), one
         observation's wrist image could be classified with another's front image, and the
-        result would carry this actor's stamp. A publisher without the parameter service (not
-        a reward node) is left to the client's warning about other publishers."""
-        node = self.client.node
-        end = time.monotonic() + timeout
+        result would carry this actor's stamp. A publisher without `sync_slop` (a bag player,
+        a relay: not a reward node) is left to the client's warning about other publishers.
+        Each wait is bounded by ASK_TIMEOUT_S: a node that cannot be asked (its name not yet
+        known here, its parameter services off or not answering) is named in a warning, and
+        the first call goes on instead of spending the whole discovery budget on it."""
+        ask = min(timeout, ASK_TIMEOUT_S)
+        end = time.monotonic() + ask
         names = self.client.publishers()
-        while any('_UNKNOWN_' in name for name in names) and time.monotonic() < end:
+        while any(UNKNOWN_NODE in name for name in names) and time.monotonic() < end:
             time.sleep(0.02)        # DDS reports an endpoint before its node's name
             names = self.client.publishers()
+        unchecked = []
         for name in names:
-            service = node.create_client(GetParameters, f'{name}/get_parameters')
-            try:
-                if not service.wait_for_service(timeout_sec=timeout):
-                    continue
-                future = service.call_async(GetParameters.Request(names=['sync_slop']))
-                end = time.monotonic() + timeout
-                while not future.done() and time.monotonic() < end:
-                    time.sleep(0.005)
-                if not future.done() or not future.result().values:
-                    continue
-                slop = future.result().values[0].double_value
-            finally:
-                node.destroy_client(service)
-            if not 0.0 < slop <= MAX_SYNC_SLOP_S:
+            if UNKNOWN_NODE in name:
+                unchecked.append(f'a node whose name did not reach this process within '
+                                 f'{ask:g} s')
+                continue
+            slop = self._ask_sync_slop(name, ask)
+            if slop is None:
+                unchecked.append(f'{name} (its parameter service did not answer within '
+                                 f'{ask:g} s)')
+            elif slop.type == ParameterType.PARAMETER_DOUBLE and not (
+                    0.0 < slop.double_value <= MAX_SYNC_SLOP_S):
+                value = slop.double_value
                 raise ValueError(
-                    f'{name} pairs frames up to {"auto" if slop == 0 else f"{slop:g} s"} apart '
-                    f'(sync_slop): an observation sent by an actor could be classified with '
-                    f"another's images. Give that node sync_slop: 1.0e-9 (identical stamps) "
-                    f'in its params file (docs/rl.md)')
+                    f'{name} pairs frames up to {"auto" if value == 0 else f"{value:g} s"} '
+                    f"apart (sync_slop): an observation sent by an actor could be classified "
+                    f"with another's images. Give that node sync_slop: 1.0e-9 (identical "
+                    f'stamps) in its params file (docs/rl.md)')
+        if unchecked:
+            self.client.node.get_logger().warning(
+                f'could not check the sync_slop of {"; ".join(dict.fromkeys(unchecked))}, '
+                f'publishing on {self.client.subscription.topic_name}: a reward node there '
+                f"must have sync_slop: 1.0e-9 (docs/rl.md), or one observation's images can be "
+                f"classified with another's")
+
+    def _ask_sync_slop(self, name: str, timeout: float) -> Optional[ParameterValue]:
+        """The node's `sync_slop` as its parameter service gives it (type NOT_SET on a node
+        without one), or None when the service is not there or does not answer in time."""
+        node = self.client.node
+        end = time.monotonic() + timeout
+        service = node.create_client(GetParameters, f'{name}/get_parameters')
+        try:
+            if not service.wait_for_service(timeout_sec=timeout):
+                return None
+            future = service.call_async(GetParameters.Request(names=['sync_slop']))
+            while not future.done() and time.monotonic() < end:
+                time.sleep(0.005)
+            if not future.done():
+                return None
+            values = future.result().values        # none (or NOT_SET) for an undeclared one
+            return values[0] if values else ParameterValue()
+        finally:
+            node.destroy_client(service)
 
     def publish(self, frames: Mapping[str, np.ndarray]) -> int:
         """Publishes an observation's frames (camera_frame) as one camera set; returns its

@@ -378,6 +378,49 @@ def test_a_node_that_pairs_different_stamps_is_refused_at_the_first_call(bench, 
         close(func)
 
 
+def test_publishers_that_are_not_reward_nodes_are_not_refused_and_the_unaskable_named(
+        bench, checkpoint_for, capfd):
+    """Beside the reward node, a replay node taking undeclared parameters (its get_parameters
+    answers NOT_SET for sync_slop) and a relay with its parameter services off publish on the
+    results topic: the first call is not refused for the replay (no sync_slop: no reward
+    node), names the relay it could not ask (instead of spending the whole discovery budget
+    on it), names the one whose node name never came and gets the classifier's answer."""
+    import rclpy
+    unknown = '_NODE_NAMESPACE_UNKNOWN_/_NODE_NAME_UNKNOWN_'
+    from hil_serl_reward.ros import classification
+    checkpoint = checkpoint_for(KEYS)
+    serve(bench, checkpoint)
+    others = [rclpy.create_node('replay', namespace=bench.namespace,
+                                allow_undeclared_parameters=True),
+              rclpy.create_node('relay', namespace=bench.namespace,
+                                start_parameter_services=False)]
+    for node in others:
+        node.create_publisher(classification.Classification, 'classification', 10)
+        bench.executor.add_node(node)
+    func = remote(bench)
+    try:
+        client = func.remote.client
+        bench.wait(lambda: len(client.publishers()) == 3, 10, 'three publishers')
+        graph = client.publishers       # and one whose name rmw never learns (its graph
+        client.publishers = lambda: graph() + [unknown]    # message lost: not made on demand)
+        obs = ScriptedEnv(['white']).observe()
+        assert func(obs)[0] == pytest.approx(in_process(checkpoint)(obs)[0], abs=1e-4)
+        printed = []
+        bench.wait(lambda: printed.append(capfd.readouterr().err)
+                   or 'could not check' in ''.join(printed), 5, 'the warning')
+        warning = next(line for line in ''.join(printed).splitlines()
+                       if 'could not check' in line)
+        assert (f'could not check the sync_slop of {bench.namespace}/relay (its parameter '
+                f'service did not answer within 5 s); a node whose name did not reach this '
+                f'process within 5 s, publishing on {bench.namespace}/classification'
+                ) in warning, warning
+        assert 'replay' not in warning and 'hil_serl_reward' not in warning, warning
+    finally:
+        close(func)
+        for node in others:
+            bench.remove(node)
+
+
 RL_DOC = Path(__file__).resolve().parents[1] / 'docs' / 'rl.md'
 
 
@@ -431,7 +474,10 @@ print(json.dumps({{name: round(t - before, 2)
                   for (_, before), (name, t) in zip(marks, marks[1:])}}))
 print(json.dumps(rewards))
 """
-SLOW_ACTOR_S = 60.0       # 1-7 s is usual; now and then 17-118 s, cause not yet found
+# 1-7 s is usual; now and then 17-118 s before each of check_sync_slop's waits was bounded
+# (5 s): the 116 s of a two-stage actor were likely 2 x 2 waits of the rest of its 30 s
+# discovery budget; not proven (not reproduced on demand).
+SLOW_ACTOR_S = 60.0
 
 
 def snippet_rewards(containing, script, steps, keys=KEYS, gripper=0.0):
