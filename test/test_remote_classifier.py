@@ -493,7 +493,8 @@ def snippet_rewards(containing, script, steps, keys=KEYS, gripper=0.0):
     phases, rewards = [json.loads(line) for line in done.stdout.strip().splitlines()[-2:]]
     took = time.monotonic() - start
     if took > SLOW_ACTOR_S:     # a clue for CI's log (warnings summary), not a verdict
-        warnings.warn(f'snippet actor {containing!r} took {took:.0f} s, phases (s): {phases}')
+        warnings.warn(f'snippet actor {containing!r} took {took:.0f} s, phases (s): {phases}, '
+                      f'its log: {done.stderr[-1500:]!r}')     # e.g. 'could not check'
     return rewards
 
 
