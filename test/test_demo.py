@@ -17,7 +17,9 @@ def test_demo_exits_zero_and_reports_rewards(tmp_path):
     assert 'UNTRAINED, randomly initialised classifier' in out
     rewards = int(re.search(r'rewards received:\s+(\d+)', out).group(1))
     assert rewards > 0
-    assert re.search(r'sets published:\s+\d+', out)
+    # the node's counters are read after the cameras stopped: the same sets as the rewards
+    assert int(re.search(r'sets published:\s+(\d+)', out).group(1)) == rewards, out
+    assert re.search(r'^node status:\s+publishing rewards$', out, re.M), out
     assert 'probability per second' in out
     # the node process runs with its speed settings (xla_flags.py, classifier_node.main)
     assert ("XLA_FLAGS '--xla_cpu_experimental_ynn_fusion_type=reduce'" in out) == \

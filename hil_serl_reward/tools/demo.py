@@ -78,11 +78,24 @@ def stop(process: subprocess.Popen) -> None:
             process.kill()
 
 
+def settle_counts(monitor: Monitor, executor: SingleThreadedExecutor,
+                  cameras: subprocess.Popen) -> None:
+    """Stops the cameras and waits for the node's diagnostics of a moment after their last
+    set: the node's counters (published at 1 Hz) then count the same sets as the rewards
+    this monitor received, not a second fewer."""
+    stop(cameras)
+    settled_ns = monitor.node.get_clock().now().nanoseconds + 300_000_000   # last set done
+    deadline = time.monotonic() + 5.0
+    while monitor.diagnostics_stamp_ns < settled_ns and time.monotonic() < deadline:
+        executor.spin_once(timeout_sec=0.1)
+
+
 def sparkline(values: List[float]) -> str:
     return ''.join(SPARKS[min(len(SPARKS) - 1, int(v * (len(SPARKS) - 1) + 0.5))] for v in values)
 
 
-def summary(monitor: Monitor, started: float, model: str) -> str:
+def summary(monitor: Monitor, started: float, model: str, status: Optional[str]) -> str:
+    """`status`: the node's while the cameras streamed (its counters are read after)."""
     d = monitor.diagnostics
     per_second: Dict[int, List[float]] = {}
     for arrival, p in monitor.probabilities:
@@ -96,7 +109,7 @@ def summary(monitor: Monitor, started: float, model: str) -> str:
         '',
         '=== hil_serl_reward demo summary ===',
         f'classifier:            {model}',
-        f"node status:           {d.get('status', 'no diagnostics received')}",
+        f"node status:           {status or 'no diagnostics received'}",
         *(f"camera {c}: {d.get(c + ' images', '?')} images at {d.get(c + ' rate (Hz)', '?')} Hz, "
           f"{d.get(c + ' rejected', '?')} rejected" for c in cameras),
         f"sets synchronised:     {d.get('sets synchronised', '?')}",
@@ -222,10 +235,9 @@ def main(argv: Optional[List[str]] = None) -> int:
         print(f'hil_serl_demo: rewards are flowing; running {args.duration:g} s', flush=True)
         while time.monotonic() - started < args.duration:
             executor.spin_once(timeout_sec=0.1)
-        end = time.monotonic() + 1.5
-        while time.monotonic() < end:
-            executor.spin_once(timeout_sec=0.1)
-        print(summary(monitor, started, model))
+        streaming = monitor.diagnostics.get('status')
+        settle_counts(monitor, executor, processes[0])
+        print(summary(monitor, started, model, streaming))
         return 0
     finally:
         for process in processes:
