@@ -1,10 +1,13 @@
 """params_file.node_parameters reads what rcl gives a node: checked against rclpy itself for
 wildcards, namespaces, exact names, several sections and several files."""
+import math
+
 import pytest
 import rclpy
+import yaml
 from rclpy.node import Node
 
-from hil_serl_reward.ros.params_file import node_parameters, read_node_parameters
+from hil_serl_reward.ros.params_file import node_parameters, read_node_parameters, without_text
 
 FIRST = """
 /ns/hil_serl_reward:
@@ -67,3 +70,81 @@ def test_no_matching_section_names_what_was_there(tmp_path):
     with pytest.raises(ValueError, match=r"no section applies to node '/hil_serl_reward'"):
         read_node_parameters(path)
     assert read_node_parameters(path, 'camera_sim') == {'rate': 15.0}
+
+
+SCALARS = """
+/**:
+  ros__parameters:
+    sync_slop: 1e-9
+    exposure: 1.5e3
+    threshold: .7
+    rate: 5.
+    tiny: 1e-400
+    huge: 1e999
+    big_int: 99999999999999999999
+    hex: 0x1F
+    negative_hex: -0x10
+    octal_serial: 036522070660
+    decimal_serial: 0389123456
+    quoted_serial: '036522070660'
+    quoted_number: "1e-9"
+    python_octal: 0o17
+    underscored: 1_000
+    clock: 12:30
+    date: 2024-01-01
+    tilde: ~
+    null_word: null
+    y: y
+    off_word: off
+    plus: +5
+    nan: .nan
+    upper_nan: NaN
+    minus_inf: -.Inf
+    inf_word: inf
+    hex_float: 0x1.8p1
+    doubles: [1e-9, 2.5]
+    bools: [y, off]
+"""
+
+
+def same_as_rcl(ours, theirs):
+    """The same value of the same ROS type (bool, int, float, str, or arrays of one)."""
+    if isinstance(theirs, float) and math.isnan(theirs):
+        return isinstance(ours, float) and math.isnan(ours)
+    if isinstance(theirs, (list, tuple)) or hasattr(theirs, 'tolist'):
+        theirs = list(theirs)
+        return isinstance(ours, list) and len(ours) == len(theirs) and all(
+            same_as_rcl(a, b) for a, b in zip(ours, theirs))
+    kinds = (bool, int, float, str)
+    return ours == theirs and next(k for k in kinds if isinstance(ours, k)) is \
+        next(k for k in kinds if isinstance(theirs, k))
+
+
+def test_every_scalar_is_typed_as_rcl_types_it(tmp_path):
+    """PyYAML reads YAML 1.1, rcl its own rules: `sync_slop: 1e-9` is a string to PyYAML (the
+    tools then saw text where the node gets a double), 1_000 and 12:30 numbers, 2024-01-01
+    a date, y a string. Every value the same as rclpy's, of the same type."""
+    path = tmp_path / 'scalars.yaml'
+    path.write_text(SCALARS)
+    theirs = rclpy_overrides([path], '/')
+    ours = read_node_parameters(path)
+    assert set(ours) == set(theirs)
+    differ = {name: (ours[name], value) for name, value in theirs.items()
+              if not same_as_rcl(ours[name], value)}
+    assert not differ, differ
+    assert isinstance(ours['sync_slop'], float) and ours['quoted_number'] == '1e-9'
+
+
+def test_a_number_written_with_a_leading_zero_keeps_its_text(tmp_path):
+    """An unquoted serial number with a leading zero: the number rcl gives (octal, or decimal
+    where an 8 or 9 follows the 0) and the text it was written as; `without_text` gives the
+    plain number, which YAML dumpers (launch_ros's) can write."""
+    path = tmp_path / 'serials.yaml'
+    path.write_text('/**:\n  ros__parameters:\n    a: 036522070660\n    b: 0389123456\n'
+                    '    c: [017, 5]\n')
+    values = read_node_parameters(path)
+    assert (values['a'], values['a'].written) == (0o36522070660, '036522070660')
+    assert (values['b'], values['b'].written) == (389123456.0, '0389123456')
+    plain = without_text(values['a']), without_text(values['b']), without_text(values['c'])
+    assert [type(v) for v in plain] == [int, float, list] and plain[2] == [15, 5]
+    assert '!!python' not in yaml.dump(list(plain))

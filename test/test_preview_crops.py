@@ -274,3 +274,23 @@ def test_a_hostile_recording_is_one_line(tmp_path, capsys, spoil, message):
                                '--bag', str(bag), '--output', str(tmp_path / 'out')]) == 2
     err = capsys.readouterr().err
     assert err.startswith('preview_crops: ') and message in err and len(err.splitlines()) == 1, err
+
+
+def test_a_params_file_as_users_write_it(tmp_path, capsys):
+    """`sync_slop: 1e-9` (a double to rcl, text to YAML 1.1) is read as the node reads it;
+    a number written as text (`threshold: 0.7x`) is one line naming it, not a traceback."""
+    rgb = frames()
+    for key, frame in rgb.items():
+        (tmp_path / 'frames' / key).mkdir(parents=True)
+        cv2.imwrite(str(tmp_path / 'frames' / key / '0001.png'),
+                    cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+    params = params_yaml(tmp_path, CROPS)
+    written = params.read_text()
+    for extra, code in (('    sync_slop: 1e-9\n', 0), ('    threshold: 0.7x\n', 2)):
+        params.write_text(written + extra)
+        assert preview_crops.main(['--params-file', str(params), '--folder',
+                                   str(tmp_path / 'frames'), '--output',
+                                   str(tmp_path / 'preview')]) == code
+    err = capsys.readouterr().err
+    assert err.splitlines()[-1] == ("preview_crops: threshold: must be a number in [0.0, 1.0], "
+                                    "got '0.7x'"), err

@@ -29,8 +29,10 @@ class Range:
     low_open: bool = False
 
     def __call__(self, value: Any) -> Optional[str]:
-        ok = (value > self.low if self.low_open else value >= self.low) and value <= self.high
         bracket = '(' if self.low_open else '['
+        if isinstance(value, bool) or not isinstance(value, (int, float)):   # a file's text
+            return f'must be a number in {bracket}{self.low}, {self.high}], got {value!r}'
+        ok = (value > self.low if self.low_open else value >= self.low) and value <= self.high
         return None if ok else f'must be in {bracket}{self.low}, {self.high}], got {value}'
 
 

@@ -6,7 +6,9 @@ section whose name matches the node's fully qualified name counts — `/**` (any
 `/ns/name`, and a name without a leading '/' (the root namespace). Sections are taken in the
 order their names first appear across the files, a later one overriding an earlier one;
 a name repeated in a later file keeps its first place and its values are updated there.
-The launch file and every tool use this, so they read what the node will run with.
+Values are typed as rcl types them (rcl_value: `1e-9` a double, `y` true, `12:30` text),
+not as YAML 1.1 does. The launch file and every tool use this, so they read what the node
+will run with.
 """
 import re
 from pathlib import Path
@@ -26,25 +28,102 @@ class ParamsFileError(ValueError):
 
 class WrittenInt(int):
     """An integer written with a leading zero, with the text it was written as (`written`).
-    YAML 1.1 (PyYAML) and rcl read an unquoted 036522070660 as the octal number 4115165616,
-    and some RealSense serial numbers start with 0: a driver's serial taken as a number
-    opens no camera. The value stays what rcl gives the node; the text is the serial."""
+    rcl reads an unquoted 036522070660 as the octal number 4115165616, and some RealSense
+    serial numbers start with 0: a driver's serial taken as a number opens no camera. The
+    value stays what rcl gives the node; the text is the serial."""
     written: str
 
 
+class WrittenFloat(float):
+    """A number written with a leading zero that rcl reads as a double (0389...: not octal,
+    so strtod's decimal), with the text it was written as (`written`)."""
+    written: str
+
+
+_TRUE = frozenset('Y y yes Yes YES true True TRUE on On ON'.split())
+_FALSE = frozenset('N n no No NO false False FALSE off Off OFF'.split())
+_INFINITIES = {f'{sign}.{word}': float(f'{sign or "+"}inf') for sign in ('', '+', '-')
+               for word in ('inf', 'Inf', 'INF')}
+_C_INTEGER = re.compile(r'[+-]?(0[xX][0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*)')       # strtol base 0
+_C_DECIMAL = re.compile(r'[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?')          # strtod
+_C_HEX_FLOAT = re.compile(r'[+-]?0[xX]([0-9a-fA-F]+\.?[0-9a-fA-F]*|\.[0-9a-fA-F]+)'
+                          r'([pP][+-]?\d+)?')
+_C_SPECIAL = re.compile(r'[+-]?(inf|infinity|nan)', re.IGNORECASE)
+
+
+def rcl_value(text: str) -> Any:
+    """An unquoted scalar as rcl's parameter parser types it (rcl_yaml_param_parser's
+    get_value): its own bool words (y and n included), then C's strtol (base 0: 0x1F hex,
+    017 octal), then strtod (1e-9, .5, inf; a value out of range stays text), else the
+    text. YAML 1.1 (PyYAML's) differs: 1e-9 and 1.5e3 are strings there, 1_000 and 12:30
+    numbers, 2024-01-01 a date, ~ None, y a string."""
+    if text in _TRUE or text in _FALSE:
+        return text in _TRUE
+    if _C_INTEGER.fullmatch(text):
+        value = int(text, 0) if not re.fullmatch(r'[+-]?0[0-7]+', text) else int(text, 8)
+        if -2**63 <= value < 2**63:
+            if re.fullmatch(r'[+-]?0[0-9]+', text):
+                value = WrittenInt(value)
+                value.written = text
+            return value
+    if text in ('.nan', '.NaN', '.NAN'):
+        return float('nan')
+    if text in _INFINITIES:
+        return _INFINITIES[text]
+    number = None
+    if _C_DECIMAL.fullmatch(text) or _C_SPECIAL.fullmatch(text):
+        number = float(text)
+    elif _C_HEX_FLOAT.fullmatch(text):
+        number = float.fromhex(text)
+    if number is None or (number in (float('inf'), float('-inf'))
+                          and not _C_SPECIAL.fullmatch(text)):
+        return text                                         # not a number, or ERANGE
+    if number == 0.0 and re.search(r'[1-9]', text.split('e')[0].split('E')[0]):
+        return text                                         # underflow: ERANGE too
+    if re.fullmatch(r'[+-]?0[0-9]+', text):
+        number = WrittenFloat(number)
+        number.written = text
+    return number
+
+
+def without_text(value: Any) -> Any:
+    """`value` with WrittenInt/WrittenFloat as the plain number rcl gives (for YAML that
+    another program dumps: launch_ros writes a subclass as a Python object tag)."""
+    if isinstance(value, list):
+        return [without_text(item) for item in value]
+    return int(value) if isinstance(value, WrittenInt) else \
+        float(value) if isinstance(value, WrittenFloat) else value
+
+
 class _ParamsLoader(yaml.SafeLoader):
-    """PyYAML's safe loader, integers with a leading zero read as WrittenInt."""
+    """PyYAML's safe loader reading values as rcl does (rcl_value: every unquoted scalar
+    typed by rcl's rules, quoted ones text) and keys as text (parameter and node names)."""
+
+    yaml_implicit_resolvers = {key: [(tag, regexp) for tag, regexp in resolvers
+                                     if tag == 'tag:yaml.org,2002:merge']
+                               for key, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+                               if key == '<'}
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> Dict[Any, Any]:
+        self.flatten_mapping(node)
+        mapping: Dict[Any, Any] = {}
+        for key_node, value_node in node.value:
+            if not isinstance(key_node, yaml.ScalarNode):
+                raise yaml.constructor.ConstructorError(
+                    'while constructing a mapping', node.start_mark,
+                    'found a key that is not a name', key_node.start_mark)
+            mapping[self.construct_scalar(key_node)] = self.construct_object(value_node, deep)
+        return mapping
 
 
-def _int_as_written(loader: _ParamsLoader, node: yaml.ScalarNode) -> int:
-    value = loader.construct_yaml_int(node)
-    if re.fullmatch(r'[-+]?0[0-9_]+', node.value):
-        value = WrittenInt(value)
-        value.written = node.value
-    return value
+def _value_as_rcl_reads_it(loader: _ParamsLoader, node: yaml.ScalarNode) -> Any:
+    text = loader.construct_scalar(node)
+    if node.style in ("'", '"'):
+        return text
+    return None if text == '' else rcl_value(text)      # rcl: "No value" (the node fails)
 
 
-_ParamsLoader.add_constructor('tag:yaml.org,2002:int', _int_as_written)
+_ParamsLoader.add_constructor('tag:yaml.org,2002:str', _value_as_rcl_reads_it)
 
 
 def read_params_document(path: PathLike) -> Dict[str, Any]:

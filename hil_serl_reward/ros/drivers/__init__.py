@@ -27,6 +27,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from hil_serl_reward.ros.drivers import realsense, usb_cam, v4l2_camera
 from hil_serl_reward.ros.drivers.common import DriverError, DriverNode, DriverSettings
+from hil_serl_reward.ros.params_file import without_text
 
 DRIVERS = {'realsense': realsense, 'usb_cam': usb_cam, 'v4l2_camera': v4l2_camera}
 KINDS = (*DRIVERS, 'none')
@@ -58,8 +59,8 @@ def _typed(key: str, field: str, value: Any) -> Any:
         return float(value)
     if isinstance(value, (dict, list, bool)):
         raise DriverError(f'{where}: expected a string, got {value!r}')
-    # a serial number written unquoted arrives as an int; with a leading zero, as the octal
-    # number YAML reads (params_file.WrittenInt keeps the text)
+    # a serial number written unquoted arrives as a number; with a leading zero, as the
+    # octal (or decimal) number rcl reads (params_file.WrittenInt/WrittenFloat keep the text)
     return getattr(value, 'written', str(value))
 
 
@@ -74,7 +75,7 @@ def settings_from(values: Mapping[str, Any], key: str) -> Optional[DriverSetting
     parameters: Dict[str, Any] = {}
     for name, value in block.items():
         if name.startswith('parameters.'):
-            parameters[name[len('parameters.'):]] = value
+            parameters[name[len('parameters.'):]] = without_text(value)
             continue
         if name not in _TYPES or name in ('key', 'parameters'):
             nearest = difflib.get_close_matches(name, FIELDS, n=1)
