@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from hil_serl_reward.ros import drivers
 from hil_serl_reward.ros.drivers import DriverError, Overrides, plan, plan_rigs
@@ -42,11 +43,16 @@ def test_a_serial_number_with_a_leading_zero_goes_to_the_driver_as_written(tmp_p
     path = tmp_path / 'rig.yaml'
     path.write_text('/**:\n  ros__parameters:\n    cameras:\n'
                     '      wrist_1: {driver: {kind: realsense, serial: 036522070660}}\n'
-                    '      front: {driver: {kind: realsense, serial: 130322270002}}\n')
+                    '      front: {driver: {kind: realsense, serial: 0389123456,\n'
+                    '                       parameters: {rgb_camera.exposure: 010000}}}\n')
     values = read_node_parameters(path)
     assert values['cameras.wrist_1.driver.serial'] == 0o36522070660
+    assert values['cameras.front.driver.serial'] == 389123456.0     # rcl: strtod's decimal
     nodes, _ = plan(values, KEYS)
-    assert [n.parameters['serial_no'] for n in nodes] == ['036522070660', '130322270002']
+    assert [n.parameters['serial_no'] for n in nodes] == ['036522070660', '0389123456']
+    # what launch_ros writes for the drivers (yaml.dump) holds plain values, rcl's numbers
+    assert nodes[1].parameters['rgb_camera.exposure'] == 0o10000
+    assert '!!python' not in yaml.dump([n.parameters for n in nodes])
 
 
 def test_a_serial_number_written_as_realsense_ros_documents_it_names_the_same_camera():

@@ -52,7 +52,7 @@ def _typed(key: str, field: str, value: Any) -> Any:
     if kind is int:
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
             raise DriverError(f'{where}: expected a whole number >= 0, got {value!r}')
-        return value
+        return int(value)                   # not a WrittenInt: launch_ros dumps it to YAML
     if kind is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
             raise DriverError(f'{where}: expected a number >= 0, got {value!r}')
