@@ -49,6 +49,7 @@ _C_DECIMAL = re.compile(r'[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?')          # str
 _C_HEX_FLOAT = re.compile(r'[+-]?0[xX]([0-9a-fA-F]+\.?[0-9a-fA-F]*|\.[0-9a-fA-F]+)'
                           r'([pP][+-]?\d+)?')
 _C_SPECIAL = re.compile(r'[+-]?(inf|infinity|nan)', re.IGNORECASE)
+_LEADING_ZERO = re.compile(r'[+-]?0[0-9]+')     # strtol's octal; or strtod's decimal
 
 
 def rcl_value(text: str) -> Any:
@@ -60,12 +61,9 @@ def rcl_value(text: str) -> Any:
     if text in _TRUE or text in _FALSE:
         return text in _TRUE
     if _C_INTEGER.fullmatch(text):
-        value = int(text, 0) if not re.fullmatch(r'[+-]?0[0-7]+', text) else int(text, 8)
+        value = int(text, 8) if _LEADING_ZERO.fullmatch(text) else int(text, 0)
         if -2**63 <= value < 2**63:
-            if re.fullmatch(r'[+-]?0[0-9]+', text):
-                value = WrittenInt(value)
-                value.written = text
-            return value
+            return _as_written(value, text)
     if text in ('.nan', '.NaN', '.NAN'):
         return float('nan')
     if text in _INFINITIES:
@@ -80,10 +78,17 @@ def rcl_value(text: str) -> Any:
         return text                                         # not a number, or ERANGE
     if number == 0.0 and re.search(r'[1-9]', text.split('e')[0].split('E')[0]):
         return text                                         # underflow: ERANGE too
-    if re.fullmatch(r'[+-]?0[0-9]+', text):
-        number = WrittenFloat(number)
-        number.written = text
-    return number
+    return _as_written(number, text)
+
+
+def _as_written(value: Union[int, float], text: str) -> Union[int, float]:
+    """`value`, as a WrittenInt or WrittenFloat keeping `text` where it was written with a
+    leading zero (a serial number's digits)."""
+    if not _LEADING_ZERO.fullmatch(text):
+        return value
+    written = WrittenInt(value) if isinstance(value, int) else WrittenFloat(value)
+    written.written = text
+    return written
 
 
 def without_text(value: Any) -> Any:

@@ -81,8 +81,8 @@ def stop(process: subprocess.Popen) -> None:
 def settle_counts(monitor: Monitor, executor: SingleThreadedExecutor,
                   cameras: subprocess.Popen) -> None:
     """Stops the cameras and waits for the node's diagnostics of a moment after their last
-    set: the node's counters (published at 1 Hz) then count the same sets as the rewards
-    this monitor received, not a second fewer."""
+    set: the node's counters (published at 1 Hz) then count every set whose reward this
+    monitor received, not a second fewer."""
     stop(cameras)
     settled_ns = monitor.node.get_clock().now().nanoseconds + 300_000_000   # last set done
     deadline = time.monotonic() + 5.0
