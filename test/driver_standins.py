@@ -13,6 +13,7 @@ STANDIN_REALSENSE_DEVICES ("serial:model,...") and STANDIN_VIDEO_DEVICES ("/dev/
 """
 import dataclasses
 import fcntl
+import math
 import os
 import random
 import re
@@ -58,7 +59,15 @@ REALSENSE_RGB_SENSOR = {
     'rgb_camera.color_qos': (STRING, 'SYSTEM_DEFAULT')}
 REALSENSE_D405_COLOUR = {
     'depth_module.color_profile': (STRING, '1280x720x30'),
-    'depth_module.color_format': (STRING, 'RGB8')}
+    'depth_module.color_format': (STRING, 'RGB8'),
+    'depth_module.exposure': (INT, 33000)}          # the D405's (realsense-ros#2612)
+# The driver declares each sensor option with the sensor's range: the RGB sensor's exposure
+# in 100 us steps (librealsense#8243), the depth module's in us. A value outside is refused
+# by rclcpp; the driver logs "Failed to set parameter" and the sensor keeps its own value.
+REALSENSE_RANGES = {'rgb_camera.exposure': (1, 10000), 'depth_module.exposure': (1, 165000)}
+# A D405's colour is the depth module's: a manual exposure reaching within about 1.1 ms of
+# the frame period makes it send every other frame (realsense-ros#2612, at 30 fps).
+D405_EXPOSURE_HEADROOM_US = 1100
 USB_CAM = Driver('usb_cam', 'usb_cam_node_exe', 'usb_cam', {
     'camera_name': (STRING, 'default_cam'), 'camera_info_url': (STRING, ''),
     'framerate': (DOUBLE, 30.0), 'frame_id': (STRING, 'default_cam'),
@@ -199,6 +208,10 @@ def run(kind: str) -> int:
     for name, (_, default) in declared.items():
         value = node.declare_parameter(name, default).value   # wrong type: rclpy raises
         values[name] = value
+        lowest, highest = REALSENSE_RANGES.get(name, (value, value))
+        if name in given and not lowest <= value <= highest:
+            raise StandInError(f'Failed to set parameter:{name} = {value}[{lowest}, {highest}] '
+                               f"(the real driver goes on with the sensor's own value)")
     if driver is not REALSENSE:
         devices = os.environ.get('STANDIN_VIDEO_DEVICES', '').split(',')
         if values['video_device'] not in devices:
@@ -275,6 +288,9 @@ def _outputs(driver: Driver, values: Dict[str, Any], model: str, node: Any) -> t
             raise StandInError(f'unsupported color format {colour_format}')
         if not values['enable_color']:
             raise StandInError('enable_color is false: no colour stream')
+        if model == 'd405' and not values['depth_module.enable_auto_exposure']:
+            frames = (values['depth_module.exposure'] + D405_EXPOSURE_HEADROOM_US) * fps / 1e6
+            fps /= math.ceil(frames)                            # every other frame, or fewer
         raw = 'image_rect_raw' if model == 'd405' else 'image_raw'
         name = node.get_name()
         return ((f'~/color/{raw}', SYSTEM_DEFAULT), f'{name}_color_optical_frame',

@@ -24,16 +24,34 @@ def test_a_mixed_d405_and_d435_rig():
     nodes, topics = plan(params({
         'wrist_1': {'kind': 'realsense', 'serial': 218622270001, 'model': 'd405'},
         'front': {'kind': 'realsense', 'serial': '130322270002', 'fps': 15,
-                  'parameters': {'rgb_camera': {'exposure': 20000}}}}), KEYS)
+                  'parameters': {'rgb_camera': {'exposure': 300}}}}), KEYS)
     wrist, front = nodes
     assert wrist.parameters['serial_no'] == '218622270001'   # unquoted YAML: an int, sent as str
     assert wrist.parameters['depth_module.color_profile'] == '1280x720x15'
     assert 'rgb_camera.color_profile' not in wrist.parameters
     assert front.parameters['rgb_camera.color_profile'] == '1280x720x15'
-    assert front.parameters['rgb_camera.exposure'] == 20000
+    assert front.parameters['rgb_camera.exposure'] == 300
     assert topics == {'wrist_1': 'camera/wrist_1/color/image_rect_raw',
                       'front': 'camera/front/color/image_raw'}
     assert (wrist.name, wrist.namespace) == ('wrist_1', 'camera')
+
+
+def test_hil_serls_exposure_in_us_goes_to_the_sensor_that_makes_the_colour():
+    """hil-serl fixes each camera's exposure in us (ram_insertion: 40000). A D405's colour is
+    its depth module's, whose exposure counts us; a D435's RGB sensor counts 100 us, so the
+    same time is a hundredth of the number (10000 there would be 1 s)."""
+    nodes, _ = plan(params({
+        'wrist_1': {'kind': 'realsense', 'serial': '1', 'model': 'd405', 'exposure_us': 40000},
+        'front': {'kind': 'realsense', 'serial': '2', 'exposure_us': 10000}}), KEYS)
+    wrist, front = (node.parameters for node in nodes)
+    assert (wrist['depth_module.enable_auto_exposure'], wrist['depth_module.exposure']) == (
+        False, 40000)
+    assert not any(name.startswith('rgb_camera.') for name in wrist)
+    assert (front['rgb_camera.enable_auto_exposure'], front['rgb_camera.exposure']) == (
+        False, 100)
+    assert 'depth_module.exposure' not in front
+    auto, _ = plan(params({'wrist_1': {'kind': 'realsense'}}), ['wrist_1'])
+    assert not any('exposure' in name for name in auto[0].parameters)   # the driver's auto
 
 
 def test_a_serial_number_with_a_leading_zero_goes_to_the_driver_as_written(tmp_path):
@@ -44,14 +62,14 @@ def test_a_serial_number_with_a_leading_zero_goes_to_the_driver_as_written(tmp_p
     path.write_text('/**:\n  ros__parameters:\n    cameras:\n'
                     '      wrist_1: {driver: {kind: realsense, serial: 036522070660}}\n'
                     '      front: {driver: {kind: realsense, serial: 0389123456,\n'
-                    '                       parameters: {rgb_camera.exposure: 010000}}}\n')
+                    '                       parameters: {rgb_camera.exposure: 0100}}}\n')
     values = read_node_parameters(path)
     assert values['cameras.wrist_1.driver.serial'] == 0o36522070660
     assert values['cameras.front.driver.serial'] == 389123456.0     # rcl: strtod's decimal
     nodes, _ = plan(values, KEYS)
     assert [n.parameters['serial_no'] for n in nodes] == ['036522070660', '0389123456']
     # what launch_ros writes for the drivers (yaml.dump) holds plain values, rcl's numbers
-    assert nodes[1].parameters['rgb_camera.exposure'] == 0o10000
+    assert nodes[1].parameters['rgb_camera.exposure'] == 0o100
     assert '!!python' not in yaml.dump([n.parameters for n in nodes])
 
 
@@ -112,6 +130,28 @@ def test_two_keys_cropped_from_one_camera_share_its_driver():
     ({'wrist_1': {'kind': 'usb_cam', 'device': '/dev/video0'},
       'front': {'kind': 'usb_cam', 'device': '/dev/video0', 'fps': 10}}, 'same camera'),
     ({'wrist_1': {'same_as': 'elbow'}}, "'elbow' is not a camera key"),
+    # exposures: hil-serl's us written where the D435 counts 100 us (1 s at 15 fps), one that
+    # halves a D405's 30 fps, odd steps, two settings, a D405's absent RGB sensor, wrong driver
+    ({'wrist_1': {'kind': 'realsense', 'parameters': {'rgb_camera.enable_auto_exposure': False,
+                                                      'rgb_camera.exposure': 10000}}},
+     r'rgb_camera.exposure 10000 \(1000000 us: it counts 100 us\) does not fit in a frame at '
+     r'15 fps \(at most 65566 us\).*give it as exposure_us'),
+    ({'wrist_1': {'kind': 'realsense', 'model': 'd405', 'fps': 30, 'exposure_us': 40000}},
+     r'exposure_us 40000 does not fit in a frame at 30 fps \(at most 32233 us\)'),
+    ({'wrist_1': {'kind': 'realsense', 'model': 'd405', 'fps': 30, 'parameters': {
+        'depth_module.enable_auto_exposure': False}}}, r"false \(the sensor's 33000 us\)"),
+    ({'wrist_1': {'kind': 'realsense', 'exposure_us': 10050}}, 'steps of 100 us'),
+    ({'wrist_1': {'kind': 'realsense', 'parameters': {'rgb_camera.exposure': 0}}},
+     r'whole number in \[1, 10000\]'),
+    ({'wrist_1': {'kind': 'realsense', 'exposure_us': 10000,
+                  'parameters': {'rgb_camera.exposure': 100}}}, 'both set the exposure'),
+    ({'wrist_1': {'kind': 'realsense', 'model': 'd405',
+                  'parameters': {'rgb_camera.exposure': 100}}}, 'a D405 has no RGB sensor'),
+    ({'wrist_1': {'kind': 'usb_cam', 'device': '/dev/video0', 'exposure_us': 10000}},
+     'exposure_us is for RealSense cameras: usb_cam takes `autoexposure: false`'),
+    ({'wrist_1': {'kind': 'v4l2_camera', 'device': '/dev/video0', 'exposure_us': 10000}},
+     'exposure_us is for RealSense cameras: v4l2_camera declares'),
+    ({'wrist_1': {'kind': 'realsense', 'exposure': 10000}}, "did you mean 'exposure_us'"),
 ])
 def test_blocks_that_cannot_start_say_why(blocks, message):
     with pytest.raises(DriverError, match=message):
@@ -182,23 +222,67 @@ def test_a_standin_fails_on_a_parameter_of_the_wrong_type(tmp_path):
     assert done.returncode != 0 and "'framerate'" in done.stderr and 'DOUBLE' in done.stderr
 
 
-def test_what_plan_gives_each_driver_is_accepted_by_its_standin(tmp_path):
-    """Every parameter name and type of a plan, for each driver, against the stand-in's
-    declarations (written from the driver's source, independently of drivers/)."""
+def test_a_realsense_standin_refuses_an_exposure_out_of_its_sensors_range(tmp_path):
+    """The real driver declares rgb_camera.exposure as 1-10000 (100 us steps): 20000 is
+    refused, logged, and the camera runs on its own exposure; the stand-in exits instead."""
+    done = standin('realsense', '-p', 'rgb_camera.exposure:=20000',
+                   env={'STANDIN_REALSENSE_DEVICES': '12:d435', 'STANDIN_LOCK_DIR': str(tmp_path)})
+    assert done.returncode == 1 and 'rgb_camera.exposure = 20000[1, 10000]' in done.stderr
+
+
+@pytest.mark.parametrize('exposure, rate', [(30000, '30'), (33000, '15')])
+def test_a_d405_standin_halves_its_rate_when_the_exposure_fills_the_frame(
+        tmp_path, exposure, rate):
+    """realsense-ros#2612: a D405 at 30 fps with auto exposure off and its default manual
+    exposure (33000 us) sends 15 frames a second."""
+    process = subprocess.Popen(
+        [sys.executable, str(HERE / 'driver_standins.py'), 'realsense', '--ros-args',
+         '-p', 'depth_module.enable_auto_exposure:=false',
+         '-p', f'depth_module.exposure:={exposure}'],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env={**os.environ, 'STANDIN_REALSENSE_DEVICES': '11:d405',
+             'STANDIN_LOCK_DIR': str(tmp_path)})
+    try:
+        line = process.stdout.readline()                 # its "publishing ..." line
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+    assert f'at {rate} Hz' in line, line
+
+
+def accepted_by_standins(values: dict, keys: list, models: dict) -> None:
+    """Every parameter name, type and range of a plan, for each driver, against the
+    stand-in's declarations (written from the driver's source, independently of drivers/)."""
     import driver_standins
-    blocks = {'a': {'kind': 'realsense', 'serial': '11', 'model': 'd405'},
-              'b': {'kind': 'realsense', 'serial': '12', 'pixel_format': 'bgr8'},
-              'c': {'kind': 'usb_cam', 'device': '/dev/video0', 'pixel_format': 'yuyv'},
-              'd': {'kind': 'v4l2_camera', 'device': '/dev/video1'}}
-    models = {'11': 'd405', '12': 'd435'}
     types = {bool: 'bool', int: 'integer', float: 'double', str: 'string', list: 'integer_array'}
-    for node in plan(params(blocks), list(blocks))[0]:
+    for node in plan(values, keys)[0]:
         kind = {'realsense2_camera': 'realsense'}.get(node.package, node.package)
         model = models.get(node.parameters.get('serial_no'), '')
         declared = driver_standins._declared(driver_standins.DRIVERS[kind], model)
         for name, value in node.parameters.items():
             assert name in declared, (node.package, name)
             assert types[type(value)] == declared[name][0], (node.package, name, value)
+            lowest, highest = driver_standins.REALSENSE_RANGES.get(name, (value, value))
+            assert lowest <= value <= highest, (name, value)
+
+
+def test_what_plan_gives_each_driver_is_accepted_by_its_standin():
+    blocks = {'a': {'kind': 'realsense', 'serial': '11', 'model': 'd405', 'exposure_us': 40000},
+              'b': {'kind': 'realsense', 'serial': '12', 'pixel_format': 'bgr8',
+                    'exposure_us': 10000},
+              'c': {'kind': 'usb_cam', 'device': '/dev/video0', 'pixel_format': 'yuyv'},
+              'd': {'kind': 'v4l2_camera', 'device': '/dev/video1'}}
+    accepted_by_standins(params(blocks), list(blocks), {'11': 'd405', '12': 'd435'})
+
+
+def test_the_shipped_params_files_driver_blocks_start_their_cameras():
+    """config/classifier.yaml's driver blocks, as a user copies them (it once gave a D435
+    rgb_camera.exposure 10000: a 1 s exposure)."""
+    values = read_node_parameters(HERE.parent / 'config' / 'classifier.yaml')
+    accepted_by_standins(values, values['image_keys'],
+                         {values[f'cameras.{key}.driver.serial']: values.get(
+                             f'cameras.{key}.driver.model', 'd435')
+                          for key in values['image_keys']})
 
 
 def test_the_node_leaves_driver_blocks_to_the_launch_file():

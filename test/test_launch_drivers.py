@@ -48,12 +48,14 @@ def node_section(cameras: dict) -> dict:
 
 # rig -> (params file, launch arguments, stand-in environment[, reward topics])
 RIGS = {
-    # serials as users write them: a number, one with a leading zero (YAML: octal), a string
+    # serials as users write them: a number, one with a leading zero (YAML: octal), a string;
+    # hil-serl's exposures (us) on the D405's depth module and the D435's RGB sensor
     'realsense_d405_d435': ({'/**': node_section({
         'wrist_1': {'crop': '20:-20, 40:-40', 'driver': {
-            'kind': 'realsense', 'serial': Unquoted('036522070660'), 'model': 'd405', **SMALL}},
+            'kind': 'realsense', 'serial': Unquoted('036522070660'), 'model': 'd405',
+            'exposure_us': 40000, **SMALL}},
         'front': {'driver': {'kind': 'realsense', 'serial': '130322270002', **SMALL,
-                             'parameters': {'rgb_camera.exposure': 20000}}}})},
+                             'exposure_us': 10000}}})},
         {}, {'STANDIN_REALSENSE_DEVICES': '036522070660:d405,130322270002:d435'}),
     'usb_cam_yuyv': ({'/**/hil_serl_reward': node_section({
         key: {'driver': {'kind': 'usb_cam', 'device': f'/dev/video{i}',

@@ -20,6 +20,7 @@ class DriverSettings:
     height: int = 0
     fps: float = 0.0
     pixel_format: str = ''      # the driver's own format name (usb_cam yuyv2rgb, v4l2 YUYV, RGB8)
+    exposure_us: int = 0        # realsense: the colour's manual exposure (hil-serl's `exposure`)
     frame_id: str = ''          # usb_cam / v4l2_camera; realsense derives it from the name
     name: str = ''              # driver node / namespace name (default: the key, sanitised)
     same_as: str = ''           # another key whose driver this camera shares

@@ -11,6 +11,14 @@ SYSTEM_DEFAULT QoS (reliable on Fast DDS), frame id `<name>_color_optical_frame`
 the camera's clock translated to the host's (global time), encoding from
 `rgb_camera.color_format` (default RGB8 -> rgb8). Without `serial_no` the driver opens the
 first device it finds.
+
+Exposure: hil-serl's cameras run at a fixed `exposure` in us (7000-40000 in its configs), set
+by its own pyrealsense code on the device's first sensor: a D405's colour, but on a D435 the
+depth module (its colour stays on auto). Each sensor's `exposure` option has its own unit:
+the RGB sensor's counts 100 us (1-10000, librealsense#8243), so hil-serl's 10000 written as
+`rgb_camera.exposure` is a 1 s exposure; the depth module's counts us. `exposure_us` takes
+the time in us and gives the colour's sensor its own value; a manual exposure that does not
+fit in a frame period is refused here, where the camera would lose frames.
 """
 import re
 from typing import Any, Dict
@@ -22,6 +30,19 @@ EXECUTABLE = 'realsense2_camera_node'
 NAMESPACE = 'camera'
 DEFAULTS = {'width': 1280, 'height': 720, 'fps': 15.0, 'model': 'd435'}   # hil-serl's rig
 MODELS_WITHOUT_RGB_SENSOR = ('d405',)
+# The unit and range of each sensor's `exposure` option, which the driver declares so (a
+# value outside is refused with a warning and the sensor keeps its own): the RGB sensor's
+# from librealsense#8243, the depth module's is a D435's (realsense-ros#1428), taken for the
+# D405's too.
+EXPOSURE_UNIT_US = {'rgb_camera': 100, 'depth_module': 1}
+EXPOSURE_RANGE = {'rgb_camera': (1, 10000), 'depth_module': (1, 165000)}
+# A manual exposure must end this long before the next frame is due, or the camera sends
+# every other frame (realsense-ros#2612: a D405 at 30 fps halves its rate from about 32200
+# of the period's 33333 us).
+FRAME_HEADROOM_US = 1100
+# The exposure a sensor keeps when auto exposure is turned off and none is given: a D405's
+# 33000 us, which halves 30 fps (realsense-ros#2612).
+MANUAL_DEFAULT = {'depth_module': 33000}
 # rs2 colour formats the driver maps to a ROS encoding (base_realsense_node.cpp)
 FORMATS = {'RGB8': 'rgb8', 'BGR8': 'bgr8', 'RGBA8': 'rgba8', 'BGRA8': 'bgra8',
            'YUYV': 'yuv422_yuy2', 'UYVY': 'yuv422', 'Y8': 'mono8', 'Y16': 'mono16'}
@@ -64,7 +85,10 @@ def node(name: str, settings: DriverSettings) -> DriverNode:
         f'{module}.color_format': colour_format}
     if settings.serial:
         parameters['serial_no'] = serial_number(settings)
+    _check_sensor_names(settings, module)
+    parameters.update(exposure_parameters(settings, module))
     parameters.update(settings.parameters)
+    check_exposure(settings, module, parameters, fps)
     rectified = module == 'depth_module'
     return DriverNode(
         package=PACKAGE, executable=EXECUTABLE, name=name, namespace=NAMESPACE,
@@ -72,3 +96,65 @@ def node(name: str, settings: DriverSettings) -> DriverNode:
         image_topic=f"{NAMESPACE}/{name}/color/{'image_rect_raw' if rectified else 'image_raw'}",
         frame_id=f'{name}_color_optical_frame', encoding=FORMATS[colour_format],
         keys=(settings.key,), identity_free=frozenset({'camera_name'}))
+
+
+def _check_sensor_names(settings: DriverSettings, module: str) -> None:
+    """A D405 declares no `rgb_camera.*`: the driver would drop such a parameter unsaid."""
+    stray = sorted(name for name in settings.parameters if name.startswith('rgb_camera.'))
+    if module == 'depth_module' and stray:
+        raise DriverError(f'cameras.{settings.key}.driver.parameters: a D405 has no RGB sensor '
+                          f'(its colour comes from the depth module), so the driver would '
+                          f"ignore {stray}: use depth_module.* (an exposure: exposure_us)")
+
+
+def exposure_parameters(settings: DriverSettings, module: str) -> Dict[str, Any]:
+    """`exposure_us` as the colour sensor's own parameters: auto exposure off, the time in
+    that sensor's unit ({} without it: the driver's auto exposure)."""
+    if not settings.exposure_us:
+        return {}
+    names = (f'{module}.exposure', f'{module}.enable_auto_exposure')
+    given = sorted(set(names) & set(settings.parameters))
+    if given:
+        raise DriverError(f'cameras.{settings.key}.driver: exposure_us and parameters {given} '
+                          f'both set the exposure; keep one')
+    unit = EXPOSURE_UNIT_US[module]
+    if settings.exposure_us % unit:
+        raise DriverError(f'cameras.{settings.key}.driver.exposure_us: this camera\'s colour '
+                          f'exposure goes in steps of {unit} us ({module}.exposure), got '
+                          f'{settings.exposure_us}')
+    return {names[1]: False, names[0]: settings.exposure_us // unit}
+
+
+def check_exposure(settings: DriverSettings, module: str, parameters: Dict[str, Any],
+                   fps: float) -> None:
+    """A manual colour exposure (`<module>.exposure` unless auto exposure is asked for too)
+    must be the sensor's whole number and fit in a frame period (and so in its range: the
+    driver refuses a value outside with a warning, and the sensor keeps its own)."""
+    value, auto = (parameters.get(f'{module}.{name}')
+                   for name in ('exposure', 'enable_auto_exposure'))
+    default = value is None and auto is False
+    if default:
+        value = MANUAL_DEFAULT.get(module)
+    if value is None or auto is True:
+        return
+    where = f'cameras.{settings.key}.driver'
+    unit, (lowest, highest) = EXPOSURE_UNIT_US[module], EXPOSURE_RANGE[module]
+    in_range = (f'{module}.exposure must be a whole number in [{lowest}, {highest}] (steps '
+                f'of {unit} us), got {value!r}')
+    if isinstance(value, bool) or not isinstance(value, int) or value < lowest:
+        raise DriverError(f'{where}: {in_range}')
+    longest = int(1e6 / fps) - FRAME_HEADROOM_US
+    if value * unit > longest:
+        if settings.exposure_us:
+            what = f'exposure_us {settings.exposure_us}'
+        elif default:
+            what = f"{module}.enable_auto_exposure false (the sensor's {value} us)"
+        else:
+            what = f'{module}.exposure {value}' + (
+                f' ({value * unit} us: it counts {unit} us)' if unit != 1 else ' us')
+        hint = '' if settings.exposure_us else (
+            " hil-serl's per-camera `exposure` is in us: give it as exposure_us.")
+        raise DriverError(f'{where}: {what} does not fit in a frame at {fps:g} fps (at most '
+                          f'{longest} us): the camera would lose frames.{hint}')
+    if value > highest:
+        raise DriverError(f'{where}: {in_range}')

@@ -30,6 +30,10 @@ def node(name: str, settings: DriverSettings) -> DriverNode:
     if not settings.device:
         raise DriverError(f'cameras.{settings.key}: usb_cam needs driver.device '
                           f'(or devices:="{settings.key}=/dev/videoN,...")')
+    if settings.exposure_us:
+        raise DriverError(f'cameras.{settings.key}.driver.exposure_us is for RealSense cameras: '
+                          f'usb_cam takes `autoexposure: false` and `exposure` (the V4L2 '
+                          f"control's value, 100 us steps on UVC cameras) under parameters:")
     pixel_format = settings.pixel_format or DEFAULTS['pixel_format']
     if pixel_format not in FORMATS:
         raise DriverError(f"cameras.{settings.key}.driver.pixel_format: one of usb_cam's "

@@ -35,6 +35,11 @@ def node(name: str, settings: DriverSettings) -> DriverNode:
     if not settings.device:
         raise DriverError(f'cameras.{settings.key}: v4l2_camera needs driver.device '
                           f'(or devices:="{settings.key}=/dev/videoN,...")')
+    if settings.exposure_us:
+        raise DriverError(f'cameras.{settings.key}.driver.exposure_us is for RealSense cameras: '
+                          f"v4l2_camera declares the camera's own V4L2 controls as parameters "
+                          f'(`v4l2-ctl -d DEVICE -l` lists them, e.g. auto_exposure and '
+                          f'exposure_time_absolute in 100 us steps): give them under parameters:')
     frame_id = settings.frame_id or f'{name}_optical_frame'
     parameters: Dict[str, Any] = {
         'video_device': settings.device, 'camera_frame_id': frame_id,
