@@ -285,6 +285,16 @@ def test_the_shipped_params_files_driver_blocks_start_their_cameras():
                           for key in values['image_keys']})
 
 
+def test_the_docs_translation_of_a_hil_serl_camera_starts_it():
+    """docs/camera-drivers.md's driver block for one of hil-serl's REALSENSE_CAMERAS."""
+    text = (HERE.parent / 'docs' / 'camera-drivers.md').read_text()
+    snippet = text.split('**From a hil-serl config.**')[1].split('```yaml')[1].split('```')[0]
+    cameras = yaml.safe_load(snippet)
+    values = flatten({'cameras': cameras})
+    accepted_by_standins(values, list(cameras), {'127122270146': 'd405'})
+    assert values['cameras.wrist_1.driver.exposure_us'] == 40000
+
+
 def test_the_node_leaves_driver_blocks_to_the_launch_file():
     """The node ignores `driver` blocks (the launch file's), it does not refuse them."""
     from hil_serl_reward.ros import config
