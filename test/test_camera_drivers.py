@@ -285,8 +285,14 @@ def test_the_shipped_params_files_driver_blocks_start_their_cameras():
                           for key in values['image_keys']})
 
 
-def test_the_docs_translation_of_a_hil_serl_camera_starts_it():
-    """docs/camera-drivers.md's driver block for one of hil-serl's REALSENSE_CAMERAS."""
+def test_the_docs_driver_blocks_start_their_cameras():
+    """README's mixed D405 + D435 rig and docs/camera-drivers.md's translation of one of
+    hil-serl's REALSENSE_CAMERAS, as written."""
+    readme = (HERE.parent / 'README.md').read_text().split('### Camera drivers')[1]
+    section = yaml.safe_load(readme.split('```yaml')[1].split('```')[0])['/**']
+    values = flatten(section['ros__parameters'])
+    accepted_by_standins(values, values['image_keys'],
+                         {'218622270001': 'd405', '130322270002': 'd435'})
     text = (HERE.parent / 'docs' / 'camera-drivers.md').read_text()
     snippet = text.split('**From a hil-serl config.**')[1].split('```yaml')[1].split('```')[0]
     cameras = yaml.safe_load(snippet)
