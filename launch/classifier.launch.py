@@ -56,7 +56,8 @@ ARGUMENTS = [
     ('serials', '', 'realsense: key=serial pairs, e.g. "wrist_1=130322270001,front=1303..."; '
      'with rigs <rig>/<key>=serial'),
     ('realsense_model', '', 'overrides driver.model: d435 (and every model with an RGB '
-     'sensor) or d405 (colour from the depth module, topic color/image_rect_raw)'),
+     'sensor) or d405 (colour from the depth module; topic color/image_rect_raw before '
+     'realsense2_camera 4.57.4)'),
     ('color_profile', '', 'realsense: overrides size and rate as WxHxFPS (hil-serl: '
      '1280x720x15)'),
     ('devices', '', 'usb_cam / v4l2_camera: key=device pairs, e.g. "wrist_1=/dev/video0"; '
@@ -127,7 +128,8 @@ def launch_setup(context, *args, **kwargs):
     if get('start_cameras').lower() == 'true' and get('camera_driver') != 'none':
         try:
             nodes, driver_topics = drivers.plan_rigs(params, keys, params.get('rigs') or [''],
-                                                     overrides_from(get))
+                                                     overrides_from(get),
+                                                     drivers.installed_releases())
         except drivers.DriverError as exc:
             raise RuntimeError(f'{params_file}: {exc}') from None
         actions += [driver_action(driver) for driver in nodes]

@@ -68,6 +68,11 @@ REALSENSE_RANGES = {'rgb_camera.exposure': (1, 10000), 'depth_module.exposure': 
 # A D405's colour is the depth module's: a manual exposure reaching within about 1.1 ms of
 # the frame period makes it send every other frame (realsense-ros#2612, at 30 fps).
 D405_EXPOSURE_HEADROOM_US = 1100
+# The realsense2_camera release a stand-in plays (STANDIN_REALSENSE_RELEASE), and the one from
+# which a D405's colour topic is color/image_raw (PR #3437; color/image_rect_raw before).
+REALSENSE_RELEASE = '4.58.2'
+D405_IMAGE_RAW_FROM = (4, 57, 4)
+
 USB_CAM = Driver('usb_cam', 'usb_cam_node_exe', 'usb_cam', {
     'camera_name': (STRING, 'default_cam'), 'camera_info_url': (STRING, ''),
     'framerate': (DOUBLE, 30.0), 'frame_id': (STRING, 'default_cam'),
@@ -91,6 +96,10 @@ DRIVERS = {'realsense': REALSENSE, 'usb_cam': USB_CAM, 'v4l2_camera': V4L2_CAMER
 USB_CAM_ENCODINGS = {'yuyv': 'yuv422_yuy2', 'yuyv2rgb': 'rgb8', 'uyvy': 'yuv422',
                      'uyvy2rgb': 'rgb8', 'mjpeg2rgb': 'rgb8', 'rgb8': 'rgb8', 'mono8': 'mono8'}
 REALSENSE_ENCODINGS = {'RGB8': 'rgb8', 'BGR8': 'bgr8', 'YUYV': 'yuv422_yuy2', 'Y8': 'mono8'}
+
+
+def realsense_release() -> str:
+    return os.environ.get('STANDIN_REALSENSE_RELEASE', REALSENSE_RELEASE)
 
 
 class StandInError(RuntimeError):
@@ -291,7 +300,9 @@ def _outputs(driver: Driver, values: Dict[str, Any], model: str, node: Any) -> t
         if model == 'd405' and not values['depth_module.enable_auto_exposure']:
             frames = (values['depth_module.exposure'] + D405_EXPOSURE_HEADROOM_US) * fps / 1e6
             fps /= math.ceil(frames)                            # every other frame, or fewer
-        raw = 'image_rect_raw' if model == 'd405' else 'image_raw'
+        release = tuple(int(n) for n in realsense_release().split('.'))
+        rectified = model == 'd405' and release < D405_IMAGE_RAW_FROM
+        raw = 'image_rect_raw' if rectified else 'image_raw'
         name = node.get_name()
         return ((f'~/color/{raw}', SYSTEM_DEFAULT), f'{name}_color_optical_frame',
                 REALSENSE_ENCODINGS[colour_format], fps, (width, height), None)
@@ -321,7 +332,8 @@ def main(kind: str) -> int:
 
 def make_overlay(root: Path, python: str = sys.executable) -> Path:
     """An ament prefix holding the three stand-ins under the real package and executable
-    names: put it on AMENT_PREFIX_PATH and launch_ros / ros2 run start them."""
+    names: put it on AMENT_PREFIX_PATH and launch_ros / ros2 run start them. The realsense
+    one's package.xml carries the release it plays (realsense_release())."""
     here = Path(__file__).resolve().parent
     for kind, driver in DRIVERS.items():
         index = root / 'share' / 'ament_index' / 'resource_index' / 'packages'
@@ -329,9 +341,10 @@ def make_overlay(root: Path, python: str = sys.executable) -> Path:
         (index / driver.package).write_text('')
         share = root / 'share' / driver.package
         share.mkdir(parents=True, exist_ok=True)
+        version = realsense_release() if driver is REALSENSE else '0.0.0'
         (share / 'package.xml').write_text(
             f'<?xml version="1.0"?>\n<package format="3"><name>{driver.package}</name>'
-            '<version>0.0.0</version><description>test stand-in</description>'
+            f'<version>{version}</version><description>test stand-in</description>'
             '<maintainer email="t@example.org">t</maintainer><license>MIT</license></package>\n')
         lib = root / 'lib' / driver.package
         lib.mkdir(parents=True, exist_ok=True)

@@ -31,9 +31,32 @@ def test_a_mixed_d405_and_d435_rig():
     assert 'rgb_camera.color_profile' not in wrist.parameters
     assert front.parameters['rgb_camera.color_profile'] == '1280x720x15'
     assert front.parameters['rgb_camera.exposure'] == 300
-    assert topics == {'wrist_1': 'camera/wrist_1/color/image_rect_raw',
+    assert topics == {'wrist_1': 'camera/wrist_1/color/image_raw',
                       'front': 'camera/front/color/image_raw'}
     assert (wrist.name, wrist.namespace) == ('wrist_1', 'camera')
+
+
+@pytest.mark.parametrize('release, topic', [
+    ('4.56.1', 'image_rect_raw'), ('4.57.3', 'image_rect_raw'), ('4.57.4', 'image_raw'),
+    ('4.58.2', 'image_raw')])
+def test_a_d405s_colour_topic_follows_the_installed_release(release, topic):
+    """realsense-ros PR #3437 (4.57.4): a D405's colour is no longer published as
+    rectified. A D435's topic never changed."""
+    _, topics = plan(params({'wrist_1': {'kind': 'realsense', 'serial': '1', 'model': 'd405'},
+                             'front': {'kind': 'realsense', 'serial': '2'}}), KEYS,
+                     releases={'realsense2_camera': release, 'usb_cam': '0.8.1'})
+    assert topics == {'wrist_1': f'camera/wrist_1/color/{topic}',
+                      'front': 'camera/front/color/image_raw'}
+
+
+def test_the_installed_drivers_releases_are_read_from_their_package_xml(tmp_path, monkeypatch):
+    import driver_standins
+    monkeypatch.setenv('STANDIN_REALSENSE_RELEASE', '4.56.1')
+    monkeypatch.setenv('AMENT_PREFIX_PATH', str(driver_standins.make_overlay(tmp_path)))
+    assert drivers.installed_releases() == {
+        'realsense2_camera': '4.56.1', 'usb_cam': '0.0.0', 'v4l2_camera': '0.0.0'}
+    monkeypatch.setenv('AMENT_PREFIX_PATH', str(tmp_path / 'nothing'))
+    assert drivers.installed_releases() == {}
 
 
 def test_hil_serls_exposure_in_us_goes_to_the_sensor_that_makes_the_colour():
@@ -264,6 +287,22 @@ def accepted_by_standins(values: dict, keys: list, models: dict) -> None:
             assert types[type(value)] == declared[name][0], (node.package, name, value)
             lowest, highest = driver_standins.REALSENSE_RANGES.get(name, (value, value))
             assert lowest <= value <= highest, (name, value)
+
+
+@pytest.mark.parametrize('release, topic', [('4.56.1', 'image_rect_raw'),
+                                            ('4.58.2', 'image_raw')])
+def test_a_d405_standin_publishes_its_colour_where_its_release_does(tmp_path, release, topic):
+    process = subprocess.Popen(
+        [sys.executable, str(HERE / 'driver_standins.py'), 'realsense', '--ros-args', '-r',
+         '__node:=wrist_1'], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env={**os.environ, 'STANDIN_REALSENSE_DEVICES': '11:d405',
+             'STANDIN_REALSENSE_RELEASE': release, 'STANDIN_LOCK_DIR': str(tmp_path)})
+    try:
+        line = process.stdout.readline()                 # its "publishing ..." line
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+    assert f'publishing /wrist_1/color/{topic} ' in line, line
 
 
 def test_what_plan_gives_each_driver_is_accepted_by_its_standin():

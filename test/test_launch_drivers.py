@@ -23,7 +23,7 @@ import launch_testing.asserts  # noqa: E402
 from launch.launch_description_sources import PythonLaunchDescriptionSource  # noqa: E402
 from std_msgs.msg import Float32  # noqa: E402
 
-from driver_standins import make_overlay  # noqa: E402
+from driver_standins import REALSENSE_RELEASE, make_overlay  # noqa: E402
 from launch_support import error_lines, installed_share, receive  # noqa: E402
 
 NAMESPACE = f'/drivers_test_{uuid.uuid4().hex[:8]}'
@@ -57,6 +57,13 @@ RIGS = {
         'front': {'driver': {'kind': 'realsense', 'serial': '130322270002', **SMALL,
                              'exposure_us': 10000}}})},
         {}, {'STANDIN_REALSENSE_DEVICES': '036522070660:d405,130322270002:d435'}),
+    # a D405 on a realsense2_camera before 4.57.4, which published its colour as
+    # color/image_rect_raw (the release is read from the installed package.xml)
+    'realsense_d405_before_4_57_4': ({'/**': node_section({
+        'wrist_1': {'driver': {'kind': 'realsense', 'serial': '11', 'model': 'd405', **SMALL}},
+        'front': {'driver': {'kind': 'realsense', 'serial': '12', **SMALL}}})},
+        {}, {'STANDIN_REALSENSE_DEVICES': '11:d405,12:d435',
+             'STANDIN_REALSENSE_RELEASE': '4.56.1'}),
     'usb_cam_yuyv': ({'/**/hil_serl_reward': node_section({
         key: {'driver': {'kind': 'usb_cam', 'device': f'/dev/video{i}',
                          'pixel_format': 'yuyv', **SMALL}}
@@ -128,10 +135,11 @@ def _launch_description(rig):
     if rig == 'stages_in_one_node':
         params = stage_checkpoints(params, folder)
     params_file.write_text(yaml.safe_dump(params))
-    overlay = make_overlay(WORK / 'overlay')
-    os.environ['AMENT_PREFIX_PATH'] = f"{overlay}:{os.environ.get('AMENT_PREFIX_PATH', '')}"
     os.environ.update({'STANDIN_VIDEO_DEVICES': '/dev/video0,/dev/video1',
-                       'STANDIN_LOCK_DIR': str(folder), 'STANDIN_REALSENSE_DEVICES': '', **env})
+                       'STANDIN_LOCK_DIR': str(folder), 'STANDIN_REALSENSE_DEVICES': '',
+                       'STANDIN_REALSENSE_RELEASE': REALSENSE_RELEASE, **env})
+    overlay = make_overlay(WORK / 'overlay')        # the realsense release the rig plays
+    os.environ['AMENT_PREFIX_PATH'] = f"{overlay}:{os.environ.get('AMENT_PREFIX_PATH', '')}"
     reward = launch.actions.IncludeLaunchDescription(
         PythonLaunchDescriptionSource(os.path.join(SHARE, 'launch', 'classifier.launch.py')),
         launch_arguments={'params_file': str(params_file), 'start_cameras': 'true',

@@ -33,10 +33,28 @@ DRIVERS = {'realsense': realsense, 'usb_cam': usb_cam, 'v4l2_camera': v4l2_camer
 KINDS = (*DRIVERS, 'none')
 DEFAULT_KIND = 'realsense'              # hil-serl's cameras
 _TYPES = {field.name: field.type for field in dataclasses.fields(DriverSettings)}
-FIELDS = tuple(name for name in _TYPES if name not in ('key', 'parameters')) + ('parameters',)
+_NOT_WRITTEN = ('key', 'parameters', 'release')
+FIELDS = tuple(name for name in _TYPES if name not in _NOT_WRITTEN) + ('parameters',)
 
 __all__ = ['DRIVERS', 'KINDS', 'DriverError', 'DriverNode', 'DriverSettings', 'Overrides',
-           'plan', 'plan_rigs', 'ros_name', 'settings_from']
+           'installed_releases', 'plan', 'plan_rigs', 'ros_name', 'settings_from']
+
+
+def installed_releases() -> Dict[str, str]:
+    """Each installed driver package's release, from its package.xml (ament index): what a
+    driver publishes can change between releases (realsense.py)."""
+    from ament_index_python.packages import PackageNotFoundError, get_package_share_directory
+    releases = {}
+    for module in DRIVERS.values():
+        try:
+            share = get_package_share_directory(module.PACKAGE)
+        except PackageNotFoundError:
+            continue
+        with open(f'{share}/package.xml', encoding='utf-8') as manifest:
+            found = re.search(r'<version>\s*([^<\s]+)\s*</version>', manifest.read())
+        if found:
+            releases[module.PACKAGE] = found.group(1)
+    return releases
 
 
 def ros_name(key: str) -> str:
@@ -77,7 +95,7 @@ def settings_from(values: Mapping[str, Any], key: str) -> Optional[DriverSetting
         if name.startswith('parameters.'):
             parameters[name[len('parameters.'):]] = without_text(value)
             continue
-        if name not in _TYPES or name in ('key', 'parameters'):
+        if name not in _TYPES or name in _NOT_WRITTEN:
             nearest = difflib.get_close_matches(name, FIELDS, n=1)
             hint = f" (did you mean '{nearest[0]}'?)" if nearest else ''
             raise DriverError(f"cameras.{key}.driver.{name}: unknown field{hint}; a driver "
@@ -121,16 +139,18 @@ class Overrides:
         return dataclasses.replace(settings, **changes)
 
 
-def plan(values: Mapping[str, Any], keys: Sequence[str], overrides: Overrides = Overrides()
-         ) -> Tuple[List[DriverNode], Dict[str, str]]:
+def plan(values: Mapping[str, Any], keys: Sequence[str], overrides: Overrides = Overrides(),
+         releases: Mapping[str, str] = {}) -> Tuple[List[DriverNode], Dict[str, str]]:
     """(driver nodes to start, camera key -> the image topic its driver publishes, relative
-    to the launch namespace). Keys whose driver kind is 'none' are left out of both."""
-    nodes, topics = plan_rigs(values, keys, [''], overrides)
+    to the launch namespace). Keys whose driver kind is 'none' are left out of both.
+    `releases`: the installed drivers' (installed_releases); a driver not in it is taken
+    to be of the newest release read."""
+    nodes, topics = plan_rigs(values, keys, [''], overrides, releases)
     return nodes, topics['']
 
 
 def plan_rigs(values: Mapping[str, Any], keys: Sequence[str], rigs: Sequence[str],
-              overrides: Overrides = Overrides()
+              overrides: Overrides = Overrides(), releases: Mapping[str, str] = {}
               ) -> Tuple[List[DriverNode], Dict[str, Dict[str, str]]]:
     """plan() for each rig of a node serving several (rig '': a node without rigs): (every
     driver node, rig -> camera key -> image topic, relative to the launch namespace). A
@@ -142,7 +162,7 @@ def plan_rigs(values: Mapping[str, Any], keys: Sequence[str], rigs: Sequence[str
     topics: Dict[str, Dict[str, str]] = {}
     for rig in rigs:
         try:
-            nodes, topics[rig] = _plan(values, keys, overrides, rig)
+            nodes, topics[rig] = _plan(values, keys, overrides, releases, rig)
         except DriverError as exc:
             if not rig:
                 raise
@@ -161,7 +181,8 @@ def plan_rigs(values: Mapping[str, Any], keys: Sequence[str], rigs: Sequence[str
     return [node for _, node in opened.values()], topics
 
 
-def _plan(values: Mapping[str, Any], keys: Sequence[str], overrides: Overrides, rig: str = ''
+def _plan(values: Mapping[str, Any], keys: Sequence[str], overrides: Overrides,
+          releases: Mapping[str, str], rig: str = ''
           ) -> Tuple[Dict[str, DriverNode], Dict[str, str]]:
     """(driver nodes by the physical camera they open, camera key -> image topic)."""
     settings = {}
@@ -181,6 +202,7 @@ def _plan(values: Mapping[str, Any], keys: Sequence[str], overrides: Overrides, 
         if block.kind == 'none' or block.same_as:
             continue
         module = DRIVERS[block.kind]
+        block = dataclasses.replace(block, release=releases.get(module.PACKAGE, ''))
         node = module.node(ros_name(f'{rig}_{block.name or key}' if rig else block.name or key),
                            block)
         if rig:

@@ -25,6 +25,9 @@ class DriverSettings:
     name: str = ''              # driver node / namespace name (default: the key, sanitised)
     same_as: str = ''           # another key whose driver this camera shares
     parameters: Dict[str, Any] = dataclasses.field(default_factory=dict)  # passed unchanged
+    # the installed driver's release (package.xml), found by the launch file, not written:
+    # '' = not known, taken as the newest read
+    release: str = ''
 
 
 @dataclasses.dataclass(frozen=True)

@@ -3,8 +3,10 @@
 Read from the driver's source at 4.54.1, 4.55.1 and 4.56.1 (docs/camera-drivers.md has the
 table). Node name = `camera_name` of rs_launch.py; topics are private (`~/color/image_raw`),
 so with namespace `camera` and name `<key>` the image is `camera/<key>/color/image_raw`.
-A D405 has no RGB sensor: colour comes from the depth module, rectified
-(`depth_module.color_profile`, `~/color/image_rect_raw`). The profile parameter is
+A D405 has no RGB sensor: colour comes from the depth module (`depth_module.color_profile`),
+published as `~/color/image_rect_raw` up to 4.57.3 and as `~/color/image_raw` from 4.57.4
+(realsense-ros PR #3437: the colour stream is not rectified); the launch file reads which
+release is installed (`DriverSettings.release`). The profile parameter is
 `rgb_camera.color_profile` from 4.55.1 (Humble, Jazzy and Kilted ship 4.55 or later); 4.54
 and older call it `rgb_camera.profile` (pass it under `parameters:`). Images go out with the
 SYSTEM_DEFAULT QoS (reliable on Fast DDS), frame id `<name>_color_optical_frame`, stamped by
@@ -20,8 +22,9 @@ the RGB sensor's counts 100 us (1-10000, librealsense#8243), so hil-serl's 10000
 the time in us and gives the colour's sensor its own value; a manual exposure that does not
 fit in a frame period is refused here, where the camera would lose frames.
 """
+import math
 import re
-from typing import Any, Dict
+from typing import Any, Dict, Tuple
 
 from hil_serl_reward.ros.drivers.common import DriverError, DriverNode, DriverSettings
 
@@ -30,6 +33,8 @@ EXECUTABLE = 'realsense2_camera_node'
 NAMESPACE = 'camera'
 DEFAULTS = {'width': 1280, 'height': 720, 'fps': 15.0, 'model': 'd435'}   # hil-serl's rig
 MODELS_WITHOUT_RGB_SENSOR = ('d405',)
+# The first release that publishes a D405's colour as color/image_raw, not image_rect_raw.
+D405_IMAGE_RAW_FROM = (4, 57, 4)
 # The unit and range of each sensor's `exposure` option, which the driver declares so (a
 # value outside is refused with a warning and the sensor keeps its own): the RGB sensor's
 # from librealsense#8243, the depth module's is a D435's (realsense-ros#1428), taken for the
@@ -89,13 +94,20 @@ def node(name: str, settings: DriverSettings) -> DriverNode:
     parameters.update(exposure_parameters(settings, module))
     parameters.update(settings.parameters)
     check_exposure(settings, module, parameters, fps)
-    rectified = module == 'depth_module'
+    rectified = module == 'depth_module' and _release(settings) < D405_IMAGE_RAW_FROM
     return DriverNode(
         package=PACKAGE, executable=EXECUTABLE, name=name, namespace=NAMESPACE,
         parameters=parameters,
         image_topic=f"{NAMESPACE}/{name}/color/{'image_rect_raw' if rectified else 'image_raw'}",
         frame_id=f'{name}_color_optical_frame', encoding=FORMATS[colour_format],
         keys=(settings.key,), identity_free=frozenset({'camera_name'}))
+
+
+def _release(settings: DriverSettings) -> Tuple[float, ...]:
+    """'4.56.1' -> (4, 56, 1); not known: the newest (a launch without the driver installed
+    starts no driver)."""
+    numbers = re.findall(r'\d+', settings.release)
+    return tuple(map(int, numbers)) if numbers else (math.inf,)
 
 
 def _check_sensor_names(settings: DriverSettings, module: str) -> None:
