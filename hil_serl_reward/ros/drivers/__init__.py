@@ -16,7 +16,8 @@ to start and the topic each camera key is remapped to. Two keys naming one physi
 (the same serial or device, or `same_as: <key>`) share one driver: two crops of one view.
 `plan_rigs()` does it for a node serving several rigs (its `rigs` parameter): each rig's
 drivers in the rig's namespace, its devices from the launch arguments' `<rig>/<key>` entries,
-and no camera opened by two rigs.
+and no camera opened by two rigs. The installed drivers' releases (`installed_releases()`,
+read by the launch file) decide where a release changed what a driver publishes.
 What each driver is called, which parameters it declares and what it publishes lives in its
 own module (realsense.py, usb_cam.py, v4l2_camera.py) and in docs/camera-drivers.md.
 """
