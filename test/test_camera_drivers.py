@@ -258,19 +258,23 @@ def test_a_d405_standin_halves_its_rate_when_the_exposure_fills_the_frame(
         tmp_path, exposure, rate):
     """realsense-ros#2612: a D405 at 30 fps with auto exposure off and its default manual
     exposure (33000 us) sends 15 frames a second."""
+    line = d405_publishing_line(tmp_path, '-p', 'depth_module.enable_auto_exposure:=false',
+                                '-p', f'depth_module.exposure:={exposure}')
+    assert f'at {rate} Hz' in line, line
+
+
+def d405_publishing_line(tmp_path: Path, *ros_args: str, release: str = '4.58.2') -> str:
+    """The line a D405 stand-in of `release` starts with ("publishing <topic> ... at N Hz")."""
     process = subprocess.Popen(
         [sys.executable, str(HERE / 'driver_standins.py'), 'realsense', '--ros-args',
-         '-p', 'depth_module.enable_auto_exposure:=false',
-         '-p', f'depth_module.exposure:={exposure}'],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+         *ros_args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         env={**os.environ, 'STANDIN_REALSENSE_DEVICES': '11:d405',
-             'STANDIN_LOCK_DIR': str(tmp_path)})
+             'STANDIN_REALSENSE_RELEASE': release, 'STANDIN_LOCK_DIR': str(tmp_path)})
     try:
-        line = process.stdout.readline()                 # its "publishing ..." line
+        return process.stdout.readline()
     finally:
         process.terminate()
         process.wait(timeout=30)
-    assert f'at {rate} Hz' in line, line
 
 
 def accepted_by_standins(values: dict, keys: list, models: dict) -> None:
@@ -292,16 +296,7 @@ def accepted_by_standins(values: dict, keys: list, models: dict) -> None:
 @pytest.mark.parametrize('release, topic', [('4.56.1', 'image_rect_raw'),
                                             ('4.58.2', 'image_raw')])
 def test_a_d405_standin_publishes_its_colour_where_its_release_does(tmp_path, release, topic):
-    process = subprocess.Popen(
-        [sys.executable, str(HERE / 'driver_standins.py'), 'realsense', '--ros-args', '-r',
-         '__node:=wrist_1'], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        env={**os.environ, 'STANDIN_REALSENSE_DEVICES': '11:d405',
-             'STANDIN_REALSENSE_RELEASE': release, 'STANDIN_LOCK_DIR': str(tmp_path)})
-    try:
-        line = process.stdout.readline()                 # its "publishing ..." line
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
+    line = d405_publishing_line(tmp_path, '-r', '__node:=wrist_1', release=release)
     assert f'publishing /wrist_1/color/{topic} ' in line, line
 
 
