@@ -1,8 +1,9 @@
 """realsense2_camera (IntelRealSense/realsense-ros 4.x): what the launch file gives it.
 
-Read from the driver's source at 4.54.1, 4.55.1 and 4.56.1 (docs/camera-drivers.md has the
-table). Node name = `camera_name` of rs_launch.py; topics are private (`~/color/image_raw`),
-so with namespace `camera` and name `<key>` the image is `camera/<key>/color/image_raw`.
+Read from the driver's source at 4.54.1, 4.55.1 and 4.56.1, and 4.57.3 to 4.58.2 for a
+D405's topic (docs/camera-drivers.md has the table). Node name = `camera_name` of
+rs_launch.py; topics are private (`~/color/image_raw`), so with namespace `camera` and name
+`<key>` the image is `camera/<key>/color/image_raw`.
 A D405 has no RGB sensor: colour comes from the depth module (`depth_module.color_profile`),
 published as `~/color/image_rect_raw` up to 4.57.3 and as `~/color/image_raw` from 4.57.4
 (realsense-ros PR #3437: the colour stream is not rectified); the launch file reads which
