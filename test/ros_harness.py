@@ -11,7 +11,7 @@ import sys
 import threading
 import time
 import uuid
-from typing import Any, Callable, Dict, List, Optional, Sequence
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import rclpy
@@ -108,10 +108,15 @@ class Bench:
             if status.name.startswith(self.namespace + '/'):
                 self.diagnostics.append(status)
 
-    def start_node(self, loader: Optional[Callable] = None, **params: Any) -> ClassifierNode:
+    def start_node(self, loader: Optional[Callable] = None,
+                   remappings: Sequence[Tuple[str, str]] = (), **params: Any) -> ClassifierNode:
+        """The node in this bench's namespace with `params`; `remappings` (from, to) as a
+        launch file's."""
         overrides = [Parameter(name, value=value) for name, value in params.items()]
+        cli_args = ['--ros-args'] + [arg for rule in remappings for arg in ('-r', '%s:=%s' % rule)]
         self.node = ClassifierNode(loader=loader, namespace=self.namespace,
-                                   parameter_overrides=overrides, context=self.context)
+                                   parameter_overrides=overrides, context=self.context,
+                                   cli_args=cli_args if remappings else None)
         self.executor.add_node(self.node)
         return self.node
 

@@ -42,6 +42,24 @@ def test_a_camera_nobody_publishes_names_the_image_topics_there_are(bench, check
     assert elsewhere.get_subscription_count() == 0
 
 
+def test_a_remapped_camera_points_at_the_remapping_not_its_topic(bench, checkpoint_for):
+    """With start_cameras:=true the launch file remaps each camera's topic to where its
+    driver block says the driver publishes (a D405 declared as a D435, an older driver):
+    setting cameras.<key>.topic would change nothing, the remapping (the block) is wrong."""
+    node = start(bench, checkpoint_for, remappings=[('wrist_1/image_raw',
+                                                     'camera/wrist_1/color/image_rect_raw')])
+    bench.probe.create_publisher(Image, 'camera/wrist_1/color/image_raw', 10)
+    message = silent_message(bench, node, 'is published on')
+    ns = bench.namespace
+    assert message.startswith(
+        f'cameras silent: wrist_1 (no images yet: no publisher on {ns}/camera/wrist_1/color/'
+        f'image_rect_raw; sensor_msgs/msg/Image is published on {ns}/camera/wrist_1/color/'
+        f'image_raw: {ns}/wrist_1/image_raw is remapped to {ns}/camera/wrist_1/color/'
+        f'image_rect_raw: fix that remapping (with start_cameras:=true, the driver block '
+        f'cameras.wrist_1.driver: its model?))'), message
+    assert 'cameras.front.topic' in message          # front: not remapped, its own fix
+
+
 @pytest.fixture
 def lonely_bench(ros):
     """A bench alone in a DDS domain: no other test's image publishers in its graph, as on a

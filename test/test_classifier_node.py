@@ -501,14 +501,47 @@ def test_stamps_jumping_back_a_long_way_start_over(bench, two_camera_node):
     assert diag['sets out of order'] == '0'
 
 
+def stream_until(bench, condition, seconds, what):
+    """Camera sets at 15 Hz, stamped now, until `condition()`."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, f'no {what} within {seconds} s'
+        send_set(bench, frames(0), time.time_ns())
+        time.sleep(1 / 15)
+
+
 def test_crop_larger_than_frame_is_reported_per_camera(bench, checkpoint_for):
-    bench.start_node(checkpoint_path=str(checkpoint_for(KEYS)), image_keys=list(KEYS),
-                     **{'cameras.front.crop': '500:600, 0:10'})
+    """Every set refused at its crop: diagnostics used to say 'publishing rewards'."""
+    node = bench.start_node(checkpoint_path=str(checkpoint_for(KEYS)), image_keys=list(KEYS),
+                            **{'cameras.front.crop': '500:600, 0:10'})
     bench.connect(list(KEYS))
     send_set(bench, frames(0), 100_000_000)
-    bench.wait(lambda: bench.node.rigs[0].input.rejected['front']['crop'] == 1, 10,
+    bench.wait(lambda: node.rigs[0].input.rejected['front']['crop'] == 1, 10,
                'crop rejection')
+    stream_until(bench, lambda: node.status()[0] == DiagnosticStatus.WARN, 15, 'warning')
+    level, message = node.status()
+    assert re.fullmatch(r"no set classified for \d+\.\d s: every set is refused: camera "
+                        r"'front' on front/image_raw: crop '500:600, 0:10' leaves nothing of a "
+                        r"160x120 frame \[encoding=rgb8 160x120 \(57600 bytes\)\]",
+                        message), message
     assert bench.outputs['probability'] == []
+
+
+def test_a_crop_past_the_frame_is_said_with_what_the_model_sees(bench, checkpoint_for):
+    """hil-serl's ram_insertion crop on a camera at 160x120, not 1280x720: hil-serl clips
+    it without a word (so does the node: the same logits), diagnostics say so."""
+    node = bench.start_node(checkpoint_path=str(checkpoint_for(KEYS)), image_keys=list(KEYS),
+                            **{'cameras.wrist_1.crop': '50:450, 100:1100'})
+    bench.connect(list(KEYS))
+    stream_until(bench, lambda: bench.outputs['probability'], 15, 'result')
+    level, message = node.status()
+    assert level == DiagnosticStatus.WARN
+    assert message == ("camera 'wrist_1': crop '50:450, 100:1100' reaches past its 160x120 "
+                       'frames (rows bound 450 (120 rows), cols bound 1100 (160 cols)): the '
+                       'model sees rows 50:120, cols 100:160 of them; is the camera at the '
+                       'size the crop was written for (hil-serl: 1280x720)?')
+    diag = bench.latest_diagnostics()
+    assert (diag['wrist_1 frame size'], diag['front frame size']) == ('160x120', '160x120')
 
 
 def test_silent_camera_turns_diagnostics_to_warn(bench, checkpoint_for):

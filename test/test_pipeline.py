@@ -1,5 +1,7 @@
-"""The success debounce (min_consecutive) on the per-set decisions, without ROS."""
-from hil_serl_reward.pipeline.camera_set import ConsecutiveSuccess, RewardResult
+"""The success debounce (min_consecutive) and the crop-against-frame check, without ROS."""
+from hil_serl_reward.pipeline.camera_set import (
+    Camera, ConsecutiveSuccess, FrameSizes, RewardResult)
+from hil_serl_reward.pipeline.preprocessing import parse_crop
 
 
 def decisions(consecutive, above):
@@ -24,3 +26,18 @@ def test_raising_the_count_mid_run_applies_to_the_run_so_far():
     assert decisions(consecutive, [True, True]) == [False, True]
     consecutive.needed = 4
     assert decisions(consecutive, [True, True]) == [False, True]
+
+
+def test_frame_sizes_say_which_crop_reaches_past_its_frames_while_it_does():
+    sizes = FrameSizes([Camera('wrist_1', 'w', parse_crop('150:450, 350:1100')),
+                        Camera('front', 'f', parse_crop('50:-200, 200:-200'))])
+    sizes.update({'wrist_1': (1280, 720), 'front': (640, 480)})
+    assert sizes.problem() is None
+    assert sizes.diagnostic_values() == {'wrist_1 frame size': '1280x720',
+                                         'front frame size': '640x480'}
+    sizes.update({'wrist_1': (640, 480), 'front': (640, 480)})       # the camera changed mode
+    assert sizes.problem().startswith("camera 'wrist_1': crop '150:450, 350:1100' reaches past "
+                                      'its 640x480 frames (cols bound 1100 (640 cols)): the '
+                                      'model sees rows 150:450, cols 350:640 of them')
+    sizes.update({'wrist_1': (1280, 720), 'front': (640, 480)})
+    assert sizes.problem() is None

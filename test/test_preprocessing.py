@@ -60,3 +60,21 @@ def test_bad_crops_are_explained(text, message):
 def test_crop_outside_the_frame_is_an_error(frame):
     with pytest.raises(CropError, match='leaves nothing of a 1280x720 frame'):
         preprocess(frame, parse_crop('800:900, 0:100'))
+
+
+@pytest.mark.parametrize('text, width, height, past, box', [
+    ('150:450, 350:1100', 1280, 720, [], (150, 450, 350, 1100)),        # where it was written
+    ('150:450, 350:1100', 640, 480, ['cols bound 1100 (640 cols)'], (150, 450, 350, 640)),
+    ('50:-200, 200:-200', 640, 480, [], (50, 280, 200, 440)),             # relative: no warning
+    ('-800:, :', 1280, 720, ['rows bound -800 (720 rows)'], (0, 720, 0, 1280)),
+    ('::-1, :-901:-1', 1280, 720, [], (0, 720, 380, 1280)),    # hil-serl's flipped wrist [:, :900]
+    ('', 64, 48, [], (0, 48, 0, 64)),
+])
+def test_what_a_crop_takes_of_a_frame_of_each_size(frame, text, width, height, past, box):
+    crop = parse_crop(text)
+    assert crop.past_frame(width, height) == past
+    assert crop.box_on(width, height) == box
+    pixels = crop.apply(np.zeros((height, width, 1), np.uint8))
+    assert pixels.shape[:2] == (box[1] - box[0], box[3] - box[2])
+    with pytest.raises(CropError, match='leaves nothing of a 100x100 frame'):
+        parse_crop('150:450, 350:1100').box_on(100, 100)

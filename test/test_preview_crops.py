@@ -23,6 +23,7 @@ from ros_harness import image_msg
     ('100:400, 200:500', (100, 400, 200, 500)),
     ('50:-50, 100:-100', (50, 430, 100, 540)),
     (':, 250:', (0, 480, 250, 640)),
+    ('::-1, :-401:-1', (0, 480, 240, 640)),      # a flipped camera (it used to leave nothing)
 ])
 def test_crop_box_in_pixels(text, box):
     resolved = preview_crops.crop_box(parse_crop(text), 640, 480)
@@ -33,7 +34,7 @@ def test_crop_box_in_pixels(text, box):
 def test_a_crop_past_the_frame_is_clipped_with_a_warning():
     box = preview_crops.crop_box(parse_crop('150:450, 350:1100'), 640, 480)
     assert (box.left, box.right) == (350, 640)
-    assert any('cols bound 1100 reaches past the frame (640 cols)' in w for w in box.warnings)
+    assert any('cols bound 1100 (640 cols) reaches past the frame' in w for w in box.warnings)
 
 
 def test_a_heavily_squeezed_crop_is_warned_about():

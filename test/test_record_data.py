@@ -1,6 +1,7 @@
 """record_data: live camera sets + a label topic -> hil-serl classifier_data the trainer reads."""
 import datetime
 import pickle
+import time
 
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticStatus
@@ -124,6 +125,39 @@ def test_a_label_topic_nobody_publishes_is_said_and_where_bools_are(bench, tmp_p
         bench.probe.create_publisher(Bool, 'scene_sucess', 10)
         bench.wait(lambda: recorder.status() == (DiagnosticStatus.OK, 'recording'), 10,
                    'the label publisher matched')
+    finally:
+        bench.remove(sim)
+        bench.remove(recorder)
+
+
+def test_a_crop_past_the_frame_is_said_and_one_that_leaves_nothing_too(bench, tmp_path):
+    """hil-serl's ram_insertion crop on a 640x480 camera: recorded as hil-serl would (clipped),
+    said in diagnostics; a crop that leaves nothing of the frame: every set refused, said (the
+    recorder said 'recording' while it recorded nothing)."""
+    recorder = start_recorder(bench, output_dir=str(tmp_path / 'data'), camera_timeout=0.5,
+                              label_topic='scene_success',
+                              **{'cameras.wrist_1.crop': '150:450, 350:1100'})
+    sim = start_sim(bench, rate=30.0, width=640, height=480)
+    try:
+        bench.wait(lambda: recorder.writer.failures > 0, 20, 'recording')
+        time.sleep(0.6)                     # past camera_timeout: every check has spoken
+        assert recorder.status() == (
+            DiagnosticStatus.WARN, "camera 'wrist_1': crop '150:450, 350:1100' reaches past "
+            'its 640x480 frames (cols bound 1100 (640 cols)): the model sees rows 150:450, '
+            'cols 350:640 of them; is the camera at the size the crop was written for '
+            '(hil-serl: 1280x720)?')
+    finally:
+        bench.remove(recorder)
+    recorder = start_recorder(bench, output_dir=str(tmp_path / 'data2'), camera_timeout=0.5,
+                              label_topic='scene_success', **{'cameras.front.crop': '500:600, :'})
+    try:
+        bench.wait(lambda: recorder.status()[0] == DiagnosticStatus.WARN, 20, 'a warning')
+        level, message = recorder.status()
+        assert message.startswith('no set recorded for '), message
+        assert message.endswith(": every set is refused: camera 'front' on front/image_raw: "
+                                "crop '500:600, :' leaves nothing of a 640x480 frame "
+                                '[encoding=rgb8 640x480 (921600 bytes)]'), message
+        assert recorder.writer.failures == 0
     finally:
         bench.remove(sim)
         bench.remove(recorder)

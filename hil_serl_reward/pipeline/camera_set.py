@@ -5,7 +5,7 @@ the node classifies.
 """
 import dataclasses
 import time
-from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Sequence, Tuple, Union
+from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -43,6 +43,9 @@ class CameraSetPreprocessor:
         self.converter = converter
         self.convert_s = 0.0    # time spent in the last call, for the latency breakdown
         self.resize_s = 0.0
+        # each camera's frame size (width, height) in the last call: the crop is only
+        # what it was written for on frames of the size it was written for
+        self.frame_sizes: Dict[str, Tuple[int, int]] = {}
 
     def __call__(self, messages: Sequence[Any]) -> Dict[str, np.ndarray]:
         images = {}
@@ -52,6 +55,7 @@ class CameraSetPreprocessor:
                 start = time.perf_counter()
                 frame = self.converter.to_rgb(msg)
                 converted = time.perf_counter()
+                self.frame_sizes[camera.key] = (frame.shape[1], frame.shape[0])
                 images[camera.key] = preprocess(frame, camera.crop)
                 self.convert_s += converted - start
                 self.resize_s += time.perf_counter() - converted
@@ -60,6 +64,46 @@ class CameraSetPreprocessor:
             except CropError as exc:
                 raise CameraSetError(camera, 'crop', str(exc), str(describe(msg))) from exc
         return images
+
+
+class FrameSizes:
+    """Each camera's frame size in the sets used, and whether its crop fits frames of that
+    size. A crop that reaches past the frame is clipped without a word (numpy slicing, in
+    hil-serl too): the model then sees another part of the scene than the one the crop was
+    chosen for, nearly always a camera sending another size than the crop was written for
+    (hil-serl's crops are for its cameras' 1280x720 frames). Updated by the worker, read by
+    diagnostics: each change replaces the dicts whole."""
+
+    def __init__(self, cameras: Sequence[Camera]) -> None:
+        self.cameras = tuple(cameras)
+        self.sizes: Dict[str, Tuple[int, int]] = {}        # key -> (width, height)
+        self.problems: Dict[str, str] = {}                 # key -> what the crop does there
+
+    def update(self, sizes: Mapping[str, Tuple[int, int]]) -> None:
+        """`sizes` of one set (CameraSetPreprocessor.frame_sizes); only a change is looked
+        at."""
+        for camera in self.cameras:
+            size = sizes.get(camera.key)
+            if size is None or size == self.sizes.get(camera.key):
+                continue
+            self.sizes = {**self.sizes, camera.key: size}
+            problems = {k: v for k, v in self.problems.items() if k != camera.key}
+            past = camera.crop.past_frame(*size)
+            if past:
+                problems[camera.key] = (
+                    f"camera '{camera.key}': crop '{camera.crop.text}' reaches past its "
+                    f"{size[0]}x{size[1]} frames ({', '.join(past)}): the model sees "
+                    f'{camera.crop.describe_on(*size)} of them; is the camera at the size the '
+                    f'crop was written for (hil-serl: 1280x720)?')
+            self.problems = problems
+
+    def problem(self) -> Optional[str]:
+        return '; '.join(self.problems[c.key] for c in self.cameras
+                         if c.key in self.problems) or None
+
+    def diagnostic_values(self) -> Dict[str, str]:
+        return {f'{key} frame size': f'{width}x{height}'
+                for key, (width, height) in self.sizes.items()}
 
 
 @dataclasses.dataclass(frozen=True)

@@ -9,7 +9,7 @@ negative bounds included. An empty string keeps the whole frame.
 """
 import dataclasses
 import re
-from typing import Optional, Tuple
+from typing import List, Optional, Tuple
 
 import cv2
 import numpy as np
@@ -37,6 +37,30 @@ class Crop:
             raise CropError(f"crop '{self.text}' leaves nothing of a "
                             f'{frame.shape[1]}x{frame.shape[0]} frame')
         return cropped
+
+    def past_frame(self, width: int, height: int) -> List[str]:
+        """The bounds that reach past a width x height frame, e.g. 'cols bound 1100 (640
+        cols)'. Slicing clips them without a word, in hil-serl too: the model then sees
+        less of the scene than the crop says, nearly always because the camera sends
+        another size than the crop was written for (hil-serl's crops are for 1280x720)."""
+        return [f'{name} bound {bound} ({size} {name})'
+                for name, piece, size in (('rows', self.rows, height), ('cols', self.cols, width))
+                for bound in (piece.start, piece.stop)
+                if bound is not None and not -size <= bound <= size]
+
+    def box_on(self, width: int, height: int) -> Tuple[int, int, int, int]:
+        """The pixels the crop takes of a width x height frame as (top, bottom, left, right),
+        bottom and right exclusive; a reversed slice (a flipped camera) by the pixels it
+        takes. CropError if it takes none."""
+        rows, cols = range(*self.rows.indices(height)), range(*self.cols.indices(width))
+        if not rows or not cols:
+            raise CropError(f"crop '{self.text}' leaves nothing of a {width}x{height} frame")
+        return min(rows), max(rows) + 1, min(cols), max(cols) + 1
+
+    def describe_on(self, width: int, height: int) -> str:
+        """'rows 150:450, cols 350:640': what the crop takes of a width x height frame."""
+        top, bottom, left, right = self.box_on(width, height)
+        return f'rows {top}:{bottom}, cols {left}:{right}'
 
 
 def _parse_slice(text: str, crop: str) -> slice:

@@ -26,19 +26,19 @@ def type_name(msg_type: type) -> str:
 
 
 def why_silent(node: Node, key: str, subscription: Any, received: bool,
-               other_cameras: Sequence[str] = ()) -> str:
+               other_cameras: Sequence[str] = (), own_topic: str = '') -> str:
     """What the graph says about the topic of camera `key`'s `subscription` (an rclpy
     Subscription of `node`, or a message_filters.Subscriber holding one as `sub`; its topic,
     type and QoS are what the graph is compared with); `received`: frames came before the
     silence; `other_cameras`: the topics of the node's other cameras, never offered as this
-    one's."""
+    one's; `own_topic`: the camera's topic before remapping, where it was remapped."""
     subscription = getattr(subscription, 'sub', subscription)
     topic, msg_type = subscription.topic_name, subscription.msg_type
     wanted = type_name(msg_type)
     publishers = node.get_publishers_info_by_topic(topic)
     if not publishers:
         return f'no publisher on {topic}' + published_elsewhere(
-            node, topic, wanted, other_cameras, fix=f'set cameras.{key}.topic, or remap')
+            node, topic, wanted, other_cameras, fix=_topic_fix(key, topic, own_topic))
     names = _node_names(publishers)
     same_type = [p for p in publishers if p.topic_type == wanted]
     if not same_type:
@@ -59,6 +59,16 @@ def why_silent(node: Node, key: str, subscription: Any, received: bool,
     return (f'{_count(matched)} matched ({names}), no frame received: the driver may be '
             f'sending nothing (`ros2 topic hz {topic}`), or its frames are lost on the way '
             f'({fast_dds})')
+
+
+def _topic_fix(key: str, topic: str, own_topic: str) -> str:
+    """How to point camera `key` at another topic. Where a remapping moved it (the launch
+    file's with start_cameras:=true, to where its driver block says the driver publishes),
+    cameras.<key>.topic is remapped in turn: the remapping, or the driver block, is wrong."""
+    if own_topic and own_topic != topic:
+        return (f'{own_topic} is remapped to {topic}: fix that remapping (with '
+                f'start_cameras:=true, the driver block cameras.{key}.driver: its model?)')
+    return f'set cameras.{key}.topic, or remap'
 
 
 def wrong_type(topic: str, publishers: Sequence[Any], msg_type: type) -> str:

@@ -134,6 +134,8 @@ class CameraSetInput:
         self.rejected = {c.key: collections.Counter() for c in self.cameras}
         self.rates = [RateMeter() for _ in self.cameras]
         self._recent_rejections: Dict[str, Tuple[str, float]] = {}
+        self._last_set_refusal: Optional[Tuple[str, float]] = None   # problem, when
+        self.sets_used = RateMeter()      # sets classified (or recorded) after preprocessing
         self._rejection_logged: Dict[Tuple[str, str], float] = {}
         self._last_stamp: List[Optional[int]] = [None] * len(self.cameras)
         self._last_set_stamp: Optional[int] = None
@@ -171,6 +173,14 @@ class CameraSetInput:
                 REJECTION_LOG_PERIOD_S:
             self._rejection_logged[key, reason] = now
             self._node.get_logger().warning(detail)
+
+    def refuse_set(self, key: str, reason: str, problem: str, label: str = '') -> None:
+        """A synchronised set refused at preprocessing because of camera `key`'s frame (its
+        conversion, its crop; `problem` names the camera and the image): counted and logged
+        as by `reject`, and remembered, as no image check explains why sets come but none is
+        used. `label`: the rig's, before the log line."""
+        self.reject(key, reason, f'{label}skipping camera set: {problem}')
+        self._last_set_refusal = (problem, time.monotonic())
 
     def _refuse(self, index: int, reason: str, detail: str, msg: Any) -> bool:
         camera = self.cameras[index]
@@ -280,9 +290,29 @@ class CameraSetInput:
     def _why_silent(self, index: int, received: bool) -> str:
         camera = self.cameras[index]
         return why_silent(self._node, camera.key, self.subscriber.camera_subscriptions[index],
-                          received, [self.topic(c) for c in self.cameras if c is not camera])
+                          received, [self.topic(c) for c in self.cameras if c is not camera],
+                          self._node.resolve_topic_name(camera.topic, only_expand=True))
 
-    def stall_reason(self, after_s: float) -> Optional[str]:
+    def stall_reason(self, after_s: float, use: str = 'classified') -> Optional[str]:
+        """Why no set was built, or none `use`d (classified, recorded), for `after_s` seconds
+        while every camera sends images, or None."""
+        return self._unbuilt_reason(after_s) or self._unused_reason(after_s, use)
+
+    def _unused_reason(self, after_s: float, use: str) -> Optional[str]:
+        """Sets are built but none was used for `after_s`: each refused at preprocessing
+        (which camera, why), or the worker still busy with an earlier one."""
+        now = time.monotonic()
+        quiet, built = self.sets_used.silent_for(), self.set_rate.silent_for()
+        waited = now - self._started if quiet is None else quiet
+        if waited <= after_s or built is None or built > after_s:
+            return None
+        refusal = self._last_set_refusal
+        if refusal is not None and refusal[1] > now - after_s:
+            return f'no set {use} for {waited:.1f} s: every set is refused: {refusal[0]}'
+        return (f'no set {use} for {waited:.1f} s while {self.set_rate.rate():.1f} sets/s are '
+                f'synchronised: the worker has not finished an earlier set')
+
+    def _unbuilt_reason(self, after_s: float) -> Optional[str]:
         """Why no set was built for `after_s` seconds while every camera sends images, or
         None: every image of a camera refused (which check), or frames that never match."""
         quiet = self.set_rate.silent_for()

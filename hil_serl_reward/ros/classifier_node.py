@@ -543,9 +543,9 @@ class ClassifierNode(LifecycleNode):
             try:
                 images = self.preprocessor(messages)
             except CameraSetError as exc:
-                rig.input.reject(exc.camera.key, exc.reason,
-                                 f'{rig.label()}skipping camera set: {exc}')
+                rig.input.refuse_set(exc.camera.key, exc.reason, str(exc), rig.label())
                 continue
+            rig.frames_seen(self.preprocessor.frame_sizes)
             ready.append((rig, messages, stamp, images, self.preprocessor.convert_s,
                           self.preprocessor.resize_s))
         if not ready:

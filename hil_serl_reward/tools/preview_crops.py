@@ -54,24 +54,14 @@ class CropBox:
         return self.bottom - self.top
 
 
-def _reaches_past(bound: Optional[int], size: int) -> bool:
-    return bound is not None and (bound > size or bound < -size)
-
-
 def crop_box(crop: Crop, width: int, height: int) -> CropBox:
     """Where `crop` lands on a width x height frame, and what is wrong with it there."""
-    warnings = []
-    for name, piece, size in (('rows', crop.rows, height), ('cols', crop.cols, width)):
-        if piece.step not in (None, 1):
-            warnings.append(f'{name} step {piece.step}: every {piece.step}th pixel only')
-        for bound in (piece.start, piece.stop):
-            if _reaches_past(bound, size):
-                warnings.append(f'{name} bound {bound} reaches past the frame ({size} {name}): '
-                                f'clipped to the frame without a word, as in hil-serl')
-    top, bottom, _ = crop.rows.indices(height)
-    left, right, _ = crop.cols.indices(width)
-    if bottom <= top or right <= left:
-        raise CropError(f"crop '{crop.text}' leaves nothing of a {width}x{height} frame")
+    warnings = [f'{name} step {piece.step}: every {abs(piece.step)}th pixel only'
+                for name, piece in (('rows', crop.rows), ('cols', crop.cols))
+                if piece.step is not None and abs(piece.step) != 1]
+    warnings += [f'{bound} reaches past the frame: clipped to the frame without a word, as '
+                 f'in hil-serl' for bound in crop.past_frame(width, height)]
+    top, bottom, left, right = crop.box_on(width, height)
     aspect = (right - left) / (bottom - top)
     if not 1 / MAX_SQUEEZE <= aspect <= MAX_SQUEEZE:
         axis = 'horizontally' if aspect > 1 else 'vertically'
