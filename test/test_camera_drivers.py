@@ -184,6 +184,40 @@ def test_blocks_that_cannot_start_say_why(blocks, message):
     assert "rig ''" not in str(raised.value)
 
 
+def test_a_driver_asked_for_another_size_than_the_crop_is_written_for_stops_the_launch():
+    """cameras.<key>.frame_size (the size the crop is written for) against what each driver
+    is asked for, a profile given under `parameters:` or a launch argument included: the node
+    would refuse every frame of another size."""
+    def sized(blocks, overrides=Overrides()):
+        values = {**params(blocks), **{f'cameras.{key}.frame_size': '1280x720' for key in KEYS}}
+        nodes, _ = plan(values, KEYS, overrides)
+        return [node.frame_size for node in nodes]
+
+    usb = {'kind': 'usb_cam', 'device': '/dev/video0', 'width': 1280, 'height': 720}
+    v4l2 = {'kind': 'v4l2_camera', 'device': '/dev/video1', 'width': 1280, 'height': 720}
+    d405 = {'kind': 'realsense', 'serial': '1', 'model': 'd405'}
+    assert sized({'wrist_1': usb, 'front': v4l2}) == [(1280, 720)] * 2
+    assert sized({'wrist_1': d405, 'front': {'kind': 'none'}}) == [(1280, 720)]
+    for blocks, overrides, asked in [
+            ({'wrist_1': {**usb, 'width': 0, 'height': 0}, 'front': {'kind': 'none'}},
+             Overrides(), '640x480'),                            # usb_cam's default size
+            ({'wrist_1': {**v4l2, 'parameters': {'image_size': [848, 480]}},
+              'front': {'kind': 'none'}}, Overrides(), '848x480'),
+            ({'wrist_1': {**d405, 'parameters': {'depth_module.color_profile': '640,480,30'}},
+              'front': {'kind': 'none'}}, Overrides(), '640x480'),
+            ({'wrist_1': d405, 'front': {'kind': 'none'}},
+             Overrides(color_profile='848x480x15'), '848x480')]:
+        with pytest.raises(DriverError, match=f'cameras.wrist_1.driver asks the camera for '
+                                              f'{asked} frames, but cameras.wrist_1.frame_size '
+                                              f'is 1280x720, the size its crop is written for'):
+            sized(blocks, overrides)
+    two_crops = {'wrist_1': d405, 'front': {'same_as': 'wrist_1'}}
+    values = {**params(two_crops), 'cameras.wrist_1.frame_size': '1280x720',
+              'cameras.front.frame_size': '640x480'}
+    with pytest.raises(DriverError, match='cameras.front.driver asks the camera for 1280x720'):
+        plan(values, KEYS)
+
+
 def test_keys_that_collide_as_ros_names_are_refused():
     with pytest.raises(DriverError, match="both become the ROS name 'a_b'"):
         plan(params({'a/b': {'kind': 'none'}, 'a_b': {'kind': 'none'}}), ['a/b', 'a_b'])

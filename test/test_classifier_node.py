@@ -544,6 +544,30 @@ def test_a_crop_past_the_frame_is_said_with_what_the_model_sees(bench, checkpoin
     assert (diag['wrist_1 frame size'], diag['front frame size']) == ('160x120', '160x120')
 
 
+def test_frames_of_another_size_than_the_crop_is_written_for_are_refused(bench, checkpoint_for):
+    """hil-serl's crop with frame_size 1280x720 and a camera left at 160x120: every frame is
+    refused (a relative crop such as '10:-10, 20:-20' would take another part of the scene
+    without a word), diagnostics say which camera, which size, and what to set."""
+    node = bench.start_node(checkpoint_path=str(checkpoint_for(KEYS)), image_keys=list(KEYS),
+                            **{'cameras.front.crop': '10:-10, 20:-20',
+                               'cameras.front.frame_size': '1280x720'})
+    bench.connect(list(KEYS))
+    stream_until(bench, lambda: node.status()[0] == DiagnosticStatus.WARN, 15, 'warning')
+    level, message = node.status()
+    assert re.fullmatch(
+        r"no set for \d+\.\d s: every image from 'front' is refused \(skipping image from "
+        r"\S+/front/image_raw \(encoding=rgb8 160x120 \(57600 bytes\)\): a 160x120 frame; "
+        r"cameras.front.frame_size is 1280x720, the size its crop '10:-10, 20:-20' was made "
+        r"for: set the camera to 1280x720 \(driver block width and height\), or give "
+        r"frame_size and the crop for this size\)", message), message
+    assert bench.outputs['probability'] == []
+    diag = bench.latest_diagnostics()
+    assert int(diag['front rejected frame_size']) > 0 and diag['wrist_1 rejected'] == '0'
+    bench.publish('front', image_msg(np.zeros((720, 1280, 3), np.uint8), time.time_ns()))
+    bench.publish('wrist_1', image_msg(frames(0)['wrist_1'], time.time_ns()))
+    bench.wait_outputs(1)                                       # the size it is written for
+
+
 def test_silent_camera_turns_diagnostics_to_warn(bench, checkpoint_for):
     bench.start_node(checkpoint_path=str(checkpoint_for(KEYS)), image_keys=list(KEYS),
                      camera_timeout=0.3, diagnostics_period=0.2)
@@ -680,6 +704,14 @@ def test_compressed_camera(bench, checkpoint_for):
      "expected 'rows', 'rows, cols' or 'rows, cols, channels'"),
     ({'checkpoint_path': 'x', 'qos_reliability': 'sometimes'}, 'qos_reliability'),
     ({'checkpoint_path': 'x', 'sync_slop': -0.01}, 'sync_slop'),
+    ({'checkpoint_path': 'x', 'cameras.front.frame_size': '1280*720'},
+     "cameras.front.frame_size: frame size '1280\\*720': expected WIDTHxHEIGHT"),
+    ({'checkpoint_path': 'x', 'cameras.front.frame_size': '640x480',
+      'cameras.front.crop': '150:450, 350:1100'},
+     "cameras.front.crop: '150:450, 350:1100' does not fit cameras.front.frame_size 640x480: "
+     "cols bound 1100 \\(640 cols\\)"),
+    ({'checkpoint_path': 'x', 'cameras.front.frame_size': '640x480',
+      'cameras.front.crop': '500:, :'}, "'500:, :' leaves nothing of a 640x480 frame"),
 ])
 def test_startup_fails_with_a_reason(ros, params, message):
     with pytest.raises(StartupError, match=message):
@@ -920,3 +952,4 @@ def test_each_hil_serl_example_task_is_served(bench, tmp_path, example):
     }).probabilities[0])
     scores = [h.score for h in bench.classifications[0].results]
     np.testing.assert_allclose(scores[:len(expected)], expected, atol=1e-6)
+    assert {camera.frame_size for camera in bench.node.cameras} == {(1280, 720)}  # hil-serl's

@@ -295,3 +295,22 @@ def test_a_params_file_as_users_write_it(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.splitlines()[-1] == ("preview_crops: threshold: must be a number in [0.0, 1.0], "
                                     "got '0.7x'"), err
+
+
+def test_frames_of_another_size_than_frame_size_are_warned_about(tmp_path, capsys):
+    """The node would refuse them: the preview says so before anything is recorded."""
+    rgb = frames()
+    for key, frame in rgb.items():
+        (tmp_path / 'frames' / key).mkdir(parents=True)
+        cv2.imwrite(str(tmp_path / 'frames' / key / '0001.png'),
+                    cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+    params = params_yaml(tmp_path, CROPS)
+    params.write_text(params.read_text().replace(
+        '      front:\n', '      front:\n        frame_size: "1280x720"\n'))
+    assert preview_crops.main(['--params-file', str(params), '--folder',
+                               str(tmp_path / 'frames'), '--output',
+                               str(tmp_path / 'preview')]) == 0
+    printed = capsys.readouterr().out.split("front: crop '0:120, 0:640' on 640x480")
+    assert 'frame_size' not in printed[0]
+    assert printed[1].splitlines()[1] == ('  warning: cameras.front.frame_size is 1280x720: '
+                                          'the node refuses these 640x480 frames')

@@ -11,7 +11,7 @@ import numpy as np
 
 from hil_serl_reward.pipeline.decision import above_threshold, winning_target
 from hil_serl_reward.pipeline.image_conversion import ImageConverter, ImageError, describe
-from hil_serl_reward.pipeline.preprocessing import Crop, CropError, preprocess
+from hil_serl_reward.pipeline.preprocessing import Crop, CropError, FrameSize, preprocess
 
 if TYPE_CHECKING:   # types only: the launch files import Camera under a Python without JAX
     from hil_serl_reward.model.inference import RewardClassifier
@@ -24,6 +24,7 @@ class Camera:
     topic: str
     crop: Crop
     compressed: bool = False
+    frame_size: Optional[FrameSize] = None     # the size the crop is for; None: any size
 
 
 class CameraSetError(ValueError):

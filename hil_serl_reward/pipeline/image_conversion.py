@@ -172,9 +172,10 @@ def stored_encoding(compressed_format: str) -> Optional[str]:
     return name if name in ENCODINGS else None
 
 
-def check_compressed(data: Any, what: str, max_pixels: int) -> None:
+def check_compressed(data: Any, what: str, max_pixels: int) -> Tuple[int, int]:
     """An encoded image (a CompressedImage's data, an image file) must say its size in its
-    header, and that size must be within `max_pixels`: its pixels are never decoded first."""
+    header, and that size must be within `max_pixels`: its pixels are never decoded first.
+    Its (width, height)."""
     if not len(data):
         raise ImageError('empty', f'{what}: no data')
     size = compressed_size(data)
@@ -185,14 +186,15 @@ def check_compressed(data: Any, what: str, max_pixels: int) -> None:
         raise ImageError('format', f'{what}: not JPEG, PNG or TIFF, whose size can be read '
                          'from the header before decoding')
     _check_pixels(*size, max_pixels, f'{what}: header says')
+    return size
 
 
-def validate(msg: Any, max_pixels: int = DEFAULT_MAX_PIXELS) -> None:
+def validate(msg: Any, max_pixels: int = DEFAULT_MAX_PIXELS) -> Tuple[int, int]:
     """Reject what no conversion can use, from metadata only (cheap enough for a callback);
-    a compressed image by its header (check_compressed)."""
+    a compressed image by its header (check_compressed). The image's (width, height)."""
     if is_compressed(msg):
-        check_compressed(msg.data, f"compressed image (format '{msg.format}')", max_pixels)
-        return
+        return check_compressed(msg.data, f"compressed image (format '{msg.format}')",
+                                max_pixels)
     encoding = ENCODINGS.get(msg.encoding)
     if encoding is None:
         raise ImageError('encoding', f"unsupported encoding '{msg.encoding}': the classifier "
@@ -210,6 +212,7 @@ def validate(msg: Any, max_pixels: int = DEFAULT_MAX_PIXELS) -> None:
     if len(msg.data) != msg.step * msg.height:
         raise ImageError('size', f'{len(msg.data)} bytes of data, but step {msg.step} x height '
                          f'{msg.height} = {msg.step * msg.height}')
+    return msg.width, msg.height
 
 
 def array_to_rgb(pixels: np.ndarray, encoding: Encoding) -> np.ndarray:

@@ -76,6 +76,21 @@ def _parse_slice(text: str, crop: str) -> slice:
     return slice(start, stop, step)
 
 
+FrameSize = Tuple[int, int]         # (width, height)
+
+
+def parse_frame_size(text: Optional[str]) -> Optional[FrameSize]:
+    """'1280x720' -> (1280, 720); '' -> None (any size). The size a crop was written for:
+    its bounds only mean what they were chosen to on frames of that size."""
+    text = (text or '').strip()
+    if not text:
+        return None
+    match = re.fullmatch(r'\s*(\d+)\s*[xX]\s*(\d+)\s*', text)
+    if not match or not int(match.group(1)) or not int(match.group(2)):
+        raise CropError(f"frame size '{text}': expected WIDTHxHEIGHT such as 1280x720")
+    return int(match.group(1)), int(match.group(2))
+
+
 def parse_crop(text: Optional[str]) -> Crop:
     """The slices inside hil-serl's `img[...]`: 'rows', 'rows, cols' or 'rows, cols,
     channels' (egg_flip's `img[200:, :, :]` is '200:, :, :'); '' is the full frame. The

@@ -191,9 +191,12 @@ class CameraSetInput:
     def _accept(self, index: int, msg: Any) -> bool:
         self.rates[index].tick()
         try:
-            validate(msg, self._max_pixels)
+            size = validate(msg, self._max_pixels)
         except ImageError as exc:
             return self._refuse(index, exc.reason, str(exc), msg)
+        wanted = self.cameras[index].frame_size
+        if wanted is not None and size != wanted:
+            return self._refuse(index, 'frame_size', self._size_problem(index, size), msg)
         stamp = stamp_to_ns(msg.header.stamp)
         if stamp == 0:
             return self._refuse(index, 'zero_stamp', 'header stamp is zero: the driver does '
@@ -224,6 +227,15 @@ class CameraSetInput:
             else:
                 self._node.get_logger().warning(change)
         return True
+
+    def _size_problem(self, index: int, size: Tuple[int, int]) -> str:
+        camera = self.cameras[index]
+        width, height = camera.frame_size
+        crop = f"its crop '{camera.crop.text}'" if camera.crop.text else 'the checkpoint'
+        return (f'a {size[0]}x{size[1]} frame; cameras.{camera.key}.frame_size is '
+                f'{width}x{height}, the size {crop} was made for: set the camera to '
+                f'{width}x{height} (driver block width and height), or give frame_size and the '
+                f'crop for this size')
 
     def _start_over(self, index: int, jump_ns: int) -> None:
         """Forget every stamp seen so far, here and in the synchroniser: otherwise each

@@ -1,7 +1,7 @@
 """The reward node's parameters: names, defaults, descriptions and validation (no ROS).
 
 Per-camera parameters are declared once `image_keys` is known:
-`cameras.<key>.topic`, `cameras.<key>.crop`, `cameras.<key>.compressed`. A camera's
+`cameras.<key>.topic`, `.crop`, `.compressed`, `.frame_size`. A camera's
 `cameras.<key>.driver` block belongs to the launch file (hil_serl_reward.ros.drivers): the
 node neither declares nor refuses it.
 Validators return None when a value is acceptable, else the reason it is not; the node
@@ -14,7 +14,7 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 from hil_serl_reward.model.constants import CONVOLUTIONS, DEVICES
 from hil_serl_reward.pipeline.camera_set import Camera
 from hil_serl_reward.pipeline.image_conversion import DEFAULT_MAX_PIXELS
-from hil_serl_reward.pipeline.preprocessing import CropError, parse_crop
+from hil_serl_reward.pipeline.preprocessing import CropError, parse_crop, parse_frame_size
 
 RELIABILITIES = ('best_effort', 'reliable')
 Validator = Callable[[Any], Optional[str]]
@@ -101,6 +101,14 @@ def _crop(value: Any) -> Optional[str]:
     try:
         parse_crop(value)
     except CropError as exc:
+        return str(exc)
+    return None
+
+
+def _frame_size(value: Any) -> Optional[str]:
+    try:
+        parse_frame_size(value)
+    except (CropError, TypeError) as exc:
         return str(exc)
     return None
 
@@ -267,6 +275,10 @@ CAMERA_PARAMETERS: List[Parameter] = [
     Parameter('compressed', False, 'subscribe to sensor_msgs/CompressedImage on '
               "'<topic>/compressed' (image_transport's name; JPEG, PNG or TIFF, honouring "
               "its format field)"),
+    Parameter('frame_size', '', "the frame size the crop is written for, 'WIDTHxHEIGHT' "
+              "(hil-serl's cameras: 1280x720): frames of another size are refused "
+              '(frame_size), as the crop would take another part of the scene; empty = any '
+              'size', validate=_frame_size),
 ]
 
 
@@ -309,7 +321,8 @@ def cameras_from(values: Mapping[str, Any]) -> List[Camera]:
     def get(key: str, field: str) -> Any:
         return values[camera_parameter_name(key, field)]
     return [Camera(key, transport_topic(get(key, 'topic'), get(key, 'compressed')),
-                   parse_crop(get(key, 'crop')), get(key, 'compressed'))
+                   parse_crop(get(key, 'crop')), get(key, 'compressed'),
+                   parse_frame_size(get(key, 'frame_size')))
             for key in values['image_keys']]
 
 
@@ -373,6 +386,7 @@ def check(values: Mapping[str, Any]) -> List[str]:
             reason = parameter.validate(value)
             if reason:
                 problems.append(f'{name}: {reason}')
+    problems += _crops_for_their_frame_size(values)
     if values.get('rigs'):
         problems += [f"{name}: {value!r} is absolute; with rigs each rig's cameras are read "
                      f"under its namespace, so camera topics must be relative"
@@ -389,6 +403,29 @@ def check(values: Mapping[str, Any]) -> List[str]:
                                                    values['stages']))
         problems += [f"{name}: {list(values[name])} are for n-way checkpoints; stages are "
                      f"binary" for name in ('class_names', 'target_classes') if values.get(name)]
+    return problems
+
+
+def _crops_for_their_frame_size(values: Mapping[str, Any]) -> List[str]:
+    """A crop must lie within the frame size it is written for: one past it would be clipped
+    on every frame (a typo, or a crop of another camera)."""
+    problems = []
+    for key in values.get('image_keys') or []:
+        crop_name, size_name = (camera_parameter_name(key, f) for f in ('crop', 'frame_size'))
+        if _crop(values.get(crop_name)) or _frame_size(values.get(size_name)):
+            continue                                    # said by their own validators
+        size = parse_frame_size(values.get(size_name))
+        if size is None:
+            continue
+        crop = parse_crop(values.get(crop_name))
+        try:
+            past = crop.past_frame(*size)
+            crop.box_on(*size)
+        except CropError as exc:
+            past = [str(exc)]
+        if past:
+            problems.append(f"{crop_name}: '{crop.text}' does not fit {size_name} "
+                            f"{size[0]}x{size[1]}: {', '.join(past)}")
     return problems
 
 

@@ -198,6 +198,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             status = 1
             continue
         print(describe(camera, width, height, box))
+        if camera.frame_size not in (None, (width, height)):
+            print(f'  warning: cameras.{camera.key}.frame_size is {camera.frame_size[0]}x'
+                  f'{camera.frame_size[1]}: the node refuses these {width}x{height} frames')
         for warning in box.warnings:
             print(f'  warning: {warning}')
         path = args.output / f'{camera.key}.png'

@@ -26,6 +26,7 @@ import difflib
 import re
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
+from hil_serl_reward.pipeline.preprocessing import CropError, parse_frame_size
 from hil_serl_reward.ros.drivers import realsense, usb_cam, v4l2_camera
 from hil_serl_reward.ros.drivers.common import DriverError, DriverNode, DriverSettings
 from hil_serl_reward.ros.params_file import without_text
@@ -229,7 +230,24 @@ def _plan(values: Mapping[str, Any], keys: Sequence[str], overrides: Overrides,
                                                   keys=nodes[identity].keys + (key,))
     for key, identity in owner.items():
         topics[key] = nodes[identity].image_topic
+        _check_frame_size(values, key, nodes[identity])
     return nodes, topics
+
+
+def _check_frame_size(values: Mapping[str, Any], key: str, node: DriverNode) -> None:
+    """The driver must ask the camera for the frame size the key's crop is written for
+    (cameras.<key>.frame_size, when given): the node refuses frames of another size."""
+    try:
+        wanted = parse_frame_size(values.get(f'cameras.{key}.frame_size'))
+    except CropError:
+        return                                  # the node refuses it at start-up, saying why
+    if wanted is not None and wanted != node.frame_size:
+        raise DriverError(
+            f'cameras.{key}.driver asks the camera for {node.frame_size[0]}x'
+            f'{node.frame_size[1]} frames, but cameras.{key}.frame_size is {wanted[0]}x'
+            f'{wanted[1]}, the size its crop is written for (the node would refuse every '
+            f'frame): give the driver block width {wanted[0]} and height {wanted[1]}, or '
+            f'frame_size and the crop for the other size')
 
 
 def _check_names(keys: Sequence[str]) -> None:

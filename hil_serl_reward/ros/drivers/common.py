@@ -43,6 +43,7 @@ class DriverNode:
     image_topic: str
     frame_id: str
     encoding: str               # what its image topic carries with these parameters
+    frame_size: Tuple[int, int]     # (width, height) its parameters ask the camera for
     keys: Tuple[str, ...]
     # parameters that follow the key, not the camera: may differ when two keys share one
     identity_free: FrozenSet[str] = frozenset()

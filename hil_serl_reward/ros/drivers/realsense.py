@@ -101,7 +101,14 @@ def node(name: str, settings: DriverSettings) -> DriverNode:
         parameters=parameters,
         image_topic=f"{NAMESPACE}/{name}/color/{'image_rect_raw' if rectified else 'image_raw'}",
         frame_id=f'{name}_color_optical_frame', encoding=FORMATS[colour_format],
+        frame_size=_frame_size(parameters[f'{module}.color_profile']),
         keys=(settings.key,), identity_free=frozenset({'camera_name'}))
+
+
+def _frame_size(profile: Any) -> Tuple[int, int]:
+    """The colour profile's (width, height), the one given under `parameters:` too."""
+    parsed = parse_profile(str(profile))
+    return parsed['width'], parsed['height']
 
 
 def _release(settings: DriverSettings) -> Tuple[float, ...]:

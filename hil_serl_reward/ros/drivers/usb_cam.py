@@ -49,5 +49,6 @@ def node(name: str, settings: DriverSettings) -> DriverNode:
     return DriverNode(
         package=PACKAGE, executable=EXECUTABLE, name=NODE_NAME, namespace=namespace,
         parameters=parameters, image_topic=f'{namespace}/image_raw', frame_id=frame_id,
-        encoding=FORMATS[pixel_format], keys=(settings.key,),
-        identity_free=frozenset({'camera_name', 'frame_id'}))
+        encoding=FORMATS[pixel_format],
+        frame_size=(int(parameters['image_width']), int(parameters['image_height'])),
+        keys=(settings.key,), identity_free=frozenset({'camera_name', 'frame_id'}))

@@ -52,5 +52,6 @@ def node(name: str, settings: DriverSettings) -> DriverNode:
     return DriverNode(
         package=PACKAGE, executable=EXECUTABLE, name=NODE_NAME, namespace=namespace,
         parameters=parameters, image_topic=f'{namespace}/image_raw', frame_id=frame_id,
-        encoding=str(parameters['output_encoding']), keys=(settings.key,),
-        identity_free=frozenset({'camera_frame_id'}))
+        encoding=str(parameters['output_encoding']),
+        frame_size=tuple(int(n) for n in parameters['image_size'][:2]),
+        keys=(settings.key,), identity_free=frozenset({'camera_frame_id'}))
