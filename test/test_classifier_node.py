@@ -557,7 +557,7 @@ def test_frames_of_another_size_than_the_crop_is_written_for_are_refused(bench, 
     assert re.fullmatch(
         r"no set for \d+\.\d s: every image from 'front' is refused \(skipping image from "
         r"\S+/front/image_raw \(encoding=rgb8 160x120 \(57600 bytes\)\): a 160x120 frame; "
-        r"cameras.front.frame_size is 1280x720, the size its crop '10:-10, 20:-20' was made "
+        r"cameras.front.frame_size is 1280x720, the size its crop '10:-10, 20:-20' is written "
         r"for: set the camera to 1280x720 \(driver block width and height\), or give "
         r"frame_size and the crop for this size\)", message), message
     assert bench.outputs['probability'] == []

@@ -155,6 +155,26 @@ def test_cli_on_a_bag_with_labels(tmp_path, capsys, checkpoint_for):
                                                   for i in range(6)]
 
 
+def test_frames_of_another_size_than_frame_size_are_skipped_as_the_node_refuses_them(
+        tmp_path, capsys, checkpoint_for):
+    from test_camera_sim import recorded_bag
+    bag, _ = recorded_bag(tmp_path / 'bag', count=3)                   # 80x60 frames
+    params = tmp_path / 'params.yaml'
+
+    def evaluate_with(size):
+        params.write_text('hil_serl_reward:\n  ros__parameters:\n    image_keys: [wrist_1, '
+                          f'front]\n    cameras:\n      front:\n        frame_size: {size}\n')
+        return evaluate.main([str(checkpoint_for(('wrist_1', 'front'))), '--bag', str(bag),
+                              '--params-file', str(params), '--output', str(tmp_path / 'out'),
+                              '--json', '--device', 'cpu'])
+
+    assert evaluate_with('80x60') == 0
+    report = json.loads(capsys.readouterr().out)
+    assert (report['samples'], report['skipped']) == (3, 0)
+    assert evaluate_with('1280x720') == 2
+    assert capsys.readouterr().err.startswith('evaluate: no usable samples (3 skipped: ')
+
+
 def test_an_output_that_cannot_be_a_folder_fails_before_inference(tmp_path, capsys,
                                                                   classifier_data, checkpoint_for):
     taken = tmp_path / 'evaluation'

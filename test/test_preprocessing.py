@@ -3,7 +3,8 @@ import cv2
 import numpy as np
 import pytest
 
-from hil_serl_reward.pipeline.preprocessing import CropError, parse_crop, preprocess
+from hil_serl_reward.pipeline.preprocessing import (
+    CropError, parse_crop, parse_frame_size, preprocess)
 
 
 @pytest.fixture
@@ -78,3 +79,15 @@ def test_what_a_crop_takes_of_a_frame_of_each_size(frame, text, width, height, p
     assert pixels.shape[:2] == (box[1] - box[0], box[3] - box[2])
     with pytest.raises(CropError, match='leaves nothing of a 100x100 frame'):
         parse_crop('150:450, 350:1100').box_on(100, 100)
+
+
+@pytest.mark.parametrize('text, size', [('1280x720', (1280, 720)), (' 640 X 480 ', (640, 480)),
+                                        ('', None), (None, None)])
+def test_frame_sizes_as_written(text, size):
+    assert parse_frame_size(text) == size
+
+
+@pytest.mark.parametrize('text', [1280, '0x720', '1280x', '1280*720', '1280x720x15'])
+def test_frame_sizes_that_are_not_are_explained(text):
+    with pytest.raises(CropError, match='expected WIDTHxHEIGHT such as'):
+        parse_frame_size(text)

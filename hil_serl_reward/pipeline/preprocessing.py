@@ -82,10 +82,12 @@ FrameSize = Tuple[int, int]         # (width, height)
 def parse_frame_size(text: Optional[str]) -> Optional[FrameSize]:
     """'1280x720' -> (1280, 720); '' -> None (any size). The size a crop was written for:
     its bounds only mean what they were chosen to on frames of that size."""
+    if text is not None and not isinstance(text, str):
+        raise CropError(f'frame size {text!r}: expected WIDTHxHEIGHT such as "1280x720"')
     text = (text or '').strip()
     if not text:
         return None
-    match = re.fullmatch(r'\s*(\d+)\s*[xX]\s*(\d+)\s*', text)
+    match = re.fullmatch(r'(\d+)\s*[xX]\s*(\d+)', text)
     if not match or not int(match.group(1)) or not int(match.group(2)):
         raise CropError(f"frame size '{text}': expected WIDTHxHEIGHT such as 1280x720")
     return int(match.group(1)), int(match.group(2))

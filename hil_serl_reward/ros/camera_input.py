@@ -233,7 +233,7 @@ class CameraSetInput:
         width, height = camera.frame_size
         crop = f"its crop '{camera.crop.text}'" if camera.crop.text else 'the checkpoint'
         return (f'a {size[0]}x{size[1]} frame; cameras.{camera.key}.frame_size is '
-                f'{width}x{height}, the size {crop} was made for: set the camera to '
+                f'{width}x{height}, the size {crop} is written for: set the camera to '
                 f'{width}x{height} (driver block width and height), or give frame_size and the '
                 f'crop for this size')
 

@@ -108,7 +108,7 @@ def _crop(value: Any) -> Optional[str]:
 def _frame_size(value: Any) -> Optional[str]:
     try:
         parse_frame_size(value)
-    except (CropError, TypeError) as exc:
+    except CropError as exc:
         return str(exc)
     return None
 

@@ -68,12 +68,16 @@ def bag_samples(bag: Path, params: Dict[str, Any], label_topic: Optional[str]
         if topic == label_topic:
             label_times.append((received, bool(msg.data)))
             continue
+        index = index_of[topic]
         try:
-            validate(msg, int(values['max_image_pixels']))
+            size = validate(msg, int(values['max_image_pixels']))
         except ImageError:
             skipped += 1
             continue
-        index, stamp = index_of[topic], stamp_to_ns(msg.header.stamp)
+        if cameras[index].frame_size not in (None, size):      # the node refuses it too
+            skipped += 1
+            continue
+        stamp = stamp_to_ns(msg.header.stamp)
         if slop.observe(index, stamp) is not None:
             sync.set_slop(slop.slop_s)
         sync.add(index, stamp, msg)
@@ -183,7 +187,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print(f'evaluate: {exc}', file=sys.stderr)
         return 2
     if len(index) == 0:
-        print('evaluate: no usable samples', file=sys.stderr)
+        print(f'evaluate: no usable samples ({skipped} skipped: images no conversion takes or '
+              f'of another size than their camera\'s frame_size, sets refused at the crop)',
+              file=sys.stderr)
         return 2
     probabilities = predict_batches(classifier, images)
     rows = review_rows(probabilities, labels, args.threshold)
