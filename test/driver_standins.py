@@ -72,6 +72,9 @@ D405_EXPOSURE_HEADROOM_US = 1100
 # which a D405's colour topic is color/image_raw (PR #3437; color/image_rect_raw before).
 REALSENSE_RELEASE = '4.58.2'
 D405_IMAGE_RAW_FROM = (4, 57, 4)
+# Up to 4.54.1 a sensor has one `<sensor>.profile` and no format parameter (realsense-ros
+# 4.54.1's profile_manager.cpp; PR #3052 in 4.55.1 made them per stream).
+STREAM_PROFILES_FROM = (4, 55, 1)
 
 USB_CAM = Driver('usb_cam', 'usb_cam_node_exe', 'usb_cam', {
     'camera_name': (STRING, 'default_cam'), 'camera_info_url': (STRING, ''),
@@ -169,10 +172,18 @@ def _realsense_device(serial: str) -> Tuple[str, str]:
                        'Will Try again.')
 
 
+def _release() -> Tuple[int, ...]:
+    return tuple(int(n) for n in realsense_release().split('.'))
+
+
 def _declared(driver: Driver, model: str) -> Dict[str, Tuple[str, Any]]:
     if driver is not REALSENSE:
         return dict(driver.parameters)
-    extra = REALSENSE_D405_COLOUR if model == 'd405' else REALSENSE_RGB_SENSOR
+    extra = dict(REALSENSE_D405_COLOUR if model == 'd405' else REALSENSE_RGB_SENSOR)
+    if _release() < STREAM_PROFILES_FROM:
+        module = 'depth_module' if model == 'd405' else 'rgb_camera'
+        extra[f'{module}.profile'] = extra.pop(f'{module}.color_profile')
+        del extra[f'{module}.color_format']
     return {**driver.parameters, **extra}
 
 
@@ -291,8 +302,9 @@ def _outputs(driver: Driver, values: Dict[str, Any], model: str, node: Any) -> t
     """((image topic, QoS), frame id, encoding, fps, (width, height), compressed topic)."""
     if driver is REALSENSE:
         module = 'depth_module' if model == 'd405' else 'rgb_camera'
-        width, height, fps = _profile(values[f'{module}.color_profile'])
-        colour_format = values[f'{module}.color_format']
+        old = _release() < STREAM_PROFILES_FROM
+        width, height, fps = _profile(values[f"{module}.{'profile' if old else 'color_profile'}"])
+        colour_format = 'RGB8' if old else values[f'{module}.color_format']
         if colour_format not in REALSENSE_ENCODINGS:
             raise StandInError(f'unsupported color format {colour_format}')
         if not values['enable_color']:
@@ -300,8 +312,7 @@ def _outputs(driver: Driver, values: Dict[str, Any], model: str, node: Any) -> t
         if model == 'd405' and not values['depth_module.enable_auto_exposure']:
             frames = (values['depth_module.exposure'] + D405_EXPOSURE_HEADROOM_US) * fps / 1e6
             fps /= math.ceil(frames)                            # every other frame, or fewer
-        release = tuple(int(n) for n in realsense_release().split('.'))
-        rectified = model == 'd405' and release < D405_IMAGE_RAW_FROM
+        rectified = model == 'd405' and _release() < D405_IMAGE_RAW_FROM
         raw = 'image_rect_raw' if rectified else 'image_raw'
         name = node.get_name()
         return ((f'~/color/{raw}', SYSTEM_DEFAULT), f'{name}_color_optical_frame',

@@ -4,6 +4,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from unittest import mock
 
 import pytest
 import yaml
@@ -311,15 +312,18 @@ def d405_publishing_line(tmp_path: Path, *ros_args: str, release: str = '4.58.2'
         process.wait(timeout=30)
 
 
-def accepted_by_standins(values: dict, keys: list, models: dict) -> None:
+def accepted_by_standins(values: dict, keys: list, models: dict, realsense: str = '') -> None:
     """Every parameter name, type and range of a plan, for each driver, against the
-    stand-in's declarations (written from the driver's source, independently of drivers/)."""
+    stand-in's declarations (written from the driver's source, independently of drivers/);
+    `realsense`: the realsense2_camera release both play ('' = the stand-in's default)."""
     import driver_standins
     types = {bool: 'bool', int: 'integer', float: 'double', str: 'string', list: 'integer_array'}
-    for node in plan(values, keys)[0]:
+    release = realsense or driver_standins.REALSENSE_RELEASE
+    for node in plan(values, keys, releases={'realsense2_camera': release})[0]:
         kind = {'realsense2_camera': 'realsense'}.get(node.package, node.package)
         model = models.get(node.parameters.get('serial_no'), '')
-        declared = driver_standins._declared(driver_standins.DRIVERS[kind], model)
+        with mock.patch.dict(os.environ, {'STANDIN_REALSENSE_RELEASE': release}):
+            declared = driver_standins._declared(driver_standins.DRIVERS[kind], model)
         for name, value in node.parameters.items():
             assert name in declared, (node.package, name)
             assert types[type(value)] == declared[name][0], (node.package, name, value)
@@ -332,6 +336,30 @@ def accepted_by_standins(values: dict, keys: list, models: dict) -> None:
 def test_a_d405_standin_publishes_its_colour_where_its_release_does(tmp_path, release, topic):
     line = d405_publishing_line(tmp_path, '-r', '__node:=wrist_1', release=release)
     assert f'publishing /wrist_1/color/{topic} ' in line, line
+
+
+def test_an_old_realsense_release_gets_its_one_profile_per_sensor(tmp_path):
+    """realsense2_camera 4.54.1 and older: `<sensor>.profile`, no format parameter (RGB8);
+    `rgb_camera.color_profile` there would be dropped unsaid, the camera at its default
+    profile."""
+    blocks = {'wrist_1': {'kind': 'realsense', 'serial': '11', 'model': 'd405',
+                          'exposure_us': 40000},
+              'front': {'kind': 'realsense', 'serial': '12', 'width': 640, 'height': 480}}
+    wrist, front = plan(params(blocks), KEYS, releases={'realsense2_camera': '4.54.1'})[0]
+    assert {k: v for k, v in wrist.parameters.items() if 'profile' in k or 'format' in k} == \
+        {'depth_module.profile': '1280x720x15'}
+    assert {k: v for k, v in front.parameters.items() if 'profile' in k or 'format' in k} == \
+        {'rgb_camera.profile': '640x480x15'}
+    assert (wrist.frame_size, front.frame_size) == ((1280, 720), (640, 480))
+    accepted_by_standins(params(blocks), KEYS, {'11': 'd405', '12': 'd435'}, realsense='4.54.1')
+    newer, _ = plan(params(blocks), KEYS, releases={'realsense2_camera': '4.55.1'})[0]
+    assert newer.parameters['depth_module.color_profile'] == '1280x720x15'
+    with pytest.raises(DriverError, match='realsense2_camera 4.54.1 sends its colour in RGB8'):
+        plan(params({'wrist_1': {'kind': 'realsense', 'pixel_format': 'bgr8'}}), ['wrist_1'],
+             releases={'realsense2_camera': '4.54.1'})
+    line = d405_publishing_line(tmp_path, '-p', 'depth_module.profile:=640x480x15',
+                                release='4.54.1')
+    assert ' 640x480 rgb8 at 15 Hz' in line, line
 
 
 def test_what_plan_gives_each_driver_is_accepted_by_its_standin():

@@ -8,8 +8,9 @@ A D405 has no RGB sensor: colour comes from the depth module (`depth_module.colo
 published as `~/color/image_rect_raw` up to 4.57.3 and as `~/color/image_raw` from 4.57.4
 (realsense-ros PR #3437: the colour stream is not rectified); the launch file reads which
 release is installed (`DriverSettings.release`). The profile parameter is
-`rgb_camera.color_profile` from 4.55.1 (Humble, Jazzy and Kilted ship 4.55 or later); 4.54
-and older call it `rgb_camera.profile` (pass it under `parameters:`). Images go out with the
+`<sensor>.color_profile` from 4.55.1 (realsense-ros PR #3052) beside `<sensor>.color_format`;
+4.54.1 and older have one `<sensor>.profile` for the sensor's streams and no format parameter
+(the colour comes as RGB8), so an old install gets those. Images go out with the
 SYSTEM_DEFAULT QoS (reliable on Fast DDS), frame id `<name>_color_optical_frame`, stamped by
 the camera's clock translated to the host's (global time), encoding from
 `rgb_camera.color_format` (default RGB8 -> rgb8). Without `serial_no` the driver opens the
@@ -36,6 +37,9 @@ DEFAULTS = {'width': 1280, 'height': 720, 'fps': 15.0, 'model': 'd435'}   # hil-
 MODELS_WITHOUT_RGB_SENSOR = ('d405',)
 # The first release that publishes a D405's colour as color/image_raw, not image_rect_raw.
 D405_IMAGE_RAW_FROM = (4, 57, 4)
+# The first release with a profile and a format parameter per stream (`<sensor>.color_profile`,
+# `<sensor>.color_format`); before it, one `<sensor>.profile` and the colour in RGB8.
+STREAM_PROFILES_FROM = (4, 55, 1)
 # The unit and range of each sensor's `exposure` option, which the driver declares so (a
 # value outside is refused with a warning and the sensor keeps its own): the RGB sensor's
 # from librealsense#8243, the depth module's is a D435's (realsense-ros#1428), taken for the
@@ -85,10 +89,16 @@ def node(name: str, settings: DriverSettings) -> DriverNode:
     if colour_format not in FORMATS:
         raise DriverError(f"cameras.{settings.key}.driver.pixel_format: a realsense colour "
                           f"format ({', '.join(FORMATS)}), got '{settings.pixel_format}'")
+    per_stream = _release(settings) >= STREAM_PROFILES_FROM
+    profile = f'{module}.color_profile' if per_stream else f'{module}.profile'
+    if not per_stream and colour_format != 'RGB8':
+        raise DriverError(f"cameras.{settings.key}.driver.pixel_format: realsense2_camera "
+                          f"{settings.release} sends its colour in RGB8 (a format parameter "
+                          f"came in 4.55.1), got '{settings.pixel_format}'")
     parameters: Dict[str, Any] = {
         'camera_name': name, 'enable_color': True, 'enable_depth': False,
-        f'{module}.color_profile': f'{width}x{height}x{fps:g}',
-        f'{module}.color_format': colour_format}
+        profile: f'{width}x{height}x{fps:g}',
+        **({f'{module}.color_format': colour_format} if per_stream else {})}
     if settings.serial:
         parameters['serial_no'] = serial_number(settings)
     _check_sensor_names(settings, module)
@@ -101,7 +111,7 @@ def node(name: str, settings: DriverSettings) -> DriverNode:
         parameters=parameters,
         image_topic=f"{NAMESPACE}/{name}/color/{'image_rect_raw' if rectified else 'image_raw'}",
         frame_id=f'{name}_color_optical_frame', encoding=FORMATS[colour_format],
-        frame_size=_frame_size(parameters[f'{module}.color_profile']),
+        frame_size=_frame_size(parameters[profile]),
         keys=(settings.key,), identity_free=frozenset({'camera_name'}))
 
 
