@@ -65,6 +65,15 @@ def frames(width=640, height=480):
             for k in ('wrist_1', 'front')}
 
 
+def frame_folder(folder):
+    """frames() as PNGs in `folder`/<key>/ (preview_crops --folder)."""
+    rgb = frames()
+    for key, frame in rgb.items():
+        (folder / key).mkdir(parents=True)
+        cv2.imwrite(str(folder / key / '0001.png'), cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+    return rgb
+
+
 CROPS = {'wrist_1': '100:400, 200:500', 'front': '0:120, 0:640'}
 
 
@@ -83,11 +92,7 @@ def check_outputs(out, rgb, capsys):
 
 
 def test_folder_source_writes_one_png_per_camera(tmp_path, capsys):
-    rgb = frames()
-    for key, frame in rgb.items():
-        (tmp_path / 'frames' / key).mkdir(parents=True)
-        cv2.imwrite(str(tmp_path / 'frames' / key / '0001.png'),
-                    cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+    rgb = frame_folder(tmp_path / 'frames')
     out = tmp_path / 'preview'
     assert preview_crops.main(['--params-file', str(params_yaml(tmp_path, CROPS)),
                                '--folder', str(tmp_path / 'frames'), '--output', str(out)]) == 0
@@ -280,11 +285,7 @@ def test_a_hostile_recording_is_one_line(tmp_path, capsys, spoil, message):
 def test_a_params_file_as_users_write_it(tmp_path, capsys):
     """`sync_slop: 1e-9` (a double to rcl, text to YAML 1.1) is read as the node reads it;
     a number written as text (`threshold: 0.7x`) is one line naming it, not a traceback."""
-    rgb = frames()
-    for key, frame in rgb.items():
-        (tmp_path / 'frames' / key).mkdir(parents=True)
-        cv2.imwrite(str(tmp_path / 'frames' / key / '0001.png'),
-                    cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+    frame_folder(tmp_path / 'frames')
     params = params_yaml(tmp_path, CROPS)
     written = params.read_text()
     for extra, code in (('    sync_slop: 1e-9\n', 0), ('    threshold: 0.7x\n', 2)):
@@ -299,11 +300,7 @@ def test_a_params_file_as_users_write_it(tmp_path, capsys):
 
 def test_frames_of_another_size_than_frame_size_are_warned_about(tmp_path, capsys):
     """The node would refuse them: the preview says so before anything is recorded."""
-    rgb = frames()
-    for key, frame in rgb.items():
-        (tmp_path / 'frames' / key).mkdir(parents=True)
-        cv2.imwrite(str(tmp_path / 'frames' / key / '0001.png'),
-                    cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+    frame_folder(tmp_path / 'frames')
     params = params_yaml(tmp_path, CROPS)
     params.write_text(params.read_text().replace(
         '      front:\n', '      front:\n        frame_size: "1280x720"\n'))

@@ -97,20 +97,19 @@ def _names(value: Any) -> Optional[str]:
     return None
 
 
-def _crop(value: Any) -> Optional[str]:
-    try:
-        parse_crop(value)
-    except CropError as exc:
-        return str(exc)
-    return None
+def _parses(parse: Callable[[Any], Any]) -> Validator:
+    """A validator from a parser that raises CropError with the reason."""
+    def check(value: Any) -> Optional[str]:
+        try:
+            parse(value)
+        except CropError as exc:
+            return str(exc)
+        return None
+    return check
 
 
-def _frame_size(value: Any) -> Optional[str]:
-    try:
-        parse_frame_size(value)
-    except CropError as exc:
-        return str(exc)
-    return None
+_crop = _parses(parse_crop)
+_frame_size = _parses(parse_frame_size)
 
 
 def _file_name_word(value: Any) -> Optional[str]:
