@@ -92,6 +92,22 @@ def test_each_stage_publishes_its_own_classifiers_result_under_its_name(bench, c
         assert status['backbone passes per set'] == '1' and status['stages'] == 'grasp, place'
 
 
+def test_a_crop_past_the_frames_is_said_in_every_stages_status(bench, checkpoints):
+    """The stages share one camera input: each stage's status says what the crop does."""
+    probe = stage_probe(bench)
+    node = bench.start_node(**stage_params(checkpoints, **{
+        f'cameras.{KEYS[0]}.crop': '0:200, :'}))
+    probe.connect(node)
+    probe.send(STAGES[0], frames(1), 100_000_000)
+    bench.wait(lambda: all(probe.probability[stage] for stage in STAGES), 15,
+               'a result per stage')
+    for rig in node.rigs:
+        level, message = node.status(rig)
+        assert level == DiagnosticStatus.WARN and message.startswith(
+            f"stage {rig.name}: camera '{KEYS[0]}': crop '0:200, :' reaches past its 128x128 "
+            f"frames (rows bound 200 (128 rows))"), message
+
+
 def test_a_stage_reloads_alone_while_the_other_keeps_its_model(bench, checkpoints):
     probe = stage_probe(bench)
     node = bench.start_node(**stage_params(checkpoints))

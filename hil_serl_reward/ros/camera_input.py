@@ -16,7 +16,7 @@ from rclpy.parameter import Parameter as RosParameter
 from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from sensor_msgs.msg import CompressedImage, Image
 
-from hil_serl_reward.pipeline.camera_set import Camera, set_stamp
+from hil_serl_reward.pipeline.camera_set import Camera, FrameSizes, set_stamp
 from hil_serl_reward.pipeline.image_conversion import ImageError, describe, validate
 from hil_serl_reward.pipeline.mailbox import LatestMailbox
 from hil_serl_reward.pipeline.set_timing import ArrivalTimes
@@ -136,6 +136,7 @@ class CameraSetInput:
         self._recent_rejections: Dict[str, Tuple[str, float]] = {}
         self._last_set_refusal: Optional[Tuple[str, float]] = None   # problem, when
         self.sets_used = RateMeter()      # sets classified (or recorded) after preprocessing
+        self.frame_sizes = FrameSizes(self.cameras)     # of the sets used, by their user
         self._rejection_logged: Dict[Tuple[str, str], float] = {}
         self._last_stamp: List[Optional[int]] = [None] * len(self.cameras)
         self._last_set_stamp: Optional[int] = None
@@ -362,7 +363,7 @@ class CameraSetInput:
                 values[f'{camera.key} rejected {reason}'] = str(count)
             if unmatched is not None:
                 values[f'{camera.key} unmatched'] = str(unmatched.counts[index])
-        return values
+        return {**values, **self.frame_sizes.diagnostic_values()}
 
 
 def message_type(camera: Camera) -> type:

@@ -545,7 +545,7 @@ class ClassifierNode(LifecycleNode):
             except CameraSetError as exc:
                 rig.input.refuse_set(exc.camera.key, exc.reason, str(exc), rig.label())
                 continue
-            rig.frames_seen(self.preprocessor.frame_sizes)
+            rig.input.frame_sizes.update(self.preprocessor.frame_sizes)
             ready.append((rig, messages, stamp, images, self.preprocessor.convert_s,
                           self.preprocessor.resize_s))
         if not ready:

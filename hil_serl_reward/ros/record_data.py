@@ -22,8 +22,7 @@ from rclpy.parameter import Parameter as RosParameter
 from std_msgs.msg import Bool
 
 from hil_serl_reward.data.classifier_data import ClassifierDataWriter, DataWriteError, transition
-from hil_serl_reward.pipeline.camera_set import (
-    CameraSetError, CameraSetPreprocessor, FrameSizes)
+from hil_serl_reward.pipeline.camera_set import CameraSetError, CameraSetPreprocessor
 from hil_serl_reward.ros import config
 from hil_serl_reward.ros.camera_graph import matched_publishers, published_elsewhere, type_name
 from hil_serl_reward.ros.camera_input import CameraSetInput, StartupError, declare_parameters
@@ -42,7 +41,6 @@ class DataRecorder(Node):
         self.preprocessor = CameraSetPreprocessor(
             self.cameras, make_converter(int(values['max_image_pixels']),
                                          self.get_logger().warning))
-        self.frame_sizes = FrameSizes(self.cameras)
         self.successes_needed = int(values['successes_needed'])
         state_dim = int(values['state_dim'])
         self._extra = {'state': np.zeros((1, state_dim), np.float32)} if state_dim else {}
@@ -93,7 +91,7 @@ class DataRecorder(Node):
             except CameraSetError as exc:
                 self.input.refuse_set(exc.camera.key, exc.reason, str(exc))
                 continue
-            self.frame_sizes.update(self.preprocessor.frame_sizes)
+            self.input.frame_sizes.update(self.preprocessor.frame_sizes)
             success = self.label
             with self._lock:
                 try:
@@ -133,7 +131,7 @@ class DataRecorder(Node):
             return DiagnosticStatus.ERROR, f'write failed: {self.write_error}'
         problem = self.input.silence(self.camera_timeout) or \
             self.input.stall_reason(max(self.camera_timeout, 2.0), 'recorded') or \
-            self._label_problem() or self.frame_sizes.problem()
+            self._label_problem() or self.input.frame_sizes.problem()
         return (DiagnosticStatus.WARN, problem) if problem else (DiagnosticStatus.OK, 'recording')
 
     def _label_problem(self) -> Optional[str]:
@@ -154,7 +152,7 @@ class DataRecorder(Node):
         self.problems.update(level, message)
         status = DiagnosticStatus(name=f'{self.get_fully_qualified_name()}: recorder',
                                   level=level, message=message)
-        values = {**self.input.diagnostic_values(), **self.frame_sizes.diagnostic_values(),
+        values = {**self.input.diagnostic_values(),
                   'successes recorded': str(self.writer.successes),
                   'failures recorded': str(self.writer.failures),
                   'files written': str(len(self.writer.written)),

@@ -18,8 +18,7 @@ from sensor_msgs.msg import Image
 from std_msgs.msg import Bool, Float32, String
 
 from hil_serl_reward.data.review import ReviewFolder
-from hil_serl_reward.pipeline.camera_set import (
-    Camera, ConsecutiveSuccess, FrameSizes, RewardResult)
+from hil_serl_reward.pipeline.camera_set import Camera, ConsecutiveSuccess, RewardResult
 from hil_serl_reward.pipeline.debug_view import model_view
 from hil_serl_reward.pipeline.image_conversion import rgb_to_msg
 from hil_serl_reward.pipeline.mailbox import LatestMailbox
@@ -109,11 +108,6 @@ class Rig:
         self.publish_latency = Window()
         self.last_result: Optional[RewardResult] = None
         self.last_error: Optional[str] = None      # the last set's output was not finite
-        self.frame_sizes = FrameSizes(self.cameras)
-
-    def frames_seen(self, sizes: Dict[str, Tuple[int, int]]) -> None:
-        """The frame sizes of a set about to be classified (whether each crop fits them)."""
-        self.frame_sizes.update(sizes)
 
     # ---- one result ---------------------------------------------------------------------------
 
@@ -197,7 +191,7 @@ class Rig:
         if self.review is not None and self.review.last_error:
             return DiagnosticStatus.WARN, (f'{self.label()}review folder failing: '
                                            f'{self.review.last_error}')
-        cropped_wrong = self.frame_sizes.problem()
+        cropped_wrong = self.input.frame_sizes.problem()
         if cropped_wrong:
             return DiagnosticStatus.WARN, f'{self.label()}{cropped_wrong}'
         return None
@@ -206,7 +200,6 @@ class Rig:
         values = {
             **({self.role: self.name} if self.name else {}),
             **(self.input.diagnostic_values() if self.input else {}),
-            **self.frame_sizes.diagnostic_values(),
             'sets above threshold in a row': str(self.consecutive.streak),
             'sets published': str(self.counts['sets_published']),
             'debug images published': str(self.counts['debug_images']),
