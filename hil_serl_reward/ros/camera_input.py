@@ -230,6 +230,7 @@ class CameraSetInput:
         return True
 
     def _size_problem(self, index: int, size: Tuple[int, int]) -> str:
+        """Why a frame of `size` is refused: both sizes, and the two ways to make them one."""
         camera = self.cameras[index]
         width, height = camera.frame_size
         crop = f"its crop '{camera.crop.text}'" if camera.crop.text else 'the checkpoint'
