@@ -93,6 +93,7 @@ class Bench:
         self.publishers: Dict[str, Any] = {}
         self._parameter_clients: Dict[str, AsyncParameterClient] = {}
         self.node: Optional[ClassifierNode] = None
+        self._nodes: List[Any] = []         # added by add(), destroyed by close() if still here
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._spin, daemon=True)
         self._thread.start()
@@ -117,8 +118,15 @@ class Bench:
         self.node = ClassifierNode(loader=loader, namespace=self.namespace,
                                    parameter_overrides=overrides, context=self.context,
                                    cli_args=cli_args if remappings else None)
-        self.executor.add_node(self.node)
-        return self.node
+        return self.add(self.node)
+
+    def add(self, node: Any) -> Any:
+        """Spins `node` with the bench until remove(node) or close(): a test that fails before
+        its own remove() leaves no node behind whose publishers a later test would meet in
+        the graph (a camera simulator still replaying a bag in another namespace)."""
+        self.executor.add_node(node)
+        self._nodes.append(node)
+        return node
 
     def camera(self, key: str, compressed: bool = False, topic: Optional[str] = None) -> Any:
         if key not in self.publishers:
@@ -182,6 +190,8 @@ class Bench:
         self.executor.create_task(gone_round.set)
         gone_round.wait(timeout=5)
         node.destroy_node()
+        if node in self._nodes:
+            self._nodes.remove(node)
 
     def publish(self, key: str, msg: Any) -> None:
         self.camera(key).publish(msg)
@@ -211,8 +221,8 @@ class Bench:
                 **{kv.key: kv.value for kv in status.values}}
 
     def close(self) -> None:
-        if self.node is not None:
-            self.remove(self.node)
+        for node in reversed(list(self._nodes)):
+            self.remove(node)
         self._stop.set()
         self._thread.join(timeout=5)
         self.executor.shutdown()

@@ -26,7 +26,7 @@ KEYS = ('wrist_1', 'front')
 def start_sim(bench, **params):
     sim = CameraSimulator(namespace=bench.namespace, parameter_overrides=[
         Parameter(k, value=v) for k, v in params.items()])
-    bench.executor.add_node(sim)
+    bench.add(sim)
     return sim
 
 
@@ -194,6 +194,25 @@ def test_stopping_a_replay_stops_its_thread_before_its_publishers(bench, tmp_pat
     bench.remove(sim)
     time.sleep(0.3)                    # longer than the recording's 100 ms between frames
     assert thread_errors == []
+
+
+def test_a_closed_bench_leaves_no_replay_behind(ros, tmp_path):
+    """A test that fails before removing its simulator: closing its bench destroys it, so
+    that later tests do not meet its publishers in the graph (once seen in record_data's
+    list of cameras published elsewhere after a replay test had timed out)."""
+    from ros_harness import Bench
+    bench = Bench()
+    bag, _ = recorded_bag(tmp_path / 'bag', count=5)
+    start_sim(bench, source='bag', bag=str(bag), loop=True)
+    topic = f'{bench.namespace}/front/image_raw'
+    bench.wait(lambda: bench.probe.count_publishers(topic) == 1, 10, 'the replay in the graph')
+    bench.close()
+    watcher = Bench()
+    try:
+        watcher.wait(lambda: watcher.probe.count_publishers(topic) == 0, 10,
+                     'the replay to leave the graph')
+    finally:
+        watcher.close()
 
 
 def test_destroying_waits_out_a_timer_callback_still_publishing(ros):

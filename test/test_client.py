@@ -108,7 +108,7 @@ def test_a_new_timeline_forgets_the_old_one(bench, client):
 
 def test_the_client_survives_the_publisher_restarting(bench, client):
     first = rclpy.create_node('reward_classifier', namespace=bench.namespace)
-    bench.executor.add_node(first)
+    bench.add(first)
     results = Results(bench, first)
     connected(bench, client, results)
     results.send(100)
@@ -116,7 +116,7 @@ def test_the_client_survives_the_publisher_restarting(bench, client):
     bench.remove(first)
     bench.wait(lambda: client.publisher_count() == 0, 10, 'the publisher to go')
     second = rclpy.create_node('reward_classifier', namespace=bench.namespace)
-    bench.executor.add_node(second)
+    bench.add(second)
     try:
         results = Results(bench, second)
         connected(bench, client, results)
@@ -165,7 +165,7 @@ def test_a_second_results_publisher_is_named_in_a_warning(bench, client, capfd):
     nodes = {name: rclpy.create_node(name, namespace=bench.namespace)
              for name in ('hil_serl_reward', 'forger')}
     for node in nodes.values():
-        bench.executor.add_node(node)
+        bench.add(node)
     try:
         real, forged = Results(bench, nodes['hil_serl_reward']), Results(bench, nodes['forger'])
         connected(bench, client, real)
@@ -193,7 +193,7 @@ def test_no_reward_node_on_the_topic_names_where_results_are_published(bench, cl
     """A client on `classification` while the node serves a rig (`left/classification`):
     the wait's error names the topic that has results."""
     node = rclpy.create_node('hil_serl_reward', namespace=f'{bench.namespace}/left')
-    bench.executor.add_node(node)
+    bench.add(node)
     try:
         results = node.create_publisher(classification.Classification, 'classification', 10)
         assert results.topic_name == f'{bench.namespace}/left/classification'

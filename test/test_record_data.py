@@ -37,7 +37,7 @@ def test_writer_chunks_with_upstream_names(tmp_path):
 def start_recorder(bench, **params):
     recorder = DataRecorder(namespace=bench.namespace, parameter_overrides=[
         Parameter(k, value=v) for k, v in params.items()])
-    bench.executor.add_node(recorder)
+    bench.add(recorder)
     return recorder
 
 

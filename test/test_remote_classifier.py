@@ -396,7 +396,7 @@ def test_publishers_that_are_not_reward_nodes_are_not_refused_and_the_unaskable_
                                 start_parameter_services=False)]
     for node in others:
         node.create_publisher(classification.Classification, 'classification', 10)
-        bench.executor.add_node(node)
+        bench.add(node)
     func = remote(bench)
     try:
         client = func.remote.client
