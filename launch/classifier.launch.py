@@ -27,7 +27,7 @@ import os
 
 from launch import LaunchDescription
 from launch.actions import (
-    DeclareLaunchArgument, GroupAction, OpaqueFunction, SetEnvironmentVariable)
+    DeclareLaunchArgument, GroupAction, LogInfo, OpaqueFunction, SetEnvironmentVariable)
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node, PushRosNamespace
 from launch_ros.substitutions import FindPackageShare
@@ -132,6 +132,7 @@ def launch_setup(context, *args, **kwargs):
                                                      drivers.installed_releases())
         except drivers.DriverError as exc:
             raise RuntimeError(f'{params_file}: {exc}') from None
+        actions += [LogInfo(msg=note) for driver in nodes for note in driver.notes]
         actions += [driver_action(driver) for driver in nodes]
     overrides = [{'checkpoint_path': get('checkpoint_path')}] if get('checkpoint_path') else []
     for stage, values in stage_params.items():

@@ -134,6 +134,43 @@ def test_v4l2_camera_rate_is_time_per_frame():
     assert 'framerate' not in nodes[0].parameters
 
 
+@pytest.mark.parametrize('kind, block, rate', [
+    ('usb_cam', {}, 27.6),                                      # yuyv2rgb, the default here
+    ('usb_cam', {'pixel_format': 'uyvy'}, 27.6),
+    ('usb_cam', {'parameters': {'framerate': 30.0}}, 55.3),     # the driver's own name wins
+    ('v4l2_camera', {}, 27.6),                                  # YUYV, its default
+], ids=['usb_cam', 'usb_cam-uyvy', 'usb_cam-parameters', 'v4l2_camera'])
+def test_a_raw_stream_more_than_usb2_carries_is_said_at_launch(kind, block, rate):
+    """hil-serl's 1280x720 at 15 fps in YUYV: more than a USB 2.0 webcam sends, so V4L2
+    gives it a lower rate without a word; the launch says so and how to get 15 fps."""
+    nodes, _ = plan(params({'front': {'kind': kind, 'device': '/dev/video0', 'width': 1280,
+                                      'height': 720, 'fps': 15, **block},
+                            'wrist_1': {'kind': 'none'}}), KEYS)
+    [note] = nodes[0].notes
+    assert note.startswith(f"cameras.front: {kind}'s ") and f'is {rate} MB/s' in note, note
+    assert "more than USB 2.0 carries (24.6 MB/s)" in note and "'front rate (Hz)'" in note
+    assert 'mjpeg2rgb' in note
+
+
+@pytest.mark.parametrize('kind, block', [
+    ('usb_cam', {'pixel_format': 'mjpeg2rgb'}),                 # compressed by the camera
+    ('usb_cam', {'fps': 10}),                                   # 18.4 MB/s
+    ('usb_cam', {'width': 640, 'height': 480, 'fps': 30}),      # 18.4 MB/s
+    ('v4l2_camera', {'pixel_format': 'GREY'}),                  # 13.8 MB/s
+    ('v4l2_camera', {'parameters': {'time_per_frame': [0, 1]}}),    # the driver's to refuse
+], ids=['mjpeg', 'yuyv-10fps', 'yuyv-vga', 'v4l2-grey', 'v4l2-no-rate'])
+def test_a_stream_usb2_carries_gets_no_note(kind, block):
+    nodes, _ = plan(params({'front': {'kind': kind, 'device': '/dev/video0', 'width': 1280,
+                                      'height': 720, 'fps': 15, **block},
+                            'wrist_1': {'kind': 'none'}}), KEYS)
+    assert nodes[0].notes == ()
+
+
+def test_every_usb_cam_format_has_its_bytes_on_the_wire():
+    from hil_serl_reward.ros.drivers import usb_cam
+    assert set(usb_cam.WIRE_BYTES_PER_PIXEL) == set(usb_cam.FORMATS)
+
+
 def test_two_keys_cropped_from_one_camera_share_its_driver():
     blocks = {'left/side_classifier': {'kind': 'realsense', 'serial': '1'},
               'left/wrist': {'kind': 'realsense', 'serial': '1'},

@@ -191,6 +191,28 @@ def test_launch_description_builds_for_real(path, source_tree_prefix):
     assert any(type(a).__name__ == 'RegisterEventHandler' for a in actions), actions
 
 
+def visit_classifier_launch(**arguments: str) -> list:
+    """The actions classifier.launch.py gives for these launch arguments (the others at
+    their defaults)."""
+    from launch import LaunchContext
+    from launch.actions import DeclareLaunchArgument, OpaqueFunction
+    path = ROOT / 'launch' / 'classifier.launch.py'
+    spec = importlib.util.spec_from_file_location('classifier_launch', path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    entities = module.generate_launch_description().entities
+    context = LaunchContext()
+    context.launch_configurations.update(
+        {a.name: a.default_value[0].perform(context)
+         for a in entities if isinstance(a, DeclareLaunchArgument)})
+    context.launch_configurations.update(arguments)
+    actions = []
+    for entity in entities:
+        if isinstance(entity, OpaqueFunction):
+            actions += entity.visit(context) or []
+    return actions
+
+
 @pytest.mark.skipif(not launch_installed(),
                     reason='launch is not installed here (it is on every ROS 2 install)')
 def test_stages_start_one_reward_node_each_on_cameras_started_once(source_tree_prefix,
@@ -202,29 +224,12 @@ def test_stages_start_one_reward_node_each_on_cameras_started_once(source_tree_p
     devices (one device for two rigs refused, naming the fix)."""
     import yaml
     from launch import LaunchContext
-    from launch.actions import DeclareLaunchArgument, OpaqueFunction
-    path = ROOT / 'launch' / 'classifier.launch.py'
-    spec = importlib.util.spec_from_file_location('classifier_launch', path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    visit = visit_classifier_launch
     rig = tmp_path / 'rig.yaml'
     rig.write_text(yaml.safe_dump({'/**': {'ros__parameters': {
         'image_keys': ['wrist_1', 'front'], 'cameras': {
             key: {'driver': {'kind': 'usb_cam', 'device': f'/dev/video{i}'}}
             for i, key in enumerate(('wrist_1', 'front'))}}}}))
-
-    def visit(**arguments):
-        context = LaunchContext()
-        context.launch_configurations.update(
-            {a.name: a.default_value[0].perform(context)
-             for a in module.generate_launch_description().entities
-             if isinstance(a, DeclareLaunchArgument)})
-        context.launch_configurations.update(arguments)
-        actions = []
-        for entity in module.generate_launch_description().entities:
-            if isinstance(entity, OpaqueFunction):
-                actions += entity.visit(context) or []
-        return actions
 
     actions = visit(params_file=str(rig), start_cameras='true', stages='stage_1,stage_2')
     nodes = [a for a in actions if type(a).__name__ == 'Node']
@@ -272,3 +277,24 @@ def test_stages_start_one_reward_node_each_on_cameras_started_once(source_tree_p
     with pytest.raises(RuntimeError, match=r"rigs 'left' and 'right' would both open "
                                            r"v4l2:/dev/video0"):
         visit(params_file=str(rigs), start_cameras='true')
+
+
+@pytest.mark.skipif(not launch_installed(),
+                    reason='launch is not installed here (it is on every ROS 2 install)')
+def test_the_launch_says_a_usb_camera_asked_for_more_than_usb2_carries(source_tree_prefix,
+                                                                       tmp_path):
+    """The shipped 1280x720 at 15 fps, with usb_cam's YUYV: said before the driver starts."""
+    import yaml
+    rig = tmp_path / 'rig.yaml'
+    rig.write_text(yaml.safe_dump({'/**': {'ros__parameters': {
+        'image_keys': ['wrist_1', 'front'], 'cameras': {
+            'wrist_1': {'driver': {'kind': 'usb_cam', 'device': '/dev/video0', 'width': 1280,
+                                   'height': 720, 'fps': 15}},
+            'front': {'driver': {'kind': 'usb_cam', 'device': '/dev/video1', 'width': 1280,
+                                 'height': 720, 'fps': 15, 'pixel_format': 'mjpeg2rgb'}}}}}}))
+    actions = visit_classifier_launch(params_file=str(rig), start_cameras='true')
+    said = [a.msg for a in actions if type(a).__name__ == 'LogInfo']
+    assert len(said) == 1 and said[0][0].text.startswith(
+        "cameras.wrist_1: usb_cam's yuyv2rgb at 1280x720 and 15 fps is 27.6 MB/s"), said
+    first_driver = next(i for i, a in enumerate(actions) if type(a).__name__ == 'Node')
+    assert [type(a).__name__ for a in actions].index('LogInfo') < first_driver

@@ -1,6 +1,10 @@
 """What every driver module takes and gives: one camera's settings, one driver node."""
 import dataclasses
-from typing import Any, Dict, FrozenSet, Tuple
+from typing import Any, Dict, FrozenSet, Optional, Tuple
+
+# USB 2.0's fastest isochronous endpoint (what a UVC camera streams through): 3 transactions
+# of 1024 bytes per 125 us microframe, 24.6 MB/s.
+USB2_BYTES_PER_S = 3 * 1024 * 8000
 
 
 class DriverError(ValueError):
@@ -47,8 +51,26 @@ class DriverNode:
     keys: Tuple[str, ...]
     # parameters that follow the key, not the camera: may differ when two keys share one
     identity_free: FrozenSet[str] = frozenset()
+    notes: Tuple[str, ...] = ()     # what the launch says of these settings before starting it
 
 
 def device_identity(settings: DriverSettings) -> str:
     """What a V4L2 driver opens: one device, whichever driver (usb_cam, v4l2_camera) asks."""
     return f'v4l2:{settings.device}' if settings.device else ''
+
+
+def usb2_rate_note(key: str, driver: str, pixel_format: str,
+                   bytes_per_pixel: Optional[float], width: int, height: int, fps: float,
+                   fix: str) -> Tuple[str, ...]:
+    """A raw (uncompressed) V4L2 stream that USB 2.0 cannot carry: a USB 2.0 camera (most
+    webcams) lists no such mode, and V4L2 gives the nearest rate it has (1280x720 YUYV at
+    15 fps is 27.6 MB/s: 10 fps or less), which neither driver reports. Compressed formats
+    (`bytes_per_pixel` None) fit."""
+    rate = (bytes_per_pixel or 0) * width * height * fps
+    if rate <= USB2_BYTES_PER_S:
+        return ()
+    return (f"cameras.{key}: {driver}'s {pixel_format} at {width}x{height} and {fps:g} fps "
+            f'is {rate / 1e6:.1f} MB/s of raw frames from the camera, more than USB 2.0 '
+            f'carries ({USB2_BYTES_PER_S / 1e6:.1f} MB/s): on a USB 2.0 camera (most webcams) '
+            f'V4L2 gives that size at a lower rate, unsaid (the node\'s diagnostics show it: '
+            f"'{key} rate (Hz)'); {fix}",)

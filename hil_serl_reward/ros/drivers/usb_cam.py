@@ -5,13 +5,14 @@ Node name `usb_cam`; topics relative to its namespace (`image_raw`, `image_raw/c
 only with pixel_format `mjpeg`), so each camera gets namespace `camera/<key>`. QoS: reliable,
 keep last 100. Stamps: the V4L2 buffer's capture time. `pixel_format` defaults to `yuyv`,
 published as `yuv422_yuy2`; `yuyv2rgb` converts in the driver and publishes `rgb8` (every
-UVC camera offers YUYV; `mjpeg2rgb` reaches higher rates at 1280x720 on USB 2). Every camera
-gets frame id `default_cam` unless `frame_id` is set, so it is set per camera here.
+UVC camera offers YUYV; `mjpeg2rgb` reaches higher rates at 1280x720 on USB 2: the launch says
+so where the raw stream asked is more than USB 2.0 carries). Every camera gets frame id
+`default_cam` unless `frame_id` is set, so it is set per camera here.
 """
 from typing import Any, Dict
 
 from hil_serl_reward.ros.drivers.common import (
-    DriverError, DriverNode, DriverSettings, device_identity)
+    DriverError, DriverNode, DriverSettings, device_identity, usb2_rate_note)
 
 PACKAGE = 'usb_cam'
 EXECUTABLE = 'usb_cam_node_exe'
@@ -21,6 +22,11 @@ DEFAULTS = {'width': 640, 'height': 480, 'fps': 30.0, 'pixel_format': 'yuyv2rgb'
 FORMATS = {'yuyv': 'yuv422_yuy2', 'yuyv2rgb': 'rgb8', 'uyvy': 'yuv422', 'uyvy2rgb': 'rgb8',
            'mjpeg2rgb': 'rgb8', 'rgb8': 'rgb8', 'bgr8': 'bgr8', 'mono8': 'mono8',
            'mono16': 'mono16', 'y102mono8': 'mono8', 'm4202rgb': 'rgb8'}
+# usb_cam pixel_format -> bytes per pixel of what the camera sends over USB (the V4L2 format
+# asked: YUYV, UYVY, Y10, M420, ...); None: compressed (MJPEG)
+WIRE_BYTES_PER_PIXEL = {'yuyv': 2, 'yuyv2rgb': 2, 'uyvy': 2, 'uyvy2rgb': 2, 'mjpeg2rgb': None,
+                        'rgb8': 3, 'bgr8': 3, 'mono8': 1, 'mono16': 2, 'y102mono8': 2,
+                        'm4202rgb': 1.5}
 
 
 identity = device_identity
@@ -46,9 +52,15 @@ def node(name: str, settings: DriverSettings) -> DriverNode:
         'framerate': float(settings.fps or DEFAULTS['fps']), 'pixel_format': pixel_format}
     parameters.update(settings.parameters)
     namespace = f'camera/{name}'
+    width, height = int(parameters['image_width']), int(parameters['image_height'])
     return DriverNode(
         package=PACKAGE, executable=EXECUTABLE, name=NODE_NAME, namespace=namespace,
         parameters=parameters, image_topic=f'{namespace}/image_raw', frame_id=frame_id,
         encoding=FORMATS[pixel_format],
-        frame_size=(int(parameters['image_width']), int(parameters['image_height'])),
-        keys=(settings.key,), identity_free=frozenset({'camera_name', 'frame_id'}))
+        frame_size=(width, height), keys=(settings.key,),
+        identity_free=frozenset({'camera_name', 'frame_id'}),
+        notes=usb2_rate_note(settings.key, 'usb_cam', str(parameters['pixel_format']),
+                             WIRE_BYTES_PER_PIXEL.get(parameters['pixel_format']), width, height,
+                             float(parameters['framerate']),
+                             'pixel_format: mjpeg2rgb there (the camera compresses, usb_cam '
+                             'decodes)'))
