@@ -213,6 +213,15 @@ def test_two_keys_cropped_from_one_camera_share_its_driver():
     ({'wrist_1': {'kind': 'v4l2_camera', 'device': '/dev/video0', 'exposure_us': 10000}},
      'exposure_us is for RealSense cameras: v4l2_camera declares'),
     ({'wrist_1': {'kind': 'realsense', 'exposure': 10000}}, "did you mean 'exposure_us'"),
+    # usb_cam's formats whose images are not what they say (0.6.0 to 0.8.1), and one it lacks
+    ({'wrist_1': {'kind': 'usb_cam', 'device': '/dev/video0', 'pixel_format': 'rgb8'}},
+     r"usb_cam's 'rgb8' asks the camera for V4L2's RGB332 .*: yuyv2rgb, or mjpeg2rgb"),
+    ({'wrist_1': {'kind': 'usb_cam', 'device': '/dev/video0', 'pixel_format': 'raw_mjpeg'}},
+     r"'raw_mjpeg' publishes the camera's JPEG bytes as a raw Image of encoding yuv422"),
+    ({'wrist_1': {'kind': 'usb_cam', 'device': '/dev/video0', 'pixel_format': 'mjpeg'}},
+     r"'mjpeg' is no format of usb_cam 0.6.0 or 0.8.1"),
+    ({'wrist_1': {'kind': 'usb_cam', 'device': '/dev/video0', 'pixel_format': 'bgr8'}},
+     r"pixel_format: one of usb_cam's \[.*\], got 'bgr8'"),
 ])
 def test_blocks_that_cannot_start_say_why(blocks, message):
     with pytest.raises(DriverError, match=message):

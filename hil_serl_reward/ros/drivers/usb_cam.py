@@ -1,13 +1,14 @@
 """usb_cam (ros-drivers/usb_cam, ROS 2): what the launch file gives it.
 
 Read from the driver's source at 0.6.0 and 0.8.1 (docs/camera-drivers.md has the table).
-Node name `usb_cam`; topics relative to its namespace (`image_raw`, `image_raw/compressed`
-only with pixel_format `mjpeg`), so each camera gets namespace `camera/<key>`. QoS: reliable,
-keep last 100. Stamps: the V4L2 buffer's capture time. `pixel_format` defaults to `yuyv`,
-published as `yuv422_yuy2`; `yuyv2rgb` converts in the driver and publishes `rgb8` (every
-UVC camera offers YUYV; `mjpeg2rgb` reaches higher rates at 1280x720 on USB 2: the launch says
-so where the raw stream asked is more than USB 2.0 carries). Every camera gets frame id
-`default_cam` unless `frame_id` is set, so it is set per camera here.
+Node name `usb_cam`; topics relative to its namespace (`image_raw`; 0.8.1's node would publish
+`image_raw/compressed` for pixel_format `mjpeg`, a name none of its formats has), so each
+camera gets namespace `camera/<key>`. QoS: reliable, keep last 100. Stamps: the V4L2
+buffer's capture time. `pixel_format` defaults to `yuyv`, published as `yuv422_yuy2`;
+`yuyv2rgb` converts in the driver and publishes `rgb8` (every UVC camera offers YUYV;
+`mjpeg2rgb` reaches higher rates at 1280x720 on USB 2: the launch says so where the raw
+stream asked is more than USB 2.0 carries). Every camera gets frame id `default_cam` unless
+`frame_id` is set, so it is set per camera here.
 """
 from typing import Any, Dict
 
@@ -18,15 +19,22 @@ PACKAGE = 'usb_cam'
 EXECUTABLE = 'usb_cam_node_exe'
 NODE_NAME = 'usb_cam'
 DEFAULTS = {'width': 640, 'height': 480, 'fps': 30.0, 'pixel_format': 'yuyv2rgb'}
-# usb_cam pixel_format -> encoding of image_raw (include/usb_cam/formats/*.hpp)
+# usb_cam pixel_format -> encoding of image_raw (include/usb_cam/formats/*.hpp, 0.6.0 to 0.8.1)
 FORMATS = {'yuyv': 'yuv422_yuy2', 'yuyv2rgb': 'rgb8', 'uyvy': 'yuv422', 'uyvy2rgb': 'rgb8',
-           'mjpeg2rgb': 'rgb8', 'rgb8': 'rgb8', 'bgr8': 'bgr8', 'mono8': 'mono8',
-           'mono16': 'mono16', 'y102mono8': 'mono8', 'm4202rgb': 'rgb8'}
+           'mjpeg2rgb': 'rgb8', 'mono8': 'mono8', 'mono16': 'mono16', 'y102mono8': 'mono8',
+           'm4202rgb': 'rgb8'}
 # usb_cam pixel_format -> bytes per pixel of what the camera sends over USB (the V4L2 format
 # asked: YUYV, UYVY, Y10, M420, ...); None: compressed (MJPEG)
 WIRE_BYTES_PER_PIXEL = {'yuyv': 2, 'yuyv2rgb': 2, 'uyvy': 2, 'uyvy2rgb': 2, 'mjpeg2rgb': None,
-                        'rgb8': 3, 'bgr8': 3, 'mono8': 1, 'mono16': 2, 'y102mono8': 2,
-                        'm4202rgb': 1.5}
+                        'mono8': 1, 'mono16': 2, 'y102mono8': 2, 'm4202rgb': 1.5}
+# formats usb_cam accepts (or is documented with) whose images are not what they say
+BROKEN_FORMATS = {
+    'rgb8': "asks the camera for V4L2's RGB332 (one byte a pixel, which UVC cameras hardly "
+            'offer) and publishes three bytes a pixel copied from it',
+    'raw_mjpeg': "publishes the camera's JPEG bytes as a raw Image of encoding yuv422 (0.8.1), "
+                 'which a subscriber would take for pixels',
+    'mjpeg': 'is no format of usb_cam 0.6.0 or 0.8.1 (their raw MJPEG is raw_mjpeg, published '
+             'as a raw yuv422 Image)'}
 
 
 identity = device_identity
@@ -41,6 +49,10 @@ def node(name: str, settings: DriverSettings) -> DriverNode:
                           f'usb_cam takes `autoexposure: false` and `exposure` (the V4L2 '
                           f"control's value, 100 us steps on UVC cameras) under parameters:")
     pixel_format = settings.pixel_format or DEFAULTS['pixel_format']
+    if pixel_format in BROKEN_FORMATS:
+        raise DriverError(f"cameras.{settings.key}.driver.pixel_format: usb_cam's "
+                          f"'{pixel_format}' {BROKEN_FORMATS[pixel_format]}: yuyv2rgb, or "
+                          f'mjpeg2rgb (the camera compresses, usb_cam decodes to rgb8)')
     if pixel_format not in FORMATS:
         raise DriverError(f"cameras.{settings.key}.driver.pixel_format: one of usb_cam's "
                           f"{sorted(FORMATS)}, got '{pixel_format}'")
