@@ -125,6 +125,14 @@ def test_usb_cam_gets_types_its_declarations_take_and_a_frame_id_per_camera():
     assert nodes[0].parameters['pixel_format'] == 'yuyv2rgb' and nodes[0].encoding == 'rgb8'
 
 
+def test_a_usb_cam_format_under_parameters_is_the_one_the_driver_gets():
+    nodes, _ = plan(params({'wrist_1': {'kind': 'usb_cam', 'device': '/dev/video0',
+                                        'parameters': {'pixel_format': 'yuyv'}},
+                            'front': {'kind': 'none'}}), KEYS)
+    assert nodes[0].parameters['pixel_format'] == 'yuyv'
+    assert nodes[0].encoding == 'yuv422_yuy2'
+
+
 def test_v4l2_camera_rate_is_time_per_frame():
     nodes, _ = plan(params({'wrist_1': {'kind': 'v4l2_camera', 'device': '/dev/video0',
                                         'fps': 7.5, 'width': 1280, 'height': 720},
@@ -222,6 +230,9 @@ def test_two_keys_cropped_from_one_camera_share_its_driver():
      r"'mjpeg' is no format of usb_cam 0.6.0 or 0.8.1"),
     ({'wrist_1': {'kind': 'usb_cam', 'device': '/dev/video0', 'pixel_format': 'bgr8'}},
      r"pixel_format: one of usb_cam's \[.*\], got 'bgr8'"),
+    ({'wrist_1': {'kind': 'usb_cam', 'device': '/dev/video0',           # usb_cam's own file
+                  'parameters': {'pixel_format': 'rgb8'}}},
+     r"cameras.wrist_1.driver.parameters.pixel_format: usb_cam's 'rgb8' asks"),
 ])
 def test_blocks_that_cannot_start_say_why(blocks, message):
     with pytest.raises(DriverError, match=message):

@@ -48,21 +48,25 @@ def node(name: str, settings: DriverSettings) -> DriverNode:
         raise DriverError(f'cameras.{settings.key}.driver.exposure_us is for RealSense cameras: '
                           f'usb_cam takes `autoexposure: false` and `exposure` (the V4L2 '
                           f"control's value, 100 us steps on UVC cameras) under parameters:")
-    pixel_format = settings.pixel_format or DEFAULTS['pixel_format']
-    if pixel_format in BROKEN_FORMATS:
-        raise DriverError(f"cameras.{settings.key}.driver.pixel_format: usb_cam's "
-                          f"'{pixel_format}' {BROKEN_FORMATS[pixel_format]}: yuyv2rgb, or "
-                          f'mjpeg2rgb (the camera compresses, usb_cam decodes to rgb8)')
-    if pixel_format not in FORMATS:
-        raise DriverError(f"cameras.{settings.key}.driver.pixel_format: one of usb_cam's "
-                          f"{sorted(FORMATS)}, got '{pixel_format}'")
     frame_id = settings.frame_id or f'{name}_optical_frame'
     parameters: Dict[str, Any] = {
         'video_device': settings.device, 'camera_name': name, 'frame_id': frame_id,
         'image_width': settings.width or DEFAULTS['width'],
         'image_height': settings.height or DEFAULTS['height'],
-        'framerate': float(settings.fps or DEFAULTS['fps']), 'pixel_format': pixel_format}
+        'framerate': float(settings.fps or DEFAULTS['fps']),
+        'pixel_format': settings.pixel_format or DEFAULTS['pixel_format']}
     parameters.update(settings.parameters)
+    # what the driver gets, from the block's field or a usb_cam params file under parameters:
+    pixel_format = str(parameters['pixel_format'])
+    where = (f'cameras.{settings.key}.driver.parameters.pixel_format'
+             if 'pixel_format' in settings.parameters
+             else f'cameras.{settings.key}.driver.pixel_format')
+    if pixel_format in BROKEN_FORMATS:
+        raise DriverError(f"{where}: usb_cam's '{pixel_format}' {BROKEN_FORMATS[pixel_format]}: "
+                          f'yuyv2rgb, or mjpeg2rgb (the camera compresses, usb_cam decodes to '
+                          f'rgb8)')
+    if pixel_format not in FORMATS:
+        raise DriverError(f"{where}: one of usb_cam's {sorted(FORMATS)}, got '{pixel_format}'")
     namespace = f'camera/{name}'
     width, height = int(parameters['image_width']), int(parameters['image_height'])
     return DriverNode(
@@ -71,8 +75,8 @@ def node(name: str, settings: DriverSettings) -> DriverNode:
         encoding=FORMATS[pixel_format],
         frame_size=(width, height), keys=(settings.key,),
         identity_free=frozenset({'camera_name', 'frame_id'}),
-        notes=usb2_rate_note(settings.key, 'usb_cam', str(parameters['pixel_format']),
-                             WIRE_BYTES_PER_PIXEL.get(parameters['pixel_format']), width, height,
+        notes=usb2_rate_note(settings.key, 'usb_cam', pixel_format,
+                             WIRE_BYTES_PER_PIXEL[pixel_format], width, height,
                              float(parameters['framerate']),
                              'pixel_format: mjpeg2rgb there (the camera compresses, usb_cam '
                              'decodes)'))
