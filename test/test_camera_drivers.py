@@ -166,7 +166,8 @@ def test_a_raw_stream_more_than_usb2_carries_is_said_at_launch(kind, block, rate
     ('usb_cam', {'width': 640, 'height': 480, 'fps': 30}),      # 18.4 MB/s
     ('v4l2_camera', {'pixel_format': 'GREY'}),                  # 13.8 MB/s
     ('v4l2_camera', {'parameters': {'time_per_frame': [0, 1]}}),    # the driver's to refuse
-], ids=['mjpeg', 'yuyv-10fps', 'yuyv-vga', 'v4l2-grey', 'v4l2-no-rate'])
+    ('usb_cam', {'parameters': {'framerate': 'fast'}}),                 # the same
+], ids=['mjpeg', 'yuyv-10fps', 'yuyv-vga', 'v4l2-grey', 'v4l2-no-rate', 'usb_cam-no-rate'])
 def test_a_stream_usb2_carries_gets_no_note(kind, block):
     nodes, _ = plan(params({'front': {'kind': kind, 'device': '/dev/video0', 'width': 1280,
                                       'height': 720, 'fps': 15, **block},

@@ -60,13 +60,17 @@ def device_identity(settings: DriverSettings) -> str:
 
 
 def usb2_rate_note(key: str, driver: str, pixel_format: str,
-                   bytes_per_pixel: Optional[float], width: int, height: int, fps: float,
+                   bytes_per_pixel: Optional[float], width: int, height: int, fps: Any,
                    fix: str) -> Tuple[str, ...]:
     """A raw (uncompressed) V4L2 stream that USB 2.0 cannot carry: a USB 2.0 camera (most
     webcams) lists no such mode, and V4L2 gives the nearest rate it has (1280x720 YUYV at
     15 fps is 27.6 MB/s: 10 fps or less), which neither driver reports. Compressed formats
-    (`bytes_per_pixel` None) fit."""
-    rate = (bytes_per_pixel or 0) * width * height * fps
+    (`bytes_per_pixel` None) fit; an `fps` that is no number (given under `parameters:`) is
+    the driver's to refuse."""
+    try:
+        rate = (bytes_per_pixel or 0) * width * height * float(fps)
+    except (TypeError, ValueError):
+        return ()
     if rate <= USB2_BYTES_PER_S:
         return ()
     return (f"cameras.{key}: {driver}'s {pixel_format} at {width}x{height} and {fps:g} fps "

@@ -77,6 +77,6 @@ def node(name: str, settings: DriverSettings) -> DriverNode:
         identity_free=frozenset({'camera_name', 'frame_id'}),
         notes=usb2_rate_note(settings.key, 'usb_cam', pixel_format,
                              WIRE_BYTES_PER_PIXEL[pixel_format], width, height,
-                             float(parameters['framerate']),
+                             parameters['framerate'],
                              'pixel_format: mjpeg2rgb there (the camera compresses, usb_cam '
                              'decodes)'))
