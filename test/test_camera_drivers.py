@@ -146,8 +146,9 @@ def test_v4l2_camera_rate_is_time_per_frame():
     ('usb_cam', {}, 27.6),                                      # yuyv2rgb, the default here
     ('usb_cam', {'pixel_format': 'uyvy'}, 27.6),
     ('usb_cam', {'parameters': {'framerate': 30.0}}, 55.3),     # the driver's own name wins
+    ('usb_cam', {'parameters': {'framerate': '15'}}, 27.6),     # a number as text: printed
     ('v4l2_camera', {}, 27.6),                                  # YUYV, its default
-], ids=['usb_cam', 'usb_cam-uyvy', 'usb_cam-parameters', 'v4l2_camera'])
+], ids=['usb_cam', 'usb_cam-uyvy', 'usb_cam-parameters', 'usb_cam-text-rate', 'v4l2_camera'])
 def test_a_raw_stream_more_than_usb2_carries_is_said_at_launch(kind, block, rate):
     """hil-serl's 1280x720 at 15 fps in YUYV: more than a USB 2.0 webcam sends, so V4L2
     gives it a lower rate without a word; the launch says so and how to get 15 fps."""
@@ -167,8 +168,10 @@ def test_a_raw_stream_more_than_usb2_carries_is_said_at_launch(kind, block, rate
     ('v4l2_camera', {'pixel_format': 'GREY'}),                  # 13.8 MB/s
     ('v4l2_camera', {'parameters': {'time_per_frame': [0, 1]}}),    # the driver's to refuse
     ('usb_cam', {'parameters': {'framerate': 'fast'}}),                 # the same
-], ids=['mjpeg', 'yuyv-10fps', 'yuyv-vga', 'v4l2-grey', 'v4l2-no-rate', 'usb_cam-no-rate'])
-def test_a_stream_usb2_carries_gets_no_note(kind, block):
+    ('v4l2_camera', {'parameters': {'pixel_format': ['YUYV']}}),        # the same
+], ids=['mjpeg', 'yuyv-10fps', 'yuyv-vga', 'v4l2-grey', 'v4l2-no-rate', 'usb_cam-no-rate',
+        'v4l2-list-format'])
+def test_a_stream_usb2_carries_or_its_driver_refuses_gets_no_note(kind, block):
     nodes, _ = plan(params({'front': {'kind': kind, 'device': '/dev/video0', 'width': 1280,
                                       'height': 720, 'fps': 15, **block},
                             'wrist_1': {'kind': 'none'}}), KEYS)

@@ -68,9 +68,10 @@ def usb2_rate_note(key: str, driver: str, pixel_format: str,
     (`bytes_per_pixel` None) fit; an `fps` that is no number (given under `parameters:`) is
     the driver's to refuse."""
     try:
-        rate = (bytes_per_pixel or 0) * width * height * float(fps)
+        fps = float(fps)
     except (TypeError, ValueError):
         return ()
+    rate = (bytes_per_pixel or 0) * width * height * fps
     if rate <= USB2_BYTES_PER_S:
         return ()
     return (f"cameras.{key}: {driver}'s {pixel_format} at {width}x{height} and {fps:g} fps "

@@ -64,14 +64,15 @@ def node(name: str, settings: DriverSettings) -> DriverNode:
     parameters.update(settings.parameters)
     namespace = f'camera/{name}'
     width, height = (int(n) for n in parameters['image_size'][:2])
+    pixel_format = str(parameters['pixel_format'])
     return DriverNode(
         package=PACKAGE, executable=EXECUTABLE, name=NODE_NAME, namespace=namespace,
         parameters=parameters, image_topic=f'{namespace}/image_raw', frame_id=frame_id,
         encoding=str(parameters['output_encoding']),
         frame_size=(width, height), keys=(settings.key,),
         identity_free=frozenset({'camera_frame_id'}),
-        notes=usb2_rate_note(settings.key, 'v4l2_camera', str(parameters['pixel_format']),
-                             WIRE_BYTES_PER_PIXEL.get(parameters['pixel_format']), width, height,
+        notes=usb2_rate_note(settings.key, 'v4l2_camera', pixel_format,
+                             WIRE_BYTES_PER_PIXEL.get(pixel_format), width, height,
                              rate_of(parameters['time_per_frame']),
                              'fps 10 or less there, or usb_cam with pixel_format: mjpeg2rgb '
                              '(v4l2_camera takes no MJPEG)'))
