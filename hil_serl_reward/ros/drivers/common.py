@@ -64,7 +64,7 @@ def usb2_rate_note(key: str, driver: str, pixel_format: str,
                    fix: str) -> Tuple[str, ...]:
     """A raw (uncompressed) V4L2 stream that USB 2.0 cannot carry: a USB 2.0 camera (most
     webcams) lists no such mode, and V4L2 gives the nearest rate it has (1280x720 YUYV at
-    15 fps is 27.6 MB/s: 10 fps or less), which neither driver reports. Compressed formats
+    15 fps is 27.6 MB/s: 13 fps at most), which neither driver reports. Compressed formats
     (`bytes_per_pixel` None) fit; an `fps` that is no number (given under `parameters:`) is
     the driver's to refuse."""
     try:
