@@ -155,6 +155,14 @@ def test_referenced_files_are_installed():
             assert (ROOT / 'config' / PROFILE).exists()
 
 
+def launch_module(path: Path):
+    """A launch file imported as a module (as `ros2 launch` does), not installed."""
+    spec = importlib.util.spec_from_file_location(path.stem.replace('.', '_'), path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 @pytest.fixture
 def source_tree_prefix(tmp_path, monkeypatch):
     """An ament prefix whose hil_serl_reward share is this source tree's config/ and launch/:
@@ -176,10 +184,7 @@ def source_tree_prefix(tmp_path, monkeypatch):
 @pytest.mark.parametrize('path', LAUNCH_FILES, ids=lambda p: p.name)
 def test_launch_description_builds_for_real(path, source_tree_prefix):
     from launch import LaunchContext, LaunchDescription
-    spec = importlib.util.spec_from_file_location(path.stem.replace('.', '_'), path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    description = module.generate_launch_description()
+    description = launch_module(path).generate_launch_description()
     assert isinstance(description, LaunchDescription)
     context = LaunchContext()
     actions = []
@@ -196,11 +201,8 @@ def visit_classifier_launch(**arguments: str) -> list:
     their defaults)."""
     from launch import LaunchContext
     from launch.actions import DeclareLaunchArgument, OpaqueFunction
-    path = ROOT / 'launch' / 'classifier.launch.py'
-    spec = importlib.util.spec_from_file_location('classifier_launch', path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    entities = module.generate_launch_description().entities
+    entities = launch_module(ROOT / 'launch' / 'classifier.launch.py'
+                             ).generate_launch_description().entities
     context = LaunchContext()
     context.launch_configurations.update(
         {a.name: a.default_value[0].perform(context)
