@@ -196,6 +196,23 @@ class Bench:
     def publish(self, key: str, msg: Any) -> None:
         self.camera(key).publish(msg)
 
+    def publish_until(self, messages: dict[str, Any], predicate: Callable[[], bool],
+                      timeout: float = 20.0, what: str = '', every: float = 1.0) -> None:
+        """Publish one message per camera, again every `every` s until `predicate()`: the
+        node's camera subscriptions are best effort, and a 1280x720 frame (2.7 MB, many DDS
+        fragments) lost once on a loaded machine must not fail a test about something else."""
+        deadline = time.monotonic() + timeout
+        while True:
+            for key, msg in messages.items():
+                self.publish(key, msg)
+            try:
+                return self.wait(predicate, min(every, max(deadline - time.monotonic(), 0.0)),
+                                 what)
+            except AssertionError:
+                if time.monotonic() >= deadline:
+                    raise AssertionError(f'timed out after {timeout} s waiting for '
+                                         f'{what or predicate}') from None
+
     @staticmethod
     def wait(predicate: Callable[[], bool], timeout: float = 10.0, what: str = '') -> None:
         deadline = time.monotonic() + timeout

@@ -91,8 +91,12 @@ def test_no_recompilation_whatever_the_cameras_send(bench, two_camera_node):
     rng = np.random.default_rng(3)
     for i, ((height, width), encoding) in enumerate(zip(sizes, encodings)):
         rgb = {k: rng.integers(0, 256, (height, width, 3), dtype=np.uint8) for k in KEYS}
-        send_set(bench, rgb, (i + 1) * 100_000_000, encodings={'front': encoding})
-        bench.wait_outputs(i + 1)
+        stamp = (i + 1) * 100_000_000
+        served = len(bench.outputs['probability'])
+        bench.publish_until({'wrist_1': image_msg(rgb['wrist_1'], stamp),
+                             'front': image_msg(rgb['front'], stamp, encoding)},
+                            lambda: len(bench.outputs['probability']) > served,
+                            what=f'a reward for {width}x{height} {encoding}')
     assert two_camera_node.classifier._compiled._cache_size() == compiled
 
 
@@ -501,12 +505,13 @@ def test_stamps_jumping_back_a_long_way_start_over(bench, two_camera_node):
     assert diag['sets out of order'] == '0'
 
 
-def stream_until(bench, condition, seconds, what):
-    """Camera sets at 15 Hz, stamped now, until `condition()`."""
+def stream_until(bench, condition, seconds, what, rgb_frames=None):
+    """Camera sets (`frames(0)` unless given) at 15 Hz, stamped now, until `condition()`: a
+    stream, as a camera sends, so one best-effort frame lost on the way fails nothing."""
     deadline = time.monotonic() + seconds
     while not condition():
         assert time.monotonic() < deadline, f'no {what} within {seconds} s'
-        send_set(bench, frames(0), time.time_ns())
+        send_set(bench, rgb_frames or frames(0), time.time_ns())
         time.sleep(1 / 15)
 
 
@@ -563,9 +568,9 @@ def test_frames_of_another_size_than_the_crop_is_written_for_are_refused(bench, 
     assert bench.outputs['probability'] == []
     diag = bench.latest_diagnostics()
     assert int(diag['front rejected frame_size']) > 0 and diag['wrist_1 rejected'] == '0'
-    bench.publish('front', image_msg(np.zeros((720, 1280, 3), np.uint8), time.time_ns()))
-    bench.publish('wrist_1', image_msg(frames(0)['wrist_1'], time.time_ns()))
-    bench.wait_outputs(1)                                       # the size it is written for
+    written_for = {'wrist_1': frames(0)['wrist_1'], 'front': np.zeros((720, 1280, 3), np.uint8)}
+    stream_until(bench, lambda: bench.outputs['probability'], 15, 'reward at 1280x720',
+                 written_for)
 
 
 def test_silent_camera_turns_diagnostics_to_warn(bench, checkpoint_for):
@@ -943,9 +948,8 @@ def test_each_hil_serl_example_task_is_served(bench, tmp_path, example):
     bench.connect(list(keys))
     rng = np.random.default_rng(0)
     rgb = {key: rng.integers(0, 256, (720, 1280, 3), dtype=np.uint8) for key in keys}
-    for key in keys:
-        bench.publish(key, image_msg(rgb[key], 100_000_000))
-    bench.wait(lambda: bench.classifications, 20, 'a classification')
+    bench.publish_until({key: image_msg(rgb[key], 100_000_000) for key in keys},
+                        lambda: bench.classifications, 20, 'a classification')
     classifier = RewardClassifier.from_checkpoint(tmp_path / 'ckpt', device='cpu')
     expected = np.atleast_1d(classifier.predict({
         key: preprocess(rgb[key], parse_crop(params[f'cameras.{key}.crop'])) for key in keys
