@@ -37,6 +37,12 @@ def test_a_crop_past_the_frame_is_clipped_with_a_warning():
     assert any('cols bound 1100 (640 cols) reaches past the frame' in w for w in box.warnings)
 
 
+def test_a_strided_crop_is_warned_about():
+    """hil-serl applies a crop's step too: the model sees one row (or column) in `step`."""
+    box = preview_crops.crop_box(parse_crop('::2, ::-3'), 640, 480)
+    assert box.warnings == ['rows step 2: one row in 2 only', 'cols step -3: one column in 3 only']
+
+
 def test_a_heavily_squeezed_crop_is_warned_about():
     box = preview_crops.crop_box(parse_crop('200:260, 0:640'), 640, 480)     # 640 x 60
     assert any('squeezed 10.7x horizontally' in w for w in box.warnings)

@@ -56,8 +56,9 @@ class CropBox:
 
 def crop_box(crop: Crop, width: int, height: int) -> CropBox:
     """Where `crop` lands on a width x height frame, and what is wrong with it there."""
-    warnings = [f'{name} step {piece.step}: every {abs(piece.step)}th pixel only'
-                for name, piece in (('rows', crop.rows), ('cols', crop.cols))
+    warnings = [f'{name} step {piece.step}: one {unit} in {abs(piece.step)} only'
+                for name, unit, piece in (('rows', 'row', crop.rows),
+                                          ('cols', 'column', crop.cols))
                 if piece.step is not None and abs(piece.step) != 1]
     warnings += [f'{bound} reaches past the frame: clipped to the frame without a word, as '
                  f'in hil-serl' for bound in crop.past_frame(width, height)]
