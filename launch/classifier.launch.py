@@ -126,12 +126,16 @@ def launch_setup(context, *args, **kwargs):
             actions.append(SetEnvironmentVariable(variable, value))
     driver_topics = {}                  # rig ('' without rigs) -> camera key -> topic
     if get('start_cameras').lower() == 'true' and get('camera_driver') != 'none':
+        releases = drivers.installed_releases()
         try:
             nodes, driver_topics = drivers.plan_rigs(params, keys, params.get('rigs') or [''],
-                                                     overrides_from(get),
-                                                     drivers.installed_releases())
+                                                     overrides_from(get), releases)
         except drivers.DriverError as exc:
             raise RuntimeError(f'{params_file}: {exc}') from None
+        try:
+            drivers.check_installed(nodes, releases)
+        except drivers.DriverError as exc:
+            raise RuntimeError(str(exc)) from None
         actions += [LogInfo(msg=note) for driver in nodes for note in driver.notes]
         actions += [driver_action(driver) for driver in nodes]
     overrides = [{'checkpoint_path': get('checkpoint_path')}] if get('checkpoint_path') else []

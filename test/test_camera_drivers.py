@@ -50,6 +50,17 @@ def test_a_d405s_colour_topic_follows_the_installed_release(release, topic):
                       'front': 'camera/front/color/image_raw'}
 
 
+def test_a_driver_not_installed_is_named_with_its_apt_package():
+    nodes, _ = plan(params({'wrist_1': {'kind': 'usb_cam', 'device': '/dev/video0'},
+                            'front': {'kind': 'realsense', 'serial': '2'}}), KEYS)
+    drivers.check_installed(nodes, {'usb_cam': '0.8.1', 'realsense2_camera': ''})
+    with pytest.raises(DriverError) as refused:
+        drivers.check_installed(nodes, {'usb_cam': '0.8.1'})
+    assert str(refused.value).startswith(
+        'cameras front: realsense2_camera is not installed (not on AMENT_PREFIX_PATH): '
+        '`sudo apt install ros-$ROS_DISTRO-realsense2-camera`; or `rosdep install '), refused
+
+
 def test_the_installed_drivers_releases_are_read_from_their_package_xml(tmp_path, monkeypatch):
     import driver_standins
     monkeypatch.setenv('STANDIN_REALSENSE_RELEASE', '4.56.1')
@@ -114,6 +125,50 @@ def test_launch_arguments_override_the_blocks():
                                          color_profile='640x480x30'))
     assert [n.package for n in nodes] == ['realsense2_camera'] * 2
     assert nodes[0].parameters['rgb_camera.color_profile'] == '640x480x30'
+
+
+def test_camera_driver_over_the_shipped_realsense_blocks_starts_usb_cameras():
+    """`camera_driver:=usb_cam devices:=...` with config/classifier.yaml (RealSense blocks with
+    a serial, a model and an exposure in us): what usb_cam cannot take is left out and said,
+    the size and rate the crops are written for stay. It was refused (exposure_us)."""
+    values = read_node_parameters(Path(__file__).parents[1] / 'config' / 'classifier.yaml')
+    devices = {'wrist_1': '/dev/video0', 'front': '/dev/video2'}
+    for kind in ('usb_cam', 'v4l2_camera'):
+        nodes, _ = plan(values, KEYS, Overrides(kind=kind, devices=devices))
+        assert [(n.package, n.frame_size) for n in nodes] == [(kind, (1280, 720))] * 2
+        assert nodes[0].notes[0] == (
+            f'cameras.wrist_1: camera_driver:={kind} over its realsense block: serial, model, '
+            f"exposure_us left out (the realsense driver's)"), nodes[0].notes
+        assert nodes[1].notes[0].startswith(f'cameras.front: camera_driver:={kind} over its '
+                                            f'realsense block: serial left out')
+        assert not any('exposure' in name or 'serial' in name for name in nodes[0].parameters)
+    nodes, _ = plan(values, KEYS, Overrides(kind='realsense'))   # the blocks' own kind
+    assert [n.notes for n in nodes] == [(), ()]
+    assert nodes[0].parameters['rgb_camera.exposure'] == 100
+
+
+def test_camera_driver_leaves_out_another_drivers_formats_and_parameters():
+    """A pixel_format and parameters are in one driver's own words (usb_cam's mjpeg2rgb is
+    no v4l2_camera FourCC, no RealSense format); a device means the same to both V4L2
+    drivers; a block of the same kind keeps everything."""
+    values = params({key: {'kind': 'usb_cam', 'device': f'/dev/video{i}',
+                           'pixel_format': 'mjpeg2rgb', 'parameters': {'brightness': 128}}
+                     for i, key in enumerate(KEYS)})
+    nodes, _ = plan(values, KEYS, Overrides(kind='v4l2_camera'))
+    assert [n.parameters['video_device'] for n in nodes] == ['/dev/video0', '/dev/video1']
+    assert nodes[0].parameters['pixel_format'] == 'YUYV' and 'brightness' not in \
+        nodes[0].parameters
+    assert nodes[0].notes[0] == ('cameras.wrist_1: camera_driver:=v4l2_camera over its usb_cam '
+                                 "block: pixel_format, parameters left out (the usb_cam "
+                                 "driver's)")
+    nodes, _ = plan(values, KEYS, Overrides(kind='realsense', serials={'wrist_1': '1',
+                                                                       'front': '2'}))
+    assert [n.parameters['serial_no'] for n in nodes] == ['1', '2']
+    assert nodes[0].notes == ('cameras.wrist_1: camera_driver:=realsense over its usb_cam '
+                              "block: device, pixel_format, parameters left out (the usb_cam "
+                              "driver's)",)
+    nodes, _ = plan(values, KEYS, Overrides(kind='usb_cam'))
+    assert nodes[0].parameters['brightness'] == 128 and not nodes[0].notes
 
 
 def test_usb_cam_gets_types_its_declarations_take_and_a_frame_id_per_camera():

@@ -165,10 +165,12 @@ def launch_module(path: Path):
 
 @pytest.fixture
 def source_tree_prefix(tmp_path, monkeypatch):
-    """An ament prefix whose hil_serl_reward share is this source tree's config/ and launch/:
-    the launch files find their package without a colcon install."""
+    """An ament prefix whose hil_serl_reward share is this source tree's config/ and launch/,
+    beside the camera drivers' stand-ins: the launch files find their package, and
+    start_cameras:=true its drivers, without a colcon install."""
+    import driver_standins
+    driver_standins.make_overlay(tmp_path)
     index = tmp_path / 'share' / 'ament_index' / 'resource_index' / 'packages'
-    index.mkdir(parents=True)
     (index / 'hil_serl_reward').write_text('')
     share = tmp_path / 'share' / 'hil_serl_reward'
     share.mkdir()
@@ -279,6 +281,43 @@ def test_stages_start_one_reward_node_each_on_cameras_started_once(source_tree_p
     with pytest.raises(RuntimeError, match=r"rigs 'left' and 'right' would both open "
                                            r"v4l2:/dev/video0"):
         visit(params_file=str(rigs), start_cameras='true')
+
+
+@pytest.mark.skipif(not launch_installed(),
+                    reason='launch is not installed here (it is on every ROS 2 install)')
+def test_a_driver_that_is_not_installed_stops_the_launch_before_any_process(
+        source_tree_prefix, tmp_path, monkeypatch):
+    """A first launch without the drivers' packages (no rosdep install): refused before any
+    process starts, naming the cameras and the apt package; launch_ros alone would start the
+    drivers before it and then say only `package 'realsense2_camera' not found`."""
+    import shutil
+    import yaml
+    for package in ('realsense2_camera', 'usb_cam'):
+        (source_tree_prefix / 'share' / 'ament_index' / 'resource_index' / 'packages' /
+         package).unlink()
+        shutil.rmtree(source_tree_prefix / 'share' / package)
+    monkeypatch.setenv('AMENT_PREFIX_PATH', str(source_tree_prefix))   # not /opt/ros's drivers
+    rig = tmp_path / 'rig.yaml'
+    rig.write_text(yaml.safe_dump({'/**': {'ros__parameters': {
+        'image_keys': ['wrist_1', 'front'], 'cameras': {
+            'wrist_1': {'driver': {'kind': 'v4l2_camera', 'device': '/dev/video0'}},
+            'front': {'driver': {'kind': 'usb_cam', 'device': '/dev/video1'}}}}}}))
+    visit = visit_classifier_launch
+    with pytest.raises(RuntimeError) as refused:
+        visit(params_file=str(rig), start_cameras='true')
+    assert str(refused.value).startswith(
+        'cameras front: usb_cam is not installed (not on AMENT_PREFIX_PATH): '
+        '`sudo apt install ros-$ROS_DISTRO-usb-cam`; or `rosdep install'), refused.value
+    with pytest.raises(RuntimeError, match=r'^cameras wrist_1, front: realsense2_camera is not '
+                                           r'installed .*ros-\$ROS_DISTRO-realsense2-camera`;'):
+        visit(params_file=str(rig), start_cameras='true', camera_driver='realsense',
+              serials='wrist_1=1,front=2')
+    nodes = [a for a in visit(params_file=str(rig), start_cameras='true',
+                              camera_driver='v4l2_camera') if type(a).__name__ == 'Node']
+    assert len(nodes) == 3                              # v4l2_camera is there: two drivers
+    nodes = [a for a in visit(params_file=str(rig), start_cameras='true', camera_driver='none')
+             if type(a).__name__ == 'Node']
+    assert [n.node_executable for n in nodes] == ['classifier_node']
 
 
 @pytest.mark.skipif(not launch_installed(),

@@ -17,7 +17,8 @@ to start and the topic each camera key is remapped to. Two keys naming one physi
 `plan_rigs()` does it for a node serving several rigs (its `rigs` parameter): each rig's
 drivers in the rig's namespace, its devices from the launch arguments' `<rig>/<key>` entries,
 and no camera opened by two rigs. The installed drivers' releases (`installed_releases()`,
-read by the launch file) decide where a release changed what a driver publishes.
+read by the launch file) decide where a release changed what a driver publishes, and
+`check_installed()` refuses a driver that is not installed before any process starts.
 What each driver is called, which parameters it declares and what it publishes lives in its
 own module (realsense.py, usb_cam.py, v4l2_camera.py) and in docs/camera-drivers.md.
 """
@@ -37,9 +38,14 @@ DEFAULT_KIND = 'realsense'              # hil-serl's cameras
 _TYPES = {field.name: field.type for field in dataclasses.fields(DriverSettings)}
 _NOT_WRITTEN = ('key', 'parameters', 'release')
 FIELDS = tuple(name for name in _TYPES if name not in _NOT_WRITTEN) + ('parameters',)
+# A block's fields in one driver's own words (its format names, its parameters): never
+# another driver's, even where both have a field of that name.
+_ONE_DRIVERS_WORDS = ('pixel_format', 'parameters')
+_EMPTY = DriverSettings(key='')
 
 __all__ = ['DRIVERS', 'KINDS', 'DriverError', 'DriverNode', 'DriverSettings', 'Overrides',
-           'installed_releases', 'plan', 'plan_rigs', 'ros_name', 'settings_from']
+           'check_installed', 'installed_releases', 'plan', 'plan_rigs', 'ros_name',
+           'settings_from']
 
 
 def installed_releases() -> Dict[str, str]:
@@ -54,9 +60,29 @@ def installed_releases() -> Dict[str, str]:
             continue
         with open(f'{share}/package.xml', encoding='utf-8') as manifest:
             found = re.search(r'<version>\s*([^<\s]+)\s*</version>', manifest.read())
-        if found:
-            releases[module.PACKAGE] = found.group(1)
+        releases[module.PACKAGE] = found.group(1) if found else ''
     return releases
+
+
+def check_installed(nodes: Sequence[DriverNode], releases: Mapping[str, str]) -> None:
+    """Refuses driver nodes whose package is not in `releases` (installed_releases(): not on
+    AMENT_PREFIX_PATH). launch_ros would fail on the first such node only once the drivers
+    before it had started, with `package 'realsense2_camera' not found, searching: [...]`,
+    which names neither the camera nor the install command (the apt name differs)."""
+    missing: Dict[str, List[str]] = {}
+    for node in nodes:
+        if node.package not in releases:
+            missing.setdefault(node.package, []).extend(node.keys)
+    if not missing:
+        return
+    said = '; '.join(
+        f"cameras {', '.join(keys)}: {package} is not installed (not on AMENT_PREFIX_PATH): "
+        f"`sudo apt install ros-$ROS_DISTRO-{package.replace('_', '-')}`"
+        for package, keys in missing.items())
+    raise DriverError(f'{said}; or `rosdep install --from-paths src --ignore-src -y` in the '
+                      f'workspace (package.xml names every driver); a driver built from '
+                      f'source: source its workspace first; camera_driver:=none starts no '
+                      f'driver (cameras run by hand)')
 
 
 def ros_name(key: str) -> str:
@@ -122,9 +148,10 @@ class Overrides:
     def apply(self, settings: DriverSettings, rig: str = '') -> DriverSettings:
         """`rig`'s serial and device entries are `<rig>/<key>=...`; a plain `<key>=...`
         names one camera for every rig (which plan_rigs refuses, saying so)."""
-        changes: Dict[str, Any] = {}
-        if self.kind:
-            changes['kind'] = self.kind         # else the block's, else DEFAULT_KIND (below)
+        kind = self.kind or settings.kind or DEFAULT_KIND
+        changes: Dict[str, Any] = {'kind': kind}
+        changes.update({field: getattr(_EMPTY, field)
+                        for field in fields_for_another_driver(settings, kind)})
         for field, entries in (('serial', self.serials), ('device', self.devices)):
             for entry in (f'{rig}/{settings.key}', settings.key) if rig else (settings.key,):
                 if entry in entries:
@@ -135,10 +162,22 @@ class Overrides:
         for field in ('width', 'height', 'fps'):
             if getattr(self, field):
                 changes[field] = getattr(self, field)
-        changes['kind'] = changes.get('kind', settings.kind) or DEFAULT_KIND
-        if self.color_profile and changes['kind'] == 'realsense':
+        if self.color_profile and kind == 'realsense':
             changes.update(realsense.parse_profile(self.color_profile))
         return dataclasses.replace(settings, **changes)
+
+
+def fields_for_another_driver(settings: DriverSettings, kind: str) -> List[str]:
+    """The fields of a block written for another driver than `kind` (camera_driver:=usb_cam
+    over config/classifier.yaml's RealSense blocks) that `kind`'s driver would misread or
+    refuse: those it does not read (a serial, a RealSense exposure) and those in a driver's
+    own words (pixel_format, parameters). Its size, rate and names stay. None where `kind` is
+    the block's own."""
+    if kind == (settings.kind or DEFAULT_KIND) or kind not in DRIVERS:
+        return []
+    reads = DRIVERS[kind].BLOCK_FIELDS | {'kind', 'name', 'same_as'}   # the planner's three
+    return [field for field in FIELDS if getattr(settings, field) != getattr(_EMPTY, field)
+            and (field in _ONE_DRIVERS_WORDS or field not in reads)]
 
 
 def plan(values: Mapping[str, Any], keys: Sequence[str], overrides: Overrides = Overrides(),
@@ -188,12 +227,18 @@ def _plan(values: Mapping[str, Any], keys: Sequence[str], overrides: Overrides,
           ) -> Tuple[Dict[str, DriverNode], Dict[str, str]]:
     """(driver nodes by the physical camera they open, camera key -> image topic)."""
     settings = {}
+    left_out: Dict[str, str] = {}               # key -> what camera_driver:= left out of it
     for key in keys:
-        block = settings_from(values, key) or DriverSettings(key=key)
-        block = overrides.apply(block, rig)    # the launch arguments, then the default kind
+        written = settings_from(values, key) or DriverSettings(key=key)
+        block = overrides.apply(written, rig)  # the launch arguments, then the default kind
         if block.kind not in KINDS:
             raise DriverError(f"cameras.{key}.driver.kind: one of {list(KINDS)}, got "
                               f"'{block.kind}'")
+        dropped = fields_for_another_driver(written, block.kind)
+        if dropped:
+            own = written.kind or DEFAULT_KIND
+            left_out[key] = (f"cameras.{key}: camera_driver:={block.kind} over its {own} "
+                             f"block: {', '.join(dropped)} left out (the {own} driver's)")
         settings[key] = block
     _check_names(keys)
     nodes: Dict[str, DriverNode] = {}           # by the physical camera it opens
@@ -207,6 +252,8 @@ def _plan(values: Mapping[str, Any], keys: Sequence[str], overrides: Overrides,
         block = dataclasses.replace(block, release=releases.get(module.PACKAGE, ''))
         node = module.node(ros_name(f'{rig}_{block.name or key}' if rig else block.name or key),
                            block)
+        if key in left_out:
+            node = dataclasses.replace(node, notes=(left_out[key], *node.notes))
         if rig:
             node = dataclasses.replace(node, namespace=f'{rig}/{node.namespace}',
                                        image_topic=f'{rig}/{node.image_topic}')

@@ -34,6 +34,9 @@ PACKAGE = 'realsense2_camera'
 EXECUTABLE = 'realsense2_camera_node'
 NAMESPACE = 'camera'
 DEFAULTS = {'width': 1280, 'height': 720, 'fps': 15.0, 'model': 'd435'}   # hil-serl's rig
+# the driver block's fields node() reads
+BLOCK_FIELDS = frozenset({'serial', 'model', 'width', 'height', 'fps', 'pixel_format',
+                          'exposure_us', 'parameters'})
 MODELS_WITHOUT_RGB_SENSOR = ('d405',)
 # The first release that publishes a D405's colour as color/image_raw, not image_rect_raw.
 D405_IMAGE_RAW_FROM = (4, 57, 4)

@@ -19,6 +19,9 @@ PACKAGE = 'usb_cam'
 EXECUTABLE = 'usb_cam_node_exe'
 NODE_NAME = 'usb_cam'
 DEFAULTS = {'width': 640, 'height': 480, 'fps': 30.0, 'pixel_format': 'yuyv2rgb'}
+# the driver block's fields node() reads
+BLOCK_FIELDS = frozenset({'device', 'width', 'height', 'fps', 'pixel_format', 'frame_id',
+                          'parameters'})
 # usb_cam pixel_format -> encoding of image_raw (include/usb_cam/formats/*.hpp, 0.6.0 to 0.8.1)
 FORMATS = {'yuyv': 'yuv422_yuy2', 'yuyv2rgb': 'rgb8', 'uyvy': 'yuv422', 'uyvy2rgb': 'rgb8',
            'mjpeg2rgb': 'rgb8', 'mono8': 'mono8', 'mono16': 'mono16', 'y102mono8': 'mono8',

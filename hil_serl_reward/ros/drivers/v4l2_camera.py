@@ -21,6 +21,9 @@ PACKAGE = 'v4l2_camera'
 EXECUTABLE = 'v4l2_camera_node'
 NODE_NAME = 'v4l2_camera'
 DEFAULTS = {'width': 640, 'height': 480, 'fps': 30.0, 'pixel_format': 'YUYV'}
+# the driver block's fields node() reads
+BLOCK_FIELDS = frozenset({'device', 'width', 'height', 'fps', 'pixel_format', 'frame_id',
+                          'parameters'})
 OUTPUT_ENCODING = 'rgb8'
 # pixel_format (the V4L2 FourCC asked of the camera) -> bytes per pixel sent over USB
 WIRE_BYTES_PER_PIXEL = {'YUYV': 2, 'UYVY': 2, 'GREY': 1}
