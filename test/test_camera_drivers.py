@@ -316,8 +316,8 @@ def test_a_driver_asked_for_another_size_than_the_crop_is_written_for_stops_the_
     assert sized({'wrist_1': usb, 'front': v4l2}) == [(1280, 720)] * 2
     assert sized({'wrist_1': d405, 'front': {'kind': 'none'}}) == [(1280, 720)]
     for blocks, overrides, asked in [
-            ({'wrist_1': {**usb, 'width': 0, 'height': 0}, 'front': {'kind': 'none'}},
-             Overrides(), '640x480'),                            # usb_cam's default size
+            ({'wrist_1': {**usb, 'width': 640}, 'front': {'kind': 'none'}},
+             Overrides(), '640x720'),
             ({'wrist_1': {**v4l2, 'parameters': {'image_size': [848, 480]}},
               'front': {'kind': 'none'}}, Overrides(), '848x480'),
             ({'wrist_1': {**d405, 'parameters': {'depth_module.color_profile': '640,480,30'}},
@@ -333,6 +333,26 @@ def test_a_driver_asked_for_another_size_than_the_crop_is_written_for_stops_the_
               'cameras.front.frame_size': '640x480'}
     with pytest.raises(DriverError, match='cameras.front.driver asks the camera for 1280x720'):
         plan(values, KEYS)
+
+
+def test_a_block_without_a_size_asks_for_the_frames_its_crop_is_written_for():
+    """usb_cam and v4l2_camera default to 640x480: an example config (frame_size 1280x720, no
+    driver block) with camera_driver:=usb_cam was refused for it. A block without width and
+    height now asks for frame_size; one with a size, or without frame_size, keeps its own."""
+    bare = {'wrist_1': {'kind': 'usb_cam', 'device': '/dev/video0'},
+            'front': {'kind': 'v4l2_camera', 'device': '/dev/video1'}}
+    values = {**params(bare), 'cameras.wrist_1.frame_size': '1280x720',
+              'cameras.front.frame_size': '960x540'}
+    wrist, front = plan(values, KEYS)[0]
+    assert (wrist.parameters['image_width'], wrist.parameters['image_height']) == (1280, 720)
+    assert front.parameters['image_size'] == [960, 540]
+    assert [n.frame_size for n in plan(params(bare), KEYS)[0]] == [(640, 480)] * 2
+    example = read_node_parameters(Path(__file__).parents[1] / 'config' / 'examples' /
+                                   'ram_insertion.yaml')
+    nodes, _ = plan(example, example['image_keys'],
+                    Overrides(kind='usb_cam', devices={'wrist_1': '/dev/video0',
+                                                       'wrist_2': '/dev/video2'}))
+    assert [n.frame_size for n in nodes] == [(1280, 720)] * 2
 
 
 def test_keys_that_collide_as_ros_names_are_refused():

@@ -239,6 +239,9 @@ def _plan(values: Mapping[str, Any], keys: Sequence[str], overrides: Overrides,
             own = written.kind or DEFAULT_KIND
             left_out[key] = (f"cameras.{key}: camera_driver:={block.kind} over its {own} "
                              f"block: {', '.join(dropped)} left out (the {own} driver's)")
+        size = _crop_frame_size(values, key)
+        if size and not block.width and not block.height:   # not the driver's own default
+            block = dataclasses.replace(block, width=size[0], height=size[1])
         settings[key] = block
     _check_names(keys)
     nodes: Dict[str, DriverNode] = {}           # by the physical camera it opens
@@ -281,13 +284,21 @@ def _plan(values: Mapping[str, Any], keys: Sequence[str], overrides: Overrides,
     return nodes, topics
 
 
+def _crop_frame_size(values: Mapping[str, Any], key: str) -> Optional[Tuple[int, int]]:
+    """cameras.<key>.frame_size, the (width, height) the key's crop is written for: what a
+    block without a size asks the camera for (usb_cam's and v4l2_camera's own 640x480 would
+    be refused below); None when not given, or not valid (the node refuses it at start-up,
+    saying why)."""
+    try:
+        return parse_frame_size(values.get(f'cameras.{key}.frame_size'))
+    except CropError:
+        return None
+
+
 def _check_frame_size(values: Mapping[str, Any], key: str, node: DriverNode) -> None:
     """The driver must ask the camera for the frame size the key's crop is written for
     (cameras.<key>.frame_size, when given): the node refuses frames of another size."""
-    try:
-        wanted = parse_frame_size(values.get(f'cameras.{key}.frame_size'))
-    except CropError:
-        return                                  # the node refuses it at start-up, saying why
+    wanted = _crop_frame_size(values, key)
     if wanted is not None and wanted != node.frame_size:
         raise DriverError(
             f'cameras.{key}.driver asks the camera for {node.frame_size[0]}x'
