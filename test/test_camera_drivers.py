@@ -355,6 +355,30 @@ def test_a_block_without_a_size_asks_for_the_frames_its_crop_is_written_for():
     assert [n.frame_size for n in nodes] == [(1280, 720)] * 2
 
 
+@pytest.mark.parametrize('task', ['ram_insertion', 'usb_pickup_insertion', 'object_handover',
+                                  'egg_flip'])
+def test_each_hil_serl_example_starts_its_cameras_as_its_comment_says(task):
+    """config/examples/<task>.yaml carries no driver block (the camera model is the user's);
+    its comment says how hil-serl's cameras start: the serials:= it names, and for a D405 the
+    block it gives, with hil-serl's exposure (which must fit a 15 fps frame)."""
+    import re
+    path = Path(__file__).parents[1] / 'config' / 'examples' / f'{task}.yaml'
+    text = path.read_text()
+    values = read_node_parameters(path)
+    keys = values['image_keys']
+    named = re.search(r'serials:=(\S+)', text).group(1)
+    assert [entry.split('=')[0] for entry in named.split(',')] == keys
+    serials = {key: str(i) for i, key in enumerate(keys)}
+    nodes, _ = plan(values, keys, Overrides(serials=serials))
+    assert [n.parameters['rgb_camera.color_profile'] for n in nodes] == ['1280x720x15'] * len(keys)
+    block = yaml.safe_load(re.search(r'`driver: (\{[^}]*\})`', text).group(1))
+    d405 = {**values, **flatten({'cameras': {key: {'driver': block} for key in keys}})}
+    nodes, _ = plan(d405, keys, Overrides(serials=serials))
+    assert [n.parameters['depth_module.exposure'] for n in nodes] == \
+        [block['exposure_us']] * len(keys)
+    assert f"`exposure` {block['exposure_us']} us" in text
+
+
 def test_keys_that_collide_as_ros_names_are_refused():
     with pytest.raises(DriverError, match="both become the ROS name 'a_b'"):
         plan(params({'a/b': {'kind': 'none'}, 'a_b': {'kind': 'none'}}), ['a/b', 'a_b'])

@@ -151,7 +151,7 @@ class Overrides:
         kind = self.kind or settings.kind or DEFAULT_KIND
         changes: Dict[str, Any] = {'kind': kind}
         changes.update({field: getattr(_EMPTY, field)
-                        for field in fields_for_another_driver(settings, kind)})
+                        for field in _fields_for_another_driver(settings, kind)})
         for field, entries in (('serial', self.serials), ('device', self.devices)):
             for entry in (f'{rig}/{settings.key}', settings.key) if rig else (settings.key,):
                 if entry in entries:
@@ -167,7 +167,7 @@ class Overrides:
         return dataclasses.replace(settings, **changes)
 
 
-def fields_for_another_driver(settings: DriverSettings, kind: str) -> List[str]:
+def _fields_for_another_driver(settings: DriverSettings, kind: str) -> List[str]:
     """The fields of a block written for another driver than `kind` (camera_driver:=usb_cam
     over config/classifier.yaml's RealSense blocks) that `kind`'s driver would misread or
     refuse: those it does not read (a serial, a RealSense exposure) and those in a driver's
@@ -234,7 +234,7 @@ def _plan(values: Mapping[str, Any], keys: Sequence[str], overrides: Overrides,
         if block.kind not in KINDS:
             raise DriverError(f"cameras.{key}.driver.kind: one of {list(KINDS)}, got "
                               f"'{block.kind}'")
-        dropped = fields_for_another_driver(written, block.kind)
+        dropped = _fields_for_another_driver(written, block.kind)
         if dropped:
             own = written.kind or DEFAULT_KIND
             left_out[key] = (f"cameras.{key}: camera_driver:={block.kind} over its {own} "
